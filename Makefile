@@ -1,0 +1,42 @@
+# Every target works on a fresh machine with Python 3.11 and access to PyPI:
+# the virtualenv is created and the locked dependencies installed on demand.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
+
+.PHONY: install test lint format lock demo bench bench-sim sim migrate stop clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	touch $@
+
+# Regenerate the lock after editing requirements.txt.
+lock: $(VENV)/.installed
+	$(UV) pip compile --quiet requirements.txt --python-version 3.11 -o requirements.lock
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest -q -ra
+
+sim: install
+	$(PY) -m simulator --port 8081
+
+bench-sim: install
+	$(PY) -m bench.simulator_throughput
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The OpenClassrooms source: contract, client, hook and pure converters."""

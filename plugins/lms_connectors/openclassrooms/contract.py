@@ -1,0 +1,44 @@
+"""Every path and field name of the OpenClassrooms organization API.
+
+Adapting to the live API should be a change to this module only. The same
+contract is documented as OpenAPI in ``simulator/openapi.yaml``.
+"""
+
+from __future__ import annotations
+
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
+TOKEN_SCOPE = "learning_content"  # noqa: S105 - an OAuth scope name
+COURSES_PATH = "/organizations/{organization_id}/courses"
+ACTIVITY_PATH = "/organizations/{organization_id}/learning-activity"
+ACTIVITY_SINCE_PARAM = "updated-since"
+ACTIVITY_UNTIL_PARAM = "updated-until"
+
+RANGE_HEADER = "Range"
+CONTENT_RANGE_HEADER = "Content-Range"
+RANGE_UNIT = "items"
+MAX_PAGE_SIZE = 500
+
+ERROR_INVALID_CLIENT = "invalid_client"
+ERROR_INVALID_TOKEN = "invalid_token"  # noqa: S105 - an OAuth error code
+
+# Course fields.
+COURSE_ID = "id"
+COURSE_TITLE = "title"
+COURSE_DESCRIPTION = "description"
+COURSE_LANGUAGE = "language"
+COURSE_STATUS = "status"
+COURSE_DURATION = "duration"
+COURSE_URL = "url"
+COURSE_IMAGE_URL = "image_url"
+COURSE_UPDATED_AT = "updated_at"
+
+# Learning-activity fields.
+ACTIVITY_LEARNER_EMAIL = "learner_email"
+ACTIVITY_COURSE_ID = "course_id"
+ACTIVITY_PROGRESS = "progress"
+ACTIVITY_STARTED_AT = "started_at"
+ACTIVITY_COMPLETED_AT = "completed_at"
+ACTIVITY_UPDATED_AT = "updated_at"
+
+# Provider statuses under which a course stays available in the LMS.
+KEPT_STATUSES = frozenset({"active", "coming-soon", "pre-registration"})

@@ -1,0 +1,1 @@
+"""Local simulator of the OpenClassrooms organization API (see openapi.yaml)."""

@@ -1,0 +1,79 @@
+"""Small builders for clients, connections and simulator scenarios."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from lms_connectors.openclassrooms.client import OpenClassroomsClient, RetryPolicy
+from simulator.launch import SimulatorProcess
+
+SIM_SEED = 7
+SIM_ARGS = [
+    "--seed",
+    str(SIM_SEED),
+    "--courses",
+    "120",
+    "--learners",
+    "300",
+    "--start-date",
+    "2026-11-01",
+    "--days",
+    "12",
+]
+FAST_RETRY = RetryPolicy(
+    max_attempts=5, initial_wait=0.01, max_wait=0.05, jitter=0.01, max_retry_after=5, max_total_seconds=30
+)
+
+
+class RecordingSleep:
+    """Stands in for time.sleep so tests can assert the waits without paying them."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def make_client(sim: SimulatorProcess, **overrides: Any) -> OpenClassroomsClient:
+    kwargs: dict[str, Any] = {"page_size": 25, "retry": FAST_RETRY, "read_timeout": 10}
+    kwargs.update(overrides)
+    return OpenClassroomsClient(
+        kwargs.pop("base_url", sim.url),
+        kwargs.pop("client_id", sim.client_id),
+        kwargs.pop("client_secret", sim.client_secret),
+        kwargs.pop("organization_id", sim.organization_id),
+        **kwargs,
+    )
+
+
+def set_faults(sim: SimulatorProcess, **faults: Any) -> None:
+    requests.put(f"{sim.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
+
+
+def sim_state(sim: SimulatorProcess) -> dict[str, Any]:
+    resp = requests.get(f"{sim.url}/_sim/state", timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def change_course(sim: SimulatorProcess, course_id: str, **changes: Any) -> dict[str, Any]:
+    resp = requests.patch(f"{sim.url}/_sim/courses/{course_id}", json=changes, timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def remove_course(sim: SimulatorProcess, course_id: str) -> None:
+    requests.delete(f"{sim.url}/_sim/courses/{course_id}", timeout=10).raise_for_status()
+
+
+def add_course(sim: SimulatorProcess, **fields: Any) -> dict[str, Any]:
+    resp = requests.post(f"{sim.url}/_sim/courses", json=fields, timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def add_activity(sim: SimulatorProcess, records: list[dict[str, Any]]) -> None:
+    requests.post(f"{sim.url}/_sim/activity", json=records, timeout=10).raise_for_status()

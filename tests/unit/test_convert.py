@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from lms_connectors.openclassrooms.client import ContentRange, ProviderPagingError, parse_content_range
+from lms_connectors.openclassrooms.convert import (
+    duration_minutes,
+    format_timestamp,
+    normalise_email,
+    parse_timestamp,
+    time_spent_minutes,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "minutes"),
+    [
+        ("PT1H", 60),
+        ("PT12H30M", 750),
+        ("PT45M", 45),
+        ("P1DT6H", 1800),
+        ("PT60H", 3600),
+        ("PT1H0M30S", 61),  # half a minute rounds up
+        ("PT1H0M29S", 60),
+        ("PT1.5H", 90),
+        ("pt2h", 120),
+        ("P1W", 7 * 24 * 60),
+    ],
+)
+def test_duration_minutes(value, minutes):
+    assert duration_minutes(value) == minutes
+
+
+@pytest.mark.parametrize("value", ["", "P", "PT", "12h", "about two hours", "P1M", "P1Y", "PT1H2", None, 90])
+def test_duration_minutes_refuses_garbage(value):
+    with pytest.raises(ValueError, match="duration"):
+        duration_minutes(value)
+
+
+def test_timestamps_round_trip_in_utc():
+    parsed = parse_timestamp("2026-11-03T10:15:00+01:00")
+    assert parsed == dt.datetime(2026, 11, 3, 9, 15, tzinfo=dt.UTC)
+    assert format_timestamp(parsed) == "2026-11-03T09:15:00Z"
+    with pytest.raises(ValueError, match="time zone"):
+        parse_timestamp("2026-11-03T10:15:00")
+
+
+def test_normalise_email():
+    assert normalise_email("  Jane.DOE@Example.COM ") == "jane.doe@example.com"
+
+
+@pytest.mark.parametrize(
+    ("duration", "progress", "expected"),
+    [(750, 0, 0.0), (750, 100, 750.0), (750, 40, 300.0), (45, 50, 22.5), (90, 33.3, 29.97)],
+)
+def test_time_spent_is_duration_times_progress(duration, progress, expected):
+    assert time_spent_minutes(duration, progress) == expected
+
+
+def test_parse_content_range():
+    assert parse_content_range("items 0-9/120") == ContentRange(0, 9, 120)
+    assert parse_content_range("items */0") == ContentRange(None, None, 0)
+    assert parse_content_range(None) is None
+    with pytest.raises(ProviderPagingError, match="malformed"):
+        parse_content_range("bytes 0-9/120")
