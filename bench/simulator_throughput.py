@@ -28,8 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=30)
     args = p.parse_args(argv)
     start = dt.date(2026, 10, 1)
-    sim_args = ["--seed", "42", "--courses", str(args.courses), "--learners", str(args.learners),
-                "--start-date", start.isoformat(), "--days", str(args.days)]
+    sim_args = [
+        "--seed",
+        "42",
+        "--courses",
+        str(args.courses),
+        "--learners",
+        str(args.learners),
+        "--start-date",
+        start.isoformat(),
+        "--days",
+        str(args.days),
+    ]
     t0 = time.perf_counter()
     with launch.running(sim_args) as sim:
         startup = time.perf_counter() - t0

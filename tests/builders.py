@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import urllib.parse
 from typing import Any
 
 import requests
@@ -77,3 +79,47 @@ def add_course(sim: SimulatorProcess, **fields: Any) -> dict[str, Any]:
 
 def add_activity(sim: SimulatorProcess, records: list[dict[str, Any]]) -> None:
     requests.post(f"{sim.url}/_sim/activity", json=records, timeout=10).raise_for_status()
+
+
+@dataclasses.dataclass(frozen=True)
+class Warehouse:
+    """One test database on the session's Postgres (reached through its Unix socket)."""
+
+    socket_dir: str
+    dbname: str
+    user: str = "postgres"
+
+    @classmethod
+    def from_uri(cls, uri: str, dbname: str) -> Warehouse:
+        parsed = urllib.parse.urlparse(uri)
+        host = urllib.parse.parse_qs(parsed.query)["host"][0]
+        return cls(host, dbname, parsed.username or "postgres")
+
+    @property
+    def dsn(self) -> str:
+        return f"host={self.socket_dir} dbname={self.dbname} user={self.user}"
+
+    def airflow_conn(self) -> dict[str, Any]:
+        return {
+            "conn_type": "postgres",
+            "host": self.socket_dir,
+            "port": 5432,
+            "login": self.user,
+            "schema": self.dbname,
+        }
+
+    def connect(self, **kwargs: Any):
+        import psycopg
+
+        return psycopg.connect(self.dsn, **kwargs)
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Any = None) -> Any:
+        return self.rows(sql, params)[0][0]
+
+    def execute(self, sql: str, params: Any = None) -> int:
+        with self.connect() as conn:
+            return conn.execute(sql, params).rowcount

@@ -16,3 +16,122 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ.setdefault("LMS_CONNECTORS_REGISTRY", str(ROOT / "include" / "connectors.yaml"))
+
+# Everything below may import airflow: the environment is set above.
+import itertools  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+import requests  # noqa: E402
+
+from simulator import launch  # noqa: E402
+from tests.builders import SIM_ARGS, Warehouse  # noqa: E402
+
+_db_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def simulator_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launch.SimulatorProcess]:
+    log = (tmp_path_factory.mktemp("sim") / "simulator.log").open("wb")
+    with launch.running(SIM_ARGS, log) as sim:
+        yield sim
+    log.close()
+
+
+@pytest.fixture
+def sim(simulator_proc: launch.SimulatorProcess) -> Iterator[launch.SimulatorProcess]:
+    """The shared simulator, back to its seeded state and with no faults, for each test."""
+    requests.post(f"{simulator_proc.url}/_sim/reset", timeout=30).raise_for_status()
+    yield simulator_proc
+    requests.delete(f"{simulator_proc.url}/_sim/faults", timeout=10).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A real Postgres 16 (pgserver) for the whole session, in a short path (Unix socket limit)."""
+    from lms_connectors.runtime import postgres
+
+    parent = Path(tempfile.mkdtemp(prefix="lms-pg-"))
+    data_dir = parent / "data"
+    socket_dir = postgres.start(data_dir)
+    yield postgres.uri(socket_dir)
+    postgres.stop(data_dir)
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server, simulator_proc) -> str:
+    """A database with every migration applied and the simulator's LMS seed, cloned per test."""
+    import psycopg
+
+    from lms_connectors.runtime.seed import seed_lms
+    from lms_connectors.warehouse.migrations import apply_pending
+
+    admin = Warehouse.from_uri(pg_server, "postgres")
+    with psycopg.connect(admin.dsn, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS lms_template")
+        conn.execute("CREATE DATABASE lms_template")
+    wh = Warehouse.from_uri(pg_server, "lms_template")
+    with psycopg.connect(wh.dsn) as conn:
+        apply_pending(conn)
+        seed_lms(conn, requests.get(f"{simulator_proc.url}/_sim/lms-seed", timeout=30).json())
+    return "lms_template"
+
+
+@pytest.fixture
+def warehouse(pg_server, template_db) -> Iterator[Warehouse]:
+    """A fresh, migrated and seeded warehouse database for one test."""
+    import psycopg
+
+    name = f"lms_test_{next(_db_names)}"
+    admin = Warehouse.from_uri(pg_server, "postgres")
+    with psycopg.connect(admin.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    wh = Warehouse.from_uri(pg_server, name)
+    yield wh
+    with psycopg.connect(admin.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+@pytest.fixture
+def airflow_env(monkeypatch, sim, warehouse) -> dict:
+    """Connections and the settings Variable for one DAG test, through Airflow's env secrets."""
+    settings = requests.get(f"{sim.url}/_sim/lms-seed", timeout=30).json()["settings"]
+    monkeypatch.setenv("AIRFLOW_CONN_LMS_WAREHOUSE", json.dumps(warehouse.airflow_conn()))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "login": sim.client_id,
+                "password": sim.client_secret,
+                "extra": {
+                    "organization_id": sim.organization_id,
+                    "base_url": sim.url,
+                    "page_size": 50,
+                    "max_attempts": 4,
+                    "initial_wait": 0.01,
+                    "max_retry_after": 1,
+                    "read_timeout": 10,
+                },
+            }
+        ),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS", json.dumps(settings))
+    return settings

@@ -1,0 +1,247 @@
+"""Builds one Airflow DAG per connector of include/connectors.yaml.
+
+Parse time reads only that YAML file: no database, network or heavy import.
+The tasks are thin: they open the Connections and call the steps of
+``lms_connectors.catalogue``, passing only small values through XCom.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from lms_connectors.registry import ConnectorSpec, load_registry
+
+log = logging.getLogger(__name__)
+
+DOC_MD = """
+### LMS connector: {provider}
+
+Daily sync of the **{provider}** catalogue into the LMS group set in the
+Variable `{variable}` (JSON: `enabled`, `target_group_id`, `author_email`,
+`languages`, thresholds).
+
+`config` validates the settings and applies pending warehouse migrations ->
+`extract_courses` streams the provider catalogue into run-scoped staging ->
+`transform_courses` types and checks every record -> `validate_courses`
+quarantines rejected rows and applies the batch rules -> `load_courses` merges
+into `lms.courses` and the group's catalogue in one transaction -> `report`.
+
+Provider Connection: `{provider_conn_id}`. Warehouse Connection: `{warehouse_conn_id}`.
+Each run covers the data interval [day, day + 1) in UTC. Run history with
+counts and timings: `ops.sync_runs`.
+"""
+
+# Errors a retry cannot fix: fail the task at once with the message.
+_PERMANENT = (
+    "SettingsError",
+    "ProviderAuthError",
+    "ProviderForbiddenError",
+    "ProviderPagingError",
+    "ProviderResponseError",
+    "ConnectionConfigError",
+    "BatchRejected",
+    "MigrationError",
+)
+
+
+def _run_key(context: dict[str, Any]) -> str:
+    return f"{context['dag'].dag_id}/{context['run_id']}"
+
+
+def _interval(context: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    return context.get("data_interval_start"), context.get("data_interval_end")
+
+
+def build_dag(spec: ConnectorSpec) -> DAG:
+    def mark_failed(context: dict[str, Any]) -> None:
+        """Record the failure in ops.sync_runs so analysts see it next to the counts."""
+        from lms_connectors import runs
+        from lms_connectors.warehouse.db import connect
+
+        exc = context.get("exception")
+        message = f"{context['task_instance'].task_id}: {type(exc).__name__}: {exc}" if exc else "failed"
+        try:
+            with connect(spec.warehouse_conn_id) as conn:
+                runs.finish_run(conn, _run_key(context), "failed", message[:4000])
+        except Exception:
+            log.exception("could not record the failure in ops.sync_runs")
+
+    def permanent(exc: Exception) -> Exception:
+        if type(exc).__name__ in _PERMANENT:
+            return AirflowFailException(f"{type(exc).__name__}: {exc}")
+        return exc
+
+    @dag(
+        dag_id=spec.dag_id,
+        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
+        start_date=dt.datetime.combine(spec.start_date, dt.time(), dt.UTC),
+        catchup=True,
+        max_active_runs=1,
+        doc_md=DOC_MD.format(
+            provider=spec.provider,
+            variable=spec.variable,
+            provider_conn_id=spec.provider_conn_id,
+            warehouse_conn_id=spec.warehouse_conn_id,
+        ),
+        tags=list(spec.tags) or ["lms", spec.provider],
+        default_args={
+            "owner": "data-engineering",
+            "retries": 2,
+            "retry_delay": dt.timedelta(minutes=1),
+            "retry_exponential_backoff": True,
+            "on_failure_callback": mark_failed,
+        },
+        params={
+            "override_mass_archive": Param(
+                False, type="boolean", description="Allow this run to archive more than max_archive_share"
+            ),
+        },
+    )
+    def connector() -> None:
+        @task
+        def config() -> dict[str, Any]:
+            """Validate the settings Variable and the LMS side; apply pending migrations."""
+            from lms_connectors import runs, settings
+            from lms_connectors.warehouse import migrations
+            from lms_connectors.warehouse.db import connect
+
+            context = get_current_context()
+            start, end = _interval(context)
+            if start is None or end is None:
+                raise AirflowFailException("this run has no data interval; trigger it with a logical date")
+            raw = Variable.get(spec.variable, default=None)
+            try:
+                parsed = settings.parse_settings(raw, spec.variable)
+                with connect(spec.warehouse_conn_id) as conn:
+                    applied = migrations.apply_pending(conn)
+                    if applied:
+                        log.info("applied migrations: %s", ", ".join(applied))
+                    settings.check_against_lms(conn, parsed, spec.variable)
+                    runs.start_run(
+                        conn,
+                        run_id=_run_key(context),
+                        connector_id=spec.id,
+                        dag_id=spec.dag_id,
+                        interval_start=start,
+                        interval_end=end,
+                        settings=parsed.model_dump(mode="json"),
+                    )
+                    if not parsed.enabled:
+                        runs.finish_run(conn, _run_key(context), "skipped", "connector disabled")
+            except Exception as exc:
+                raise permanent(exc) from exc
+            if not parsed.enabled:
+                raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
+            return {
+                "run_key": _run_key(context),
+                "settings": parsed.model_dump(mode="json"),
+                "interval_start": start.isoformat(),
+                "interval_end": end.isoformat(),
+            }
+
+        @task
+        def extract_courses(cfg: dict[str, Any]) -> dict[str, Any]:
+            from lms_connectors import catalogue, runs
+            from lms_connectors.openclassrooms.hook import OpenClassroomsHook
+            from lms_connectors.warehouse.db import connect
+
+            t0 = time.monotonic()
+            try:
+                client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
+                with connect(spec.warehouse_conn_id) as conn:
+                    n = catalogue.extract_courses(conn, client.iter_course_pages(), cfg["run_key"])
+                    with conn.transaction():
+                        runs.record_step(
+                            conn,
+                            cfg["run_key"],
+                            "extract_courses",
+                            time.monotonic() - t0,
+                            {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]},
+                        )
+            except Exception as exc:
+                raise permanent(exc) from exc
+            return {"records": n}
+
+        @task
+        def transform_courses(cfg: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
+            from lms_connectors import catalogue, runs
+            from lms_connectors.warehouse.db import connect
+
+            t0 = time.monotonic()
+            with connect(spec.warehouse_conn_id) as conn:
+                result = catalogue.transform_courses(conn, cfg["run_key"])
+                with conn.transaction():
+                    runs.record_step(conn, cfg["run_key"], "transform_courses", time.monotonic() - t0, result)
+            return result
+
+        @task
+        def validate_courses(cfg: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
+            from lms_connectors import catalogue, runs
+            from lms_connectors.settings import ConnectorSettings
+            from lms_connectors.warehouse.db import connect
+
+            t0 = time.monotonic()
+            try:
+                with connect(spec.warehouse_conn_id) as conn:
+                    result = catalogue.validate_courses(
+                        conn, cfg["run_key"], spec.id, ConnectorSettings.model_validate(cfg["settings"])
+                    )
+                    with conn.transaction():
+                        runs.record_step(conn, cfg["run_key"], "validate_courses", time.monotonic() - t0, result)
+            except Exception as exc:
+                raise permanent(exc) from exc
+            return result
+
+        @task
+        def load_courses(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
+            from lms_connectors import catalogue, runs
+            from lms_connectors.settings import ConnectorSettings
+            from lms_connectors.warehouse.db import connect
+
+            t0 = time.monotonic()
+            try:
+                with connect(spec.warehouse_conn_id) as conn:
+                    merge = catalogue.load_courses(
+                        conn,
+                        cfg["run_key"],
+                        spec.id,
+                        ConnectorSettings.model_validate(cfg["settings"]),
+                        dt.datetime.fromisoformat(cfg["interval_end"]),
+                    )
+                    with conn.transaction():
+                        runs.record_catalogue(conn, cfg["run_key"], validated["records"], merge, validated["rejected"])
+                        runs.record_step(conn, cfg["run_key"], "load_courses", time.monotonic() - t0, merge)
+            except Exception as exc:
+                raise permanent(exc) from exc
+            return {k: v for k, v in merge.items() if not isinstance(v, dict)}
+
+        @task
+        def report(cfg: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
+            from lms_connectors import reporting, runs
+            from lms_connectors.warehouse.db import connect
+
+            with connect(spec.warehouse_conn_id) as conn:
+                runs.finish_run(conn, cfg["run_key"], "success")
+                text = reporting.run_table(conn, cfg["run_key"])
+                pruned = reporting.prune_staging(conn, cfg["settings"]["staging_retention_days"], cfg["interval_end"])
+            log.info("run report\n%s", text)
+            return {**loaded, "staging_rows_pruned": pruned}
+
+        cfg = config()
+        extracted = extract_courses(cfg)
+        transformed = transform_courses(cfg, extracted)
+        validated = validate_courses(cfg, transformed)
+        loaded = load_courses(cfg, validated)
+        report(cfg, loaded)
+
+    return connector()
+
+
+def build_all() -> dict[str, DAG]:
+    return {spec.dag_id: build_dag(spec) for spec in load_registry()}

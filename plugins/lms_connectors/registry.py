@@ -1,0 +1,54 @@
+"""The connector registry (include/connectors.yaml)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import yaml
+
+from lms_connectors.paths import REGISTRY_FILE
+
+PROVIDERS = frozenset({"openclassrooms"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectorSpec:
+    id: str
+    provider: str
+    provider_conn_id: str
+    warehouse_conn_id: str
+    schedule: str
+    start_date: dt.date
+    tags: tuple[str, ...] = ()
+
+    @property
+    def dag_id(self) -> str:
+        return f"lms_connector_{self.id}"
+
+    @property
+    def variable(self) -> str:
+        return f"lms_connector_{self.id}"
+
+
+def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
+    doc = yaml.safe_load(path.read_text()) or {}
+    specs = []
+    for entry in doc.get("connectors", []):
+        spec = ConnectorSpec(
+            id=entry["id"],
+            provider=entry["provider"],
+            provider_conn_id=entry["provider_conn_id"],
+            warehouse_conn_id=entry.get("warehouse_conn_id", "lms_warehouse"),
+            schedule=entry.get("schedule", "0 0 * * *"),
+            start_date=dt.date.fromisoformat(str(entry["start_date"])),
+            tags=tuple(entry.get("tags", ())),
+        )
+        if spec.provider not in PROVIDERS:
+            raise ValueError(f"{path}: connector {spec.id!r} has unknown provider {spec.provider!r}")
+        specs.append(spec)
+    ids = [s.id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: duplicate connector ids")
+    return specs

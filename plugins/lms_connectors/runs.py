@@ -1,0 +1,60 @@
+"""ops.sync_runs bookkeeping: one row per DAG run, visible while it runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import psycopg
+
+
+def start_run(
+    conn: psycopg.Connection,
+    *,
+    run_id: str,
+    connector_id: str,
+    dag_id: str,
+    interval_start: dt.datetime | None,
+    interval_end: dt.datetime | None,
+    settings: dict[str, Any] | None,
+) -> None:
+    with conn.transaction():
+        conn.execute(
+            """INSERT INTO ops.sync_runs (run_id, connector_id, dag_id, interval_start, interval_end, status, settings)
+               VALUES (%s, %s, %s, %s, %s, 'running', %s)
+               ON CONFLICT (run_id) DO UPDATE
+               SET status = 'running', started_at = now(), finished_at = NULL, error = NULL,
+                   interval_start = EXCLUDED.interval_start, interval_end = EXCLUDED.interval_end,
+                   settings = EXCLUDED.settings""",
+            (run_id, connector_id, dag_id, interval_start, interval_end, json.dumps(settings) if settings else None),
+        )
+
+
+def record_step(conn: psycopg.Connection, run_id: str, step: str, seconds: float, counts: dict[str, Any]) -> None:
+    """Merge one step's timing and counts into the run row (in the caller's transaction)."""
+    conn.execute(
+        """UPDATE ops.sync_runs
+           SET step_seconds = step_seconds || jsonb_build_object(%s::text, round(%s::numeric, 3)),
+               counts = counts || jsonb_build_object(%s::text, %s::jsonb)
+           WHERE run_id = %s""",
+        (step, seconds, step, json.dumps(counts, default=str), run_id),
+    )
+
+
+def record_catalogue(conn: psycopg.Connection, run_id: str, seen: int, merge: dict[str, Any], rejected: int) -> None:
+    conn.execute(
+        """UPDATE ops.sync_runs
+           SET courses_seen = %s, courses_created = %s, courses_updated = %s, courses_archived = %s,
+               courses_unarchived = %s, rejected = %s
+           WHERE run_id = %s""",
+        (seen, merge["created"], merge["updated"], merge["archived"], merge["unarchived"], rejected, run_id),
+    )
+
+
+def finish_run(conn: psycopg.Connection, run_id: str, status: str, error: str | None = None) -> None:
+    with conn.transaction():
+        conn.execute(
+            "UPDATE ops.sync_runs SET status = %s, finished_at = now(), error = %s WHERE run_id = %s",
+            (status, error, run_id),
+        )

@@ -1,0 +1,1 @@
+"""The embedded runtime: local Postgres (pgserver), the simulator, Airflow on SQLite."""

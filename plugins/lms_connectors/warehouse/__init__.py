@@ -1,0 +1,1 @@
+"""Warehouse I/O: migrations, staging, merges. Functions take a psycopg connection."""
