@@ -40,3 +40,16 @@ bench-sim: install
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .ruff_cache
+
+# The main job on the embedded default: Postgres from pgserver, the simulator,
+# Airflow on SQLite; three daily runs and a summary.
+demo: install
+	$(PY) -m lms_connectors.runtime.demo
+
+# Apply pending warehouse migrations to the embedded stack's lms_warehouse.
+migrate: install
+	$(PY) -m lms_connectors.runtime.stack migrate
+
+# Stop every process the stack started, by PID.
+stop: install
+	$(PY) -m lms_connectors.runtime.stack down

@@ -40,3 +40,55 @@ def prune_staging(conn: psycopg.Connection, retention_days: int, interval_end: s
         for table in ("staging.raw_courses", "staging.courses"):
             deleted += conn.execute(f"DELETE FROM {table} WHERE loaded_at < %s", (cutoff,)).rowcount
     return deleted
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple]) -> str:
+    cells = [tuple("" if v is None else str(v) for v in row) for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += [
+        "  ".join(v.rjust(w) if v.replace(".", "").isdigit() else v.ljust(w) for v, w in zip(r, widths, strict=True))
+        for r in cells
+    ]
+    return "\n".join(out)
+
+
+def demo_summary(
+    conn: psycopg.Connection, connector_id: str, group_id: str, results: list[tuple[dt.date, str, float]]
+) -> str:
+    parts = ["== Airflow runs of this demo =="]
+    parts.append(_table(("day", "state", "seconds"), [(d.isoformat(), s, f"{t:.1f}") for d, s, t in results]))
+
+    runs = conn.execute(
+        """SELECT interval_start::date, status, courses_seen, courses_created, courses_updated, courses_archived,
+                  courses_unarchived, rejected
+           FROM ops.sync_runs WHERE connector_id = %s ORDER BY interval_start DESC, started_at DESC LIMIT 6""",
+        (connector_id,),
+    ).fetchall()
+    parts += ["", "== ops.sync_runs (latest first) =="]
+    parts.append(_table(("day", "status", "seen", "created", "updated", "archived", "unarchived", "rejected"), runs))
+
+    total, active = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_active) FROM lms.courses WHERE connector_id = %s", (connector_id,)
+    ).fetchone()
+    parts += ["", f"== Courses: {total} in lms.courses, {active} active, {total - active} archived =="]
+    reasons = conn.execute(
+        """SELECT r, count(*) FROM lms.courses, unnest(archive_reasons) r
+           WHERE connector_id = %s GROUP BY r ORDER BY 2 DESC""",
+        (connector_id,),
+    ).fetchall()
+    parts.append(_table(("archive reason", "courses"), reasons))
+    langs = conn.execute(
+        """SELECT language, count(*) FILTER (WHERE is_active), count(*) FROM lms.courses
+           WHERE connector_id = %s GROUP BY language ORDER BY 3 DESC""",
+        (connector_id,),
+    ).fetchall()
+    parts += ["", _table(("language", "active", "total"), langs)]
+    size, visible = conn.execute(
+        """SELECT count(*), count(*) FILTER (WHERE c.is_active) FROM lms.group_catalogue g
+           JOIN lms.courses c USING (lms_course_id) WHERE g.group_id = %s""",
+        (group_id,),
+    ).fetchone()
+    parts += ["", f"== Group {group_id}: {size} courses in its catalogue and library, {visible} visible (active) =="]
+    return "\n".join(parts)

@@ -16,7 +16,10 @@ from pathlib import Path
 def start(data_dir: Path) -> str:
     """Start (or reuse) the server in ``data_dir``; return its socket directory."""
     import logging
+    import warnings
 
+    # platformdirs (under pgserver) warns when XDG_RUNTIME_DIR is unset, as on CI.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver
 
     # pgserver logs from an atexit hook, after test runners closed their streams.

@@ -1,0 +1,196 @@
+"""The embedded stack: warehouse Postgres (pgserver), the simulator, Airflow on SQLite.
+
+Everything lives under ``.local/`` in the project; no root, Docker or network.
+Processes are started once, recorded with their PIDs in ``.local/stack.json``
+and stopped by those PIDs.
+
+    python -m lms_connectors.runtime.stack up|down|status|env|migrate
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from lms_connectors.paths import PROJECT_ROOT
+from lms_connectors.runtime import postgres
+
+LOCAL = Path(os.environ.get("LMS_LOCAL_DIR", PROJECT_ROOT / ".local"))
+STATE_FILE = LOCAL / "stack.json"
+PG_DIR = LOCAL / "pg" / "data"
+AIRFLOW_HOME = LOCAL / "airflow"
+WAREHOUSE_DB = "lms_warehouse"
+SIM_DAYS = 30
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def load_state() -> dict[str, Any]:
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def _sim_ok(state: dict[str, Any]) -> bool:
+    sim = state.get("simulator") or {}
+    if not _alive(sim.get("pid")):
+        return False
+    with contextlib.suppress(requests.RequestException):
+        return requests.get(f"{sim['url']}/_sim/health", timeout=2).ok
+    return False
+
+
+def up(today: dt.date | None = None) -> dict[str, Any]:
+    """Start what is not running; return the stack description."""
+    import psycopg
+
+    from simulator import launch
+
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    state = load_state()
+    socket_dir = postgres.start(PG_DIR)
+    with psycopg.connect(postgres.uri(socket_dir), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (WAREHOUSE_DB,)).fetchone():
+            conn.execute(f"CREATE DATABASE {WAREHOUSE_DB}")
+    state["postgres"] = {"pid": postgres.pid(PG_DIR), "socket_dir": socket_dir, "dbname": WAREHOUSE_DB}
+    if not _sim_ok(state):
+        # The demo organization has a month of activity ending yesterday.
+        today = today or dt.date.today()
+        start = today - dt.timedelta(days=SIM_DAYS)
+        log = (LOCAL / "simulator.log").open("ab")
+        sim = launch.start(
+            [
+                "--seed",
+                "7",
+                "--courses",
+                "1000",
+                "--learners",
+                "10000",
+                "--start-date",
+                start.isoformat(),
+                "--days",
+                str(SIM_DAYS),
+            ],
+            log,
+        )
+        state["simulator"] = {
+            "pid": sim.process.pid,
+            "url": sim.url,
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "organization_id": sim.organization_id,
+            "start_date": start.isoformat(),
+            "days": SIM_DAYS,
+        }
+    STATE_FILE.write_text(json.dumps(state, indent=2))
+    return state
+
+
+def down() -> list[str]:
+    state = load_state()
+    stopped = []
+    sim_pid = (state.get("simulator") or {}).get("pid")
+    if _alive(sim_pid):
+        os.kill(sim_pid, signal.SIGTERM)
+        for _ in range(100):
+            if not _alive(sim_pid):
+                break
+            time.sleep(0.1)
+        stopped.append(f"simulator (pid {sim_pid})")
+    pg_pid = postgres.pid(PG_DIR)
+    if postgres.stop(PG_DIR):
+        stopped.append(f"postgres (pid {pg_pid})")
+    for extra in state.get("extra_pids", []):
+        if _alive(extra["pid"]):
+            os.kill(extra["pid"], signal.SIGINT)
+            stopped.append(f"{extra['name']} (pid {extra['pid']})")
+    state.pop("simulator", None)
+    state.pop("extra_pids", None)
+    if STATE_FILE.exists():
+        STATE_FILE.write_text(json.dumps(state, indent=2))
+    return stopped
+
+
+def airflow_env(state: dict[str, Any]) -> dict[str, str]:
+    """Airflow configuration and Connections for the embedded stack."""
+    pg, sim = state["postgres"], state["simulator"]
+    return {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)]),
+        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": pg["socket_dir"],
+                "port": 5432,
+                "login": "postgres",
+                "schema": pg["dbname"],
+            }
+        ),
+        "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT": json.dumps(
+            {
+                "conn_type": "http",
+                "login": sim["client_id"],
+                "password": sim["client_secret"],
+                "extra": {"organization_id": sim["organization_id"], "base_url": sim["url"]},
+            }
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m lms_connectors.runtime.stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("command", choices=["up", "down", "status", "env", "migrate"])
+    args = p.parse_args(argv)
+    if args.command == "up":
+        state = up()
+        print(f"postgres  pid {state['postgres']['pid']}  socket {state['postgres']['socket_dir']}")
+        print(f"simulator pid {state['simulator']['pid']}  {state['simulator']['url']}")
+    elif args.command == "down":
+        stopped = down()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    elif args.command == "status":
+        state = load_state()
+        pg_pid = postgres.pid(PG_DIR)
+        print(f"postgres:  {f'running, pid {pg_pid}' if pg_pid else 'stopped'}")
+        print(f"simulator: {'running, ' + state['simulator']['url'] if _sim_ok(state) else 'stopped'}")
+    elif args.command == "env":
+        for key, value in airflow_env(up()).items():
+            print(f"export {key}='{value}'")
+    elif args.command == "migrate":
+        os.environ.update(airflow_env(up()))
+        from lms_connectors.warehouse import migrations
+
+        return migrations.main(["--conn-id", "lms_warehouse"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
