@@ -15,13 +15,13 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
-os.environ.setdefault("LMS_CONNECTORS_REGISTRY", str(ROOT / "include" / "connectors.yaml"))
+os.environ["LMS_CONNECTORS_REGISTRY"] = str(ROOT / "tests" / "fixtures" / "connectors.yaml")
 
 # Everything below may import airflow: the environment is set above.
 import itertools  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 import requests  # noqa: E402
@@ -81,18 +81,29 @@ def template_db(pg_server, simulator_proc) -> str:
 
 
 @pytest.fixture
-def warehouse(pg_server, template_db) -> Iterator[Warehouse]:
-    """A fresh, migrated and seeded warehouse database for one test."""
+def make_warehouse(pg_server, template_db) -> Iterator[Callable[[], Warehouse]]:
+    """Fresh, migrated and seeded warehouse databases, dropped after the test."""
     import psycopg
 
-    name = f"lms_test_{next(_db_names)}"
     admin = Warehouse.from_uri(pg_server, "postgres")
+    made: list[str] = []
+
+    def make() -> Warehouse:
+        name = f"lms_test_{next(_db_names)}"
+        with psycopg.connect(admin.dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        made.append(name)
+        return Warehouse.from_uri(pg_server, name)
+
+    yield make
     with psycopg.connect(admin.dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    wh = Warehouse.from_uri(pg_server, name)
-    yield wh
-    with psycopg.connect(admin.dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        for name in made:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def warehouse(make_warehouse) -> Warehouse:
+    return make_warehouse()
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,14 @@ Variable `{variable}` (JSON: `enabled`, `target_group_id`, `author_email`,
 `extract_courses` streams the provider catalogue into run-scoped staging ->
 `transform_courses` types and checks every record -> `validate_courses`
 quarantines rejected rows and applies the batch rules -> `load_courses` merges
-into `lms.courses` and the group's catalogue in one transaction -> `report`.
+into `lms.courses` and the group's catalogue in one transaction.
+
+In parallel, `extract_progress` streams the interval's learning activity
+(learner emails hashed on the way in); once the catalogue is loaded,
+`transform_progress` matches learners to LMS users and computes theoretical
+time spent -> `validate_progress` -> `load_progress` merges
+`stats.course_progress` (newer record wins) and `stats.course_progress_daily`
+(the interval's days replaced) -> `report`.
 
 Provider Connection: `{provider_conn_id}`. Warehouse Connection: `{warehouse_conn_id}`.
 Each run covers the data interval [day, day + 1) in UTC. Run history with
@@ -92,8 +101,8 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         tags=list(spec.tags) or ["lms", spec.provider],
         default_args={
             "owner": "data-engineering",
-            "retries": 2,
-            "retry_delay": dt.timedelta(minutes=1),
+            "retries": spec.retries,
+            "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds),
             "retry_exponential_backoff": True,
             "on_failure_callback": mark_failed,
         },
@@ -222,7 +231,85 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             return {k: v for k, v in merge.items() if not isinstance(v, dict)}
 
         @task
-        def report(cfg: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
+        def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
+            from lms_connectors import progress, runs
+            from lms_connectors.openclassrooms.hook import OpenClassroomsHook
+            from lms_connectors.warehouse.db import connect
+
+            t0 = time.monotonic()
+            since = dt.datetime.fromisoformat(cfg["interval_start"])
+            until = dt.datetime.fromisoformat(cfg["interval_end"])
+            try:
+                client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
+                with connect(spec.warehouse_conn_id) as conn:
+                    n = progress.extract_activity(conn, client.iter_activity_pages(since, until), cfg["run_key"])
+                    with conn.transaction():
+                        runs.record_step(
+                            conn,
+                            cfg["run_key"],
+                            "extract_progress",
+                            time.monotonic() - t0,
+                            {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]},
+                        )
+            except Exception as exc:
+                raise permanent(exc) from exc
+            return {"records": n}
+
+        @task
+        def transform_progress(
+            cfg: dict[str, Any], extracted: dict[str, Any], courses_loaded: dict[str, Any]
+        ) -> dict[str, Any]:
+            from lms_connectors import progress, runs
+            from lms_connectors.warehouse.db import connect
+
+            t0 = time.monotonic()
+            with connect(spec.warehouse_conn_id) as conn:
+                result = progress.transform_progress(conn, cfg["run_key"], spec.id)
+                with conn.transaction():
+                    runs.record_step(conn, cfg["run_key"], "transform_progress", time.monotonic() - t0, result)
+            return {k: v for k, v in result.items() if not isinstance(v, dict)}
+
+        @task
+        def validate_progress(cfg: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
+            from lms_connectors import progress, runs
+            from lms_connectors.settings import ConnectorSettings
+            from lms_connectors.warehouse.db import connect
+
+            t0 = time.monotonic()
+            try:
+                with connect(spec.warehouse_conn_id) as conn:
+                    result = progress.validate_progress(
+                        conn, cfg["run_key"], spec.id, ConnectorSettings.model_validate(cfg["settings"])
+                    )
+                    with conn.transaction():
+                        runs.record_step(conn, cfg["run_key"], "validate_progress", time.monotonic() - t0, result)
+            except Exception as exc:
+                raise permanent(exc) from exc
+            return transformed
+
+        @task
+        def load_progress(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
+            from lms_connectors import progress, runs
+            from lms_connectors.warehouse.db import connect
+
+            t0 = time.monotonic()
+            with connect(spec.warehouse_conn_id) as conn:
+                merge = progress.load_progress(
+                    conn,
+                    cfg["run_key"],
+                    spec.id,
+                    dt.datetime.fromisoformat(cfg["interval_start"]),
+                    dt.datetime.fromisoformat(cfg["interval_end"]),
+                )
+                with conn.transaction():
+                    runs.record_progress(conn, cfg["run_key"], validated, merge)
+                    runs.record_step(conn, cfg["run_key"], "load_progress", time.monotonic() - t0, merge)
+            return merge
+
+        @task
+        def report(
+            cfg: dict[str, Any], courses_loaded: dict[str, Any], progress_loaded: dict[str, Any]
+        ) -> dict[str, Any]:
             from lms_connectors import reporting, runs
             from lms_connectors.warehouse.db import connect
 
@@ -231,17 +318,16 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                 text = reporting.run_table(conn, cfg["run_key"])
                 pruned = reporting.prune_staging(conn, cfg["settings"]["staging_retention_days"], cfg["interval_end"])
             log.info("run report\n%s", text)
-            return {**loaded, "staging_rows_pruned": pruned}
+            return {"courses": courses_loaded, "progress": progress_loaded, "staging_rows_pruned": pruned}
 
         cfg = config()
-        extracted = extract_courses(cfg)
-        transformed = transform_courses(cfg, extracted)
-        validated = validate_courses(cfg, transformed)
-        loaded = load_courses(cfg, validated)
-        report(cfg, loaded)
+        courses_loaded = load_courses(cfg, validate_courses(cfg, transform_courses(cfg, extract_courses(cfg))))
+        transformed = transform_progress(cfg, extract_progress(cfg), courses_loaded)
+        progress_loaded = load_progress(cfg, validate_progress(cfg, transformed))
+        report(cfg, courses_loaded, progress_loaded)
 
     return connector()
 
 
-def build_all() -> dict[str, DAG]:
-    return {spec.dag_id: build_dag(spec) for spec in load_registry()}
+def build_all(registry: Path = REGISTRY_FILE) -> dict[str, DAG]:
+    return {spec.dag_id: build_dag(spec) for spec in load_registry(registry)}

@@ -22,6 +22,8 @@ class ConnectorSpec:
     schedule: str
     start_date: dt.date
     tags: tuple[str, ...] = ()
+    retries: int = 2
+    retry_delay_seconds: float = 60.0
 
     @property
     def dag_id(self) -> str:
@@ -44,6 +46,8 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
             schedule=entry.get("schedule", "0 0 * * *"),
             start_date=dt.date.fromisoformat(str(entry["start_date"])),
             tags=tuple(entry.get("tags", ())),
+            retries=int(entry.get("retries", 2)),
+            retry_delay_seconds=float(entry.get("retry_delay_seconds", 60)),
         )
         if spec.provider not in PROVIDERS:
             raise ValueError(f"{path}: connector {spec.id!r} has unknown provider {spec.provider!r}")

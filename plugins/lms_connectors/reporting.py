@@ -5,31 +5,22 @@ from __future__ import annotations
 import datetime as dt
 
 import psycopg
+from psycopg.rows import dict_row
 
 
 def run_table(conn: psycopg.Connection, run_key: str) -> str:
-    row = conn.execute(
-        """SELECT status, interval_start, interval_end, courses_seen, courses_created, courses_updated,
-                  courses_archived, courses_unarchived, rejected, step_seconds
-           FROM ops.sync_runs WHERE run_id = %s""",
-        (run_key,),
-    ).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            """SELECT status, interval_start, interval_end, courses_seen, courses_created, courses_updated,
+                      courses_archived, courses_unarchived, activity_records, progress_rows, daily_rows,
+                      matched_learners, unmatched_learners, rejected, step_seconds
+               FROM ops.sync_runs WHERE run_id = %s""",
+            (run_key,),
+        ).fetchone()
     if row is None:
         return f"no ops.sync_runs row for {run_key}"
-    labels = (
-        "status",
-        "interval start",
-        "interval end",
-        "courses seen",
-        "created",
-        "updated",
-        "archived",
-        "unarchived",
-        "rejected",
-        "step seconds",
-    )
-    width = max(map(len, labels))
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in zip(labels, row, strict=True))
+    width = max(map(len, row))
+    return "\n".join(f"{name.replace('_', ' '):<{width}}  {value}" for name, value in row.items())
 
 
 def prune_staging(conn: psycopg.Connection, retention_days: int, interval_end: str) -> int:
@@ -37,7 +28,7 @@ def prune_staging(conn: psycopg.Connection, retention_days: int, interval_end: s
     cutoff = dt.datetime.fromisoformat(interval_end) - dt.timedelta(days=retention_days)
     deleted = 0
     with conn.transaction():
-        for table in ("staging.raw_courses", "staging.courses"):
+        for table in ("staging.raw_courses", "staging.courses", "staging.raw_activity", "staging.progress"):
             deleted += conn.execute(f"DELETE FROM {table} WHERE loaded_at < %s", (cutoff,)).rowcount
     return deleted
 
@@ -62,12 +53,32 @@ def demo_summary(
 
     runs = conn.execute(
         """SELECT interval_start::date, status, courses_seen, courses_created, courses_updated, courses_archived,
-                  courses_unarchived, rejected
-           FROM ops.sync_runs WHERE connector_id = %s ORDER BY interval_start DESC, started_at DESC LIMIT 6""",
-        (connector_id,),
+                  courses_unarchived, activity_records, progress_rows, matched_learners, unmatched_learners, rejected,
+                  round(extract(epoch FROM finished_at - started_at)::numeric, 1)
+           FROM ops.sync_runs WHERE connector_id = %s ORDER BY started_at DESC LIMIT %s""",
+        (connector_id, len(results)),
     ).fetchall()
-    parts += ["", "== ops.sync_runs (latest first) =="]
-    parts.append(_table(("day", "status", "seen", "created", "updated", "archived", "unarchived", "rejected"), runs))
+    parts += ["", "== ops.sync_runs of this demo (latest first) =="]
+    parts.append(
+        _table(
+            (
+                "day",
+                "status",
+                "seen",
+                "created",
+                "updated",
+                "archived",
+                "unarchived",
+                "activity",
+                "progress rows",
+                "matched",
+                "unmatched",
+                "rejected",
+                "seconds",
+            ),
+            runs,
+        )
+    )
 
     total, active = conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE is_active) FROM lms.courses WHERE connector_id = %s", (connector_id,)
@@ -91,4 +102,32 @@ def demo_summary(
         (group_id,),
     ).fetchone()
     parts += ["", f"== Group {group_id}: {size} courses in its catalogue and library, {visible} visible (active) =="]
+
+    learners, rows, completed, minutes = conn.execute(
+        """SELECT count(DISTINCT user_id), count(*), count(*) FILTER (WHERE progress_pct = 100),
+                  coalesce(round(sum(time_spent_minutes) / 60), 0)
+           FROM stats.course_progress WHERE connector_id = %s""",
+        (connector_id,),
+    ).fetchone()
+    unmatched = conn.execute(
+        "SELECT count(*) FROM ops.unmatched_learners WHERE connector_id = %s", (connector_id,)
+    ).fetchone()[0]
+    parts += [
+        "",
+        f"== Learning statistics: {rows} progress rows for {learners} LMS learners, {completed} completions, "
+        f"{minutes:.0f} h of theoretical time; {unmatched} provider learners are not LMS users (counted, not stored) ==",
+    ]
+    daily = conn.execute(
+        """SELECT activity_date, active_learners, completions, time_spent_minutes FROM stats.v_daily_activity
+           WHERE connector_id = %s ORDER BY activity_date DESC LIMIT 3""",
+        (connector_id,),
+    ).fetchall()
+    parts.append(_table(("day", "active learners", "completions", "minutes"), daily))
+    top = conn.execute(
+        """SELECT left(title, 45), language, learners_started, learners_completed, avg_progress_pct
+           FROM stats.v_course_engagement WHERE connector_id = %s
+           ORDER BY learners_started DESC, lms_course_id LIMIT 5""",
+        (connector_id,),
+    ).fetchall()
+    parts += ["", "Top courses", _table(("course", "lang", "started", "completed", "avg %"), top)]
     return "\n".join(parts)

@@ -58,3 +58,22 @@ def finish_run(conn: psycopg.Connection, run_id: str, status: str, error: str | 
             "UPDATE ops.sync_runs SET status = %s, finished_at = now(), error = %s WHERE run_id = %s",
             (status, error, run_id),
         )
+
+
+def record_progress(conn: psycopg.Connection, run_id: str, transformed: dict[str, Any], merge: dict[str, Any]) -> None:
+    conn.execute(
+        """UPDATE ops.sync_runs
+           SET activity_records = %s, progress_rows = %s, daily_rows = %s, matched_learners = %s,
+               unmatched_learners = %s,
+               rejected = coalesce((counts -> 'validate_courses' ->> 'rejected')::int, 0) + %s
+           WHERE run_id = %s""",
+        (
+            transformed["records"],
+            merge["progress_rows"],
+            merge["daily_rows"],
+            transformed["matched_learners"],
+            transformed["unmatched_learners"],
+            transformed["rejected"],
+            run_id,
+        ),
+    )

@@ -72,3 +72,15 @@ def test_task_shape(bag):
     order = ["config", "extract_courses", "transform_courses", "validate_courses", "load_courses", "report"]
     for upstream, downstream in itertools.pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids
+
+
+def test_production_registry_builds_dags_with_the_policies():
+    from lms_connectors.dag_factory import build_all
+
+    dags = build_all(ROOT / "include" / "connectors.yaml")
+    assert list(dags) == ["lms_connector_openclassrooms"]
+    for dag in dags.values():
+        assert dag.max_active_runs == 1
+        assert dag.catchup is True
+        assert all(t.retries >= 2 for t in dag.tasks)
+        assert all(t.retry_delay.total_seconds() >= 60 for t in dag.tasks)

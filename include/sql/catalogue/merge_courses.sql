@@ -80,7 +80,8 @@ INSERT INTO lms.courses (connector_id, provider_course_id, group_id, author_emai
 SELECT %(connector_id)s, provider_course_id, group_id, author_email, title, description, language,
        provider_status, duration_minutes, launch_url, image_url, provider_updated_at, new_reasons,
        %(synced_at)s, %(run_id)s
-FROM course_plan WHERE is_new;
+FROM course_plan WHERE is_new
+ORDER BY provider_course_id;
 
 -- name: update_changed
 -- Only rows whose provider data or reasons changed are written.

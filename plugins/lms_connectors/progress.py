@@ -1,0 +1,272 @@
+"""Learning statistics steps: extract -> transform -> validate -> load.
+
+Learner emails are turned into a keyed hash (HMAC-SHA256, key in
+``ops.hash_keys``) as they are extracted, so no email reaches the database in
+clear; LMS users are matched on the hash of their own (trimmed, lower-case)
+email. Transform works on pandas chunks; load merges in one transaction.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+import hmac
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import psycopg
+from psycopg.rows import dict_row
+
+from lms_connectors.catalogue import BatchRejected, lock_connector
+from lms_connectors.openclassrooms import contract as c
+from lms_connectors.openclassrooms.convert import normalise_email
+from lms_connectors.paths import sql_statements
+from lms_connectors.settings import ConnectorSettings
+
+log = logging.getLogger(__name__)
+CHUNK_ROWS = 50_000
+PROGRESS_COLUMNS = (
+    "lms_course_id",
+    "user_id",
+    "progress_pct",
+    "time_spent_minutes",
+    "started_at",
+    "completed_at",
+    "provider_updated_at",
+    "learner_hash",
+    "outcome",
+)
+
+
+def hash_key(conn: psycopg.Connection) -> bytes:
+    row = conn.execute("SELECT key FROM ops.hash_keys WHERE name = 'learner_email'").fetchone()
+    if row is None:
+        raise RuntimeError("ops.hash_keys has no learner_email key; apply the warehouse migrations")
+    return row[0].encode()
+
+
+def learner_hash(key: bytes, email: Any) -> str | None:
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return hmac.new(key, normalise_email(email).encode(), hashlib.sha256).hexdigest()
+
+
+def extract_activity(conn: psycopg.Connection, pages: Iterable[list[dict[str, Any]]], run_id: str) -> int:
+    """Stream activity pages into staging.raw_activity with the email replaced by its hash."""
+    key = hash_key(conn)
+    seq = 0
+    with conn.transaction():
+        conn.execute("DELETE FROM staging.raw_activity WHERE run_id = %s", (run_id,))
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY staging.raw_activity (run_id, seq, learner_hash, record) FROM STDIN") as copy,
+        ):
+            for page in pages:
+                for record in page:
+                    if isinstance(record, dict):
+                        email = record.pop(c.ACTIVITY_LEARNER_EMAIL, None)
+                        digest = learner_hash(key, email)
+                    else:
+                        digest = None
+                    copy.write_row((run_id, seq, digest, orjson.dumps(record).decode()))
+                    seq += 1
+                if seq and seq % 200_000 < len(page):
+                    log.info("staged %d activity records so far", seq)
+    log.info("staged %d raw activity records for run %s", seq, run_id)
+    return seq
+
+
+def _lookups(conn: psycopg.Connection, connector_id: str) -> tuple[dict[str, str], pd.DataFrame]:
+    key = hash_key(conn)
+    users = {learner_hash(key, email): uid for uid, email in conn.execute("SELECT user_id, email FROM lms.users")}
+    courses = pd.DataFrame(
+        conn.execute(
+            "SELECT provider_course_id, lms_course_id, duration_minutes FROM lms.courses WHERE connector_id = %s",
+            (connector_id,),
+        ).fetchall(),
+        columns=["course_id", "lms_course_id", "duration_minutes"],
+    )
+    return users, courses
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+
+def transform_chunk(records: pd.DataFrame, users: dict[str, str], courses: pd.DataFrame) -> pd.DataFrame:
+    """Pure: typed progress rows with an outcome (``ok``, ``unmatched`` or a reject reason).
+
+    ``records`` has columns seq, learner_hash and the provider fields.
+    """
+    df = records.copy()
+    for col in (
+        c.ACTIVITY_COURSE_ID,
+        c.ACTIVITY_PROGRESS,
+        c.ACTIVITY_STARTED_AT,
+        c.ACTIVITY_COMPLETED_AT,
+        c.ACTIVITY_UPDATED_AT,
+    ):
+        if col not in df:
+            df[col] = None
+    df["course_id"] = df[c.ACTIVITY_COURSE_ID].map(lambda v: None if v is None else str(v).strip() or None)
+    progress = pd.to_numeric(df[c.ACTIVITY_PROGRESS], errors="coerce")
+    updated = _timestamps(df[c.ACTIVITY_UPDATED_AT])
+    df = df.merge(courses, on="course_id", how="left")
+    df["user_id"] = df["learner_hash"].map(users)
+    outcome = np.select(
+        [
+            df["learner_hash"].isna(),
+            df["course_id"].isna(),
+            updated.isna().to_numpy(),
+            progress.isna().to_numpy() | (progress < 0).to_numpy() | (progress > 100).to_numpy(),
+            df["lms_course_id"].isna(),
+            df["user_id"].isna(),
+        ],
+        [
+            "missing_learner",
+            "missing_course_id",
+            "invalid_updated_at",
+            "progress_out_of_range",
+            "unknown_course",
+            "unmatched",
+        ],
+        default="ok",
+    )
+    out = pd.DataFrame(
+        {
+            "seq": df["seq"],
+            "lms_course_id": df["lms_course_id"].astype("Int64"),
+            "user_id": df["user_id"],
+            "progress_pct": progress.round(2),
+            "time_spent_minutes": (df["duration_minutes"] * progress / 100).round(2),
+            "started_at": _timestamps(df[c.ACTIVITY_STARTED_AT]),
+            "completed_at": _timestamps(df[c.ACTIVITY_COMPLETED_AT]),
+            "provider_updated_at": updated,
+            "learner_hash": df["learner_hash"],
+            "outcome": outcome,
+        }
+    )
+    # Only the hash of a non-LMS learner is kept, and only to count distinct ones.
+    return out
+
+
+def _frame(chunk: list[tuple[int, str | None, Any]]) -> pd.DataFrame:
+    rows = []
+    for seq, digest, record in chunk:
+        rec = record if isinstance(record, dict) else {}
+        rows.append({**rec, "seq": seq, "learner_hash": digest})
+    return pd.DataFrame(rows)
+
+
+def _cell(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str) -> dict[str, Any]:
+    users, courses = _lookups(conn, connector_id)
+    outcomes: collections.Counter[str] = collections.Counter()
+    unmatched: set[str] = set()
+    matched: set[str] = set()
+    with conn.transaction():
+        conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
+        columns = ", ".join(("run_id", "seq", *PROGRESS_COLUMNS))
+        with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
+            src.execute(
+                "SELECT seq, learner_hash, record FROM staging.raw_activity WHERE run_id = %s ORDER BY seq", (run_id,)
+            )
+            while chunk := src.fetchmany(CHUNK_ROWS):
+                out = transform_chunk(_frame(chunk), users, courses)
+                outcomes.update(out["outcome"].value_counts().to_dict())
+                unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"])
+                matched.update(out.loc[out["outcome"] == "ok", "user_id"])
+                # Rows of non-LMS learners keep only the hash; everything else about them is dropped.
+                out.loc[out["outcome"] == "unmatched", ["progress_pct", "time_spent_minutes"]] = np.nan
+                with dst.copy(f"COPY staging.progress ({columns}) FROM STDIN") as copy:
+                    for row in out.itertuples(index=False):
+                        copy.write_row((run_id, *(_cell(v) for v in row)))
+    rejected = {k: v for k, v in outcomes.items() if k not in ("ok", "unmatched")}
+    return {
+        "records": sum(outcomes.values()),
+        "ok": outcomes.get("ok", 0),
+        "unmatched_records": outcomes.get("unmatched", 0),
+        "unmatched_learners": len(unmatched),
+        "matched_learners": len(matched),
+        "rejected": sum(rejected.values()),
+        "rejected_by_reason": rejected,
+    }
+
+
+def validate_progress(
+    conn: psycopg.Connection, run_id: str, connector_id: str, settings: ConnectorSettings
+) -> dict[str, Any]:
+    with conn.transaction():
+        conn.execute(
+            "DELETE FROM ops.rejected_records WHERE run_id = %s AND connector_id = %s AND entity = 'progress'",
+            (run_id, connector_id),
+        )
+        # The raw record already holds the learner's hash, never the email.
+        conn.execute(
+            """INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record)
+               SELECT p.run_id, %s, 'progress', p.outcome,
+                      r.record || jsonb_build_object('learner_hash', r.learner_hash)
+               FROM staging.progress p JOIN staging.raw_activity r USING (run_id, seq)
+               WHERE p.run_id = %s AND p.outcome NOT IN ('ok', 'unmatched')""",
+            (connector_id, run_id),
+        )
+    total, rejected = conn.execute(
+        """SELECT count(*), count(*) FILTER (WHERE outcome NOT IN ('ok', 'unmatched'))
+           FROM staging.progress WHERE run_id = %s""",
+        (run_id,),
+    ).fetchone()
+    conn.commit()
+    share = rejected / total if total else 0.0
+    if share > settings.max_reject_share:
+        raise BatchRejected(
+            f"{rejected} of {total} learning-activity records ({share:.1%}) break a row rule, above the "
+            f"max_reject_share setting ({settings.max_reject_share:.1%}); nothing was loaded. "
+            f"The records and their rules are in ops.rejected_records (run_id = {run_id!r})"
+        )
+    return {"records": total, "rejected": rejected}
+
+
+def load_progress(
+    conn: psycopg.Connection, run_id: str, connector_id: str, interval_start: dt.datetime, interval_end: dt.datetime
+) -> dict[str, Any]:
+    """Current progress (newer provider record wins) and the days' snapshot, in one transaction."""
+    sql = sql_statements("stats/merge_progress.sql")
+    params = {
+        "run_id": run_id,
+        "connector_id": connector_id,
+        "day_from": interval_start.date(),
+        "day_to": interval_end.date()
+        if interval_end.time() == dt.time()
+        else interval_end.date() + dt.timedelta(days=1),
+    }
+    with conn.transaction():
+        lock_connector(conn, connector_id)
+        conn.execute(sql["batch"], params)
+        current = conn.execute(sql["upsert_current"], params).rowcount
+        stale = conn.execute(sql["daily_delete_stale"], params).rowcount
+        daily = conn.execute(sql["daily_upsert"], params).rowcount
+        unmatched = conn.execute(sql["unmatched"], params).rowcount
+        with conn.cursor(row_factory=dict_row) as cur:
+            summary = cur.execute(sql["summary"]).fetchone()
+        conn.execute("DROP TABLE progress_batch")
+    result = {
+        "progress_rows": current,
+        "daily_rows": daily + stale,
+        "daily_rows_deleted": stale,
+        "unmatched_hashes_recorded": unmatched,
+        **summary,
+    }
+    log.info("progress merge for %s: %s", connector_id, result)
+    return result
