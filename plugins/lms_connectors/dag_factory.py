@@ -142,6 +142,10 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                         settings=parsed.model_dump(mode="json"),
                     )
                     if not parsed.enabled:
+                        # A Variable edited directly takes effect here too: every course archived.
+                        from lms_connectors import admin
+
+                        admin.apply_settings(conn, spec.id, parsed)
                         runs.finish_run(conn, _run_key(context), "skipped", "connector disabled")
             except Exception as exc:
                 raise permanent(exc) from exc
@@ -329,5 +333,112 @@ def build_dag(spec: ConnectorSpec) -> DAG:
     return connector()
 
 
+ADMIN_DOC_MD = """
+### Apply settings now: {provider}
+
+Trigger with the form to change the connector's settings and apply them to
+the catalogue at once, without calling the provider:
+
+- **languages**: the languages to keep (OR logic); leave empty to keep the
+  Variable's list, choose none ("[]") to allow every language.
+- **enabled**: untick to deactivate (every course archived with reason
+  `connector_deactivated`, learning data kept, daily runs skipped); tick to
+  reactivate (the reason removed; the next daily run re-applies every rule).
+- **dry_run**: report what would be archived and unarchived, change nothing.
+
+The choice is validated, saved to the Variable `{variable}` (not in a dry run)
+and applied in one transaction that only adds or removes the
+`language_filter` and `connector_deactivated` reasons: a course the provider
+archives stays archived. Triggered with no values, it re-applies the Variable
+as it stands.
+"""
+
+
+def build_admin_dag(spec: ConnectorSpec) -> DAG:
+    from lms_connectors.settings import iso_639_1_codes
+
+    codes = list(iso_639_1_codes())
+
+    @dag(
+        dag_id=f"{spec.dag_id}_apply_settings",
+        schedule=None,
+        start_date=dt.datetime.combine(spec.start_date, dt.time(), dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=ADMIN_DOC_MD.format(provider=spec.provider, variable=spec.variable),
+        tags=[*(spec.tags or ["lms", spec.provider]), "admin"],
+        default_args={
+            "owner": "lms-admin",
+            "retries": 1,
+            "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds),
+        },
+        params={
+            "languages": Param(
+                None,
+                type=["null", "array"],
+                items={"type": "string", "enum": codes},
+                examples=codes,
+                uniqueItems=True,
+                title="Languages",
+                description="ISO 639-1 codes to keep (OR). Empty form = keep the Variable's value; [] = all languages.",
+            ),
+            "enabled": Param(
+                None,
+                type=["null", "boolean"],
+                title="Enabled",
+                description="false deactivates the connector; empty = keep the Variable's value",
+            ),
+            "dry_run": Param(False, type="boolean", title="Dry run", description="Report only; change nothing"),
+        },
+    )
+    def apply_settings_dag() -> None:
+        @task
+        def apply_settings() -> dict[str, Any]:
+            """Validate the form against the Variable, save it, apply it to the catalogue."""
+            from lms_connectors import admin, settings
+            from lms_connectors.warehouse import migrations
+            from lms_connectors.warehouse.db import connect
+
+            params = get_current_context()["params"]
+            dry_run = bool(params.get("dry_run"))
+            try:
+                current = settings.parse_settings(Variable.get(spec.variable, default=None), spec.variable)
+                changes = {k: params[k] for k in ("languages", "enabled") if params.get(k) is not None}
+                wanted = settings.parse_settings({**current.model_dump(mode="json"), **changes}, spec.variable)
+                with connect(spec.warehouse_conn_id) as conn:
+                    migrations.apply_pending(conn)
+                    settings.check_against_lms(conn, wanted, spec.variable)
+                    if changes and not dry_run:
+                        Variable.set(spec.variable, wanted.model_dump_json(indent=2))
+                    result = admin.apply_settings(conn, spec.id, wanted, dry_run=dry_run)
+            except Exception as exc:
+                if type(exc).__name__ in _PERMANENT:
+                    raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+                raise
+            verb = "would archive" if dry_run else "archived"
+            log.info(
+                "%s%s %d and %s %d courses (languages=%s, enabled=%s); examples archived: %s; unarchived: %s",
+                "DRY RUN: " if dry_run else "",
+                verb,
+                result["archived"],
+                "would unarchive" if dry_run else "unarchived",
+                result["unarchived"],
+                result["languages"] or "all",
+                result["enabled"],
+                result["archived_titles"],
+                result["unarchived_titles"],
+            )
+            return result
+
+        apply_settings()
+
+    return apply_settings_dag()
+
+
 def build_all(registry: Path = REGISTRY_FILE) -> dict[str, DAG]:
-    return {spec.dag_id: build_dag(spec) for spec in load_registry(registry)}
+    dags: dict[str, DAG] = {}
+    for spec in load_registry(registry):
+        dags[spec.dag_id] = build_dag(spec)
+        admin_dag = build_admin_dag(spec)
+        dags[admin_dag.dag_id] = admin_dag
+    return dags

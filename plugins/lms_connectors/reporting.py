@@ -131,3 +131,21 @@ def demo_summary(
     ).fetchall()
     parts += ["", "Top courses", _table(("course", "lang", "started", "completed", "avg %"), top)]
     return "\n".join(parts)
+
+
+def admin_help(dag_id: str, variable: str, settings: dict, conf: dict, report: dict) -> str:
+    langs = ", ".join(settings.get("languages") or []) or "all"
+    return "\n".join(
+        [
+            "== Admin: language filter and deactivation ==",
+            f"Current Variable {variable}: languages = {langs}, enabled = {settings.get('enabled')}",
+            f"Dry run of {dag_id}_apply_settings with languages {conf['languages']}:",
+            f"  would archive {report.get('archived')} courses, e.g. {report.get('archived_titles')}",
+            f"  would unarchive {report.get('unarchived')} courses; {report.get('active_after')} would stay active",
+            "To apply a filter now (no provider call): Airflow UI > DAG "
+            f"{dag_id}_apply_settings > Trigger, pick the languages (empty list = all), untick Dry run.",
+            f'Or from a shell: airflow dags trigger {dag_id}_apply_settings -c \'{{"languages": ["fr", "en"]}}\'',
+            'Deactivate: the same DAG with {"enabled": false} (every course archived, statistics kept);',
+            'reactivate with {"enabled": true}. Editing the Variable directly takes effect at the next daily run.',
+        ]
+    )

@@ -12,7 +12,24 @@ from typing import Any
 
 import pydantic
 
-_LANG_RE = re.compile(r"^[a-z]{2}$")
+
+def iso_639_1_codes() -> tuple[str, ...]:
+    """Every ISO 639-1 code, from pycountry's copy of the ISO tables."""
+    import pycountry
+
+    return tuple(sorted(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2")))
+
+
+_ISO_639_1: frozenset[str] | None = None
+
+
+def is_language_code(code: str) -> bool:
+    global _ISO_639_1
+    if _ISO_639_1 is None:
+        _ISO_639_1 = frozenset(iso_639_1_codes())
+    return code in _ISO_639_1
+
+
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -54,7 +71,7 @@ class ConnectorSettings(pydantic.BaseModel):
             if not isinstance(item, str):
                 raise ValueError(f"{item!r} is not a language code")
             code = item.strip().lower()
-            if not _LANG_RE.match(code):
+            if not is_language_code(code):
                 raise ValueError(f"{item!r} is not an ISO 639-1 language code")
             if code not in out:
                 out.append(code)

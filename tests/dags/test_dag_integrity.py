@@ -60,8 +60,11 @@ def test_policies(bag):
         assert dag.doc_md and len(dag.doc_md) > 100, dag_id
         assert dag.tags, dag_id
         assert dag.max_active_runs == 1, dag_id
-        assert dag.catchup is True, dag_id
-        assert isinstance(dag.timetable, CronDataIntervalTimetable), dag_id
+        if dag_id.endswith("_apply_settings"):
+            assert dag.schedule is None, dag_id
+        else:
+            assert dag.catchup is True, dag_id
+            assert isinstance(dag.timetable, CronDataIntervalTimetable), dag_id
         for t in dag.tasks:
             assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
 
@@ -78,9 +81,18 @@ def test_production_registry_builds_dags_with_the_policies():
     from lms_connectors.dag_factory import build_all
 
     dags = build_all(ROOT / "include" / "connectors.yaml")
-    assert list(dags) == ["lms_connector_openclassrooms"]
-    for dag in dags.values():
-        assert dag.max_active_runs == 1
-        assert dag.catchup is True
-        assert all(t.retries >= 2 for t in dag.tasks)
-        assert all(t.retry_delay.total_seconds() >= 60 for t in dag.tasks)
+    assert sorted(dags) == ["lms_connector_openclassrooms", "lms_connector_openclassrooms_apply_settings"]
+    daily = dags["lms_connector_openclassrooms"]
+    assert daily.max_active_runs == 1
+    assert daily.catchup is True
+    assert all(t.retries >= 2 for t in daily.tasks)
+    assert all(t.retry_delay.total_seconds() >= 60 for t in daily.tasks)
+
+
+def test_apply_settings_form_offers_every_iso_language(bag):
+    dagbag, _ = bag
+    params = dagbag.dags["lms_connector_openclassrooms_apply_settings"].params
+    languages = params.get_param("languages").schema
+    assert {"fr", "en", "es", "de"} <= set(languages["items"]["enum"])
+    assert len(languages["items"]["enum"]) == 184
+    assert params["dry_run"] is False

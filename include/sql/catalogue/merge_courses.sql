@@ -18,11 +18,9 @@ SELECT c.lms_course_id, i.provider_course_id, %(group_id)s::text AS group_id,
        %(author_email)s::text AS author_email, i.title, i.description, i.language, i.provider_status,
        i.duration_minutes, i.launch_url, i.image_url, i.provider_updated_at,
        c.archive_reasons AS old_reasons,
-       lms.reason_set(ARRAY[
-           CASE WHEN NOT (i.provider_status = ANY (%(kept)s::text[])) THEN 'provider_status' END,
-           CASE WHEN cardinality(%(languages)s::text[]) > 0
-                 AND NOT (i.language = ANY (%(languages)s::text[])) THEN 'language_filter' END
-       ]) AS new_reasons,
+       lms.reason_set(
+           ARRAY[CASE WHEN NOT (i.provider_status = ANY (%(kept)s::text[])) THEN 'provider_status' END]
+           || lms.settings_reasons(i.language, %(languages)s::text[], true)) AS new_reasons,
        c.lms_course_id IS NULL AS is_new,
        c.lms_course_id IS NOT NULL AND
        (c.title, c.description, c.language, c.provider_status, c.duration_minutes, c.launch_url,
@@ -38,10 +36,8 @@ SELECT c.lms_course_id, c.provider_course_id, c.group_id, c.author_email, c.titl
        c.language, c.provider_status, c.duration_minutes, c.launch_url, c.image_url,
        c.provider_updated_at, c.archive_reasons,
        lms.reason_set(
-           array_remove(array_remove(c.archive_reasons, 'language_filter'), 'connector_deactivated')
-           || ARRAY['removed_by_provider',
-                    CASE WHEN cardinality(%(languages)s::text[]) > 0
-                          AND NOT (c.language = ANY (%(languages)s::text[])) THEN 'language_filter' END]),
+           lms.provider_reasons(c.archive_reasons) || ARRAY['removed_by_provider']
+           || lms.settings_reasons(c.language, %(languages)s::text[], true)),
        false, false
 FROM lms.courses c
 WHERE c.connector_id = %(connector_id)s

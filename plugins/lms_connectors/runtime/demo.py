@@ -90,7 +90,27 @@ def inner() -> int:
         settings = json.loads(Variable.get(variable))
         print()
         print(reporting.demo_summary(conn, CONNECTOR_ID, settings["target_group_id"], results))
+
+    # Show the admin action on a dry run: what a French + English filter would do.
+    admin_dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(f"{DAG_ID}_apply_settings")
+    conf = {"languages": ["fr", "en"], "enabled": None, "dry_run": True}
+    dr = admin_dag.test(run_conf=conf)
+    report = _xcom(dr.dag_id, dr.run_id, "apply_settings")
+    print()
+    print(reporting.admin_help(DAG_ID, variable, settings, conf, report))
+    results.append((today, dr.state, 0.0))
     return 0 if all(state == "success" for _, state, _ in results) else 1
+
+
+def _xcom(dag_id: str, run_id: str, task_id: str) -> dict:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids=task_id, key="return_value")
+        ).first()
+        return XComModel.deserialize_value(row) if row is not None else {}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,49 @@
+"""Admin actions on a connector's catalogue: apply settings now, deactivate, reactivate.
+
+Applying settings never calls the provider: it only adds or removes the
+``language_filter`` and ``connector_deactivated`` reasons, in one
+transaction, so a course archived for a provider reason stays archived.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from lms_connectors.catalogue import lock_connector
+from lms_connectors.paths import sql_statements
+from lms_connectors.settings import ConnectorSettings
+
+log = logging.getLogger(__name__)
+
+
+def apply_settings(
+    conn: psycopg.Connection, connector_id: str, settings: ConnectorSettings, *, dry_run: bool = False
+) -> dict[str, Any]:
+    """Bring the catalogue in line with ``settings``; with ``dry_run`` report and change nothing."""
+    sql = sql_statements("catalogue/apply_settings.sql")
+    params = {"connector_id": connector_id, "languages": list(settings.languages), "enabled": settings.enabled}
+    with conn.transaction():
+        lock_connector(conn, connector_id)
+        conn.execute(sql["plan"], params)
+        with conn.cursor(row_factory=dict_row) as cur:
+            changes = cur.execute(sql["changes"]).fetchone()
+        samples = dict(conn.execute(sql["samples"]).fetchall())
+        written = 0 if dry_run else conn.execute(sql["apply"]).rowcount
+        conn.execute("DROP TABLE settings_plan")
+    result = {
+        "dry_run": dry_run,
+        "enabled": settings.enabled,
+        "languages": list(settings.languages),
+        "archived": changes["archived"],
+        "unarchived": changes["unarchived"],
+        "active_after": changes["active_after"],
+        "rows_written": written,
+        "archived_titles": samples.get("archived", []),
+        "unarchived_titles": samples.get("unarchived", []),
+    }
+    log.info("%s settings for %s: %s", "dry run of" if dry_run else "applied", connector_id, result)
+    return result
