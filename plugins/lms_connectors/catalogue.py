@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
@@ -53,8 +54,7 @@ def extract_courses(conn: psycopg.Connection, pages: Iterable[list[dict[str, Any
 
 
 def transform_courses(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
-    """Type and check every staged record; rejected ones keep their reason."""
-    reasons: collections.Counter[str] = collections.Counter()
+    """Type every staged record into staging.courses (values that do not convert become NULL)."""
     rows = 0
     with conn.transaction():
         conn.execute("DELETE FROM staging.courses WHERE run_id = %s", (run_id,))
@@ -66,19 +66,28 @@ def transform_courses(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
                 with dst.copy(f"COPY staging.courses ({columns}) FROM STDIN") as copy:
                     for seq, record in chunk:
                         row = course_row(record)
-                        if row["reject_reason"]:
-                            reasons[row["reject_reason"]] += 1
                         copy.write_row((run_id, seq, *(row[c] for c in COURSE_COLUMNS)))
                 rows += len(chunk)
-    return {"records": rows, "rejected": sum(reasons.values()), "rejected_by_reason": dict(reasons)}
+    return {"records": rows}
 
 
 def validate_courses(
     conn: psycopg.Connection, run_id: str, connector_id: str, settings: ConnectorSettings
 ) -> dict[str, Any]:
-    """Quarantine rejected rows, then apply the batch rules; a broken batch stops the
-    run before any target table changes."""
+    """Row rules (great-expectations) quarantine bad records; batch rules stop the run
+    before any target table changes. Rejects are recorded even when the batch fails."""
+    from lms_connectors import quality
+
+    frame = pd.DataFrame(
+        conn.execute(
+            f"SELECT seq, {', '.join(COURSE_COLUMNS)} FROM staging.courses WHERE run_id = %s ORDER BY seq", (run_id,)
+        ).fetchall(),
+        columns=["seq", *COURSE_COLUMNS],
+    )
+    reasons = quality.row_reasons(frame.drop(columns=["seq", "reject_reason"]), quality.COURSE_ROW_RULES, "courses")
+    rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
     with conn.transaction():
+        _set_reasons(conn, "staging.courses", "reject_reason", run_id, rejected)
         conn.execute(
             "DELETE FROM ops.rejected_records WHERE run_id = %s AND connector_id = %s AND entity = 'course'",
             (run_id, connector_id),
@@ -90,28 +99,27 @@ def validate_courses(
                WHERE s.run_id = %s AND s.reject_reason IS NOT NULL""",
             (connector_id, run_id),
         )
-    total, rejected = conn.execute(
-        "SELECT count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM staging.courses WHERE run_id = %s",
-        (run_id,),
-    ).fetchone()
-    dupes = conn.execute(
-        """SELECT provider_course_id, count(*) FROM staging.courses
-           WHERE run_id = %s AND reject_reason IS NULL
-           GROUP BY provider_course_id HAVING count(*) > 1 ORDER BY 1 LIMIT 5""",
-        (run_id,),
-    ).fetchall()
-    conn.commit()
-    if dupes:
-        listed = ", ".join(f"{pid} (x{n})" for pid, n in dupes)
-        raise BatchRejected(f"the provider listed course ids more than once: {listed}")
-    share = rejected / total if total else 0.0
-    if share > settings.max_reject_share:
+    accepted_ids = frame.loc[reasons.isna(), "provider_course_id"]
+    failures = quality.batch_failures(accepted_ids, len(rejected), len(frame), settings.max_reject_share, "course")
+    by_reason = collections.Counter(rejected["reason"])
+    if failures:
         raise BatchRejected(
-            f"{rejected} of {total} course records ({share:.1%}) break a row rule, above the "
-            f"max_reject_share setting ({settings.max_reject_share:.1%}); nothing was loaded. "
-            f"The records and their rules are in ops.rejected_records (run_id = {run_id!r})"
+            "; ".join(failures) + f". Nothing was loaded; the rejected records and their rules are in "
+            f"ops.rejected_records (run_id = {run_id!r})"
         )
-    return {"records": total, "rejected": rejected}
+    return {"records": len(frame), "rejected": len(rejected), "rejected_by_reason": dict(by_reason)}
+
+
+def _set_reasons(conn: psycopg.Connection, table: str, column: str, run_id: str, rejected: pd.DataFrame) -> None:
+    """Write the rule each rejected row broke back to its staging row."""
+    if rejected.empty:
+        return
+    conn.execute(
+        f"""UPDATE {table} t SET {column} = v.reason
+            FROM unnest(%s::int[], %s::text[]) AS v(seq, reason)
+            WHERE t.run_id = %s AND t.seq = v.seq""",
+        (rejected["seq"].astype(int).tolist(), rejected["reason"].tolist(), run_id),
+    )
 
 
 def load_courses(

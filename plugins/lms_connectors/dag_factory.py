@@ -209,7 +209,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                         runs.record_step(conn, cfg["run_key"], "validate_courses", time.monotonic() - t0, result)
             except Exception as exc:
                 raise permanent(exc) from exc
-            return result
+            return {k: v for k, v in result.items() if not isinstance(v, dict)}
 
         @task
         def load_courses(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +289,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                         runs.record_step(conn, cfg["run_key"], "validate_progress", time.monotonic() - t0, result)
             except Exception as exc:
                 raise permanent(exc) from exc
-            return transformed
+            return {**transformed, "rejected": result["rejected"]}
 
         @task
         def load_progress(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from lms_connectors.settings import ConnectorSettings
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
 PROGRESS_COLUMNS = (
+    "provider_course_id",
     "lms_course_id",
     "user_id",
     "progress_pct",
@@ -99,9 +100,11 @@ def _timestamps(values: pd.Series) -> pd.Series:
 
 
 def transform_chunk(records: pd.DataFrame, users: dict[str, str], courses: pd.DataFrame) -> pd.DataFrame:
-    """Pure: typed progress rows with an outcome (``ok``, ``unmatched`` or a reject reason).
+    """Pure: typed progress rows; values that do not convert become NULL.
 
-    ``records`` has columns seq, learner_hash and the provider fields.
+    ``records`` has columns seq, learner_hash and the provider fields. The
+    outcome is ``ok`` or ``unmatched`` (the learner is no LMS user); the
+    data-quality rules later turn broken rows into rejects.
     """
     df = records.copy()
     for col in (
@@ -115,44 +118,23 @@ def transform_chunk(records: pd.DataFrame, users: dict[str, str], courses: pd.Da
             df[col] = None
     df["course_id"] = df[c.ACTIVITY_COURSE_ID].map(lambda v: None if v is None else str(v).strip() or None)
     progress = pd.to_numeric(df[c.ACTIVITY_PROGRESS], errors="coerce")
-    updated = _timestamps(df[c.ACTIVITY_UPDATED_AT])
     df = df.merge(courses, on="course_id", how="left")
     df["user_id"] = df["learner_hash"].map(users)
-    outcome = np.select(
-        [
-            df["learner_hash"].isna(),
-            df["course_id"].isna(),
-            updated.isna().to_numpy(),
-            progress.isna().to_numpy() | (progress < 0).to_numpy() | (progress > 100).to_numpy(),
-            df["lms_course_id"].isna(),
-            df["user_id"].isna(),
-        ],
-        [
-            "missing_learner",
-            "missing_course_id",
-            "invalid_updated_at",
-            "progress_out_of_range",
-            "unknown_course",
-            "unmatched",
-        ],
-        default="ok",
-    )
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "seq": df["seq"],
+            "provider_course_id": df["course_id"],
             "lms_course_id": df["lms_course_id"].astype("Int64"),
             "user_id": df["user_id"],
             "progress_pct": progress.round(2),
-            "time_spent_minutes": (df["duration_minutes"] * progress / 100).round(2),
+            "time_spent_minutes": (df["duration_minutes"] * progress.clip(0, 100) / 100).round(2),
             "started_at": _timestamps(df[c.ACTIVITY_STARTED_AT]),
             "completed_at": _timestamps(df[c.ACTIVITY_COMPLETED_AT]),
-            "provider_updated_at": updated,
+            "provider_updated_at": _timestamps(df[c.ACTIVITY_UPDATED_AT]),
             "learner_hash": df["learner_hash"],
-            "outcome": outcome,
+            "outcome": np.where(df["user_id"].isna(), "unmatched", "ok"),
         }
     )
-    # Only the hash of a non-LMS learner is kept, and only to count distinct ones.
-    return out
 
 
 def _frame(chunk: list[tuple[int, str | None, Any]]) -> pd.DataFrame:
@@ -186,29 +168,41 @@ def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str)
             while chunk := src.fetchmany(CHUNK_ROWS):
                 out = transform_chunk(_frame(chunk), users, courses)
                 outcomes.update(out["outcome"].value_counts().to_dict())
-                unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"])
+                unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"].dropna())
                 matched.update(out.loc[out["outcome"] == "ok", "user_id"])
-                # Rows of non-LMS learners keep only the hash; everything else about them is dropped.
-                out.loc[out["outcome"] == "unmatched", ["progress_pct", "time_spent_minutes"]] = np.nan
                 with dst.copy(f"COPY staging.progress ({columns}) FROM STDIN") as copy:
                     for row in out.itertuples(index=False):
                         copy.write_row((run_id, *(_cell(v) for v in row)))
-    rejected = {k: v for k, v in outcomes.items() if k not in ("ok", "unmatched")}
     return {
         "records": sum(outcomes.values()),
-        "ok": outcomes.get("ok", 0),
         "unmatched_records": outcomes.get("unmatched", 0),
         "unmatched_learners": len(unmatched),
         "matched_learners": len(matched),
-        "rejected": sum(rejected.values()),
-        "rejected_by_reason": rejected,
     }
 
 
 def validate_progress(
     conn: psycopg.Connection, run_id: str, connector_id: str, settings: ConnectorSettings
 ) -> dict[str, Any]:
+    """Row rules (great-expectations, chunk by chunk) quarantine broken records; too many
+    rejects stop the run before any target table changes."""
+    from lms_connectors import quality
+    from lms_connectors.catalogue import _set_reasons
+
+    columns = ["seq", "learner_hash", "provider_course_id", "lms_course_id", "progress_pct", "provider_updated_at"]
+    total = 0
+    by_reason: collections.Counter[str] = collections.Counter()
     with conn.transaction():
+        with conn.cursor(name="progress_rules") as src:
+            src.execute(f"SELECT {', '.join(columns)} FROM staging.progress WHERE run_id = %s ORDER BY seq", (run_id,))
+            while chunk := src.fetchmany(CHUNK_ROWS):
+                frame = pd.DataFrame(chunk, columns=columns)
+                frame["progress_pct"] = frame["progress_pct"].astype(float)
+                reasons = quality.row_reasons(frame.drop(columns=["seq"]), quality.PROGRESS_ROW_RULES, "progress")
+                rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
+                _set_reasons(conn, "staging.progress", "outcome", run_id, rejected)
+                by_reason.update(rejected["reason"])
+                total += len(frame)
         conn.execute(
             "DELETE FROM ops.rejected_records WHERE run_id = %s AND connector_id = %s AND entity = 'progress'",
             (run_id, connector_id),
@@ -222,20 +216,16 @@ def validate_progress(
                WHERE p.run_id = %s AND p.outcome NOT IN ('ok', 'unmatched')""",
             (connector_id, run_id),
         )
-    total, rejected = conn.execute(
-        """SELECT count(*), count(*) FILTER (WHERE outcome NOT IN ('ok', 'unmatched'))
-           FROM staging.progress WHERE run_id = %s""",
-        (run_id,),
-    ).fetchone()
-    conn.commit()
-    share = rejected / total if total else 0.0
-    if share > settings.max_reject_share:
+    rejected_total = sum(by_reason.values())
+    failures = quality.batch_failures(
+        pd.Series([], dtype=object), rejected_total, total, settings.max_reject_share, "learning-activity"
+    )
+    if failures:
         raise BatchRejected(
-            f"{rejected} of {total} learning-activity records ({share:.1%}) break a row rule, above the "
-            f"max_reject_share setting ({settings.max_reject_share:.1%}); nothing was loaded. "
-            f"The records and their rules are in ops.rejected_records (run_id = {run_id!r})"
+            "; ".join(failures) + f". Nothing was loaded; the rejected records and their rules are in "
+            f"ops.rejected_records (run_id = {run_id!r})"
         )
-    return {"records": total, "rejected": rejected}
+    return {"records": total, "rejected": rejected_total, "rejected_by_reason": dict(by_reason)}
 
 
 def load_progress(

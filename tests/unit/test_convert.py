@@ -65,3 +65,37 @@ def test_parse_content_range():
     assert parse_content_range(None) is None
     with pytest.raises(ProviderPagingError, match="malformed"):
         parse_content_range("bytes 0-9/120")
+
+
+def test_progress_transform_matches_the_staging_columns():
+    import pandas as pd
+
+    from lms_connectors.progress import PROGRESS_COLUMNS, transform_chunk
+
+    records = pd.DataFrame(
+        [
+            {
+                "seq": 0,
+                "learner_hash": "h1",
+                "course_id": "c1",
+                "progress": 40,
+                "started_at": None,
+                "completed_at": None,
+                "updated_at": "2026-11-02T12:00:00Z",
+            },
+            {
+                "seq": 1,
+                "learner_hash": "h2",
+                "course_id": "c1",
+                "progress": 100,
+                "started_at": None,
+                "completed_at": "2026-11-02T13:00:00Z",
+                "updated_at": "2026-11-02T13:00:00Z",
+            },
+        ]
+    )
+    courses = pd.DataFrame({"course_id": ["c1"], "lms_course_id": [5], "duration_minutes": [750]})
+    out = transform_chunk(records, {"h1": "u1"}, courses)
+    assert list(out.columns) == ["seq", *PROGRESS_COLUMNS]
+    assert out["time_spent_minutes"].tolist() == [300.0, 750.0]
+    assert out["outcome"].tolist() == ["ok", "unmatched"]

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from typing import Any
 
 from lms_connectors.openclassrooms import contract as c
 from lms_connectors.openclassrooms.convert import duration_minutes, parse_timestamp
-
-_LANG_RE = re.compile(r"^[a-z]{2}$")
 
 COURSE_COLUMNS = (
     "provider_course_id",
@@ -35,10 +31,13 @@ def _text(record: dict[str, Any], field: str) -> str | None:
 
 
 def course_row(record: Any) -> dict[str, Any]:
-    """A typed course row; ``reject_reason`` names the first rule it breaks (None = valid)."""
+    """A typed course row; a value that cannot be converted becomes None.
+
+    Whether the row is acceptable is decided by the data-quality rules
+    (``lms_connectors.quality``), which then fill ``reject_reason``.
+    """
     row: dict[str, Any] = dict.fromkeys(COURSE_COLUMNS)
     if not isinstance(record, dict):
-        row["reject_reason"] = "not_an_object"
         return row
     cid = _text(record, c.COURSE_ID)
     row["provider_course_id"] = cid.strip() if cid and cid.strip() else None
@@ -47,33 +46,16 @@ def course_row(record: Any) -> dict[str, Any]:
     lang = _text(record, c.COURSE_LANGUAGE)
     row["language"] = lang.strip().lower() if lang else None
     status = _text(record, c.COURSE_STATUS)
-    row["provider_status"] = status.strip().lower() if status else None
+    row["provider_status"] = status.strip().lower() if status and status.strip() else None
     row["launch_url"] = _text(record, c.COURSE_URL)
     row["image_url"] = _text(record, c.COURSE_IMAGE_URL)
-    reason = None
     try:
         row["duration_minutes"] = duration_minutes(record.get(c.COURSE_DURATION))
     except ValueError:
-        reason = "invalid_duration"
-    updated: dt.datetime | None = None
+        row["duration_minutes"] = None
     raw_updated = record.get(c.COURSE_UPDATED_AT)
-    if raw_updated is not None:
-        try:
-            updated = parse_timestamp(str(raw_updated))
-        except ValueError:
-            reason = reason or "invalid_updated_at"
-    row["provider_updated_at"] = updated
-    if row["provider_course_id"] is None:
-        reason = "missing_id"
-    elif not row["title"] or not row["title"].strip():
-        reason = "missing_title"
-    elif not row["language"] or not _LANG_RE.match(row["language"]):
-        reason = "invalid_language"
-    elif not row["provider_status"]:
-        reason = "missing_status"
-    elif not row["launch_url"]:
-        reason = "missing_url"
-    elif reason is None and row["duration_minutes"] is not None and row["duration_minutes"] <= 0:
-        reason = "invalid_duration"
-    row["reject_reason"] = reason
+    try:
+        row["provider_updated_at"] = parse_timestamp(str(raw_updated)) if raw_updated is not None else None
+    except ValueError:
+        row["provider_updated_at"] = None
     return row
