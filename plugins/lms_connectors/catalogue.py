@@ -30,6 +30,10 @@ class BatchRejected(RuntimeError):
     """A batch rule failed: nothing reaches the target tables."""
 
 
+class MassArchiveBlocked(RuntimeError):
+    """The run would archive more of the active catalogue than the settings allow."""
+
+
 def advisory_key(connector_id: str) -> str:
     return f"lms_connector:{connector_id}"
 
@@ -128,8 +132,15 @@ def load_courses(
     connector_id: str,
     settings: ConnectorSettings,
     synced_at: dt.datetime,
+    *,
+    override_mass_archive: bool = False,
 ) -> dict[str, Any]:
-    """Merge staged courses into lms.courses and the group's catalogue, in one transaction."""
+    """Merge staged courses into lms.courses and the group's catalogue, in one transaction.
+
+    Raises MassArchiveBlocked, changing nothing, when the provider's data would
+    archive more than ``max_archive_share`` of the active catalogue, unless
+    ``override_mass_archive``.
+    """
     sql = sql_statements("catalogue/merge_courses.sql")
     params = {
         "run_id": run_id,
@@ -145,6 +156,17 @@ def load_courses(
         conn.execute(sql["plan"], params)
         with conn.cursor(row_factory=dict_row) as cur:
             counts = cur.execute(sql["counts"]).fetchone()
+        provider_archivals, active_before = conn.execute(sql["breaker"]).fetchone()
+        share = provider_archivals / active_before if active_before else 0.0
+        if share > settings.max_archive_share and not override_mass_archive:
+            raise MassArchiveBlocked(
+                f"this run would archive {provider_archivals} of {active_before} active courses ({share:.0%}) "
+                f"because the provider no longer lists them or changed their status, above max_archive_share "
+                f"({settings.max_archive_share:.0%}); nothing was changed. If the change is real, run the day "
+                f"again with the parameter override_mass_archive = true"
+            )
+        if share > settings.max_archive_share:
+            log.warning("mass archive of %d/%d active courses allowed by override", provider_archivals, active_before)
         added = dict(conn.execute(sql["reasons_added"]).fetchall())
         removed = dict(conn.execute(sql["reasons_removed"]).fetchall())
         inserted = conn.execute(sql["insert_new"], params).rowcount
@@ -162,6 +184,8 @@ def load_courses(
         "reasons_removed": removed,
         "rows_written": inserted + updated,
         "catalogue_added": catalogued,
+        "provider_archivals": provider_archivals,
+        "override_mass_archive": override_mass_archive,
     }
     log.info("catalogue merge for %s: %s", connector_id, result)
     return result

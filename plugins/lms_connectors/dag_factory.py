@@ -55,6 +55,7 @@ _PERMANENT = (
     "ProviderResponseError",
     "ConnectionConfigError",
     "BatchRejected",
+    "MassArchiveBlocked",
     "MigrationError",
 )
 
@@ -152,6 +153,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             if not parsed.enabled:
                 raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
             return {
+                "override_mass_archive": bool(context["params"].get("override_mass_archive")),
                 "run_key": _run_key(context),
                 "settings": parsed.model_dump(mode="json"),
                 "interval_start": start.isoformat(),
@@ -226,6 +228,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                         spec.id,
                         ConnectorSettings.model_validate(cfg["settings"]),
                         dt.datetime.fromisoformat(cfg["interval_end"]),
+                        override_mass_archive=cfg["override_mass_archive"],
                     )
                     with conn.transaction():
                         runs.record_catalogue(conn, cfg["run_key"], validated["records"], merge, validated["rejected"])

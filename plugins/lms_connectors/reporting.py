@@ -19,6 +19,13 @@ def run_table(conn: psycopg.Connection, run_key: str) -> str:
         ).fetchone()
     if row is None:
         return f"no ops.sync_runs row for {run_key}"
+    counts = conn.execute("SELECT counts FROM ops.sync_runs WHERE run_id = %s", (run_key,)).fetchone()[0] or {}
+    load = counts.get("load_courses", {})
+    row["archived by reason"] = load.get("reasons_added", {})
+    row["unarchived by reason"] = load.get("reasons_removed", {})
+    row["rejected by rule"] = {
+        step: counts.get(step, {}).get("rejected_by_reason", {}) for step in ("validate_courses", "validate_progress")
+    }
     width = max(map(len, row))
     return "\n".join(f"{name.replace('_', ' '):<{width}}  {value}" for name, value in row.items())
 

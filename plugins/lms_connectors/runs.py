@@ -46,9 +46,18 @@ def record_catalogue(conn: psycopg.Connection, run_id: str, seen: int, merge: di
     conn.execute(
         """UPDATE ops.sync_runs
            SET courses_seen = %s, courses_created = %s, courses_updated = %s, courses_archived = %s,
-               courses_unarchived = %s, rejected = %s
+               courses_unarchived = %s, rejected = %s, override_mass_archive = %s
            WHERE run_id = %s""",
-        (seen, merge["created"], merge["updated"], merge["archived"], merge["unarchived"], rejected, run_id),
+        (
+            seen,
+            merge["created"],
+            merge["updated"],
+            merge["archived"],
+            merge["unarchived"],
+            rejected,
+            merge["override_mass_archive"],
+            run_id,
+        ),
     )
 
 

@@ -57,6 +57,15 @@ SELECT
     count(*) FILTER (WHERE NOT is_new AND (changed OR new_reasons IS DISTINCT FROM old_reasons)) AS rows_updated
 FROM course_plan;
 
+-- name: breaker
+-- Courses active before this run that the provider's data would archive
+-- (status or removal), against the active catalogue: a glitch that returns a
+-- short catalogue must not mass-archive.
+SELECT count(*) FILTER (WHERE NOT is_new AND cardinality(old_reasons) = 0
+                          AND new_reasons && ARRAY['provider_status', 'removed_by_provider']) AS provider_archivals,
+       count(*) FILTER (WHERE NOT is_new AND cardinality(old_reasons) = 0) AS active_before
+FROM course_plan;
+
 -- name: reasons_added
 SELECT r AS reason, count(*) AS courses
 FROM course_plan, unnest(new_reasons) AS r

@@ -1,0 +1,324 @@
+"""The fault matrix: each fault driven through the simulator and real Postgres ends with
+target tables identical to a clean run, or unchanged where the run must fail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+
+import pytest
+import requests
+
+from simulator import launch
+from tests.builders import SIM_ARGS, add_activity, add_course, change_course, remove_course, set_faults, sim_state
+from tests.integration.test_catalogue_dag import DAG_ID, DAY1, run_day
+
+pytestmark = pytest.mark.integration
+
+# Keyed by provider ids: identity values are not gap-free (a rolled-back insert consumes them).
+TARGETS = {
+    "lms.courses": """SELECT connector_id, provider_course_id, group_id, author_email, title, description, language,
+                             provider_status, duration_minutes, launch_url, image_url, provider_updated_at,
+                             archive_reasons, is_active, last_synced_at
+                      FROM lms.courses ORDER BY 1, 2""",
+    "lms.group_catalogue": """SELECT g.group_id, c.provider_course_id, g.in_catalogue, g.in_library
+                              FROM lms.group_catalogue g JOIN lms.courses c USING (lms_course_id) ORDER BY 1, 2""",
+    "lms.course_tags": """SELECT c.provider_course_id, t.tag FROM lms.course_tags t JOIN lms.courses c USING (lms_course_id)
+                          ORDER BY 1, 2""",
+    "stats.course_progress": """SELECT c.provider_course_id, p.user_id, p.progress_pct, p.time_spent_minutes, p.started_at,
+                                       p.completed_at, p.provider_updated_at
+                                FROM stats.course_progress p JOIN lms.courses c USING (lms_course_id) ORDER BY 1, 2""",
+    "stats.course_progress_daily": """SELECT d.activity_date, c.provider_course_id, d.user_id, d.progress_pct,
+                                             d.time_spent_minutes, d.started_at, d.completed_at, d.provider_updated_at
+                                      FROM stats.course_progress_daily d JOIN lms.courses c USING (lms_course_id)
+                                      ORDER BY 1, 2, 3""",
+}
+
+
+def targets(warehouse) -> dict[str, list]:
+    return {name: warehouse.rows(sql) for name, sql in TARGETS.items()}
+
+
+def use(monkeypatch, warehouse) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_LMS_WAREHOUSE", json.dumps(warehouse.airflow_conn()))
+
+
+@pytest.fixture
+def clean_day(dagbag, airflow_env, make_warehouse, warehouse, sim, monkeypatch) -> dict[str, list]:
+    """Target tables after a clean run of DAY1 on another fresh warehouse; the test's own
+    warehouse stays the one the DAG writes to."""
+    reference = make_warehouse()
+    use(monkeypatch, reference)
+    assert run_day(dagbag, DAY1) == "success"
+    use(monkeypatch, warehouse)
+    dumps = targets(reference)
+    assert dumps["lms.courses"]
+    assert dumps["stats.course_progress"]
+    return dumps
+
+
+def last_run(warehouse) -> dict:
+    cols = ("status", "error", "override_mass_archive", "courses_archived")
+    row = warehouse.rows(f"SELECT {', '.join(cols)} FROM ops.sync_runs ORDER BY started_at DESC LIMIT 1")[0]
+    return dict(zip(cols, row, strict=True))
+
+
+# --- transient faults: retried, then identical to a clean run ---------------------
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        pytest.param({"rate_limit_burst": 3, "retry_after": 0.05}, id="429-storm-with-retry-after"),
+        pytest.param({"rate_limit_rate": 0.25, "retry_after": 0.02}, id="429-rate"),
+        pytest.param({"error_burst": 2, "error_status": 502, "reset_burst": 1}, id="5xx-and-resets"),
+        pytest.param({"token_max_uses": 2}, id="token-expiry-mid-paging"),
+    ],
+)
+def test_transient_faults_end_like_a_clean_run(dagbag, warehouse, sim, clean_day, faults):
+    set_faults(sim, **faults)
+    assert run_day(dagbag, DAY1) == "success"
+    assert sim_state(sim)["counters"]["faulted"] > 0 or "token_max_uses" in faults
+    assert targets(warehouse) == clean_day
+
+
+def test_retries_exhausted_fail_cleanly_then_a_rerun_converges(dagbag, warehouse, sim, clean_day):
+    before = targets(warehouse)
+    set_faults(sim, error_rate=1.0)
+    assert run_day(dagbag, DAY1) == "failed"
+    assert targets(warehouse) == before
+    assert "still failing after" in last_run(warehouse)["error"]
+    requests.delete(f"{sim.url}/_sim/faults", timeout=10).raise_for_status()
+    assert run_day(dagbag, DAY1) == "success"
+    assert targets(warehouse) == clean_day
+
+
+# --- permanent faults: fast, clear failure, nothing changed ----------------------
+
+
+@pytest.mark.parametrize(
+    ("connection_change", "message"),
+    [
+        ({"password": "wrong-secret"}, "refused the client credentials"),
+        ({"extra": {"organization_id": "org-other"}}, "has no access to organization 'org-other'"),
+    ],
+)
+def test_bad_credentials_or_organization_fail_fast_naming_the_connection(
+    dagbag, airflow_env, warehouse, sim, monkeypatch, connection_change, message
+):
+    import os
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT"])
+    if "extra" in connection_change:
+        conn["extra"] = {**conn["extra"], **connection_change["extra"]}
+    else:
+        conn.update(connection_change)
+    monkeypatch.setenv("AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT", json.dumps(conn))
+    before = targets(warehouse)
+    t0 = time.monotonic()
+    assert run_day(dagbag, DAY1) == "failed"
+    assert time.monotonic() - t0 < 30
+    error = last_run(warehouse)["error"]
+    assert message in error
+    assert "Connection 'openclassrooms_default'" in error
+    counters = sim_state(sim)["counters"]
+    assert counters["token"] + counters["data"] <= 4, counters  # one try per extract task, no retry storm
+    assert targets(warehouse) == before
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        pytest.param({"total_offset": 1}, id="total-does-not-add-up"),
+        pytest.param({"overlap_pages": True}, id="overlapping-pages"),
+        pytest.param({"malformed_json_burst": 1}, id="malformed-json"),
+        pytest.param({"malformed_share": 0.3}, id="malformed-records-above-threshold"),
+    ],
+)
+def test_broken_responses_fail_and_change_nothing(dagbag, warehouse, sim, clean_day, faults):
+    assert run_day(dagbag, DAY1) == "success"
+    before = targets(warehouse)
+    set_faults(sim, **faults)
+    assert run_day(dagbag, DAY1 + dt.timedelta(days=1)) == "failed"
+    assert targets(warehouse) == before
+
+
+def test_malformed_records_below_threshold_are_quarantined(dagbag, warehouse, sim, clean_day):
+    set_faults(sim, malformed_share=0.02)
+    assert run_day(dagbag, DAY1) == "success"
+    rejected = warehouse.rows("SELECT entity, reason, record::text FROM ops.rejected_records")
+    assert rejected
+    got = targets(warehouse)
+    # Apart from the rows the rules held back, the result is the clean one.
+    assert set(got["stats.course_progress"]) <= set(clean_day["stats.course_progress"])
+    assert len(got["stats.course_progress"]) >= len(clean_day["stats.course_progress"]) - len(rejected)
+
+
+# --- crash in the middle of a load -------------------------------------------------
+
+FAIL_TRIGGER = """
+CREATE FUNCTION public.fail_now() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'injected failure in the middle of the load'; END $$;
+CREATE TRIGGER fail_now BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION public.fail_now();
+"""
+
+
+@pytest.mark.parametrize("table", ["lms.group_catalogue", "stats.course_progress_daily"])
+def test_exception_mid_load_leaves_targets_as_they_were_and_a_rerun_converges(dagbag, warehouse, sim, clean_day, table):
+    before = targets(warehouse)
+    warehouse.execute(FAIL_TRIGGER.format(table=table))
+    assert run_day(dagbag, DAY1) == "failed"
+    after = targets(warehouse)
+    # Each load is its own transaction: the failing one left its tables exactly as they were.
+    schema = table.split(".")[0]
+    assert {k: v for k, v in after.items() if k.startswith(schema)} == {
+        k: v for k, v in before.items() if k.startswith(schema)
+    }
+    assert "injected failure" in last_run(warehouse)["error"]
+    warehouse.execute(f"DROP TRIGGER fail_now ON {table}")
+    assert run_day(dagbag, DAY1) == "success"
+    assert targets(warehouse) == clean_day
+
+
+# --- mass-archive circuit breaker ---------------------------------------------------
+
+
+def trigger(dagbag, day: dt.date, **conf) -> str:
+    dag = dagbag.get_dag(DAG_ID)
+    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return dag.test(logical_date=logical, run_conf={"override_mass_archive": False, **conf}).state
+
+
+@pytest.mark.parametrize("shrink", [1.0, 0.5], ids=["empty-catalogue", "half-the-catalogue"])
+def test_a_shrinking_catalogue_is_not_mass_archived_without_override(dagbag, airflow_env, warehouse, sim, shrink):
+    assert trigger(dagbag, DAY1) == "success"
+    before = targets(warehouse)
+    ids = sorted(c[1] for c in before["lms.courses"])
+    for cid in ids[: int(len(ids) * shrink)]:
+        remove_course(sim, cid)
+    assert trigger(dagbag, DAY1 + dt.timedelta(days=1)) == "failed"
+    assert targets(warehouse) == before
+    run = last_run(warehouse)
+    assert "max_archive_share" in run["error"]
+    assert "override_mass_archive" in run["error"]
+    assert trigger(dagbag, DAY1 + dt.timedelta(days=1), override_mass_archive=True) == "success"
+    run = last_run(warehouse)
+    assert run["override_mass_archive"] is True
+    gone = {r[1] for r in targets(warehouse)["lms.courses"] if "removed_by_provider" in r[12]}
+    assert gone == set(ids[: int(len(ids) * shrink)])
+
+
+# --- no interleaving ----------------------------------------------------------------
+
+
+def test_two_loads_of_one_connector_never_interleave(warehouse, sim):
+    """A second merge waits for the first: here the first holds the connector's lock."""
+    from lms_connectors import catalogue
+    from lms_connectors.settings import parse_settings
+    from tests.builders import make_client
+
+    settings = parse_settings(requests.get(f"{sim.url}/_sim/lms-seed", timeout=10).json()["settings"], "v")
+    with warehouse.connect() as conn:
+        catalogue.extract_courses(conn, make_client(sim).iter_course_pages(), "run-b")
+        catalogue.transform_courses(conn, "run-b")
+        catalogue.validate_courses(conn, "run-b", "openclassrooms", settings)
+    holder = warehouse.connect()
+    catalogue.lock_connector(holder, "openclassrooms")  # a first load, in flight
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def second_load() -> None:
+        try:
+            with warehouse.connect() as conn:
+                catalogue.load_courses(
+                    conn, "run-b", "openclassrooms", settings, dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
+                )
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        done.set()
+
+    worker = threading.Thread(target=second_load)
+    worker.start()
+    assert not done.wait(1.5), "the second load did not wait for the first"
+    assert warehouse.scalar("SELECT count(*) FROM lms.courses") == 0
+    holder.commit()
+    holder.close()
+    assert done.wait(30)
+    worker.join()
+    assert errors == []
+    assert warehouse.scalar("SELECT count(*) FROM lms.courses") == 120
+
+
+# --- hostile provider content ---------------------------------------------------------
+
+
+def test_provider_fields_with_sql_quotes_emoji_and_long_text_are_stored_as_given(dagbag, airflow_env, warehouse, sim):
+    hostile = {
+        "title": 'Robert\'); DROP TABLE lms.courses; -- "quoted" 🎓🚀',
+        "description": ("L'été 🌞 \\ back\\slash\t tab \n newline; SELECT pg_sleep(10); " * 200)[:10_000],
+    }
+    course = add_course(sim, id="9000001", language="fr", duration="PT3H", **hostile)
+    change_course(sim, course["id"], title=hostile["title"])
+    assert run_day(dagbag, DAY1) == "success"
+    title, description = warehouse.rows(
+        "SELECT title, description FROM lms.courses WHERE provider_course_id = '9000001'"
+    )[0]
+    assert title == hostile["title"]
+    assert description == hostile["description"]
+    assert len(description) == 10_000
+    assert warehouse.scalar("SELECT count(*) FROM lms.courses") == 121
+
+
+# --- no secret or unmatched email in the logs -------------------------------------------
+
+
+def test_task_logs_hold_neither_the_secret_nor_unmatched_emails(
+    dagbag, airflow_env, warehouse, monkeypatch, capfd, caplog, tmp_path
+):
+    secret = "Sx-7f3a9c1e-very-secret-value"
+    stranger = "Outsider.Person@NotInTheLms.example"
+    args = [*SIM_ARGS, "--client-secret", secret]
+    with (tmp_path / "sim.log").open("wb") as log, launch.running(args, log) as own:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "http",
+                    "login": own.client_id,
+                    "password": secret,
+                    "extra": {
+                        "organization_id": own.organization_id,
+                        "base_url": own.url,
+                        "max_attempts": 3,
+                        "initial_wait": 0.01,
+                    },
+                }
+            ),
+        )
+        add_activity(
+            own,
+            [
+                {
+                    "learner_email": stranger,
+                    "course_id": _first_course(own),
+                    "progress": 10,
+                    "updated_at": "2026-11-02T10:00:00Z",
+                }
+            ],
+        )
+        set_faults(own, error_burst=1, rate_limit_burst=1, retry_after=0.05)
+        with caplog.at_level("DEBUG"):
+            assert run_day(dagbag, DAY1) == "success"
+        out, err = capfd.readouterr()
+    logs = "\n".join([out, err, caplog.text])
+    assert "run report" in logs  # the task logs really were captured
+    assert secret not in logs
+    assert stranger.lower() not in logs.lower()
+
+
+def _first_course(sim) -> str:
+    from tests.builders import make_client
+
+    return next(iter(make_client(sim, page_size=1).iter_course_pages()))[0]["id"]
