@@ -38,6 +38,10 @@ sim: install
 bench-sim: install
 	$(PY) -m bench.simulator_throughput
 
+# Load path against the COPY floor, to_sql, the whole DAG, peak RSS per task.
+bench: install
+	$(PY) -m bench.pipeline
+
 clean:
 	rm -rf $(VENV) .local .pytest_cache .ruff_cache
 

@@ -111,6 +111,14 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             "override_mass_archive": Param(
                 False, type="boolean", description="Allow this run to archive more than max_archive_share"
             ),
+            "initial_load_days": Param(
+                0,
+                type="integer",
+                minimum=0,
+                maximum=366,
+                description="Initial load: take this many days of learning activity, ending at the interval end, "
+                "in this one run (0 = the run's own day)",
+            ),
         },
     )
     def connector() -> None:
@@ -125,6 +133,9 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             start, end = _interval(context)
             if start is None or end is None:
                 raise AirflowFailException("this run has no data interval; trigger it with a logical date")
+            initial_days = int(context["params"].get("initial_load_days") or 0)
+            if initial_days:
+                start = end - dt.timedelta(days=initial_days)
             raw = Variable.get(spec.variable, default=None)
             try:
                 parsed = settings.parse_settings(raw, spec.variable)

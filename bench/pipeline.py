@@ -1,0 +1,389 @@
+"""``make bench``: the progress load against the COPY floor, pandas to_sql, the whole DAG, memory.
+
+Builds a scale scenario with the simulator (default 5,000 courses, 200,000
+learners, about 1,000,000 activity records over 30 days) on an embedded
+Postgres, then measures in one run, on the same rows:
+
+- floor: COPY of the progress rows into an empty logged table with the
+  primary key of ``stats.course_progress_daily``;
+- the project's progress load (COPY into staging + ``load_progress``):
+  initial, no-change re-run, 10 % of rows changed, with rows written;
+- pandas ``to_sql`` of the same rows into the same kind of table;
+- the whole DAG (``dag.test``, one run loading every day with
+  ``initial_load_days``): seconds and records/s;
+- peak RSS of each task, run in a process of its own, at 100,000 and at
+  1,000,000 records.
+
+Medians of ``--reps`` repetitions; prints one table and writes JSON.
+``--smoke`` runs a 10,000-record version (used by the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+
+from bench.steps import STEPS, run_step
+from lms_connectors.paths import PROJECT_ROOT
+from lms_connectors.runtime import postgres
+from lms_connectors.runtime.seed import seed_lms
+from lms_connectors.warehouse.migrations import apply_pending
+from simulator import launch
+
+START = dt.date(2026, 10, 1)
+PROGRESS_COLS = (
+    "seq, provider_course_id, lms_course_id, user_id, progress_pct, time_spent_minutes, started_at, completed_at, "
+    "provider_updated_at, learner_hash, outcome"
+)
+FLOOR_TABLE = """CREATE TABLE bench_floor (
+    activity_date date NOT NULL, lms_course_id bigint NOT NULL, user_id text NOT NULL, connector_id text NOT NULL,
+    progress_pct numeric(5, 2) NOT NULL, time_spent_minutes numeric(10, 2) NOT NULL, started_at timestamptz,
+    completed_at timestamptz, provider_updated_at timestamptz NOT NULL,
+    PRIMARY KEY (activity_date, lms_course_id, user_id))"""
+
+
+@contextlib.contextmanager
+def embedded_postgres() -> Iterator[str]:
+    parent = Path(tempfile.mkdtemp(prefix="lms-bench-"))
+    socket_dir = postgres.start(parent / "data")
+    try:
+        yield socket_dir
+    finally:
+        postgres.stop(parent / "data")
+
+
+def median_of(reps: int, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    runs = [fn() for _ in range(reps)]
+    out = {"seconds": statistics.median(r["seconds"] for r in runs), "runs": [round(r["seconds"], 3) for r in runs]}
+    for key in runs[0]:
+        if key != "seconds":
+            out[key] = runs[-1][key]
+    return out
+
+
+class Bench:
+    """The same staged progress rows, loaded three ways. Every path starts from binary COPY
+    data already in memory, so what is compared is the load, not the serialisation."""
+
+    def __init__(self, dsn: str, since: dt.datetime, until: dt.datetime) -> None:
+        self.dsn = dsn
+        self.since, self.until = since, until
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.dsn)
+
+    def _export(self, sql: str) -> bytes:
+        buf = io.BytesIO()
+        with self.connect() as conn, conn.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)") as copy:
+            for chunk in copy:
+                buf.write(chunk)
+        return buf.getvalue()
+
+    def staged(self, source_run: str, run_id: str, changed_share: float = 0.0) -> bytes:
+        """The source run's accepted rows as staging rows of ``run_id`` (a share made newer)."""
+        change = f"(seq % {round(1 / changed_share)} = 0)" if changed_share else "false"
+        return self._export(
+            f"""SELECT '{run_id}'::text, seq, provider_course_id, lms_course_id, user_id,
+                       CASE WHEN {change} THEN least(progress_pct + 1, 100) ELSE progress_pct END,
+                       time_spent_minutes, started_at, completed_at,
+                       CASE WHEN {change} THEN provider_updated_at + interval '1 second' ELSE provider_updated_at END,
+                       learner_hash, outcome
+                FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok'"""
+        )
+
+    def target_rows(self, source_run: str) -> bytes:
+        """The same rows shaped as the daily table (one per day, course and learner)."""
+        return self._export(
+            f"""SELECT DISTINCT ON (d, lms_course_id, user_id) (provider_updated_at AT TIME ZONE 'UTC')::date AS d,
+                       lms_course_id, user_id, 'openclassrooms'::text, progress_pct, time_spent_minutes, started_at,
+                       completed_at, provider_updated_at
+                FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok'
+                ORDER BY d, lms_course_id, user_id, provider_updated_at DESC"""
+        )
+
+    def floor(self, data: bytes) -> dict[str, Any]:
+        with self.connect() as conn:
+            conn.execute("DROP TABLE IF EXISTS bench_floor")
+            conn.execute(FLOOR_TABLE)
+            conn.commit()
+            t0 = time.perf_counter()
+            with conn.cursor() as cur, cur.copy("COPY bench_floor FROM STDIN (FORMAT binary)") as copy:
+                copy.write(data)
+            conn.commit()
+            seconds = time.perf_counter() - t0
+            rows = conn.execute("SELECT count(*) FROM bench_floor").fetchone()[0]
+        return {"seconds": seconds, "rows": rows}
+
+    def project_load(self, data: bytes, run_id: str) -> dict[str, Any]:
+        from lms_connectors import progress
+
+        with self.connect() as conn:
+            conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
+            conn.commit()
+            t0 = time.perf_counter()
+            with (
+                conn.cursor() as cur,
+                cur.copy(f"COPY staging.progress (run_id, {PROGRESS_COLS}) FROM STDIN (FORMAT binary)") as copy,
+            ):
+                copy.write(data)
+            conn.commit()
+            merge = progress.load_progress(conn, run_id, "openclassrooms", self.since, self.until)
+            seconds = time.perf_counter() - t0
+        return {"seconds": seconds, "rows_written": merge["progress_rows"] + merge["daily_rows"]}
+
+    def reset_targets(self) -> None:
+        with self.connect() as conn:
+            conn.execute("TRUNCATE stats.course_progress, stats.course_progress_daily")
+
+    def to_sql(self, source_run: str) -> dict[str, Any]:
+        import pandas as pd
+        import sqlalchemy
+
+        with self.connect() as conn:
+            cur = conn.execute(
+                f"""SELECT DISTINCT ON (activity_date, lms_course_id, user_id)
+                           (provider_updated_at AT TIME ZONE 'UTC')::date AS activity_date, lms_course_id, user_id,
+                           'openclassrooms' AS connector_id, progress_pct, time_spent_minutes, started_at,
+                           completed_at, provider_updated_at
+                    FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok'
+                    ORDER BY activity_date, lms_course_id, user_id, provider_updated_at DESC"""
+            )
+            df = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+            df = df.astype({"progress_pct": float, "time_spent_minutes": float})
+            conn.execute("DROP TABLE IF EXISTS bench_floor")
+            conn.execute(FLOOR_TABLE)
+        engine = sqlalchemy.create_engine("postgresql+psycopg://", creator=self.connect)
+        t0 = time.perf_counter()
+        df.to_sql("bench_floor", engine, if_exists="append", index=False, chunksize=50_000)
+        seconds = time.perf_counter() - t0
+        engine.dispose()
+        return {"seconds": seconds, "rows": len(df)}
+
+
+def build(args: argparse.Namespace, socket_dir: str, sim: launch.SimulatorProcess, db: str) -> tuple[str, dict]:
+    with psycopg.connect(postgres.uri(socket_dir), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db}")
+        conn.execute(f"CREATE DATABASE {db}")
+    dsn = f"host={socket_dir} dbname={db} user=postgres"
+    seed = requests.get(f"{sim.url}/_sim/lms-seed", timeout=120).json()
+    with psycopg.connect(dsn) as conn:
+        apply_pending(conn)
+        seed_lms(conn, seed)
+    return dsn, seed["settings"]
+
+
+def pipeline_steps(dsn: str, settings: dict, sim: launch.SimulatorProcess, days: int, run_id: str) -> dict[str, dict]:
+    since = dt.datetime.combine(START, dt.time(), dt.UTC)
+    params = {
+        "dsn": dsn,
+        "settings": {**settings, "max_archive_share": 1.0},
+        "run_id": run_id,
+        "since": since.isoformat(),
+        "until": (since + dt.timedelta(days=days)).isoformat(),
+        "sim": {
+            "url": sim.url,
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "organization_id": sim.organization_id,
+        },
+    }
+    return {step: run_step(step, params) for step in STEPS}
+
+
+def end_to_end(socket_dir: str, db: str, sim: launch.SimulatorProcess, settings: dict, days: int) -> dict[str, Any]:
+    """One DAG run through Airflow (dag.test) loading every day of the scenario."""
+    home = Path(tempfile.mkdtemp(prefix="lms-bench-airflow-"))
+    # The production registry, with a start date before the scenario's days.
+    registry = home / "connectors.yaml"
+    registry.write_text(
+        (PROJECT_ROOT / "include" / "connectors.yaml")
+        .read_text()
+        .replace('start_date: "2026-11-01"', f'start_date: "{START.isoformat()}"')
+    )
+    env = {
+        "LMS_CONNECTORS_REGISTRY": str(registry),
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)]),
+        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(
+            {"conn_type": "postgres", "host": socket_dir, "port": 5432, "login": "postgres", "schema": db}
+        ),
+        "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT": json.dumps(
+            {
+                "conn_type": "http",
+                "login": sim.client_id,
+                "password": sim.client_secret,
+                "extra": {"organization_id": sim.organization_id, "base_url": sim.url},
+            }
+        ),
+        "AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS": json.dumps(settings),
+    }
+    logical = dt.datetime.combine(START + dt.timedelta(days=days), dt.time(), dt.UTC)
+    code = f"""
+import datetime as dt, json, time
+from airflow.utils import db
+db.initdb()
+from airflow.dag_processing.dagbag import DagBag
+dag = DagBag(dag_folder={str(PROJECT_ROOT / "dags")!r}).get_dag("lms_connector_openclassrooms")
+dag.test(logical_date=dt.datetime.fromisoformat({logical.isoformat()!r}) - dt.timedelta(days=1))  # warm-up day
+t0 = time.perf_counter()
+dr = dag.test(logical_date=dt.datetime.fromisoformat({logical.isoformat()!r}), run_conf={{"initial_load_days": {days}}})
+print("E2E", json.dumps({{"state": str(dr.state), "seconds": time.perf_counter() - t0}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("E2E ")), None)
+    if line is None:
+        raise RuntimeError(f"end-to-end run failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    result = json.loads(line[4:])
+    if not result["state"].endswith("success"):
+        raise RuntimeError(f"end-to-end run ended {result['state']}:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
+    with psycopg.connect(f"host={socket_dir} dbname={db} user=postgres") as conn:
+        records = conn.execute(
+            "SELECT activity_records FROM ops.sync_runs WHERE status = 'success' ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()[0]
+    result["records"] = records
+    result["records_per_s"] = round(records / result["seconds"])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--courses", type=int, default=5000)
+    p.add_argument("--learners", type=int, default=200_000)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--smoke", action="store_true", help="10,000 records, 1 repetition (a check that it works)")
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results" / "pipeline.json")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.courses, args.learners, args.reps = 200, 2000, 1
+    figures: dict[str, Any] = {"scenario": {"courses": args.courses, "learners": args.learners, "days": args.days}}
+    since = dt.datetime.combine(START, dt.time(), dt.UTC)
+    until = since + dt.timedelta(days=args.days)
+    sim_args = [
+        "--seed",
+        "42",
+        "--courses",
+        str(args.courses),
+        "--learners",
+        str(args.learners),
+        "--start-date",
+        START.isoformat(),
+        "--days",
+        str(args.days),
+    ]
+    with embedded_postgres() as socket_dir, launch.running(sim_args) as sim:
+        # Peak RSS per task at a tenth of the scale, then at full scale (which also stages the rows).
+        if not args.smoke:
+            with launch.running(
+                [
+                    "--seed",
+                    "42",
+                    "--courses",
+                    str(args.courses),
+                    "--learners",
+                    str(args.learners // 10),
+                    "--start-date",
+                    START.isoformat(),
+                    "--days",
+                    str(args.days),
+                ]
+            ) as small_sim:
+                dsn_small, settings_small = build(args, socket_dir, small_sim, "bench_small")
+                figures["steps_small"] = pipeline_steps(dsn_small, settings_small, small_sim, args.days, "bench-src")
+        dsn, settings = build(args, socket_dir, sim, "bench")
+        figures["steps"] = pipeline_steps(dsn, settings, sim, args.days, "bench-src")
+        bench = Bench(dsn, since, until)
+        floor_rows = bench.target_rows("bench-src")
+        initial_rows = bench.staged("bench-src", "bench-initial")
+        same_rows = bench.staged("bench-src", "bench-same")
+        changed_rows = bench.staged("bench-src", "bench-changed", changed_share=0.1)
+        figures["floor"] = median_of(args.reps, lambda: bench.floor(floor_rows))
+        figures["rows"] = figures["floor"]["rows"]
+
+        def initial() -> dict[str, Any]:
+            bench.reset_targets()
+            return bench.project_load(initial_rows, "bench-initial")
+
+        figures["initial"] = median_of(args.reps, initial)
+        figures["no_change"] = median_of(args.reps, lambda: bench.project_load(same_rows, "bench-same"))
+
+        def ten_percent() -> dict[str, Any]:
+            bench.reset_targets()
+            bench.project_load(initial_rows, "bench-initial")
+            return bench.project_load(changed_rows, "bench-changed")
+
+        figures["changed_10pct"] = median_of(args.reps, ten_percent)
+        figures["to_sql"] = median_of(1 if args.smoke else args.reps, lambda: bench.to_sql("bench-src"))
+        build(args, socket_dir, sim, "bench_e2e")
+        figures["end_to_end"] = end_to_end(socket_dir, "bench_e2e", sim, settings, args.days)
+    report(figures)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2, default=str))
+    print(f"\nfigures written to {args.out}")
+    return 0
+
+
+def report(f: dict[str, Any]) -> None:
+    floor = f["floor"]["seconds"]
+    lines = [f"scenario: {f['scenario']}, progress rows: {f['rows']:,}", ""]
+    lines.append(f"{'measure':<34}{'median s':>10}{'x floor':>9}{'rows written':>14}  target")
+    targets = {
+        "initial": "<= 1.3x floor",
+        "no_change": "<= 0.5x floor, 0 rows",
+        "changed_10pct": "<= 0.8x floor",
+        "to_sql": "project >= 5x faster",
+    }
+    for key, label in (
+        ("floor", "floor: COPY into keyed table"),
+        ("initial", "project load, empty target"),
+        ("no_change", "project load, no change"),
+        ("changed_10pct", "project load, 10 % changed"),
+        ("to_sql", "pandas to_sql"),
+    ):
+        m = f[key]
+        written = m.get("rows_written", m.get("rows", ""))
+        lines.append(
+            f"{label:<34}{m['seconds']:>10.2f}{m['seconds'] / floor:>9.2f}{written!s:>14}  {targets.get(key, '')}"
+        )
+    lines.append(f"{'to_sql / project initial':<34}{f['to_sql']['seconds'] / f['initial']['seconds']:>10.1f}x")
+    if f.get("end_to_end"):
+        e = f["end_to_end"]
+        lines.append(
+            f"{'whole DAG, one run':<34}{e['seconds']:>10.1f}   {e['records']:,} records, "
+            f"{e['records_per_s']:,} records/s ({e['state']}); target < 120 s"
+        )
+    lines += ["", f"{'task':<22}{'s (1/10)':>10}{'RSS MB (1/10)':>15}{'s (full)':>10}{'RSS MB (full)':>15}"]
+    small = f.get("steps_small") or {}
+    for step, m in f["steps"].items():
+        s = small.get(step, {})
+        lines.append(
+            f"{step:<22}{s.get('seconds', float('nan')):>10.2f}{s.get('peak_rss_mb', float('nan')):>15.0f}"
+            f"{m['seconds']:>10.2f}{m['peak_rss_mb']:>15.0f}"
+        )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

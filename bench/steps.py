@@ -1,0 +1,87 @@
+"""Run one pipeline step in a fresh process and report its result and peak RSS.
+
+Each DAG task runs in its own process in Airflow; measuring a step in a child
+of its own gives that task's peak memory, which the in-process ``dag.test``
+cannot separate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import resource
+import time
+from typing import Any
+
+
+def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
+    import psycopg
+
+    from lms_connectors import catalogue, progress
+    from lms_connectors.openclassrooms.client import OpenClassroomsClient
+    from lms_connectors.settings import ConnectorSettings
+
+    settings = ConnectorSettings.model_validate(params["settings"])
+    run_id, connector = params["run_id"], "openclassrooms"
+    t0 = time.perf_counter()
+    with psycopg.connect(params["dsn"]) as conn:
+        if step.startswith("extract"):
+            sim = params["sim"]
+            client = OpenClassroomsClient(sim["url"], sim["client_id"], sim["client_secret"], sim["organization_id"])
+            if step == "extract_courses":
+                result: Any = catalogue.extract_courses(conn, client.iter_course_pages(), run_id)
+            else:
+                since = dt.datetime.fromisoformat(params["since"])
+                until = dt.datetime.fromisoformat(params["until"])
+                result = progress.extract_activity(conn, client.iter_activity_pages(since, until), run_id)
+        elif step == "transform_courses":
+            result = catalogue.transform_courses(conn, run_id)
+        elif step == "validate_courses":
+            result = catalogue.validate_courses(conn, run_id, connector, settings)
+        elif step == "load_courses":
+            result = catalogue.load_courses(
+                conn, run_id, connector, settings, dt.datetime.fromisoformat(params["until"])
+            )
+        elif step == "transform_progress":
+            result = progress.transform_progress(conn, run_id, connector)
+        elif step == "validate_progress":
+            result = progress.validate_progress(conn, run_id, connector, settings)
+        elif step == "load_progress":
+            result = progress.load_progress(
+                conn,
+                run_id,
+                connector,
+                dt.datetime.fromisoformat(params["since"]),
+                dt.datetime.fromisoformat(params["until"]),
+            )
+        else:
+            raise ValueError(f"unknown step {step}")
+    seconds = time.perf_counter() - t0
+    # ru_maxrss is in KiB on Linux.
+    queue.put(
+        {"result": result, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    )
+
+
+STEPS = (
+    "extract_courses",
+    "transform_courses",
+    "validate_courses",
+    "load_courses",
+    "extract_progress",
+    "transform_progress",
+    "validate_progress",
+    "load_progress",
+)
+
+
+def run_step(step: str, params: dict[str, Any]) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(step, params, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    if proc.exitcode:
+        raise RuntimeError(f"step {step} exited with {proc.exitcode}")
+    return out

@@ -1,0 +1,35 @@
+"""The benchmark runs end to end on 10,000 records (a check that it works, not a timing)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_pipeline_benchmark_smoke(tmp_path):
+    from bench import pipeline
+
+    out = tmp_path / "bench.json"
+    assert pipeline.main(["--smoke", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert 5_000 <= figures["rows"] <= 15_000
+    assert figures["floor"]["rows"] == figures["to_sql"]["rows"] == figures["rows"]
+    assert figures["initial"]["rows_written"] > figures["rows"]  # daily rows plus current rows
+    assert figures["no_change"]["rows_written"] == 0
+    assert 0 < figures["changed_10pct"]["rows_written"] < figures["initial"]["rows_written"]
+    assert figures["end_to_end"]["state"].endswith("success")
+    assert figures["end_to_end"]["records"] >= figures["rows"]
+    assert set(figures["steps"]) == {
+        "extract_courses",
+        "transform_courses",
+        "validate_courses",
+        "load_courses",
+        "extract_progress",
+        "transform_progress",
+        "validate_progress",
+        "load_progress",
+    }
+    assert all(step["peak_rss_mb"] > 0 for step in figures["steps"].values())
