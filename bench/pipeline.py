@@ -216,8 +216,8 @@ def end_to_end(socket_dir: str, db: str, sim: launch.SimulatorProcess, settings:
         .replace('start_date: "2026-11-01"', f'start_date: "{START.isoformat()}"')
     )
     env = {
-        "LMS_CONNECTORS_REGISTRY": str(registry),
         **os.environ,
+        "LMS_CONNECTORS_REGISTRY": str(registry),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

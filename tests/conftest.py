@@ -80,25 +80,42 @@ def template_db(pg_server, simulator_proc) -> str:
     return "lms_template"
 
 
+def create_database(pg_server: str, template: str) -> Warehouse:
+    import psycopg
+
+    name = f"lms_test_{next(_db_names)}"
+    with psycopg.connect(Warehouse.from_uri(pg_server, "postgres").dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    return Warehouse.from_uri(pg_server, name)
+
+
+def drop_database(pg_server: str, warehouse: Warehouse) -> None:
+    import psycopg
+
+    with psycopg.connect(Warehouse.from_uri(pg_server, "postgres").dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {warehouse.dbname} WITH (FORCE)")
+
+
 @pytest.fixture
 def make_warehouse(pg_server, template_db) -> Iterator[Callable[[], Warehouse]]:
     """Fresh, migrated and seeded warehouse databases, dropped after the test."""
-    import psycopg
-
-    admin = Warehouse.from_uri(pg_server, "postgres")
-    made: list[str] = []
+    made: list[Warehouse] = []
 
     def make() -> Warehouse:
-        name = f"lms_test_{next(_db_names)}"
-        with psycopg.connect(admin.dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-        made.append(name)
-        return Warehouse.from_uri(pg_server, name)
+        made.append(create_database(pg_server, template_db))
+        return made[-1]
 
     yield make
-    with psycopg.connect(admin.dsn, autocommit=True) as conn:
-        for name in made:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    for wh in made:
+        drop_database(pg_server, wh)
+
+
+@pytest.fixture(scope="module")
+def module_warehouse(pg_server, template_db) -> Iterator[Warehouse]:
+    """One warehouse for a module whose tests only read or roll back."""
+    wh = create_database(pg_server, template_db)
+    yield wh
+    drop_database(pg_server, wh)
 
 
 @pytest.fixture
@@ -120,29 +137,33 @@ def dagbag(airflow_db):
     return DagBag(dag_folder=str(ROOT / "dags"))
 
 
+def connector_env(sim: launch.SimulatorProcess, warehouse: Warehouse) -> dict[str, str]:
+    """Connections and the settings Variable for DAG runs, through Airflow's env secrets."""
+    settings = requests.get(f"{sim.url}/_sim/lms-seed", timeout=30).json()["settings"]
+    provider = {
+        "conn_type": "http",
+        "login": sim.client_id,
+        "password": sim.client_secret,
+        "extra": {
+            "organization_id": sim.organization_id,
+            "base_url": sim.url,
+            "page_size": 50,
+            "max_attempts": 4,
+            "initial_wait": 0.01,
+            "max_retry_after": 1,
+            "read_timeout": 10,
+        },
+    }
+    return {
+        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),
+        "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT": json.dumps(provider),
+        "AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS": json.dumps(settings),
+    }
+
+
 @pytest.fixture
 def airflow_env(monkeypatch, sim, warehouse) -> dict:
-    """Connections and the settings Variable for one DAG test, through Airflow's env secrets."""
-    settings = requests.get(f"{sim.url}/_sim/lms-seed", timeout=30).json()["settings"]
-    monkeypatch.setenv("AIRFLOW_CONN_LMS_WAREHOUSE", json.dumps(warehouse.airflow_conn()))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "login": sim.client_id,
-                "password": sim.client_secret,
-                "extra": {
-                    "organization_id": sim.organization_id,
-                    "base_url": sim.url,
-                    "page_size": 50,
-                    "max_attempts": 4,
-                    "initial_wait": 0.01,
-                    "max_retry_after": 1,
-                    "read_timeout": 10,
-                },
-            }
-        ),
-    )
-    monkeypatch.setenv("AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS", json.dumps(settings))
-    return settings
+    env = connector_env(sim, warehouse)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return json.loads(env["AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS"])

@@ -154,6 +154,7 @@ def load_courses(
     with conn.transaction():
         lock_connector(conn, connector_id)
         conn.execute(sql["plan"], params)
+        conn.execute(sql["analyze_plan"])
         with conn.cursor(row_factory=dict_row) as cur:
             counts = cur.execute(sql["counts"]).fetchone()
         provider_archivals, active_before = conn.execute(sql["breaker"]).fetchone()

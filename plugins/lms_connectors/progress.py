@@ -30,6 +30,8 @@ from lms_connectors.settings import ConnectorSettings
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
+# Above this many rows written, the merge refreshes the targets' statistics.
+ANALYZE_AFTER_ROWS = 20_000
 PROGRESS_COLUMNS = (
     "provider_course_id",
     "lms_course_id",
@@ -244,10 +246,13 @@ def load_progress(
     with conn.transaction():
         lock_connector(conn, connector_id)
         conn.execute(sql["batch"], params)
+        conn.execute(sql["analyze_batch"])
         current = conn.execute(sql["upsert_current"], params).rowcount
         stale = conn.execute(sql["daily_delete_stale"], params).rowcount
         daily = conn.execute(sql["daily_upsert"], params).rowcount
         unmatched = conn.execute(sql["unmatched"], params).rowcount
+        if current + daily + stale > ANALYZE_AFTER_ROWS:
+            conn.execute(sql["analyze_targets"])
         with conn.cursor(row_factory=dict_row) as cur:
             summary = cur.execute(sql["summary"]).fetchone()
         conn.execute("DROP TABLE progress_batch")

@@ -45,18 +45,28 @@ def use(monkeypatch, warehouse) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_LMS_WAREHOUSE", json.dumps(warehouse.airflow_conn()))
 
 
-@pytest.fixture
-def clean_day(dagbag, airflow_env, make_warehouse, warehouse, sim, monkeypatch) -> dict[str, list]:
-    """Target tables after a clean run of DAY1 on another fresh warehouse; the test's own
-    warehouse stays the one the DAG writes to."""
-    reference = make_warehouse()
-    use(monkeypatch, reference)
-    assert run_day(dagbag, DAY1) == "success"
-    use(monkeypatch, warehouse)
+@pytest.fixture(scope="module")
+def clean_reference(dagbag, simulator_proc, pg_server, template_db) -> dict[str, list]:
+    """Target tables after a clean run of DAY1, computed once for the module (the
+    seeded simulator makes it the same for every test)."""
+    from tests.conftest import connector_env, create_database, drop_database
+
+    requests.post(f"{simulator_proc.url}/_sim/reset", timeout=30).raise_for_status()
+    reference = create_database(pg_server, template_db)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in connector_env(simulator_proc, reference).items():
+            mp.setenv(key, value)
+        assert run_day(dagbag, DAY1) == "success"
     dumps = targets(reference)
+    drop_database(pg_server, reference)
     assert dumps["lms.courses"]
     assert dumps["stats.course_progress"]
     return dumps
+
+
+@pytest.fixture
+def clean_day(clean_reference, airflow_env) -> dict[str, list]:
+    return clean_reference
 
 
 def last_run(warehouse) -> dict:

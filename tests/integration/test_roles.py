@@ -61,15 +61,16 @@ ALLOWED = {
 
 
 @pytest.mark.parametrize(("role", "statement"), [(r, s) for r, ss in FORBIDDEN.items() for s in ss])
-def test_role_cannot(warehouse, role, statement):
-    with warehouse.connect() as conn:
+def test_role_cannot(module_warehouse, role, statement):
+    with module_warehouse.connect() as conn:
         conn.execute(f"SET ROLE {role}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
 
 
 @pytest.mark.parametrize(("role", "statement"), [(r, s) for r, ss in ALLOWED.items() for s in ss])
-def test_role_can(warehouse, role, statement):
-    with warehouse.connect() as conn:
+def test_role_can(module_warehouse, role, statement):
+    with module_warehouse.connect() as conn:
         conn.execute(f"SET ROLE {role}")
         conn.execute(statement)
+        conn.rollback()  # the module shares one database

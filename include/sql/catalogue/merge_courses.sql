@@ -44,6 +44,9 @@ WHERE c.connector_id = %(connector_id)s
   AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.provider_course_id = c.provider_course_id)
   AND NOT EXISTS (SELECT 1 FROM staging.courses u WHERE u.run_id = %(run_id)s AND u.provider_course_id IS NULL);
 
+-- name: analyze_plan
+ANALYZE course_plan;
+
 -- name: counts
 SELECT
     count(*) AS seen_or_known,

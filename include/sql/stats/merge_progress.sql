@@ -13,6 +13,11 @@ FROM (
 ) s
 ORDER BY activity_date, lms_course_id, user_id, provider_updated_at DESC, progress_pct DESC;
 
+-- name: analyze_batch
+-- A temp table has no statistics: without them the planner picks nested
+-- loops that take minutes at a million rows.
+ANALYZE progress_batch;
+
 -- name: upsert_current
 -- A record replaces the stored one only if it is newer, so replaying an old
 -- day never moves progress backwards; rows that would not change are skipped
@@ -73,6 +78,12 @@ GROUP BY learner_hash
 ON CONFLICT (connector_id, learner_hash) DO UPDATE
 SET last_seen_date = EXCLUDED.last_seen_date
 WHERE EXCLUDED.last_seen_date > u.last_seen_date;
+
+-- name: analyze_targets
+-- After a bulk change the targets' statistics are stale (an empty table stays
+-- "empty" to the planner until autovacuum catches up), and the next merge's
+-- anti-joins would be planned as nested loops over a million rows.
+ANALYZE stats.course_progress, stats.course_progress_daily;
 
 -- name: summary
 SELECT count(*) AS batch_rows, count(DISTINCT user_id) AS batch_learners FROM progress_batch;
