@@ -12,14 +12,17 @@ import collections
 import datetime as dt
 import hashlib
 import hmac
+import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg.rows import dict_row
 
 from lms_connectors.catalogue import BatchRejected, lock_connector
@@ -32,6 +35,9 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
 # Above this many rows written, the merge refreshes the targets' statistics.
 ANALYZE_AFTER_ROWS = 20_000
+# Above this many batch rows the merge is planned for bulk work (hash or merge
+# anti-joins); a daily batch stays with index probes.
+BULK_BATCH_ROWS = 50_000
 PROGRESS_COLUMNS = (
     "provider_course_id",
     "lms_course_id",
@@ -84,9 +90,11 @@ def extract_activity(conn: psycopg.Connection, pages: Iterable[list[dict[str, An
     return seq
 
 
-def _lookups(conn: psycopg.Connection, connector_id: str) -> tuple[dict[str, str], pd.DataFrame]:
+def _lookups(conn: psycopg.Connection, connector_id: str) -> tuple[pd.Series, pd.DataFrame]:
     key = hash_key(conn)
-    users = {learner_hash(key, email): uid for uid, email in conn.execute("SELECT user_id, email FROM lms.users")}
+    pairs = {learner_hash(key, email): uid for uid, email in conn.execute("SELECT user_id, email FROM lms.users")}
+    # A Series maps a chunk's hashes in one indexer lookup; a dict is turned into one per call.
+    users = pd.Series(pairs, dtype=object)
     courses = pd.DataFrame(
         conn.execute(
             "SELECT provider_course_id, lms_course_id, duration_minutes FROM lms.courses WHERE connector_id = %s",
@@ -101,7 +109,7 @@ def _timestamps(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
 
 
-def transform_chunk(records: pd.DataFrame, users: dict[str, str], courses: pd.DataFrame) -> pd.DataFrame:
+def transform_chunk(records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame) -> pd.DataFrame:
     """Pure: typed progress rows; values that do not convert become NULL.
 
     ``records`` has columns seq, learner_hash and the provider fields. The
@@ -118,7 +126,8 @@ def transform_chunk(records: pd.DataFrame, users: dict[str, str], courses: pd.Da
     ):
         if col not in df:
             df[col] = None
-    df["course_id"] = df[c.ACTIVITY_COURSE_ID].map(lambda v: None if v is None else str(v).strip() or None)
+    course_id = df[c.ACTIVITY_COURSE_ID].astype("string").str.strip()
+    df["course_id"] = course_id.astype(object).where(course_id.fillna("") != "", None)
     progress = pd.to_numeric(df[c.ACTIVITY_PROGRESS], errors="coerce")
     df = df.merge(courses, on="course_id", how="left")
     df["user_id"] = df["learner_hash"].map(users)
@@ -139,20 +148,29 @@ def transform_chunk(records: pd.DataFrame, users: dict[str, str], courses: pd.Da
     )
 
 
-def _frame(chunk: list[tuple[int, str | None, Any]]) -> pd.DataFrame:
-    rows = []
-    for seq, digest, record in chunk:
-        rec = record if isinstance(record, dict) else {}
-        rows.append({**rec, "seq": seq, "learner_hash": digest})
-    return pd.DataFrame(rows)
+# The provider fields the transform reads, extracted by Postgres from the raw
+# JSON (``->>``): no JSON decoding or per-record dicts in Python.
+ACTIVITY_FIELDS = (
+    c.ACTIVITY_COURSE_ID,
+    c.ACTIVITY_PROGRESS,
+    c.ACTIVITY_STARTED_AT,
+    c.ACTIVITY_COMPLETED_AT,
+    c.ACTIVITY_UPDATED_AT,
+)
 
 
-def _cell(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
+def to_csv(frame: pd.DataFrame, run_id: str) -> bytes:
+    """Staging rows as CSV for COPY: pyarrow's writer, NULL as an unquoted empty field."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            # Arrow stores UTC; written without the zone, timestamps format 15x faster
+            # (the COPY runs with TimeZone = UTC, see transform_progress).
+            table = table.set_column(i, field.name, table.column(i).cast(pa.timestamp("us")))
+    table = table.add_column(0, "run_id", pa.array([run_id] * len(frame), pa.string()))
+    buf = io.BytesIO()
+    pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False))
+    return buf.getvalue()
 
 
 def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str) -> dict[str, Any]:
@@ -162,19 +180,28 @@ def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str)
     matched: set[str] = set()
     with conn.transaction():
         conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
+        # to_csv writes UTC timestamps without a zone.
+        conn.execute("SET LOCAL TimeZone = 'UTC'")
         columns = ", ".join(("run_id", "seq", *PROGRESS_COLUMNS))
+        fields = ", ".join("record ->> %s" for _ in ACTIVITY_FIELDS)
         with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
             src.execute(
-                "SELECT seq, learner_hash, record FROM staging.raw_activity WHERE run_id = %s ORDER BY seq", (run_id,)
+                f"SELECT seq, learner_hash, {fields} FROM staging.raw_activity WHERE run_id = %s ORDER BY seq",
+                (*ACTIVITY_FIELDS, run_id),
             )
+            done = 0
             while chunk := src.fetchmany(CHUNK_ROWS):
-                out = transform_chunk(_frame(chunk), users, courses)
+                out = transform_chunk(
+                    pd.DataFrame(chunk, columns=["seq", "learner_hash", *ACTIVITY_FIELDS]), users, courses
+                )
                 outcomes.update(out["outcome"].value_counts().to_dict())
-                unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"].dropna())
-                matched.update(out.loc[out["outcome"] == "ok", "user_id"])
-                with dst.copy(f"COPY staging.progress ({columns}) FROM STDIN") as copy:
-                    for row in out.itertuples(index=False):
-                        copy.write_row((run_id, *(_cell(v) for v in row)))
+                unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"].dropna().unique())
+                matched.update(out.loc[out["outcome"] == "ok", "user_id"].unique())
+                with dst.copy(f"COPY staging.progress ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(to_csv(out, run_id))
+                done += len(out)
+                if done % (4 * CHUNK_ROWS) < CHUNK_ROWS:
+                    log.info("transformed %d activity records so far", done)
     return {
         "records": sum(outcomes.values()),
         "unmatched_records": outcomes.get("unmatched", 0),
@@ -245,8 +272,10 @@ def load_progress(
     }
     with conn.transaction():
         lock_connector(conn, connector_id)
-        conn.execute(sql["batch"], params)
+        batch_rows = conn.execute(sql["batch"], params).rowcount
         conn.execute(sql["analyze_batch"])
+        if batch_rows > BULK_BATCH_ROWS:
+            conn.execute(sql["bulk_plans"])
         current = conn.execute(sql["upsert_current"], params).rowcount
         stale = conn.execute(sql["daily_delete_stale"], params).rowcount
         daily = conn.execute(sql["daily_upsert"], params).rowcount

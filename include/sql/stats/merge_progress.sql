@@ -18,6 +18,13 @@ ORDER BY activity_date, lms_course_id, user_id, provider_updated_at DESC, progre
 -- loops that take minutes at a million rows.
 ANALYZE progress_batch;
 
+-- name: bulk_plans
+-- For a large batch, no nested loop: a target that looks empty to the planner
+-- (just truncated, or a first load) would be scanned once per batch row, and
+-- the INSERT makes that scan grow as it goes (minutes at a million rows).
+-- Hash and merge anti-joins read each target once.
+SET LOCAL enable_nestloop = off;
+
 -- name: upsert_current
 -- A record replaces the stored one only if it is newer, so replaying an old
 -- day never moves progress backwards; rows that would not change are skipped
@@ -60,6 +67,8 @@ FROM progress_batch b
 WHERE NOT EXISTS (
     SELECT 1 FROM stats.course_progress_daily o
     WHERE o.activity_date = b.activity_date AND o.lms_course_id = b.lms_course_id AND o.user_id = b.user_id
+      -- Redundant with the join, but lets a hash anti-join read only the interval's days.
+      AND o.activity_date >= %(day_from)s AND o.activity_date < %(day_to)s
       AND (o.progress_pct, o.time_spent_minutes, o.started_at, o.completed_at, o.provider_updated_at)
           IS NOT DISTINCT FROM
           (b.progress_pct, b.time_spent_minutes, b.started_at, b.completed_at, b.provider_updated_at))
