@@ -38,14 +38,15 @@ from typing import Any
 import psycopg
 import requests
 
+from bench.scenario import SCENARIO_START, scenario_args
 from bench.steps import STEPS, run_step
 from lms_connectors.paths import PROJECT_ROOT
-from lms_connectors.runtime import postgres
+from lms_connectors.runtime import postgres, stack
 from lms_connectors.runtime.seed import seed_lms
 from lms_connectors.warehouse.migrations import apply_pending
 from simulator import launch
 
-START = dt.date(2026, 10, 1)
+START = SCENARIO_START
 PROGRESS_COLS = (
     "seq, provider_course_id, lms_course_id, user_id, progress_pct, time_spent_minutes, started_at, completed_at, "
     "provider_updated_at, learner_hash, outcome"
@@ -215,26 +216,22 @@ def end_to_end(socket_dir: str, db: str, sim: launch.SimulatorProcess, settings:
         .read_text()
         .replace('start_date: "2026-11-01"', f'start_date: "{START.isoformat()}"')
     )
+    state = {
+        "postgres": {"socket_dir": socket_dir, "dbname": db},
+        "simulator": {
+            "url": sim.url,
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "organization_id": sim.organization_id,
+        },
+    }
     env = {
         **os.environ,
+        **stack.airflow_env(state),
         "LMS_CONNECTORS_REGISTRY": str(registry),
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)]),
-        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(
-            {"conn_type": "postgres", "host": socket_dir, "port": 5432, "login": "postgres", "schema": db}
-        ),
-        "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT": json.dumps(
-            {
-                "conn_type": "http",
-                "login": sim.client_id,
-                "password": sim.client_secret,
-                "extra": {"organization_id": sim.organization_id, "base_url": sim.url},
-            }
-        ),
         "AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS": json.dumps(settings),
     }
     logical = dt.datetime.combine(START + dt.timedelta(days=days), dt.time(), dt.UTC)
@@ -281,35 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"scenario": {"courses": args.courses, "learners": args.learners, "days": args.days}}
     since = dt.datetime.combine(START, dt.time(), dt.UTC)
     until = since + dt.timedelta(days=args.days)
-    sim_args = [
-        "--seed",
-        "42",
-        "--courses",
-        str(args.courses),
-        "--learners",
-        str(args.learners),
-        "--start-date",
-        START.isoformat(),
-        "--days",
-        str(args.days),
-    ]
+    sim_args = scenario_args(args.courses, args.learners, args.days)
     with embedded_postgres() as socket_dir, launch.running(sim_args) as sim:
         # Peak RSS per task at a tenth of the scale, then at full scale (which also stages the rows).
         if not args.smoke:
-            with launch.running(
-                [
-                    "--seed",
-                    "42",
-                    "--courses",
-                    str(args.courses),
-                    "--learners",
-                    str(args.learners // 10),
-                    "--start-date",
-                    START.isoformat(),
-                    "--days",
-                    str(args.days),
-                ]
-            ) as small_sim:
+            with launch.running(scenario_args(args.courses, args.learners // 10, args.days)) as small_sim:
                 dsn_small, settings_small = build(args, socket_dir, small_sim, "bench_small")
                 figures["steps_small"] = pipeline_steps(dsn_small, settings_small, small_sim, args.days, "bench-src")
         dsn, settings = build(args, socket_dir, sim, "bench")

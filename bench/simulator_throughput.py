@@ -17,6 +17,7 @@ import time
 
 import requests
 
+from bench.scenario import SCENARIO_START, scenario_args
 from lms_connectors.openclassrooms.client import OpenClassroomsClient
 from simulator import launch
 
@@ -27,19 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--learners", type=int, default=200_000)
     p.add_argument("--days", type=int, default=30)
     args = p.parse_args(argv)
-    start = dt.date(2026, 10, 1)
-    sim_args = [
-        "--seed",
-        "42",
-        "--courses",
-        str(args.courses),
-        "--learners",
-        str(args.learners),
-        "--start-date",
-        start.isoformat(),
-        "--days",
-        str(args.days),
-    ]
+    start = SCENARIO_START
+    sim_args = scenario_args(args.courses, args.learners, args.days)
     t0 = time.perf_counter()
     with launch.running(sim_args) as sim:
         startup = time.perf_counter() - t0

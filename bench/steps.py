@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing as mp
+import queue as queue_module
 import resource
 import time
 from typing import Any
@@ -80,7 +81,14 @@ def run_step(step: str, params: dict[str, Any]) -> dict[str, Any]:
     queue: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(step, params, queue))
     proc.start()
-    out = queue.get()
+    # A child that dies (import error, OOM kill) never answers: poll instead of blocking forever.
+    while True:
+        try:
+            out = queue.get(timeout=1.0)
+            break
+        except queue_module.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"step {step} exited with {proc.exitcode} before reporting") from None
     proc.join()
     if proc.exitcode:
         raise RuntimeError(f"step {step} exited with {proc.exitcode}")
