@@ -1,0 +1,56 @@
+"""The compose init step against a real Airflow metadata database."""
+
+from __future__ import annotations
+
+import json
+
+from lms_connectors.registry import load_registry
+from lms_connectors.runtime import compose_init
+
+
+def _env() -> dict[str, str]:
+    return {
+        "LMS_WAREHOUSE_URI": "postgresql://lms_owner:s3cret@postgres:5432/lms_warehouse",
+        "OPENCLASSROOMS_BASE_URL": "http://simulator:8081",
+        "OPENCLASSROOMS_CLIENT_ID": "client-1",
+        "OPENCLASSROOMS_CLIENT_SECRET": "secret-1",
+        "OPENCLASSROOMS_ORGANIZATION_ID": "org-1",
+        "LMS_CONNECTOR_OPENCLASSROOMS_SETTINGS": json.dumps(
+            {"target_group_id": "g1", "author_email": "admin@example.com", "languages": ["fr"]}
+        ),
+    }
+
+
+def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_db, capsys):
+    from airflow.models import Connection, Variable
+    from airflow.utils.session import create_session
+
+    spec = load_registry()[0]
+    with create_session() as session:
+        session.query(Connection).filter(
+            Connection.conn_id.in_([spec.provider_conn_id, spec.warehouse_conn_id])
+        ).delete()
+    Variable.delete(spec.variable)
+
+    first = compose_init.apply(env=_env())
+    assert f"Connection {spec.provider_conn_id}: created" in first
+    with create_session() as session:
+        provider = session.query(Connection).filter(Connection.conn_id == spec.provider_conn_id).one()
+        warehouse = session.query(Connection).filter(Connection.conn_id == spec.warehouse_conn_id).one()
+        assert (provider.login, provider.password) == ("client-1", "secret-1")
+        assert provider.extra_dejson == {"organization_id": "org-1", "base_url": "http://simulator:8081"}
+        assert (warehouse.host, warehouse.schema, warehouse.login) == ("postgres", "lms_warehouse", "lms_owner")
+    assert json.loads(Variable.get(spec.variable))["languages"] == ["fr"]
+
+    # An admin changes the settings; a restart of the stack must not undo it.
+    Variable.set(spec.variable, json.dumps({"target_group_id": "g1", "author_email": "a@b.co", "languages": ["en"]}))
+    again = compose_init.apply(env={**_env(), "OPENCLASSROOMS_CLIENT_SECRET": "rotated"})
+    assert f"Connection {spec.provider_conn_id}: kept" in again
+    assert json.loads(Variable.get(spec.variable))["languages"] == ["en"]
+
+    rotated = compose_init.apply(update_connections=True, env={**_env(), "OPENCLASSROOMS_CLIENT_SECRET": "rotated"})
+    assert f"Connection {spec.provider_conn_id}: updated" in rotated
+    with create_session() as session:
+        provider = session.query(Connection).filter(Connection.conn_id == spec.provider_conn_id).one()
+        assert provider.password == "rotated"
+    assert "secret-1" not in capsys.readouterr().out
