@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install test lint format lock demo bench bench-sim sim migrate stop clean
+.PHONY: install browser test lint format lock demo airflow bench bench-sim sim migrate stop clean
 
 install: $(VENV)/.installed
 
@@ -29,7 +29,17 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
+# Debian's Chromium for the browser test of the health page (Playwright drives
+# it; no browser download). Needs root or sudo, as on CI.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@$(CHROMIUM) --version
+
+test: lint browser
 	$(PY) -m pytest -q -ra
 
 sim: install
@@ -50,10 +60,15 @@ clean:
 demo: install
 	$(PY) -m lms_connectors.runtime.demo
 
+# The embedded stack plus `airflow standalone` (UI, scheduler, DAG processor,
+# triggerer) with Connections and Variables preset; prints the URL and login.
+airflow: install
+	$(PY) -m lms_connectors.runtime.airflow_ui
+
 # Apply pending warehouse migrations to the embedded stack's lms_warehouse.
 migrate: install
 	$(PY) -m lms_connectors.runtime.stack migrate
 
-# Stop every process the stack started, by PID.
+# Stop every process the stack started (Airflow, simulator, Postgres), by PID.
 stop: install
 	$(PY) -m lms_connectors.runtime.stack down

@@ -43,20 +43,12 @@ def outer() -> int:
     return code
 
 
-def inner() -> int:
-    import logging
-
+def prepare() -> dict:
+    """Airflow metadata, warehouse migrations, the LMS seed and the connector's Variable (idempotent)."""
     import requests
-
-    logging.getLogger("airflow").setLevel(logging.WARNING)
-    from airflow.dag_processing.dagbag import DagBag
-
-    # The SDK Variable needs a task's execution context; this runs outside any task
-    # and writes the metadata DB directly.
     from airflow.models import Variable
     from airflow.utils import db
 
-    from lms_connectors import reporting
     from lms_connectors.runtime.seed import seed_lms
     from lms_connectors.settings import variable_name
     from lms_connectors.warehouse import migrations
@@ -68,6 +60,8 @@ def inner() -> int:
     db.initdb()
     lms_seed = requests.get(f"{sim_url}/_sim/lms-seed", timeout=60).json()
     variable = variable_name(CONNECTOR_ID)
+    # The SDK Variable needs a task's execution context; this runs outside any task
+    # and writes the metadata DB directly.
     if Variable.get(variable, default_var=None) is None:
         Variable.set(variable, json.dumps(lms_seed["settings"], indent=2))
         print(f"  Variable {variable} set to the demo settings")
@@ -76,7 +70,22 @@ def inner() -> int:
         print(f"  warehouse migrations applied: {', '.join(applied) if applied else 'none pending'}")
         counts = seed_lms(conn, lms_seed)
         print(f"  LMS seed: {counts['users']} users, {counts['groups']} group, {counts['members']} memberships")
+    return state
 
+
+def inner() -> int:
+    import logging
+
+    logging.getLogger("airflow").setLevel(logging.WARNING)
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import Variable
+
+    from lms_connectors import reporting
+    from lms_connectors.settings import variable_name
+    from lms_connectors.warehouse.db import connect
+
+    prepare()
+    variable = variable_name(CONNECTOR_ID)
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
     today = dt.datetime.now(dt.UTC).date()
     results = []
@@ -114,4 +123,7 @@ def _xcom(dag_id: str, run_id: str, task_id: str) -> dict:
 
 
 if __name__ == "__main__":
+    if "--prepare" in sys.argv:
+        prepare()
+        sys.exit(0)
     sys.exit(inner() if "--inner" in sys.argv else outer())

@@ -43,11 +43,45 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+def _group_alive(pgid: int | None) -> bool:
+    if not pgid:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def load_state() -> dict[str, Any]:
     try:
         return json.loads(STATE_FILE.read_text())
     except FileNotFoundError:
         return {}
+
+
+def save_state(state: dict[str, Any]) -> None:
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    STATE_FILE.write_text(json.dumps(state, indent=2))
+
+
+def _stop_group(pid: int, timeout: float = 45.0) -> None:
+    """SIGINT (a clean stop for airflow standalone), then TERM and KILL to its whole process group.
+
+    The process was started as the leader of a new session, so its group id is
+    its PID: children it leaves behind are reached by that PID too.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(2)
 
 
 def _sim_ok(state: dict[str, Any]) -> bool:
@@ -101,13 +135,17 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
             "start_date": start.isoformat(),
             "days": SIM_DAYS,
         }
-    STATE_FILE.write_text(json.dumps(state, indent=2))
+    save_state(state)
     return state
 
 
 def down() -> list[str]:
     state = load_state()
     stopped = []
+    airflow_pid = (state.get("airflow") or {}).get("pid")
+    if _alive(airflow_pid) or _group_alive(airflow_pid):
+        _stop_group(airflow_pid)
+        stopped.append(f"airflow standalone (pid {airflow_pid}) and its children")
     sim_pid = (state.get("simulator") or {}).get("pid")
     if _alive(sim_pid):
         os.kill(sim_pid, signal.SIGTERM)
@@ -119,12 +157,8 @@ def down() -> list[str]:
     pg_pid = postgres.pid(PG_DIR)
     if postgres.stop(PG_DIR):
         stopped.append(f"postgres (pid {pg_pid})")
-    for extra in state.get("extra_pids", []):
-        if _alive(extra["pid"]):
-            os.kill(extra["pid"], signal.SIGINT)
-            stopped.append(f"{extra['name']} (pid {extra['pid']})")
     state.pop("simulator", None)
-    state.pop("extra_pids", None)
+    state.pop("airflow", None)
     if STATE_FILE.exists():
         STATE_FILE.write_text(json.dumps(state, indent=2))
     return stopped

@@ -1,0 +1,57 @@
+-- Figures of the connector health page (lms_connectors.health), read-only.
+-- Parameters: connector_id, day_from, day_to (the chart's days, [from, to)), run_limit.
+
+-- name: last_runs
+SELECT run_id, status, interval_start, interval_end, started_at, finished_at,
+       courses_seen, courses_created, courses_updated, courses_archived, courses_unarchived,
+       activity_records, progress_rows, daily_rows, matched_learners, unmatched_learners, rejected
+FROM ops.sync_runs
+WHERE connector_id = %(connector_id)s
+ORDER BY started_at DESC
+LIMIT %(run_limit)s;
+
+-- name: courses
+SELECT count(*) FILTER (WHERE is_active) AS active, count(*) FILTER (WHERE NOT is_active) AS archived
+FROM lms.courses
+WHERE connector_id = %(connector_id)s;
+
+-- name: archived_by_reason
+-- A course archived for two reasons counts under both.
+SELECT reason, count(*) AS courses
+FROM lms.courses, unnest(archive_reasons) AS reason
+WHERE connector_id = %(connector_id)s
+GROUP BY reason
+ORDER BY courses DESC, reason;
+
+-- name: rejected_by_rule
+SELECT entity, reason AS rule, count(*) AS records, count(DISTINCT run_id) AS runs
+FROM ops.rejected_records
+WHERE connector_id = %(connector_id)s
+  AND rejected_at >= %(day_from)s AND rejected_at < %(day_to)s
+GROUP BY entity, reason
+ORDER BY records DESC, entity, reason;
+
+-- name: unmatched
+-- Learners seen in provider activity who are no LMS user (only their keyed hash is kept).
+SELECT count(*) AS learners,
+       count(*) FILTER (WHERE last_seen_date >= %(day_from)s AND last_seen_date < %(day_to)s) AS seen_in_window
+FROM ops.unmatched_learners
+WHERE connector_id = %(connector_id)s;
+
+-- name: daily
+-- Same definitions as stats.v_daily_activity, limited to the window so the
+-- page does not scan the whole history.
+SELECT day::date AS day,
+       coalesce(a.active_learners, 0) AS active_learners,
+       coalesce(a.completions, 0) AS completions
+FROM generate_series(%(day_from)s::date, %(day_to)s::date - 1, interval '1 day') AS day
+LEFT JOIN (
+    SELECT activity_date,
+           count(DISTINCT user_id) AS active_learners,
+           count(*) FILTER (WHERE completed_at >= activity_date AND completed_at < activity_date + 1) AS completions
+    FROM stats.course_progress_daily
+    WHERE connector_id = %(connector_id)s
+      AND activity_date >= %(day_from)s AND activity_date < %(day_to)s
+    GROUP BY activity_date
+) a ON a.activity_date = day::date
+ORDER BY day;

@@ -1,0 +1,260 @@
+"""Connector health page: what a data engineer checks first, inside the Airflow UI.
+
+For each connector of the registry: the last runs with their status and
+counts, active and archived courses by reason, rejected records by rule,
+unmatched learners, and daily active learners and completions over the last
+30 days. Served by a FastAPI app that the ``lms_connector_health`` Airflow
+plugin mounts in the API server and shows as a page of the UI's navigation.
+
+Read-only: the figures come from the warehouse tables the DAGs write.
+"""
+
+# No ``from __future__ import annotations``: FastAPI resolves the routes'
+# dependency annotations at runtime, and they are imported inside create_app.
+import datetime as dt
+import html
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from lms_connectors.paths import sql_statements
+from lms_connectors.registry import ConnectorSpec, load_registry
+
+WINDOW_DAYS = 30
+RUN_LIMIT = 10
+URL_PREFIX = "/lms-connector-health"
+
+
+def connector_health(
+    conn: psycopg.Connection, connector_id: str, today: dt.date, window_days: int = WINDOW_DAYS
+) -> dict[str, Any]:
+    """The page's figures for one connector; the window is the ``window_days`` days before ``today``, today included."""
+    sql = sql_statements("health/connector_health.sql")
+    params = {
+        "connector_id": connector_id,
+        "day_from": today - dt.timedelta(days=window_days - 1),
+        "day_to": today + dt.timedelta(days=1),
+        "run_limit": RUN_LIMIT,
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+
+        def rows(name: str) -> list[dict[str, Any]]:
+            return cur.execute(sql[name], params).fetchall()
+
+        courses = rows("courses")[0]
+        unmatched = rows("unmatched")[0]
+        return {
+            "connector_id": connector_id,
+            "window": {"from": params["day_from"], "to": today},
+            "last_runs": rows("last_runs"),
+            "courses": {
+                "active": courses["active"],
+                "archived": courses["archived"],
+                "archived_by_reason": {r["reason"]: r["courses"] for r in rows("archived_by_reason")},
+            },
+            "rejected_by_rule": rows("rejected_by_rule"),
+            "unmatched_learners": {"total": unmatched["learners"], "seen_in_window": unmatched["seen_in_window"]},
+            "daily": rows("daily"),
+        }
+
+
+# --- rendering (pure) -------------------------------------------------------
+
+CHART_W, CHART_H, PAD = 720, 220, 40
+
+
+def _polyline(values: list[int], top: int) -> str:
+    if not values:
+        return ""
+    step = (CHART_W - 2 * PAD) / max(len(values) - 1, 1)
+    points = " ".join(
+        f"{PAD + i * step:.1f},{CHART_H - PAD - (v / top) * (CHART_H - 2 * PAD):.1f}" for i, v in enumerate(values)
+    )
+    return points
+
+
+def daily_chart(daily: list[dict[str, Any]]) -> str:
+    """An inline SVG line chart (no script, no external asset: the UI may run offline)."""
+    active = [int(d["active_learners"]) for d in daily]
+    done = [int(d["completions"]) for d in daily]
+    top = max([*active, *done, 1])
+    first = daily[0]["day"].isoformat() if daily else ""
+    last = daily[-1]["day"].isoformat() if daily else ""
+    return f"""<svg class="chart" role="img" viewBox="0 0 {CHART_W} {CHART_H}" width="{CHART_W}" height="{CHART_H}"
+  aria-label="Daily active learners and completions, {first} to {last}">
+  <line x1="{PAD}" y1="{CHART_H - PAD}" x2="{CHART_W - PAD}" y2="{CHART_H - PAD}" stroke="#888"/>
+  <line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{CHART_H - PAD}" stroke="#888"/>
+  <text x="{PAD - 4}" y="{PAD + 4}" text-anchor="end" font-size="11">{top}</text>
+  <text x="{PAD - 4}" y="{CHART_H - PAD + 4}" text-anchor="end" font-size="11">0</text>
+  <text x="{PAD}" y="{CHART_H - PAD + 16}" font-size="11">{first}</text>
+  <text x="{CHART_W - PAD}" y="{CHART_H - PAD + 16}" text-anchor="end" font-size="11">{last}</text>
+  <polyline class="series-active" fill="none" stroke="#1f77b4" stroke-width="2" points="{_polyline(active, top)}"/>
+  <polyline class="series-completions" fill="none" stroke="#2ca02c" stroke-width="2" points="{_polyline(done, top)}"/>
+  <text x="{CHART_W - PAD}" y="{PAD - 18}" text-anchor="end" font-size="12" fill="#1f77b4">active learners</text>
+  <text x="{CHART_W - PAD}" y="{PAD - 4}" text-anchor="end" font-size="12" fill="#2ca02c">completions</text>
+</svg>"""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _table(
+    name: str, headers: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str, key_attr: str | None = None
+) -> str:
+    """A table whose cells carry ``data-field`` names, so tests and scrapers need no layout knowledge."""
+    if not rows:
+        return f'<p class="empty" data-table="{name}">{html.escape(empty)}</p>'
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    fields = [h.lower().replace(" ", "_") for h in headers]
+    for row in rows:
+        key = f' data-key="{html.escape(_cell(row[0]))}"' if key_attr else ""
+        cells = "".join(f'<td data-field="{f}">{html.escape(_cell(v))}</td>' for f, v in zip(fields, row, strict=True))
+        body.append(f"<tr{key}>{cells}</tr>")
+    return f'<table data-table="{name}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _figure(name: str, label: str, value: Any) -> str:
+    return f'<div class="figure"><span class="value" data-figure="{name}">{html.escape(_cell(value))}</span>{html.escape(label)}</div>'
+
+
+def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
+    runs = [
+        (
+            r["interval_start"],
+            r["status"],
+            r["started_at"],
+            r["finished_at"],
+            r["courses_seen"],
+            r["courses_created"],
+            r["courses_updated"],
+            r["courses_archived"],
+            r["activity_records"],
+            r["progress_rows"],
+            r["matched_learners"],
+            r["unmatched_learners"],
+            r["rejected"],
+        )
+        for r in h["last_runs"]
+    ]
+    last = h["last_runs"][0] if h["last_runs"] else None
+    status = last["status"] if last else "never run"
+    reasons = sorted(h["courses"]["archived_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
+    rejected = [(r["entity"], r["rule"], r["records"], r["runs"]) for r in h["rejected_by_rule"]]
+    daily = [(d["day"], d["active_learners"], d["completions"]) for d in h["daily"]]
+    window = f"{h['window']['from'].isoformat()} to {h['window']['to'].isoformat()}"
+    return f"""<section class="connector" data-connector="{html.escape(spec.id)}">
+<h2>{html.escape(spec.id)} <span class="status status-{html.escape(status.replace(" ", "-"))}" data-figure="last_status">{html.escape(status)}</span></h2>
+<p class="meta">DAG <code>{html.escape(spec.dag_id)}</code> &middot; settings Variable <code>{html.escape(spec.variable)}</code></p>
+<div class="figures">
+{_figure("active_courses", "active courses", h["courses"]["active"])}
+{_figure("archived_courses", "archived courses", h["courses"]["archived"])}
+{_figure("unmatched_learners", "unmatched learners (all time)", h["unmatched_learners"]["total"])}
+{_figure("unmatched_learners_window", f"unmatched learners seen, last {WINDOW_DAYS} days", h["unmatched_learners"]["seen_in_window"])}
+</div>
+<h3>Last runs</h3>
+{_table("runs", ("Interval start", "Status", "Started", "Finished", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows", "Matched learners", "Unmatched learners", "Rejected"), runs, "No run recorded yet.", key_attr="interval")}
+<h3>Archived courses by reason</h3>
+{_table("archived_by_reason", ("Reason", "Courses"), reasons, "No archived course.", key_attr="reason")}
+<h3>Rejected records by rule, last {WINDOW_DAYS} days</h3>
+{_table("rejected_by_rule", ("Entity", "Rule", "Records", "Runs"), rejected, "No rejected record.")}
+<h3>Daily active learners and completions, {html.escape(window)}</h3>
+{daily_chart(h["daily"])}
+<details><summary>Figures of the chart</summary>
+{_table("daily", ("Day", "Active learners", "Completions"), daily, "No day in the window.", key_attr="day")}
+</details>
+</section>"""
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.figures { display: flex; gap: 1.5rem; flex-wrap: wrap; }
+.figure { display: flex; flex-direction: column; font-size: 0.85rem; }
+.figure .value { font-size: 1.6rem; font-weight: 600; }
+.status { font-size: 0.9rem; padding: 0.1rem 0.5rem; border-radius: 0.8rem; background: #eee; }
+.status-success { background: #d4edda; } .status-failed { background: #f8d7da; }
+.status-running { background: #fff3cd; }
+.error { color: #a00; }
+"""
+
+
+def render_page(sections: list[str], today: dt.date) -> str:
+    body = "\n".join(sections) or "<p>No connector is visible to you.</p>"
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>LMS connector health</title><style>{STYLE}</style></head>
+<body><h1>LMS connector health</h1><p class="meta">As of {today.isoformat()} (UTC). Figures from the warehouse tables the DAGs write.</p>
+{body}</body></html>"""
+
+
+# --- the app ----------------------------------------------------------------
+
+
+def visible_connectors(user: Any) -> list[ConnectorSpec]:
+    """The connectors whose DAG the signed-in user may read (the Airflow auth manager decides)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    manager = get_auth_manager()
+    return [
+        spec
+        for spec in load_registry()
+        if manager.is_authorized_dag(method="GET", user=user, details=DagDetails(id=spec.dag_id))
+    ]
+
+
+def create_app() -> Any:
+    from airflow.api_fastapi.core_api.security import GetUserDep
+    from airflow.exceptions import AirflowNotFoundException
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    from lms_connectors.warehouse.db import connect
+
+    app = FastAPI(title="LMS connector health", description=__doc__)
+
+    def figures(user: Any, today: dt.date) -> list[tuple[ConnectorSpec, dict[str, Any] | str]]:
+        out: list[tuple[ConnectorSpec, dict[str, Any] | str]] = []
+        for spec in visible_connectors(user):
+            try:
+                with connect(spec.warehouse_conn_id) as conn:
+                    out.append((spec, connector_health(conn, spec.id, today)))
+            except (psycopg.Error, AirflowNotFoundException) as exc:
+                # One unreachable warehouse must not hide the other connectors; the reason is shown.
+                out.append((spec, f"{type(exc).__name__}: {exc}"))
+        return out
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(user: GetUserDep) -> str:
+        today = dt.datetime.now(dt.UTC).date()
+        sections = [
+            render_connector(spec, h)
+            if isinstance(h, dict)
+            else f'<section class="connector" data-connector="{html.escape(spec.id)}"><h2>{html.escape(spec.id)}</h2>'
+            f'<p class="error">Warehouse not readable: {html.escape(h)}</p></section>'
+            for spec, h in figures(user, today)
+        ]
+        return render_page(sections, today)
+
+    @app.get("/api/connectors")
+    def api(user: GetUserDep) -> dict[str, Any]:
+        today = dt.datetime.now(dt.UTC).date()
+        return {
+            "as_of": today,
+            "connectors": [
+                {"connector_id": spec.id, **h} if isinstance(h, dict) else {"connector_id": spec.id, "error": h}
+                for spec, h in figures(user, today)
+            ],
+        }
+
+    return app

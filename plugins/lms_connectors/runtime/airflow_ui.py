@@ -1,0 +1,118 @@
+"""``make airflow``: the embedded stack plus ``airflow standalone``, ready to open in a browser.
+
+Starts (or reuses) the warehouse Postgres and the simulator, prepares the
+Airflow metadata, the warehouse and the connector's Variable as ``make demo``
+does, then runs ``airflow standalone`` (API server and UI, scheduler, DAG
+processor, triggerer) in the background with a parallelism that fits two
+cores. Connections come from the environment of that process; the PID is
+recorded in ``.local/stack.json`` and ``make stop`` stops it with the rest.
+
+    python -m lms_connectors.runtime.airflow_ui [--port 8080] [--timeout 180]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from lms_connectors.runtime import stack
+
+ADMIN_USER = "admin"
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+
+
+def standalone_env(state: dict[str, Any], port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        **stack.airflow_env(state),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        # Two cores: one API worker, one parsing process, four task slots.
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
+        "LMS_DEMO_STATE": json.dumps(state),
+    }
+
+
+def password(home: os.PathLike[str] | str) -> str | None:
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        return json.loads((Path(home) / PASSWORDS_FILE).read_text()).get(ADMIN_USER)
+    return None
+
+
+def healthy(url: str) -> bool:
+    with contextlib.suppress(requests.RequestException):
+        r = requests.get(f"{url}/api/v2/monitor/health", timeout=3)
+        return r.ok and r.json().get("scheduler", {}).get("status") == "healthy"
+    return False
+
+
+def start(port: int = 8080, timeout: float = 180.0) -> dict[str, Any]:
+    """Start the stack and Airflow if not running; wait until the API and the scheduler are healthy."""
+    state = stack.up()
+    url = f"http://127.0.0.1:{port}"
+    running = state.get("airflow") or {}
+    if stack._alive(running.get("pid")) and healthy(running["url"]):
+        return state
+    env = standalone_env(state, port)
+    subprocess.run([sys.executable, "-m", "lms_connectors.runtime.demo", "--prepare"], env=env, check=True)
+    log = (stack.AIRFLOW_HOME / "standalone.log").open("ab")
+    # airflow standalone stops its children cleanly on SIGINT only, and a background
+    # process inherits SIGINT as ignored: restore the default handler, then exec.
+    code = "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp('airflow', ['airflow', 'standalone'])"
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    state["airflow"] = {"pid": proc.pid, "url": url, "port": port, "log": str(stack.AIRFLOW_HOME / "standalone.log")}
+    stack.save_state(state)
+    deadline = time.monotonic() + timeout
+    while not healthy(url):
+        if proc.poll() is not None:
+            raise RuntimeError(f"airflow standalone exited with {proc.returncode}; see {state['airflow']['log']}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Airflow did not become healthy within {timeout:.0f} s; see {state['airflow']['log']}")
+        time.sleep(2)
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m lms_connectors.runtime.airflow_ui",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", type=int, default=int(os.environ.get("LMS_AIRFLOW_PORT", "8080")))
+    p.add_argument("--timeout", type=float, default=180.0)
+    args = p.parse_args(argv)
+    t0 = time.monotonic()
+    print("starting the embedded stack and airflow standalone (about a minute) ...", flush=True)
+    state = start(args.port, args.timeout)
+    af = state["airflow"]
+    print(f"\nAirflow is up in {time.monotonic() - t0:.0f} s: {af['url']}  (pid {af['pid']}, log {af['log']})")
+    print(f"  login:       {ADMIN_USER} / {password(stack.AIRFLOW_HOME) or '(see ' + PASSWORDS_FILE + ')'}")
+    print("  DAGs:        lms_connector_openclassrooms, lms_connector_openclassrooms_apply_settings")
+    print(f"  health page: {af['url']}/plugin/lms-connector-health  (Browse > LMS connector health)")
+    print("  stop:        make stop")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""End to end: `make demo`, then `make airflow`, then the connector health page in
+headless Chromium inside the Airflow UI; its figures against the warehouse; then
+`make stop` leaves nothing running.
+
+Needs Debian's chromium (/usr/bin/chromium), which `make test` installs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LMS_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+# The probe of this machine kind: without these, Chromium tries Google's hosts at start.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (make browser)")
+    local = tmp_path_factory.mktemp("stack")
+    # What a user's shell has: no test-only Airflow settings from conftest.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "LMS_CONNECTORS_REGISTRY"}
+    env |= {"LMS_LOCAL_DIR": str(local), "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}"}
+    run = lambda *args, timeout: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", *args], env=env, cwd=ROOT, timeout=timeout, capture_output=True, text=True
+    )
+    try:
+        demo = run("lms_connectors.runtime.demo", timeout=600)
+        assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+        port = _free_port()
+        up = run("lms_connectors.runtime.airflow_ui", "--port", str(port), timeout=400)
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        state = json.loads((local / "stack.json").read_text())
+        yield {"state": state, "stdout": up.stdout, "local": local, "env": env}
+    finally:
+        state = json.loads((local / "stack.json").read_text()) if (local / "stack.json").exists() else {}
+        pids = [(state.get(k) or {}).get("pid") for k in ("airflow", "simulator", "postgres")]
+        down = run("lms_connectors.runtime.stack", "down", timeout=120)
+        # `make stop` is the contract: every process it started is gone, children included.
+        left = [pid for pid in pids if pid and _alive(pid)]
+        group = (state.get("airflow") or {}).get("pid")
+        if group:
+            try:
+                os.killpg(group, 0)
+                left.append(f"process group {group}")
+            except ProcessLookupError:
+                pass
+        assert down.returncode == 0 and not left, f"left running: {left}\n{down.stdout}{down.stderr}"
+
+
+def _token(url: str, password: str) -> str:
+    r = requests.post(f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
+    r.raise_for_status()
+    return r.json()["access_token"]
+
+
+def _expected(state: dict[str, Any]) -> dict[str, Any]:
+    pg = state["postgres"]
+    with psycopg.connect(host=pg["socket_dir"], dbname=pg["dbname"], user="postgres") as conn:
+        q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
+        return {
+            "active": q("SELECT count(*) FROM lms.courses WHERE connector_id = 'openclassrooms' AND is_active")[0][0],
+            "archived": q("SELECT count(*) FROM lms.courses WHERE connector_id = 'openclassrooms' AND NOT is_active")[
+                0
+            ][0],
+            "reasons": dict(
+                q(
+                    "SELECT r, count(*) FROM lms.courses, unnest(archive_reasons) r "
+                    "WHERE connector_id = 'openclassrooms' GROUP BY r"
+                )
+            ),
+            "unmatched": q("SELECT count(*) FROM ops.unmatched_learners WHERE connector_id = 'openclassrooms'")[0][0],
+            "runs": q("SELECT status, activity_records FROM ops.sync_runs ORDER BY started_at DESC LIMIT 10"),
+            # The analysts' view is the definition the page must agree with.
+            "daily": {
+                d.isoformat(): (a, c)
+                for d, a, c in q(
+                    "SELECT activity_date, active_learners, completions FROM stats.v_daily_activity "
+                    "WHERE connector_id = 'openclassrooms' AND activity_date > current_date - 30"
+                )
+            },
+        }
+
+
+def test_make_airflow_prints_the_login_and_the_page(stack):
+    out = stack["stdout"]
+    url = stack["state"]["airflow"]["url"]
+    assert url in out and "login:       admin / " in out
+    assert f"{url}/plugin/lms-connector-health" in out
+
+
+def test_health_page_is_private(stack):
+    url = stack["state"]["airflow"]["url"]
+    assert requests.get(f"{url}/lms-connector-health/", timeout=30).status_code == 401
+
+
+def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
+    from playwright.sync_api import sync_playwright
+
+    from lms_connectors.runtime.airflow_ui import password
+
+    state = stack["state"]
+    url = state["airflow"]["url"]
+    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    expected = _expected(state)
+    assert expected["runs"] and all(status == "success" for status, _ in expected["runs"])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "connector-health.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1600})
+            # The UI keeps its session in this cookie; the plugin's requests carry it.
+            context.add_cookies([{"name": "_token", "value": token, "url": url}])
+            page = context.new_page()
+            page.goto(f"{url}/plugin/lms-connector-health", wait_until="networkidle")
+            frame = page.frame_locator("iframe").first
+            section = frame.locator('section[data-connector="openclassrooms"]')
+            section.wait_for(timeout=60_000)
+            fig = lambda name: section.locator(f'[data-figure="{name}"]').inner_text()  # noqa: E731
+            assert fig("last_status") == "success"
+            assert int(fig("active_courses")) == expected["active"] > 0
+            assert int(fig("archived_courses")) == expected["archived"]
+            assert int(fig("unmatched_learners")) == expected["unmatched"]
+            reasons = {
+                row.get_attribute("data-key"): int(row.locator('[data-field="courses"]').inner_text())
+                for row in section.locator('table[data-table="archived_by_reason"] tbody tr').all()
+            }
+            assert reasons == expected["reasons"]
+            runs = section.locator('table[data-table="runs"] tbody tr')
+            assert runs.count() == len(expected["runs"])
+            assert [int(r.locator('[data-field="activity_records"]').inner_text()) for r in runs.all()] == [
+                n for _, n in expected["runs"]
+            ]
+            assert section.locator("svg.chart polyline.series-active").count() == 1
+            section.locator("details summary").click()
+            shown = {
+                row.get_attribute("data-key"): (
+                    int(row.locator('[data-field="active_learners"]').inner_text()),
+                    int(row.locator('[data-field="completions"]').inner_text()),
+                )
+                for row in section.locator('table[data-table="daily"] tbody tr').all()
+            }
+            assert len(shown) == 30
+            for day, figures in expected["daily"].items():
+                if day in shown:
+                    assert shown[day] == figures, day
+            assert sum(a for a, _ in shown.values()) > 0
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
+    shutil.copy(shot, stack["local"] / shot.name)

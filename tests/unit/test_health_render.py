@@ -1,0 +1,86 @@
+"""The health page's pure rendering: escaping, chart geometry, empty states."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from lms_connectors import health
+from lms_connectors.registry import ConnectorSpec
+
+SPEC = ConnectorSpec(
+    id="openclassrooms",
+    provider="openclassrooms",
+    provider_conn_id="openclassrooms_default",
+    warehouse_conn_id="lms_warehouse",
+    schedule="0 0 * * *",
+    start_date=dt.date(2026, 11, 1),
+)
+
+
+def figures(**over):
+    base = {
+        "window": {"from": dt.date(2026, 10, 28), "to": dt.date(2026, 11, 26)},
+        "last_runs": [],
+        "courses": {"active": 0, "archived": 0, "archived_by_reason": {}},
+        "rejected_by_rule": [],
+        "unmatched_learners": {"total": 0, "seen_in_window": 0},
+        "daily": [],
+    }
+    return {**base, **over}
+
+
+def test_chart_has_one_point_per_day_scaled_to_the_largest_value():
+    daily = [
+        {"day": dt.date(2026, 11, d), "active_learners": a, "completions": c}
+        for d, a, c in ((1, 10, 0), (2, 40, 4), (3, 20, 2))
+    ]
+    svg = health.daily_chart(daily)
+    active = re.search(r'class="series-active"[^>]*points="([^"]+)"', svg).group(1).split()
+    done = re.search(r'class="series-completions"[^>]*points="([^"]+)"', svg).group(1).split()
+    assert len(active) == len(done) == 3
+    ys = [float(p.split(",")[1]) for p in active]
+    # SVG y grows downwards: the largest value (40) is at the top of the plot area.
+    assert min(ys) == ys[1] == health.PAD
+    assert float(done[0].split(",")[1]) == health.CHART_H - health.PAD
+    assert ">40<" in svg and "2026-11-01" in svg and "2026-11-03" in svg
+
+
+def test_provider_text_is_escaped():
+    h = figures(
+        courses={"active": 1, "archived": 1, "archived_by_reason": {"<script>alert(1)</script>": 1}},
+        rejected_by_rule=[{"entity": "progress", "rule": "a&b", "records": 2, "runs": 1}],
+    )
+    out = health.render_connector(SPEC, h)
+    assert "<script>" not in out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert '<td data-field="rule">a&amp;b</td>' in out
+
+
+def test_a_connector_that_never_ran_says_so():
+    out = health.render_connector(SPEC, figures())
+    assert 'data-figure="last_status">never run<' in out
+    assert "No run recorded yet." in out and "No archived course." in out and "No rejected record." in out
+
+
+def test_runs_are_listed_newest_first_with_their_counts():
+    run = {
+        "interval_start": dt.datetime(2026, 11, 25, tzinfo=dt.UTC),
+        "status": "failed",
+        "started_at": dt.datetime(2026, 11, 26, 0, 1, tzinfo=dt.UTC),
+        "finished_at": None,
+        "courses_seen": 1000,
+        "courses_created": 0,
+        "courses_updated": 3,
+        "courses_archived": 1,
+        "activity_records": 1800,
+        "progress_rows": 900,
+        "matched_learners": 700,
+        "unmatched_learners": 12,
+        "rejected": 5,
+    }
+    out = health.render_connector(SPEC, figures(last_runs=[run]))
+    assert 'data-figure="last_status">failed<' in out
+    assert '<tr data-key="2026-11-25 00:00">' in out
+    assert '<td data-field="activity_records">1800</td>' in out
+    assert '<td data-field="finished"></td>' in out
