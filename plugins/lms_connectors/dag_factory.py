@@ -7,9 +7,12 @@ The tasks are thin: they open the Connections and call the steps of
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,27 @@ _PERMANENT = (
 )
 
 
+@contextlib.contextmanager
+def _fail_fast() -> Iterator[None]:
+    """Errors a retry cannot fix fail the task at once (no retries), with their message."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ in _PERMANENT:
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        raise
+
+
+@dataclasses.dataclass
+class _Step:
+    """What a step task hands back to ``step``: counts to record, and more bookkeeping to
+    write in the same transaction."""
+
+    conn: Any
+    counts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    also_record: list[Callable[[Any], None]] = dataclasses.field(default_factory=list)
+
+
 def _run_key(context: dict[str, Any]) -> str:
     return f"{context['dag'].dag_id}/{context['run_id']}"
 
@@ -82,10 +106,21 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         except Exception:
             log.exception("could not record the failure in ops.sync_runs")
 
-    def permanent(exc: Exception) -> Exception:
-        if type(exc).__name__ in _PERMANENT:
-            return AirflowFailException(f"{type(exc).__name__}: {exc}")
-        return exc
+    @contextlib.contextmanager
+    def step(cfg: dict[str, Any], name: str) -> Iterator[_Step]:
+        """One pipeline step: a warehouse connection, its timing and counts recorded in
+        ops.sync_runs when it succeeds, permanent errors failing fast."""
+        from lms_connectors import runs
+        from lms_connectors.warehouse.db import connect
+
+        t0 = time.monotonic()
+        with _fail_fast(), connect(spec.warehouse_conn_id) as conn:
+            current = _Step(conn)
+            yield current
+            with conn.transaction():
+                for record in current.also_record:
+                    record(conn)
+                runs.record_step(conn, cfg["run_key"], name, time.monotonic() - t0, current.counts)
 
     @dag(
         dag_id=spec.dag_id,
@@ -137,7 +172,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             if initial_days:
                 start = end - dt.timedelta(days=initial_days)
             raw = Variable.get(spec.variable, default=None)
-            try:
+            with _fail_fast():
                 parsed = settings.parse_settings(raw, spec.variable)
                 with connect(spec.warehouse_conn_id) as conn:
                     applied = migrations.apply_pending(conn)
@@ -159,8 +194,6 @@ def build_dag(spec: ConnectorSpec) -> DAG:
 
                         admin.apply_settings(conn, spec.id, parsed)
                         runs.finish_run(conn, _run_key(context), "skipped", "connector disabled")
-            except Exception as exc:
-                raise permanent(exc) from exc
             if not parsed.enabled:
                 raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
             return {
@@ -173,155 +206,100 @@ def build_dag(spec: ConnectorSpec) -> DAG:
 
         @task
         def extract_courses(cfg: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue, runs
+            from lms_connectors import catalogue
             from lms_connectors.openclassrooms.hook import OpenClassroomsHook
-            from lms_connectors.warehouse.db import connect
 
-            t0 = time.monotonic()
-            try:
+            with step(cfg, "extract_courses") as s:
                 client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
-                with connect(spec.warehouse_conn_id) as conn:
-                    n = catalogue.extract_courses(conn, client.iter_course_pages(), cfg["run_key"])
-                    with conn.transaction():
-                        runs.record_step(
-                            conn,
-                            cfg["run_key"],
-                            "extract_courses",
-                            time.monotonic() - t0,
-                            {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]},
-                        )
-            except Exception as exc:
-                raise permanent(exc) from exc
+                n = catalogue.extract_courses(s.conn, client.iter_course_pages(), cfg["run_key"])
+                s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
             return {"records": n}
 
         @task
         def transform_courses(cfg: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue, runs
-            from lms_connectors.warehouse.db import connect
+            from lms_connectors import catalogue
 
-            t0 = time.monotonic()
-            with connect(spec.warehouse_conn_id) as conn:
-                result = catalogue.transform_courses(conn, cfg["run_key"])
-                with conn.transaction():
-                    runs.record_step(conn, cfg["run_key"], "transform_courses", time.monotonic() - t0, result)
-            return result
+            with step(cfg, "transform_courses") as s:
+                s.counts = catalogue.transform_courses(s.conn, cfg["run_key"])
+            return s.counts
 
         @task
         def validate_courses(cfg: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue, runs
+            from lms_connectors import catalogue
             from lms_connectors.settings import ConnectorSettings
-            from lms_connectors.warehouse.db import connect
 
-            t0 = time.monotonic()
-            try:
-                with connect(spec.warehouse_conn_id) as conn:
-                    result = catalogue.validate_courses(
-                        conn, cfg["run_key"], spec.id, ConnectorSettings.model_validate(cfg["settings"])
-                    )
-                    with conn.transaction():
-                        runs.record_step(conn, cfg["run_key"], "validate_courses", time.monotonic() - t0, result)
-            except Exception as exc:
-                raise permanent(exc) from exc
-            return {k: v for k, v in result.items() if not isinstance(v, dict)}
+            with step(cfg, "validate_courses") as s:
+                settings = ConnectorSettings.model_validate(cfg["settings"])
+                s.counts = catalogue.validate_courses(s.conn, cfg["run_key"], spec.id, settings)
+            return {k: v for k, v in s.counts.items() if not isinstance(v, dict)}
 
         @task
         def load_courses(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
             from lms_connectors import catalogue, runs
             from lms_connectors.settings import ConnectorSettings
-            from lms_connectors.warehouse.db import connect
 
-            t0 = time.monotonic()
-            try:
-                with connect(spec.warehouse_conn_id) as conn:
-                    merge = catalogue.load_courses(
-                        conn,
-                        cfg["run_key"],
-                        spec.id,
-                        ConnectorSettings.model_validate(cfg["settings"]),
-                        dt.datetime.fromisoformat(cfg["interval_end"]),
-                        override_mass_archive=cfg["override_mass_archive"],
+            with step(cfg, "load_courses") as s:
+                s.counts = merge = catalogue.load_courses(
+                    s.conn,
+                    cfg["run_key"],
+                    spec.id,
+                    ConnectorSettings.model_validate(cfg["settings"]),
+                    dt.datetime.fromisoformat(cfg["interval_end"]),
+                    override_mass_archive=cfg["override_mass_archive"],
+                )
+                s.also_record.append(
+                    lambda conn: runs.record_catalogue(
+                        conn, cfg["run_key"], validated["records"], merge, validated["rejected"]
                     )
-                    with conn.transaction():
-                        runs.record_catalogue(conn, cfg["run_key"], validated["records"], merge, validated["rejected"])
-                        runs.record_step(conn, cfg["run_key"], "load_courses", time.monotonic() - t0, merge)
-            except Exception as exc:
-                raise permanent(exc) from exc
+                )
             return {k: v for k, v in merge.items() if not isinstance(v, dict)}
 
         @task
         def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import progress, runs
+            from lms_connectors import progress
             from lms_connectors.openclassrooms.hook import OpenClassroomsHook
-            from lms_connectors.warehouse.db import connect
 
-            t0 = time.monotonic()
             since = dt.datetime.fromisoformat(cfg["interval_start"])
             until = dt.datetime.fromisoformat(cfg["interval_end"])
-            try:
+            with step(cfg, "extract_progress") as s:
                 client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
-                with connect(spec.warehouse_conn_id) as conn:
-                    n = progress.extract_activity(conn, client.iter_activity_pages(since, until), cfg["run_key"])
-                    with conn.transaction():
-                        runs.record_step(
-                            conn,
-                            cfg["run_key"],
-                            "extract_progress",
-                            time.monotonic() - t0,
-                            {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]},
-                        )
-            except Exception as exc:
-                raise permanent(exc) from exc
+                n = progress.extract_activity(s.conn, client.iter_activity_pages(since, until), cfg["run_key"])
+                s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
             return {"records": n}
 
         @task
         def transform_progress(
             cfg: dict[str, Any], extracted: dict[str, Any], courses_loaded: dict[str, Any]
         ) -> dict[str, Any]:
-            from lms_connectors import progress, runs
-            from lms_connectors.warehouse.db import connect
+            from lms_connectors import progress
 
-            t0 = time.monotonic()
-            with connect(spec.warehouse_conn_id) as conn:
-                result = progress.transform_progress(conn, cfg["run_key"], spec.id)
-                with conn.transaction():
-                    runs.record_step(conn, cfg["run_key"], "transform_progress", time.monotonic() - t0, result)
-            return {k: v for k, v in result.items() if not isinstance(v, dict)}
+            with step(cfg, "transform_progress") as s:
+                s.counts = progress.transform_progress(s.conn, cfg["run_key"], spec.id)
+            return {k: v for k, v in s.counts.items() if not isinstance(v, dict)}
 
         @task
         def validate_progress(cfg: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import progress, runs
+            from lms_connectors import progress
             from lms_connectors.settings import ConnectorSettings
-            from lms_connectors.warehouse.db import connect
 
-            t0 = time.monotonic()
-            try:
-                with connect(spec.warehouse_conn_id) as conn:
-                    result = progress.validate_progress(
-                        conn, cfg["run_key"], spec.id, ConnectorSettings.model_validate(cfg["settings"])
-                    )
-                    with conn.transaction():
-                        runs.record_step(conn, cfg["run_key"], "validate_progress", time.monotonic() - t0, result)
-            except Exception as exc:
-                raise permanent(exc) from exc
-            return {**transformed, "rejected": result["rejected"]}
+            with step(cfg, "validate_progress") as s:
+                settings = ConnectorSettings.model_validate(cfg["settings"])
+                s.counts = progress.validate_progress(s.conn, cfg["run_key"], spec.id, settings)
+            return {**transformed, "rejected": s.counts["rejected"]}
 
         @task
         def load_progress(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
             from lms_connectors import progress, runs
-            from lms_connectors.warehouse.db import connect
 
-            t0 = time.monotonic()
-            with connect(spec.warehouse_conn_id) as conn:
-                merge = progress.load_progress(
-                    conn,
+            with step(cfg, "load_progress") as s:
+                s.counts = merge = progress.load_progress(
+                    s.conn,
                     cfg["run_key"],
                     spec.id,
                     dt.datetime.fromisoformat(cfg["interval_start"]),
                     dt.datetime.fromisoformat(cfg["interval_end"]),
                 )
-                with conn.transaction():
-                    runs.record_progress(conn, cfg["run_key"], validated, merge)
-                    runs.record_step(conn, cfg["run_key"], "load_progress", time.monotonic() - t0, merge)
+                s.also_record.append(lambda conn: runs.record_progress(conn, cfg["run_key"], validated, merge))
             return merge
 
         @task
@@ -415,7 +393,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
 
             params = get_current_context()["params"]
             dry_run = bool(params.get("dry_run"))
-            try:
+            with _fail_fast():
                 current = settings.parse_settings(Variable.get(spec.variable, default=None), spec.variable)
                 changes = {k: params[k] for k in ("languages", "enabled") if params.get(k) is not None}
                 wanted = settings.parse_settings({**current.model_dump(mode="json"), **changes}, spec.variable)
@@ -425,10 +403,6 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
                     if changes and not dry_run:
                         Variable.set(spec.variable, wanted.model_dump_json(indent=2))
                     result = admin.apply_settings(conn, spec.id, wanted, dry_run=dry_run)
-            except Exception as exc:
-                if type(exc).__name__ in _PERMANENT:
-                    raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-                raise
             verb = "would archive" if dry_run else "archived"
             log.info(
                 "%s%s %d and %s %d courses (languages=%s, enabled=%s); examples archived: %s; unarchived: %s",
