@@ -21,13 +21,10 @@ from lms_connectors.openclassrooms import contract
 from lms_connectors.openclassrooms.transform import COURSE_COLUMNS, course_row
 from lms_connectors.paths import sql_statements
 from lms_connectors.settings import ConnectorSettings
+from lms_connectors.warehouse import quarantine
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 5000
-
-
-class BatchRejected(RuntimeError):
-    """A batch rule failed: nothing reaches the target tables."""
 
 
 class MassArchiveBlocked(RuntimeError):
@@ -91,39 +88,22 @@ def validate_courses(
     reasons = quality.row_reasons(frame.drop(columns=["seq", "reject_reason"]), quality.COURSE_ROW_RULES, "courses")
     rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
     with conn.transaction():
-        _set_reasons(conn, "staging.courses", "reject_reason", run_id, rejected)
-        conn.execute(
-            "DELETE FROM ops.rejected_records WHERE run_id = %s AND connector_id = %s AND entity = 'course'",
-            (run_id, connector_id),
-        )
-        conn.execute(
-            """INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record)
-               SELECT s.run_id, %s, 'course', s.reject_reason, r.record
+        quarantine.mark_rejects(conn, "staging.courses", "reject_reason", run_id, rejected)
+        quarantine.record_rejects(
+            conn,
+            run_id,
+            connector_id,
+            "course",
+            """SELECT s.reject_reason AS reason, r.record
                FROM staging.courses s JOIN staging.raw_courses r USING (run_id, seq)
                WHERE s.run_id = %s AND s.reject_reason IS NOT NULL""",
-            (connector_id, run_id),
+            (run_id,),
         )
     accepted_ids = frame.loc[reasons.isna(), "provider_course_id"]
     failures = quality.batch_failures(accepted_ids, len(rejected), len(frame), settings.max_reject_share, "course")
+    quarantine.stop_if_failed(failures, run_id)
     by_reason = collections.Counter(rejected["reason"])
-    if failures:
-        raise BatchRejected(
-            "; ".join(failures) + f". Nothing was loaded; the rejected records and their rules are in "
-            f"ops.rejected_records (run_id = {run_id!r})"
-        )
     return {"records": len(frame), "rejected": len(rejected), "rejected_by_reason": dict(by_reason)}
-
-
-def _set_reasons(conn: psycopg.Connection, table: str, column: str, run_id: str, rejected: pd.DataFrame) -> None:
-    """Write the rule each rejected row broke back to its staging row."""
-    if rejected.empty:
-        return
-    conn.execute(
-        f"""UPDATE {table} t SET {column} = v.reason
-            FROM unnest(%s::int[], %s::text[]) AS v(seq, reason)
-            WHERE t.run_id = %s AND t.seq = v.seq""",
-        (rejected["seq"].astype(int).tolist(), rejected["reason"].tolist(), run_id),
-    )
 
 
 def load_courses(

@@ -25,11 +25,12 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg.rows import dict_row
 
-from lms_connectors.catalogue import BatchRejected, lock_connector
+from lms_connectors.catalogue import lock_connector
 from lms_connectors.openclassrooms import contract as c
 from lms_connectors.openclassrooms.convert import normalise_email
 from lms_connectors.paths import sql_statements
 from lms_connectors.settings import ConnectorSettings
+from lms_connectors.warehouse import quarantine
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
@@ -216,7 +217,6 @@ def validate_progress(
     """Row rules (great-expectations, chunk by chunk) quarantine broken records; too many
     rejects stop the run before any target table changes."""
     from lms_connectors import quality
-    from lms_connectors.catalogue import _set_reasons
 
     columns = ["seq", "learner_hash", "provider_course_id", "lms_course_id", "progress_pct", "provider_updated_at"]
     total = 0
@@ -229,31 +229,25 @@ def validate_progress(
                 frame["progress_pct"] = frame["progress_pct"].astype(float)
                 reasons = quality.row_reasons(frame.drop(columns=["seq"]), quality.PROGRESS_ROW_RULES, "progress")
                 rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
-                _set_reasons(conn, "staging.progress", "outcome", run_id, rejected)
+                quarantine.mark_rejects(conn, "staging.progress", "outcome", run_id, rejected)
                 by_reason.update(rejected["reason"])
                 total += len(frame)
-        conn.execute(
-            "DELETE FROM ops.rejected_records WHERE run_id = %s AND connector_id = %s AND entity = 'progress'",
-            (run_id, connector_id),
-        )
         # The raw record already holds the learner's hash, never the email.
-        conn.execute(
-            """INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record)
-               SELECT p.run_id, %s, 'progress', p.outcome,
-                      r.record || jsonb_build_object('learner_hash', r.learner_hash)
+        quarantine.record_rejects(
+            conn,
+            run_id,
+            connector_id,
+            "progress",
+            """SELECT p.outcome AS reason, r.record || jsonb_build_object('learner_hash', r.learner_hash) AS record
                FROM staging.progress p JOIN staging.raw_activity r USING (run_id, seq)
                WHERE p.run_id = %s AND p.outcome NOT IN ('ok', 'unmatched')""",
-            (connector_id, run_id),
+            (run_id,),
         )
     rejected_total = sum(by_reason.values())
     failures = quality.batch_failures(
         pd.Series([], dtype=object), rejected_total, total, settings.max_reject_share, "learning-activity"
     )
-    if failures:
-        raise BatchRejected(
-            "; ".join(failures) + f". Nothing was loaded; the rejected records and their rules are in "
-            f"ops.rejected_records (run_id = {run_id!r})"
-        )
+    quarantine.stop_if_failed(failures, run_id)
     return {"records": total, "rejected": rejected_total, "rejected_by_reason": dict(by_reason)}
 
 
