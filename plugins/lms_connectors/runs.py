@@ -46,7 +46,8 @@ def record_catalogue(conn: psycopg.Connection, run_id: str, seen: int, merge: di
     conn.execute(
         """UPDATE ops.sync_runs
            SET courses_seen = %s, courses_created = %s, courses_updated = %s, courses_archived = %s,
-               courses_unarchived = %s, rejected = %s, override_mass_archive = %s
+               courses_unarchived = %s, courses_rejected = %s,
+               rejected = %s + coalesce(activity_rejected, 0), override_mass_archive = %s
            WHERE run_id = %s""",
         (
             seen,
@@ -54,6 +55,7 @@ def record_catalogue(conn: psycopg.Connection, run_id: str, seen: int, merge: di
             merge["updated"],
             merge["archived"],
             merge["unarchived"],
+            rejected,
             rejected,
             merge["override_mass_archive"],
             run_id,
@@ -73,8 +75,8 @@ def record_progress(conn: psycopg.Connection, run_id: str, transformed: dict[str
     conn.execute(
         """UPDATE ops.sync_runs
            SET activity_records = %s, progress_rows = %s, daily_rows = %s, matched_learners = %s,
-               unmatched_learners = %s,
-               rejected = coalesce((counts -> 'validate_courses' ->> 'rejected')::int, 0) + %s
+               unmatched_learners = %s, activity_rejected = %s,
+               rejected = coalesce(courses_rejected, 0) + %s
            WHERE run_id = %s""",
         (
             transformed["records"],
@@ -82,6 +84,7 @@ def record_progress(conn: psycopg.Connection, run_id: str, transformed: dict[str
             merge["daily_rows"],
             transformed["matched_learners"],
             transformed["unmatched_learners"],
+            transformed["rejected"],
             transformed["rejected"],
             run_id,
         ),

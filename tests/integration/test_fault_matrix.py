@@ -160,6 +160,11 @@ def test_malformed_records_below_threshold_are_quarantined(dagbag, warehouse, si
     assert run_day(dagbag, DAY1) == "success"
     rejected = warehouse.rows("SELECT entity, reason, record::text FROM ops.rejected_records")
     assert rejected
+    # The run row counts them per entity and in total, from the same quarantine.
+    per_entity = {e: sum(1 for r in rejected if r[0] == e) for e in ("course", "progress")}
+    assert warehouse.rows(
+        "SELECT coalesce(courses_rejected, 0), coalesce(activity_rejected, 0), rejected FROM ops.sync_runs"
+    ) == [(per_entity["course"], per_entity["progress"], len(rejected))]
     got = targets(warehouse)
     # Apart from the rows the rules held back, the result is the clean one.
     assert set(got["stats.course_progress"]) <= set(clean_day["stats.course_progress"])
