@@ -270,9 +270,16 @@ def load_progress(
         conn.execute(sql["analyze_batch"])
         if batch_rows > BULK_BATCH_ROWS:
             conn.execute(sql["bulk_plans"])
-        current = conn.execute(sql["upsert_current"], params).rowcount
-        stale = conn.execute(sql["daily_delete_stale"], params).rowcount
-        daily = conn.execute(sql["daily_upsert"], params).rowcount
+            conn.execute(sql["bulk_memory"])
+        if conn.execute(sql["current_is_empty"], params).fetchone()[0]:
+            current = conn.execute(sql["insert_current"], params).rowcount
+        else:
+            current = conn.execute(sql["upsert_current"], params).rowcount
+        if conn.execute(sql["daily_is_empty"], params).fetchone()[0]:
+            stale, daily = 0, conn.execute(sql["insert_daily"], params).rowcount
+        else:
+            stale = conn.execute(sql["daily_delete_stale"], params).rowcount
+            daily = conn.execute(sql["daily_upsert"], params).rowcount
         unmatched = conn.execute(sql["unmatched"], params).rowcount
         if current + daily + stale > ANALYZE_AFTER_ROWS:
             conn.execute(sql["analyze_targets"])

@@ -25,6 +25,43 @@ ANALYZE progress_batch;
 -- Hash and merge anti-joins read each target once.
 SET LOCAL enable_nestloop = off;
 
+-- name: bulk_memory
+-- Sorts and hashes of a million rows in memory rather than in temp files
+-- (the default work_mem is 4 MB); for this transaction only.
+SET LOCAL work_mem = '256MB';
+
+-- name: current_is_empty
+-- A first load has nothing to compare with: plain inserts, in key order.
+SELECT NOT EXISTS (SELECT 1 FROM stats.course_progress WHERE connector_id = %(connector_id)s) AS empty;
+
+-- name: daily_is_empty
+-- The interval's days have no row yet (every daily run on time, and a
+-- first load): plain inserts. lms_course_id belongs to one connector, so
+-- another connector's rows cannot collide.
+SELECT NOT EXISTS (
+    SELECT 1 FROM stats.course_progress_daily
+    WHERE activity_date >= %(day_from)s AND activity_date < %(day_to)s AND connector_id = %(connector_id)s
+) AS empty;
+
+-- name: insert_current
+INSERT INTO stats.course_progress
+    (lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at, completed_at,
+     provider_updated_at, last_run_id)
+SELECT DISTINCT ON (b.lms_course_id, b.user_id)
+       b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct, b.time_spent_minutes, b.started_at,
+       b.completed_at, b.provider_updated_at, %(run_id)s
+FROM progress_batch b
+ORDER BY b.lms_course_id, b.user_id, b.provider_updated_at DESC, b.progress_pct DESC;
+
+-- name: insert_daily
+INSERT INTO stats.course_progress_daily
+    (activity_date, lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at,
+     completed_at, provider_updated_at)
+SELECT b.activity_date, b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct, b.time_spent_minutes,
+       b.started_at, b.completed_at, b.provider_updated_at
+FROM progress_batch b
+ORDER BY b.activity_date, b.lms_course_id, b.user_id;
+
 -- name: upsert_current
 -- A record replaces the stored one only if it is newer, so replaying an old
 -- day never moves progress backwards; rows that would not change are skipped
