@@ -37,7 +37,8 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
-	@$(CHROMIUM) --version
+	@# Debian's wrapper script prints a harmless shell warning on stderr here.
+	@$(CHROMIUM) --version 2>/dev/null
 
 test: lint browser
 	$(PY) -m pytest -q -ra
