@@ -1,6 +1,6 @@
 """Airflow plugin: the connector health page in the Airflow UI (Browse > LMS connector health).
 
-The API server mounts the page's FastAPI app under ``/lms-connector-health``;
+The API server mounts the page's FastAPI app (built on its first request) under ``/lms-connector-health``;
 the UI shows it in its navigation. Requests carry the UI's session (JWT
 cookie) and only connectors whose DAG the user may read are shown.
 """
@@ -11,13 +11,13 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from lms_connectors.health import URL_PREFIX, create_app
+from lms_connectors.health import URL_PREFIX, LazyApp
 
 
 class LmsConnectorHealthPlugin(AirflowPlugin):
     name = "lms_connector_health"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
-        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "LMS connector health"}
+        {"app": LazyApp(), "url_prefix": URL_PREFIX, "name": "LMS connector health"}
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {

@@ -68,10 +68,9 @@ def _polyline(values: list[int], top: int) -> str:
     if not values:
         return ""
     step = (CHART_W - 2 * PAD) / max(len(values) - 1, 1)
-    points = " ".join(
+    return " ".join(
         f"{PAD + i * step:.1f},{CHART_H - PAD - (v / top) * (CHART_H - 2 * PAD):.1f}" for i, v in enumerate(values)
     )
-    return points
 
 
 def daily_chart(daily: list[dict[str, Any]]) -> str:
@@ -211,6 +210,23 @@ def visible_connectors(user: Any) -> list[ConnectorSpec]:
         for spec in load_registry()
         if manager.is_authorized_dag(method="GET", user=user, details=DagDetails(id=spec.dag_id))
     ]
+
+
+class LazyApp:
+    """An ASGI app that builds the real one on its first request.
+
+    Airflow imports plugin modules in every process that integrates plugins,
+    each task process included; FastAPI and Airflow's API security module
+    cost about 2 s to import, which only the API server should pay.
+    """
+
+    def __init__(self) -> None:
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            self._app = create_app()
+        await self._app(scope, receive, send)
 
 
 def create_app() -> Any:
