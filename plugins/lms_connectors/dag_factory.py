@@ -352,7 +352,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
     codes = list(iso_639_1_codes())
 
     @dag(
-        dag_id=f"{spec.dag_id}_apply_settings",
+        dag_id=spec.admin_dag_id,
         schedule=None,
         start_date=dt.datetime.combine(spec.start_date, dt.time(), dt.UTC),
         catchup=False,

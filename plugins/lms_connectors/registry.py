@@ -30,6 +30,11 @@ class ConnectorSpec:
         return f"lms_connector_{self.id}"
 
     @property
+    def admin_dag_id(self) -> str:
+        """The form DAG that applies settings at once."""
+        return f"{self.dag_id}_apply_settings"
+
+    @property
     def variable(self) -> str:
         return f"lms_connector_{self.id}"
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 
+from lms_connectors.registry import load_registry
 from lms_connectors.runtime import stack
 
 ADMIN_USER = "admin"
@@ -64,7 +65,7 @@ def start(port: int = 8080, timeout: float = 180.0) -> dict[str, Any]:
     state = stack.up()
     url = f"http://127.0.0.1:{port}"
     running = state.get("airflow") or {}
-    if stack._alive(running.get("pid")) and healthy(running["url"]):
+    if stack.alive(running.get("pid")) and healthy(running["url"]):
         return state
     env = standalone_env(state, port)
     subprocess.run([sys.executable, "-m", "lms_connectors.runtime.demo", "--prepare"], env=env, check=True)
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     af = state["airflow"]
     print(f"\nAirflow is up in {time.monotonic() - t0:.0f} s: {af['url']}  (pid {af['pid']}, log {af['log']})")
     print(f"  login:       {ADMIN_USER} / {password(stack.AIRFLOW_HOME) or '(see ' + PASSWORDS_FILE + ')'}")
-    print("  DAGs:        lms_connector_openclassrooms, lms_connector_openclassrooms_apply_settings")
+    dags = [d for spec in load_registry() for d in (spec.dag_id, spec.admin_dag_id)]
+    print(f"  DAGs:        {', '.join(dags)} (paused)")
     print(f"  health page: {af['url']}/plugin/lms-connector-health  (Browse > LMS connector health)")
     print("  stop:        make stop")
     return 0

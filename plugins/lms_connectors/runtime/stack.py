@@ -33,7 +33,7 @@ WAREHOUSE_DB = "lms_warehouse"
 SIM_DAYS = 30
 
 
-def _alive(pid: int | None) -> bool:
+def alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -74,7 +74,7 @@ def _stop_group(pid: int, timeout: float = 45.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGINT)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -86,7 +86,7 @@ def _stop_group(pid: int, timeout: float = 45.0) -> None:
 
 def _sim_ok(state: dict[str, Any]) -> bool:
     sim = state.get("simulator") or {}
-    if not _alive(sim.get("pid")):
+    if not alive(sim.get("pid")):
         return False
     with contextlib.suppress(requests.RequestException):
         return requests.get(f"{sim['url']}/_sim/health", timeout=2).ok
@@ -143,14 +143,14 @@ def down() -> list[str]:
     state = load_state()
     stopped = []
     airflow_pid = (state.get("airflow") or {}).get("pid")
-    if _alive(airflow_pid) or _group_alive(airflow_pid):
+    if alive(airflow_pid) or _group_alive(airflow_pid):
         _stop_group(airflow_pid)
         stopped.append(f"airflow standalone (pid {airflow_pid}) and its children")
     sim_pid = (state.get("simulator") or {}).get("pid")
-    if _alive(sim_pid):
+    if alive(sim_pid):
         os.kill(sim_pid, signal.SIGTERM)
         for _ in range(100):
-            if not _alive(sim_pid):
+            if not alive(sim_pid):
                 break
             time.sleep(0.1)
         stopped.append(f"simulator (pid {sim_pid})")
