@@ -176,7 +176,7 @@ class Bench:
         return {"seconds": seconds, "rows": len(df)}
 
 
-def build(args: argparse.Namespace, socket_dir: str, sim: launch.SimulatorProcess, db: str) -> tuple[str, dict]:
+def build(socket_dir: str, sim: launch.SimulatorProcess, db: str) -> tuple[str, dict]:
     with psycopg.connect(postgres.uri(socket_dir), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db}")
         conn.execute(f"CREATE DATABASE {db}")
@@ -283,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         # Peak RSS per task at a tenth of the scale, then at full scale (which also stages the rows).
         if not args.smoke:
             with launch.running(scenario_args(args.courses, args.learners // 10, args.days)) as small_sim:
-                dsn_small, settings_small = build(args, socket_dir, small_sim, "bench_small")
+                dsn_small, settings_small = build(socket_dir, small_sim, "bench_small")
                 figures["steps_small"] = pipeline_steps(dsn_small, settings_small, small_sim, args.days, "bench-src")
-        dsn, settings = build(args, socket_dir, sim, "bench")
+        dsn, settings = build(socket_dir, sim, "bench")
         figures["steps"] = pipeline_steps(dsn, settings, sim, args.days, "bench-src")
         bench = Bench(dsn, since, until)
         floor_rows = bench.target_rows("bench-src")
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
 
         figures["changed_10pct"] = median_of(args.reps, ten_percent)
         figures["to_sql"] = median_of(1 if args.smoke else args.reps, lambda: bench.to_sql("bench-src"))
-        build(args, socket_dir, sim, "bench_e2e")
+        build(socket_dir, sim, "bench_e2e")
         figures["end_to_end"] = end_to_end(socket_dir, "bench_e2e", sim, settings, args.days)
     report(figures)
     args.out.parent.mkdir(parents=True, exist_ok=True)

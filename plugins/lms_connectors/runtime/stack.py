@@ -160,7 +160,7 @@ def down() -> list[str]:
     state.pop("simulator", None)
     state.pop("airflow", None)
     if STATE_FILE.exists():
-        STATE_FILE.write_text(json.dumps(state, indent=2))
+        save_state(state)
     return stopped
 
 
