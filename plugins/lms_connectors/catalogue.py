@@ -88,7 +88,8 @@ def validate_courses(
     reasons = quality.row_reasons(frame.drop(columns=["seq", "reject_reason"]), quality.COURSE_ROW_RULES, "courses")
     rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
     with conn.transaction():
-        quarantine.mark_rejects(conn, "staging.courses", "reject_reason", run_id, rejected)
+        quarantine.stage_rejects(conn, rejected)
+        quarantine.mark_rejects(conn, "staging.courses", "reject_reason", run_id)
         quarantine.record_rejects(
             conn,
             run_id,

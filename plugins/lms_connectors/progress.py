@@ -223,15 +223,17 @@ def validate_progress(
     by_reason: collections.Counter[str] = collections.Counter()
     with conn.transaction():
         with conn.cursor(name="progress_rules") as src:
-            src.execute(f"SELECT {', '.join(columns)} FROM staging.progress WHERE run_id = %s ORDER BY seq", (run_id,))
+            # Row rules need no order; staging.progress has no index to read one from.
+            src.execute(f"SELECT {', '.join(columns)} FROM staging.progress WHERE run_id = %s", (run_id,))
             while chunk := src.fetchmany(CHUNK_ROWS):
                 frame = pd.DataFrame(chunk, columns=columns)
                 frame["progress_pct"] = frame["progress_pct"].astype(float)
                 reasons = quality.row_reasons(frame.drop(columns=["seq"]), quality.PROGRESS_ROW_RULES, "progress")
                 rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
-                quarantine.mark_rejects(conn, "staging.progress", "outcome", run_id, rejected)
+                quarantine.stage_rejects(conn, rejected)
                 by_reason.update(rejected["reason"])
                 total += len(frame)
+        quarantine.mark_rejects(conn, "staging.progress", "outcome", run_id)
         # The raw record already holds the learner's hash, never the email.
         quarantine.record_rejects(
             conn,

@@ -17,16 +17,35 @@ class BatchRejected(RuntimeError):
     """The batch breaks a batch rule (too many rejects, duplicate ids): nothing is loaded."""
 
 
-def mark_rejects(conn: psycopg.Connection, table: str, column: str, run_id: str, rejected: pd.DataFrame) -> None:
-    """Write the rule each rejected row (columns seq, reason) broke back to its staging row."""
+def _marks_table(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS quarantine_marks (seq integer, reason text) ON COMMIT DROP")
+
+
+def stage_rejects(conn: psycopg.Connection, rejected: pd.DataFrame) -> None:
+    """Hold the rule each rejected row (columns seq, reason) broke until ``mark_rejects``.
+
+    Callers that check rows chunk by chunk stage each chunk's rejects; the
+    staging rows are then marked in one join, not one table scan per chunk.
+    """
+    _marks_table(conn)
     if rejected.empty:
         return
-    conn.execute(
-        f"""UPDATE {table} t SET {column} = v.reason
-            FROM unnest(%s::int[], %s::text[]) AS v(seq, reason)
-            WHERE t.run_id = %s AND t.seq = v.seq""",
-        (rejected["seq"].astype(int).tolist(), rejected["reason"].tolist(), run_id),
-    )
+    with conn.cursor() as cur, cur.copy("COPY quarantine_marks (seq, reason) FROM STDIN") as copy:
+        for seq, reason in zip(rejected["seq"].astype(int), rejected["reason"], strict=True):
+            copy.write_row((seq, reason))
+
+
+def mark_rejects(conn: psycopg.Connection, table: str, column: str, run_id: str) -> int:
+    """Write the staged rejects back to the run's staging rows; the number of rows marked."""
+    _marks_table(conn)
+    marked = conn.execute(
+        f"""UPDATE {table} t SET {column} = m.reason
+            FROM quarantine_marks m
+            WHERE t.run_id = %s AND t.seq = m.seq""",
+        (run_id,),
+    ).rowcount
+    conn.execute("DROP TABLE quarantine_marks")
+    return marked
 
 
 def record_rejects(
