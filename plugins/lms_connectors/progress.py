@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
 # Above this many rows written, the merge refreshes the targets' statistics.
 ANALYZE_AFTER_ROWS = 20_000
-# Above this many batch rows the merge is planned for bulk work (hash or merge
-# anti-joins); a daily batch stays with index probes.
-BULK_BATCH_ROWS = 50_000
 PROGRESS_COLUMNS = (
     "provider_course_id",
     "lms_course_id",
@@ -256,7 +253,12 @@ def validate_progress(
 def load_progress(
     conn: psycopg.Connection, run_id: str, connector_id: str, interval_start: dt.datetime, interval_end: dt.datetime
 ) -> dict[str, Any]:
-    """Current progress (newer provider record wins) and the days' snapshot, in one transaction."""
+    """Current progress (newer provider record wins) and the days' snapshot, in one transaction.
+
+    When the interval's days already hold rows, only day rows that are new or
+    changed reach the batch (``batch_rows``) and the targets; a re-run that
+    changes nothing writes nothing.
+    """
     sql = sql_statements("stats/merge_progress.sql")
     params = {
         "run_id": run_id,
@@ -268,20 +270,24 @@ def load_progress(
     }
     with conn.transaction():
         lock_connector(conn, connector_id)
-        batch_rows = conn.execute(sql["batch"], params).rowcount
-        conn.execute(sql["analyze_batch"])
-        if batch_rows > BULK_BATCH_ROWS:
-            conn.execute(sql["bulk_plans"])
-            conn.execute(sql["bulk_memory"])
+        conn.execute(sql["memory"])
+        fresh = conn.execute(sql["daily_is_empty"], params).fetchone()[0]
+        if fresh:
+            conn.execute(sql["no_diff"])
+            stale = changed = 0
+        else:
+            changed = conn.execute(sql["diff"], params).rowcount
+            conn.execute(sql["analyze_diff"])
+            stale = conn.execute(sql["daily_delete_stale"], params).rowcount
+            changed -= stale
+        # A re-run that changes nothing does not read the run's records again.
+        batch = "batch" if fresh or changed else "empty_batch"
+        conn.execute(sql[batch], {**params, "all_records": fresh})
         if conn.execute(sql["current_is_empty"], params).fetchone()[0]:
             current = conn.execute(sql["insert_current"], params).rowcount
         else:
             current = conn.execute(sql["upsert_current"], params).rowcount
-        if conn.execute(sql["daily_is_empty"], params).fetchone()[0]:
-            stale, daily = 0, conn.execute(sql["insert_daily"], params).rowcount
-        else:
-            stale = conn.execute(sql["daily_delete_stale"], params).rowcount
-            daily = conn.execute(sql["daily_upsert"], params).rowcount
+        daily = conn.execute(sql["insert_daily" if fresh else "daily_upsert"], params).rowcount
         unmatched = conn.execute(sql["unmatched"], params).rowcount
         if current + daily + stale > ANALYZE_AFTER_ROWS:
             conn.execute(sql["analyze_targets"])

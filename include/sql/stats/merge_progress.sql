@@ -1,8 +1,65 @@
 -- Learning-statistics merge, run in one transaction by lms_connectors.progress.load_progress.
 -- Parameters: run_id, connector_id, day_from, day_to (the interval's days, [from, to)).
+--
+-- When the interval's days already hold rows (a replay, a retry, a backfill
+-- over loaded days), the run's records are first compared with them and only
+-- new or changed day rows go on: a re-run that changes nothing writes nothing
+-- and sorts nothing.
+
+-- name: memory
+-- Hashes and sorts of a million rows in memory rather than in temp files (the
+-- default work_mem is 4 MB); a ceiling for this transaction, not an allocation.
+SET LOCAL work_mem = '256MB';
+
+-- name: diff
+-- Day rows the run adds or changes, and the interval's stored rows it no
+-- longer reports (stale). lms_course_id belongs to one connector.
+CREATE TEMP TABLE progress_diff ON COMMIT DROP AS
+SELECT coalesce(s.activity_date, d.activity_date) AS activity_date,
+       coalesce(s.lms_course_id, d.lms_course_id) AS lms_course_id,
+       coalesce(s.user_id, d.user_id) AS user_id,
+       s.user_id IS NULL AS stale
+FROM (
+    SELECT (provider_updated_at AT TIME ZONE 'UTC')::date AS activity_date, lms_course_id, user_id,
+           progress_pct, time_spent_minutes, started_at, completed_at, provider_updated_at
+    FROM staging.progress
+    WHERE run_id = %(run_id)s AND outcome = 'ok'
+) s
+FULL JOIN (
+    SELECT activity_date, lms_course_id, user_id, progress_pct, time_spent_minutes, started_at, completed_at,
+           provider_updated_at
+    FROM stats.course_progress_daily
+    WHERE connector_id = %(connector_id)s AND activity_date >= %(day_from)s AND activity_date < %(day_to)s
+) d ON d.activity_date = s.activity_date AND d.lms_course_id = s.lms_course_id AND d.user_id = s.user_id
+WHERE s.user_id IS NULL OR d.user_id IS NULL
+   OR (s.progress_pct, s.time_spent_minutes, s.started_at, s.completed_at, s.provider_updated_at)
+      IS DISTINCT FROM
+      (d.progress_pct, d.time_spent_minutes, d.started_at, d.completed_at, d.provider_updated_at);
+
+-- name: no_diff
+-- Nothing stored to compare with: the batch takes every accepted record.
+CREATE TEMP TABLE progress_diff
+    (activity_date date, lms_course_id bigint, user_id text, stale boolean) ON COMMIT DROP;
+
+-- name: analyze_diff
+-- A temp table has no statistics; the joins below size their plans from them
+-- (index probes for a few changed rows, hashes for a million).
+ANALYZE progress_diff;
+
+-- name: daily_delete_stale
+-- Replaying a day replaces exactly that day's rows: rows of the interval's
+-- days that the provider no longer reports go.
+DELETE FROM stats.course_progress_daily d
+USING progress_diff x
+WHERE x.stale
+  AND d.activity_date = x.activity_date AND d.lms_course_id = x.lms_course_id AND d.user_id = x.user_id;
 
 -- name: batch
--- One row per day, course and learner: the newest record of that day.
+-- One row per day, course and learner: the newest record of that day. Every
+-- accepted record when the interval's days are empty (a first load, a day
+-- loaded on time), else only those of day rows the diff found new or changed.
+-- Records of a changed key are all kept, so the newest wins even when an
+-- older duplicate is the one that differs.
 CREATE TEMP TABLE progress_batch ON COMMIT DROP AS
 SELECT DISTINCT ON (activity_date, lms_course_id, user_id) *
 FROM (
@@ -11,24 +68,18 @@ FROM (
     FROM staging.progress
     WHERE run_id = %(run_id)s AND outcome = 'ok'
 ) s
+WHERE %(all_records)s OR EXISTS (
+    SELECT 1 FROM progress_diff x
+    WHERE NOT x.stale
+      AND x.activity_date = s.activity_date AND x.lms_course_id = s.lms_course_id AND x.user_id = s.user_id)
 ORDER BY activity_date, lms_course_id, user_id, provider_updated_at DESC, progress_pct DESC;
 
--- name: analyze_batch
--- A temp table has no statistics: without them the planner picks nested
--- loops that take minutes at a million rows.
-ANALYZE progress_batch;
-
--- name: bulk_plans
--- For a large batch, no nested loop: a target that looks empty to the planner
--- (just truncated, or a first load) would be scanned once per batch row, and
--- the INSERT makes that scan grow as it goes (minutes at a million rows).
--- Hash and merge anti-joins read each target once.
-SET LOCAL enable_nestloop = off;
-
--- name: bulk_memory
--- Sorts and hashes of a million rows in memory rather than in temp files
--- (the default work_mem is 4 MB); for this transaction only.
-SET LOCAL work_mem = '256MB';
+-- name: empty_batch
+CREATE TEMP TABLE progress_batch ON COMMIT DROP AS
+SELECT activity_date, lms_course_id, user_id, progress_pct, time_spent_minutes, started_at, completed_at,
+       provider_updated_at
+FROM stats.course_progress_daily
+WITH NO DATA;
 
 -- name: current_is_empty
 -- A first load has nothing to compare with: plain inserts, in key order.
@@ -64,8 +115,8 @@ ORDER BY b.activity_date, b.lms_course_id, b.user_id;
 
 -- name: upsert_current
 -- A record replaces the stored one only if it is newer, so replaying an old
--- day never moves progress backwards; rows that would not change are skipped
--- before the write (no lock, no WAL).
+-- day never moves progress backwards. The batch holds only new or changed
+-- day rows, so the rows this skips are few.
 INSERT INTO stats.course_progress AS p
     (lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at, completed_at,
      provider_updated_at, last_run_id)
@@ -73,10 +124,6 @@ SELECT DISTINCT ON (b.lms_course_id, b.user_id)
        b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct, b.time_spent_minutes, b.started_at,
        b.completed_at, b.provider_updated_at, %(run_id)s
 FROM progress_batch b
-WHERE NOT EXISTS (
-    SELECT 1 FROM stats.course_progress o
-    WHERE o.lms_course_id = b.lms_course_id AND o.user_id = b.user_id
-      AND (o.provider_updated_at, o.progress_pct) >= (b.provider_updated_at, b.progress_pct))
 ORDER BY b.lms_course_id, b.user_id, b.provider_updated_at DESC, b.progress_pct DESC
 ON CONFLICT (lms_course_id, user_id) DO UPDATE
 SET progress_pct = EXCLUDED.progress_pct, time_spent_minutes = EXCLUDED.time_spent_minutes,
@@ -84,35 +131,25 @@ SET progress_pct = EXCLUDED.progress_pct, time_spent_minutes = EXCLUDED.time_spe
     provider_updated_at = EXCLUDED.provider_updated_at, last_run_id = EXCLUDED.last_run_id
 WHERE (p.provider_updated_at, p.progress_pct) < (EXCLUDED.provider_updated_at, EXCLUDED.progress_pct);
 
--- name: daily_delete_stale
--- Replaying a day replaces exactly that day's rows: rows of the interval's
--- days that the provider no longer reports go.
-DELETE FROM stats.course_progress_daily d
-WHERE d.connector_id = %(connector_id)s
-  AND d.activity_date >= %(day_from)s AND d.activity_date < %(day_to)s
-  AND NOT EXISTS (SELECT 1 FROM progress_batch b
-                  WHERE b.activity_date = d.activity_date AND b.lms_course_id = d.lms_course_id
-                    AND b.user_id = d.user_id);
-
 -- name: daily_upsert
+-- The day row takes the day's newest record. A key is in the batch when any
+-- of its records differs from the stored row; if the newest one does not,
+-- the row stays as it is.
 INSERT INTO stats.course_progress_daily AS d
     (activity_date, lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at,
      completed_at, provider_updated_at)
 SELECT b.activity_date, b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct, b.time_spent_minutes,
        b.started_at, b.completed_at, b.provider_updated_at
 FROM progress_batch b
-WHERE NOT EXISTS (
-    SELECT 1 FROM stats.course_progress_daily o
-    WHERE o.activity_date = b.activity_date AND o.lms_course_id = b.lms_course_id AND o.user_id = b.user_id
-      -- Redundant with the join, but lets a hash anti-join read only the interval's days.
-      AND o.activity_date >= %(day_from)s AND o.activity_date < %(day_to)s
-      AND (o.progress_pct, o.time_spent_minutes, o.started_at, o.completed_at, o.provider_updated_at)
-          IS NOT DISTINCT FROM
-          (b.progress_pct, b.time_spent_minutes, b.started_at, b.completed_at, b.provider_updated_at))
+ORDER BY b.activity_date, b.lms_course_id, b.user_id
 ON CONFLICT (activity_date, lms_course_id, user_id) DO UPDATE
 SET progress_pct = EXCLUDED.progress_pct, time_spent_minutes = EXCLUDED.time_spent_minutes,
     started_at = EXCLUDED.started_at, completed_at = EXCLUDED.completed_at,
-    provider_updated_at = EXCLUDED.provider_updated_at;
+    provider_updated_at = EXCLUDED.provider_updated_at
+WHERE (d.progress_pct, d.time_spent_minutes, d.started_at, d.completed_at, d.provider_updated_at)
+      IS DISTINCT FROM
+      (EXCLUDED.progress_pct, EXCLUDED.time_spent_minutes, EXCLUDED.started_at, EXCLUDED.completed_at,
+       EXCLUDED.provider_updated_at);
 
 -- name: unmatched
 -- Learners who are not LMS users: only a keyed hash, to count distinct ones.

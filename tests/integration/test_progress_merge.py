@@ -1,0 +1,135 @@
+"""The progress merge on a real Postgres: which rows a run writes, keeps and deletes.
+
+Staging rows are written directly, so each case states exactly what the
+transform handed over; the merge is ``lms_connectors.progress.load_progress``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import psycopg
+import pytest
+
+from lms_connectors import progress
+
+pytestmark = pytest.mark.integration
+CONNECTOR = "openclassrooms"
+DAY = dt.date(2026, 11, 4)
+START = dt.datetime.combine(DAY, dt.time(), dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rec:
+    course: int
+    user: str
+    pct: float
+    hour: int
+    day: dt.date = DAY
+    outcome: str = "ok"
+
+    @property
+    def updated_at(self) -> dt.datetime:
+        return dt.datetime.combine(self.day, dt.time(self.hour), dt.UTC)
+
+
+def load(warehouse, run_id: str, records: list[Rec], days: int = 1, connector: str = CONNECTOR) -> dict:
+    with psycopg.connect(warehouse.dsn) as conn:
+        with conn.transaction():
+            conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
+            for seq, r in enumerate(records):
+                conn.execute(
+                    """INSERT INTO staging.progress (run_id, seq, lms_course_id, user_id, progress_pct,
+                           time_spent_minutes, started_at, provider_updated_at, learner_hash, outcome)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (run_id, seq, r.course, r.user, r.pct, r.pct * 6, START, r.updated_at, f"h-{r.user}", r.outcome),
+                )
+        return progress.load_progress(conn, run_id, connector, START, START + dt.timedelta(days=days))
+
+
+def current(warehouse) -> dict[tuple[int, str], float]:
+    rows = warehouse.rows("SELECT lms_course_id, user_id, progress_pct FROM stats.course_progress")
+    return {(c, u): float(p) for c, u, p in rows}
+
+
+def daily(warehouse) -> dict[tuple[dt.date, int, str], float]:
+    rows = warehouse.rows("SELECT activity_date, lms_course_id, user_id, progress_pct FROM stats.course_progress_daily")
+    return {(d, c, u): float(p) for d, c, u, p in rows}
+
+
+def written(result: dict) -> int:
+    return result["progress_rows"] + result["daily_rows"]
+
+
+def test_first_load_keeps_the_newest_record_of_each_day(warehouse):
+    result = load(warehouse, "r1", [Rec(1, "u1", 20, 9), Rec(1, "u1", 40, 15), Rec(2, "u1", 10, 10)])
+    assert daily(warehouse) == {(DAY, 1, "u1"): 40, (DAY, 2, "u1"): 10}
+    assert current(warehouse) == {(1, "u1"): 40, (2, "u1"): 10}
+    assert result["daily_rows"] == 2 and result["progress_rows"] == 2
+
+
+def test_a_rerun_with_the_same_records_writes_nothing(warehouse):
+    records = [Rec(1, "u1", 40, 15), Rec(2, "u2", 10, 10), Rec(2, "u1", 100, 11)]
+    load(warehouse, "r1", records)
+    before = (current(warehouse), daily(warehouse))
+    again = load(warehouse, "r2", records)
+    assert written(again) == 0
+    # Nothing new or changed: nothing reaches the batch, nothing is sorted.
+    assert again["batch_rows"] == 0
+    assert (current(warehouse), daily(warehouse)) == before
+
+
+def test_an_older_duplicate_that_changed_does_not_overwrite_the_newest(warehouse):
+    load(warehouse, "r1", [Rec(1, "u1", 20, 9), Rec(1, "u1", 40, 15)])
+    # The 9 o'clock record differs from the stored row, but the day's newest is unchanged.
+    again = load(warehouse, "r2", [Rec(1, "u1", 25, 9), Rec(1, "u1", 40, 15)])
+    assert written(again) == 0
+    assert daily(warehouse) == {(DAY, 1, "u1"): 40}
+    assert current(warehouse) == {(1, "u1"): 40}
+
+
+def test_a_changed_record_updates_its_day_and_current_progress(warehouse):
+    load(warehouse, "r1", [Rec(1, "u1", 20, 9), Rec(2, "u2", 10, 10)])
+    again = load(warehouse, "r2", [Rec(1, "u1", 60, 11), Rec(2, "u2", 10, 10)])
+    assert daily(warehouse) == {(DAY, 1, "u1"): 60, (DAY, 2, "u2"): 10}
+    assert current(warehouse) == {(1, "u1"): 60, (2, "u2"): 10}
+    assert again["daily_rows"] == 1 and again["progress_rows"] == 1
+
+
+def test_replaying_a_day_drops_rows_the_provider_no_longer_reports_and_keeps_current(warehouse):
+    load(warehouse, "r1", [Rec(1, "u1", 20, 9), Rec(2, "u2", 10, 10)])
+    again = load(warehouse, "r2", [Rec(1, "u1", 20, 9)])
+    assert daily(warehouse) == {(DAY, 1, "u1"): 20}
+    assert again["daily_rows_deleted"] == 1
+    # Current progress is what the learner reached; a day replay does not erase it.
+    assert current(warehouse) == {(1, "u1"): 20, (2, "u2"): 10}
+
+
+def test_replaying_an_older_day_never_moves_current_progress_back(warehouse):
+    next_day = DAY + dt.timedelta(days=1)
+    load(warehouse, "r1", [Rec(1, "u1", 20, 9), Rec(1, "u1", 50, 9, day=next_day)], days=2)
+    again = load(warehouse, "r2", [Rec(1, "u1", 30, 9)])
+    assert daily(warehouse) == {(DAY, 1, "u1"): 30, (next_day, 1, "u1"): 50}
+    assert current(warehouse) == {(1, "u1"): 50}
+    assert again["daily_rows"] == 1 and again["progress_rows"] == 0
+
+
+def test_rejected_and_unmatched_records_are_not_loaded(warehouse):
+    load(
+        warehouse,
+        "r1",
+        [
+            Rec(1, "u1", 20, 9),
+            Rec(2, "u1", 30, 9, outcome="unmatched"),
+            Rec(3, "u1", 5, 9, outcome="progress_out_of_range"),
+        ],
+    )
+    assert daily(warehouse) == {(DAY, 1, "u1"): 20}
+
+
+def test_a_replay_leaves_another_connectors_rows_of_the_same_day_alone(warehouse):
+    load(warehouse, "r1", [Rec(1, "u1", 20, 9)])
+    load(warehouse, "other-1", [Rec(900, "u1", 70, 9)], connector="other")
+    load(warehouse, "r2", [Rec(1, "u1", 25, 9)])
+    assert daily(warehouse) == {(DAY, 1, "u1"): 25, (DAY, 900, "u1"): 70}
