@@ -18,6 +18,8 @@ def test_pipeline_benchmark_smoke(tmp_path):
     assert 5_000 <= figures["rows"] <= 15_000
     assert figures["floor"]["rows"] == figures["to_sql"]["rows"] == figures["rows"]
     assert figures["initial"]["rows_written"] > figures["rows"]  # daily rows plus current rows
+    # The reference COPY fills both targets with the rows the initial load writes.
+    assert figures["both_targets"]["rows"] == figures["initial"]["rows_written"]
     assert figures["no_change"]["rows_written"] == 0
     assert 0 < figures["changed_10pct"]["rows_written"] < figures["initial"]["rows_written"]
     assert figures["end_to_end"]["state"].endswith("success")
@@ -33,3 +35,5 @@ def test_pipeline_benchmark_smoke(tmp_path):
         "load_progress",
     }
     assert all(step["peak_rss_mb"] > 0 for step in figures["steps"].values())
+    assert len(figures["targets_held"]) == 6
+    assert all(isinstance(held, bool) for held in figures["targets_held"].values())
