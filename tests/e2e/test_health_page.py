@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -67,10 +68,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         demo = run("lms_connectors.runtime.demo", timeout=600)
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
         port = _free_port()
-        up = run("lms_connectors.runtime.airflow_ui", "--port", str(port), timeout=400)
-        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        # Two at once, as from two terminals: one Airflow starts and both report it.
+        ups = [
+            subprocess.Popen(
+                [sys.executable, "-m", "lms_connectors.runtime.airflow_ui", "--port", str(port)],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outs = [up.communicate(timeout=400) for up in ups]
+        for up, (out, err) in zip(ups, outs, strict=True):
+            assert up.returncode == 0, out[-3000:] + err[-3000:]
         state = json.loads((local / "stack.json").read_text())
-        yield {"state": state, "stdout": up.stdout, "local": local, "env": env}
+        reported = {re.search(r"\(pid (\d+),", out).group(1) for out, _ in outs}
+        assert reported == {str(state["airflow"]["pid"])}
+        yield {"state": state, "stdout": outs[0][0], "local": local, "env": env}
     finally:
         state = json.loads((local / "stack.json").read_text()) if (local / "stack.json").exists() else {}
         pids = [(state.get(k) or {}).get("pid") for k in ("airflow", "simulator", "postgres")]

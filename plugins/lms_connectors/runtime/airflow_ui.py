@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +63,24 @@ def healthy(url: str) -> bool:
 
 
 def start(port: int = 8080, timeout: float = 180.0) -> dict[str, Any]:
-    """Start the stack and Airflow if not running; wait until the API and the scheduler are healthy."""
+    """Start the stack and Airflow if not running; wait until the API and the scheduler are healthy.
+
+    Two ``make airflow`` at once take turns: the second waits for the first to
+    record its process, then waits for that one instead of starting another.
+    """
+    stack.LOCAL.mkdir(parents=True, exist_ok=True)
+    with (stack.LOCAL / "airflow-start.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start(port, timeout)
+
+
+def _start(port: int, timeout: float) -> dict[str, Any]:
     state = stack.up()
     url = f"http://127.0.0.1:{port}"
     running = state.get("airflow") or {}
-    if stack.alive(running.get("pid")) and healthy(running["url"]):
+    if stack.alive(running.get("pid")):
+        # A second scheduler on the same metadata database would run every task twice.
+        wait_healthy(running["url"], lambda: stack.alive(running["pid"]), timeout, running["log"])
         return state
     env = standalone_env(state, port)
     subprocess.run([sys.executable, "-m", "lms_connectors.runtime.demo", "--prepare"], env=env, check=True)
@@ -84,14 +99,19 @@ def start(port: int = 8080, timeout: float = 180.0) -> dict[str, Any]:
     )
     state["airflow"] = {"pid": proc.pid, "url": url, "port": port, "log": str(stack.AIRFLOW_HOME / "standalone.log")}
     stack.save_state(state)
+    wait_healthy(url, lambda: proc.poll() is None, timeout, state["airflow"]["log"])
+    return state
+
+
+def wait_healthy(url: str, running: Callable[[], bool], timeout: float, log: str, poll_seconds: float = 2.0) -> None:
+    """Return once the API and the scheduler at ``url`` are healthy; fail fast if the process died."""
     deadline = time.monotonic() + timeout
     while not healthy(url):
-        if proc.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited with {proc.returncode}; see {state['airflow']['log']}")
+        if not running():
+            raise RuntimeError(f"airflow standalone is no longer running; see {log}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"Airflow did not become healthy within {timeout:.0f} s; see {state['airflow']['log']}")
-        time.sleep(2)
-    return state
+            raise TimeoutError(f"Airflow did not become healthy within {timeout:.0f} s; see {log}")
+        time.sleep(poll_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
