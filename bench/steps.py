@@ -46,7 +46,14 @@ def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
         elif step == "transform_progress":
             result = progress.transform_progress(conn, run_id, connector)
         elif step == "validate_progress":
-            result = progress.validate_progress(conn, run_id, connector, settings)
+            result = progress.validate_progress(
+                conn,
+                run_id,
+                connector,
+                settings,
+                dt.datetime.fromisoformat(params["since"]),
+                dt.datetime.fromisoformat(params["until"]),
+            )
         elif step == "load_progress":
             result = progress.load_progress(
                 conn,

@@ -284,7 +284,14 @@ def build_dag(spec: ConnectorSpec) -> DAG:
 
             with step(cfg, "validate_progress") as s:
                 settings = ConnectorSettings.model_validate(cfg["settings"])
-                s.counts = progress.validate_progress(s.conn, cfg["run_key"], spec.id, settings)
+                s.counts = progress.validate_progress(
+                    s.conn,
+                    cfg["run_key"],
+                    spec.id,
+                    settings,
+                    dt.datetime.fromisoformat(cfg["interval_start"]),
+                    dt.datetime.fromisoformat(cfg["interval_end"]),
+                )
             return {**transformed, "rejected": s.counts["rejected"]}
 
         @task

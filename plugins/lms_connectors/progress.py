@@ -209,10 +209,16 @@ def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str)
 
 
 def validate_progress(
-    conn: psycopg.Connection, run_id: str, connector_id: str, settings: ConnectorSettings
+    conn: psycopg.Connection,
+    run_id: str,
+    connector_id: str,
+    settings: ConnectorSettings,
+    interval_start: dt.datetime,
+    interval_end: dt.datetime,
 ) -> dict[str, Any]:
     """Row rules (great-expectations, chunk by chunk) quarantine broken records; too many
-    rejects stop the run before any target table changes."""
+    rejects stop the run before any target table changes. Records must fall in the
+    run's interval [interval_start, interval_end)."""
     from lms_connectors import quality
 
     columns = ["seq", "learner_hash", "provider_course_id", "lms_course_id", "progress_pct", "provider_updated_at"]
@@ -225,6 +231,9 @@ def validate_progress(
             while chunk := src.fetchmany(CHUNK_ROWS):
                 frame = pd.DataFrame(chunk, columns=columns)
                 frame["progress_pct"] = frame["progress_pct"].astype(float)
+                updated = pd.to_datetime(frame["provider_updated_at"], utc=True)
+                # A missing timestamp is invalid_updated_at's to report.
+                frame["in_interval"] = updated.isna() | ((updated >= interval_start) & (updated < interval_end))
                 reasons = quality.row_reasons(frame.drop(columns=["seq"]), quality.PROGRESS_ROW_RULES, "progress")
                 rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
                 quarantine.stage_rejects(conn, rejected)

@@ -53,6 +53,9 @@ PROGRESS_ROW_RULES: tuple[Rule, ...] = (
     Rule("missing_learner", "ExpectColumnValuesToNotBeNull", {"column": "learner_hash"}),
     Rule("missing_course_id", "ExpectColumnValuesToNotBeNull", {"column": "provider_course_id"}),
     Rule("invalid_updated_at", "ExpectColumnValuesToNotBeNull", {"column": "provider_updated_at"}),
+    # The provider returns updated_at in [since, until); a record outside would
+    # land on a day the run does not own (validate_progress computes in_interval).
+    Rule("outside_interval", "ExpectColumnValuesToBeInSet", {"column": "in_interval", "value_set": [True]}),
     Rule("progress_out_of_range", "ExpectColumnValuesToNotBeNull", {"column": "progress_pct"}),
     Rule(
         "progress_out_of_range",
