@@ -75,6 +75,7 @@ WHERE %(all_records)s OR EXISTS (
 ORDER BY activity_date, lms_course_id, user_id, provider_updated_at DESC, progress_pct DESC;
 
 -- name: empty_batch
+-- The diff found nothing new or changed: the steps below have nothing to write.
 CREATE TEMP TABLE progress_batch ON COMMIT DROP AS
 SELECT activity_date, lms_course_id, user_id, progress_pct, time_spent_minutes, started_at, completed_at,
        provider_updated_at
@@ -165,7 +166,8 @@ WHERE EXCLUDED.last_seen_date > u.last_seen_date;
 -- name: analyze_targets
 -- After a bulk change the targets' statistics are stale (an empty table stays
 -- "empty" to the planner until autovacuum catches up), and the next merge's
--- anti-joins would be planned as nested loops over a million rows.
+-- joins with them (the stale-row delete, the analysts' queries) would be
+-- planned for an empty table: nested loops over a million rows.
 ANALYZE stats.course_progress, stats.course_progress_daily;
 
 -- name: summary
