@@ -31,6 +31,7 @@ FORBIDDEN = {
         "SELECT * FROM ops.rejected_records",
         "SELECT * FROM ops.hash_keys",
         "SELECT * FROM staging.progress",
+        "SELECT * FROM staging.run_day_records('r')",
         "DELETE FROM stats.course_progress",
         "UPDATE stats.course_progress_daily SET progress_pct = 0",
     ],
@@ -42,6 +43,8 @@ ALLOWED = {
         "DELETE FROM staging.raw_courses WHERE run_id = 'none'",
         "UPDATE lms.courses SET title = title WHERE false",
         "DELETE FROM stats.course_progress WHERE false",
+        # The progress merge reads the run's records through this function.
+        "SELECT count(*) FROM staging.run_day_records('none')",
         "INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record) VALUES ('r', 'c', 'e', 'x', '{}')",
     ],
     "lms_app": [

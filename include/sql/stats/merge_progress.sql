@@ -14,17 +14,13 @@ SET LOCAL work_mem = '256MB';
 -- name: diff
 -- Day rows the run adds or changes, and the interval's stored rows it no
 -- longer reports (stale). lms_course_id belongs to one connector.
+-- staging.run_day_records (V010): the run's accepted records as day rows.
 CREATE TEMP TABLE progress_diff ON COMMIT DROP AS
 SELECT coalesce(s.activity_date, d.activity_date) AS activity_date,
        coalesce(s.lms_course_id, d.lms_course_id) AS lms_course_id,
        coalesce(s.user_id, d.user_id) AS user_id,
        s.user_id IS NULL AS stale
-FROM (
-    SELECT (provider_updated_at AT TIME ZONE 'UTC')::date AS activity_date, lms_course_id, user_id,
-           progress_pct, time_spent_minutes, started_at, completed_at, provider_updated_at
-    FROM staging.progress
-    WHERE run_id = %(run_id)s AND outcome = 'ok'
-) s
+FROM staging.run_day_records(%(run_id)s) s
 FULL JOIN (
     SELECT activity_date, lms_course_id, user_id, progress_pct, time_spent_minutes, started_at, completed_at,
            provider_updated_at
@@ -62,12 +58,7 @@ WHERE x.stale
 -- older duplicate is the one that differs.
 CREATE TEMP TABLE progress_batch ON COMMIT DROP AS
 SELECT DISTINCT ON (activity_date, lms_course_id, user_id) *
-FROM (
-    SELECT (provider_updated_at AT TIME ZONE 'UTC')::date AS activity_date, lms_course_id, user_id,
-           progress_pct, time_spent_minutes, started_at, completed_at, provider_updated_at
-    FROM staging.progress
-    WHERE run_id = %(run_id)s AND outcome = 'ok'
-) s
+FROM staging.run_day_records(%(run_id)s) s
 WHERE %(all_records)s OR EXISTS (
     SELECT 1 FROM progress_diff x
     WHERE NOT x.stale
@@ -77,10 +68,7 @@ ORDER BY activity_date, lms_course_id, user_id, provider_updated_at DESC, progre
 -- name: empty_batch
 -- The diff found nothing new or changed: the steps below have nothing to write.
 CREATE TEMP TABLE progress_batch ON COMMIT DROP AS
-SELECT activity_date, lms_course_id, user_id, progress_pct, time_spent_minutes, started_at, completed_at,
-       provider_updated_at
-FROM stats.course_progress_daily
-WITH NO DATA;
+SELECT * FROM staging.run_day_records(NULL) WITH NO DATA;
 
 -- name: current_is_empty
 -- A first load has nothing to compare with: plain inserts, in key order.
