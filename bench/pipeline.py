@@ -356,20 +356,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# The targets of issue #7, each stated once: the report's target column and
+# the held/MISSED list are both written from these.
+MAX_X_FLOOR = {"initial": 1.3, "no_change": 0.5, "changed_10pct": 0.8}
+MIN_TO_SQL_SPEEDUP = 5
+MAX_DAG_SECONDS = 120
+MAX_RSS_MB = 500
+
+
+def target_text(key: str) -> str:
+    if key == "to_sql":
+        return f"project >= {MIN_TO_SQL_SPEEDUP}x faster"
+    if key not in MAX_X_FLOOR:
+        return ""
+    return f"<= {MAX_X_FLOOR[key]}x floor" + (", 0 rows" if key == "no_change" else "")
+
+
 def targets_held(f: dict[str, Any]) -> dict[str, bool]:
     """Each target of the benchmark and whether this run met it (ratios from this run)."""
     floor = f["floor"]["seconds"]
+    names = {"initial": "initial", "no_change": "no change", "changed_10pct": "10 % changed"}
     held = {
-        "initial <= 1.3x floor": f["initial"]["seconds"] <= 1.3 * floor,
-        "no change <= 0.5x floor, 0 rows": f["no_change"]["seconds"] <= 0.5 * floor
-        and f["no_change"]["rows_written"] == 0,
-        "10 % changed <= 0.8x floor": f["changed_10pct"]["seconds"] <= 0.8 * floor,
-        "to_sql >= 5x the initial load": f["to_sql"]["seconds"] >= 5 * f["initial"]["seconds"],
+        f"{names[key]} {target_text(key)}": f[key]["seconds"] <= limit * floor
+        and (key != "no_change" or f[key]["rows_written"] == 0)
+        for key, limit in MAX_X_FLOOR.items()
     }
+    held[f"to_sql >= {MIN_TO_SQL_SPEEDUP}x the initial load"] = (
+        f["to_sql"]["seconds"] >= MIN_TO_SQL_SPEEDUP * f["initial"]["seconds"]
+    )
     if f.get("end_to_end"):
-        held["whole DAG < 120 s"] = f["end_to_end"]["seconds"] < 120
+        held[f"whole DAG < {MAX_DAG_SECONDS} s"] = f["end_to_end"]["seconds"] < MAX_DAG_SECONDS
     peaks = [m["peak_rss_mb"] for size in ("steps", "steps_small") for m in (f.get(size) or {}).values()]
-    held["peak RSS < 500 MB"] = max(peaks) < 500
+    held[f"peak RSS < {MAX_RSS_MB} MB"] = max(peaks) < MAX_RSS_MB
     return held
 
 
@@ -377,12 +395,6 @@ def report(f: dict[str, Any]) -> None:
     floor = f["floor"]["seconds"]
     lines = [f"scenario: {f['scenario']}, progress rows: {f['rows']:,}", ""]
     lines.append(f"{'measure':<34}{'median s':>10}{'x floor':>9}{'rows written':>14}  target")
-    targets = {
-        "initial": "<= 1.3x floor",
-        "no_change": "<= 0.5x floor, 0 rows",
-        "changed_10pct": "<= 0.8x floor",
-        "to_sql": "project >= 5x faster",
-    }
     for key, label in (
         ("floor", "floor: COPY into keyed table"),
         ("both_targets", "COPY into both target tables"),
@@ -393,15 +405,13 @@ def report(f: dict[str, Any]) -> None:
     ):
         m = f[key]
         written = m.get("rows_written", m.get("rows", ""))
-        lines.append(
-            f"{label:<34}{m['seconds']:>10.2f}{m['seconds'] / floor:>9.2f}{written!s:>14}  {targets.get(key, '')}"
-        )
+        lines.append(f"{label:<34}{m['seconds']:>10.2f}{m['seconds'] / floor:>9.2f}{written!s:>14}  {target_text(key)}")
     lines.append(f"{'to_sql / project initial':<34}{f['to_sql']['seconds'] / f['initial']['seconds']:>10.1f}x")
     if f.get("end_to_end"):
         e = f["end_to_end"]
         lines.append(
             f"{'whole DAG, one run':<34}{e['seconds']:>10.1f}   {e['records']:,} records, "
-            f"{e['records_per_s']:,} records/s ({e['state']}); target < 120 s"
+            f"{e['records_per_s']:,} records/s ({e['state']}); target < {MAX_DAG_SECONDS} s"
         )
     lines += ["", f"{'task':<22}{'s (1/10)':>10}{'RSS MB (1/10)':>15}{'s (full)':>10}{'RSS MB (full)':>15}"]
     small = f.get("steps_small") or {}
