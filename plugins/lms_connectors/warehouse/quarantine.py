@@ -35,17 +35,16 @@ def stage_rejects(conn: psycopg.Connection, rejected: pd.DataFrame) -> None:
             copy.write_row((seq, reason))
 
 
-def mark_rejects(conn: psycopg.Connection, table: str, column: str, run_id: str) -> int:
-    """Write the staged rejects back to the run's staging rows; the number of rows marked."""
+def mark_rejects(conn: psycopg.Connection, table: str, column: str, run_id: str) -> None:
+    """Write the staged rejects back to the run's staging rows."""
     _marks_table(conn)
-    marked = conn.execute(
+    conn.execute(
         f"""UPDATE {table} t SET {column} = m.reason
             FROM quarantine_marks m
             WHERE t.run_id = %s AND t.seq = m.seq""",
         (run_id,),
-    ).rowcount
+    )
     conn.execute("DROP TABLE quarantine_marks")
-    return marked
 
 
 def record_rejects(
