@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client-id", default=defaults.client_id)
     p.add_argument("--client-secret", default=defaults.client_secret)
     p.add_argument("--organization-id", default=defaults.organization_id)
+    p.add_argument(
+        "--activity-history",
+        choices=("snapshots", "latest"),
+        default=defaults.activity_history,
+        help="serve every update of learning activity (snapshots) or each learner and course's latest state only",
+    )
     p.add_argument("--log-level", default="warning")
     args = p.parse_args(argv)
     for name in ("courses", "learners", "days"):
@@ -54,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         organization_id=args.organization_id,
         client_id=args.client_id,
         client_secret=args.client_secret,
+        activity_history=args.activity_history,
     )
     state = SimState(cfg)
     # Bind first so --port 0 can report the port the OS picked.

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import pathlib
 import re
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from simulator import data
+from simulator import data, hostile
 from simulator.state import SimState, parse_rfc3339
 
 MAX_PAGE = 500
@@ -93,19 +94,20 @@ def create_app(state: SimState) -> Starlette:
             return _error(416, "range_not_satisfiable", headers={"Content-Range": f"items */{total}"})
         return start, end
 
-    def paged(request: Request, items: list[dict[str, Any]], start: int, end: int, total: int) -> Response:
+    def paged(request: Request, items: list[Any], start: int, end: int, total: int) -> Response:
         f = state.faults
         shown_start = start
         if f.overlap_pages and start > 0:
             shown_start = start - 1
-        if total == 0:
-            content_range = f"items */{total + f.total_offset}"
-        else:
-            content_range = f"items {shown_start}-{end}/{total + f.total_offset}"
+        announced = total + f.total_offset
+        if f.total_change_burst > 0:
+            f.total_change_burst -= 1
+            announced += 1
+        content_range = f"items */{announced}" if total == 0 else f"items {shown_start}-{end}/{announced}"
         if shown_start != start:
             items = [*items[:1], *items]
         status = 200 if (start == 0 and end >= total - 1) else 206
-        body = orjson.dumps(items)
+        body = _body(items)
         headers = {"Content-Range": content_range, "Accept-Ranges": "items"}
         fault = getattr(request.state, "fault", None)
         if fault == "malformed_json":
@@ -114,7 +116,31 @@ def create_app(state: SimState) -> Starlette:
             return StreamingResponse(
                 _reset_stream(body), status_code=status, headers=headers, media_type="application/json"
             )
+        if fault == "trickle":
+            return StreamingResponse(
+                _trickle(body, f.trickle_delay_ms / 1000),
+                status_code=status,
+                headers=headers,
+                media_type="application/json",
+            )
         return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+    def with_hostile(listing: list[dict[str, Any]], kind: str, key: str) -> list[Any]:
+        """The listing with a hostile twin after a share of its records (the same ones at every call)."""
+        share = state.faults.hostile_share
+        if not share:
+            return listing
+        out: list[Any] = []
+        served: dict[str, int] = {}
+        for item in listing:
+            out.append(item)
+            if _fraction(cfg.seed, kind, item) < share:
+                n = len(out)
+                raw = hostile.course_variant(item, n) if kind == "course" else hostile.activity_variant(item, n)
+                served[raw.variant] = served.get(raw.variant, 0) + 1
+                out.append(raw)
+        state.hostile_listed[key] = served
+        return out
 
     def corrupt(items: list[dict[str, Any]], start: int, kind: str) -> list[dict[str, Any]]:
         share = state.faults.malformed_share
@@ -124,7 +150,7 @@ def create_app(state: SimState) -> Starlette:
         hit = rng.random(len(items)) < share
         out = []
         for i, item in enumerate(items):
-            if hit[i]:
+            if hit[i] and isinstance(item, dict):
                 item = dict(item)
                 variant = (start + i) % 3
                 if kind == "course":
@@ -147,7 +173,7 @@ def create_app(state: SimState) -> Starlette:
         denied = await guard(request)
         if denied:
             return denied
-        listing = state.course_list()
+        listing = with_hostile(state.course_list(), "course", "courses")
         total = len(listing)
         rng = page(request, total)
         if isinstance(rng, Response):
@@ -165,17 +191,18 @@ def create_app(state: SimState) -> Starlette:
             until = parse_rfc3339(request.query_params["updated-until"])
         except (KeyError, ValueError):
             return _error(400, "invalid_request", "updated-since and updated-until must be RFC 3339 timestamps")
-        lo, hi = state.activity_bounds(since, until)
-        extra = state.extra_in_range(since, until)
-        total = hi - lo + len(extra)
+        if not state.plain_activity() or state.faults.hostile_share:
+            listing = with_hostile(state.activity_listing(since, until), "activity", f"activity:{since}/{until}")
+            total = len(listing)
+        else:
+            lo, hi = state.activity_bounds(since, until)
+            listing, total = None, hi - lo
         rng = page(request, total)
         if isinstance(rng, Response):
             return rng
         start, end = rng
-        if extra:
-            merged = state.format_activity(lo, hi) + [{k: v for k, v in r.items() if k != "_ts"} for r in extra]
-            merged.sort(key=lambda r: (r["updated_at"], r["learner_email"], r["course_id"]))
-            items = merged[start : end + 1]
+        if listing is not None:
+            items = listing[start : end + 1]
         else:
             items = state.format_activity(lo + start, lo + end + 1) if total else []
         return paged(request, corrupt(items, start, "activity"), start, end, total)
@@ -225,6 +252,15 @@ def create_app(state: SimState) -> Starlette:
         except ValueError as exc:
             return _error(400, "invalid_activity", str(exc))
 
+    async def sim_history(request: Request) -> Response:
+        if request.method == "PUT":
+            body = await request.json()
+            try:
+                state.set_history(body.get("mode", state.history), body.get("as_of"))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return _error(400, "invalid_history", str(exc))
+        return _json(state.state_summary()["history"])
+
     async def sim_reset(request: Request) -> Response:
         state.reset()
         return _json(state.state_summary())
@@ -249,6 +285,7 @@ def create_app(state: SimState) -> Starlette:
         Route("/_sim/courses/{course_id}", sim_course, methods=["PATCH", "DELETE"]),
         Route("/_sim/activity", sim_activity, methods=["POST"]),
         Route("/_sim/reset", sim_reset, methods=["POST"]),
+        Route("/_sim/history", sim_history, methods=["GET", "PUT"]),
         Route("/_sim/lms-seed", sim_lms_seed),
     ]
     return Starlette(routes=routes)
@@ -257,3 +294,21 @@ def create_app(state: SimState) -> Starlette:
 async def _reset_stream(body: bytes) -> AsyncIterator[bytes]:
     yield body[: len(body) // 2]
     raise SimulatedReset("simulated connection reset")
+
+
+async def _trickle(body: bytes, delay: float) -> AsyncIterator[bytes]:
+    for i in range(0, len(body), 256):
+        yield body[i : i + 256]
+        await asyncio.sleep(delay)
+
+
+def _body(items: list[Any]) -> bytes:
+    if not any(isinstance(i, hostile.Raw) for i in items):
+        return orjson.dumps(items)
+    return b"[" + b",".join(i.body if isinstance(i, hostile.Raw) else orjson.dumps(i) for i in items) + b"]"
+
+
+def _fraction(seed: int, kind: str, item: dict[str, Any]) -> float:
+    """A stable pseudo-random number in [0, 1) for one record of a listing."""
+    key = item.get("id") if kind == "course" else f"{item['learner_email']}|{item['course_id']}|{item['updated_at']}"
+    return zlib.crc32(f"{seed}|{kind}|{key}".encode()) / 2**32

@@ -84,6 +84,9 @@ class SimConfig:
     organization_id: str = "org-demo"
     client_id: str = "demo-client"
     client_secret: str = "demo-secret"  # noqa: S105 - the simulator's documented demo credential
+    # "snapshots": every update of a learner's progress is kept and served; "latest":
+    # only each learner and course's latest state (an old day replayed later has fewer records).
+    activity_history: str = "snapshots"
 
 
 def iso_duration(minutes: int) -> str:

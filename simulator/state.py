@@ -14,6 +14,8 @@ import numpy as np
 from simulator import data
 
 COURSE_FIELDS = ("title", "description", "language", "status", "duration", "url", "image_url")
+# How the provider keeps learning activity: every update, or each learner and course's latest state.
+HISTORY_MODES = ("snapshots", "latest")
 
 
 @dataclasses.dataclass
@@ -29,9 +31,17 @@ class Faults:
     retry_after: float = 1.0
     reset_burst: int = 0
     malformed_json_burst: int = 0
+    malformed_json_rate: float = 0.0
     malformed_share: float = 0.0
+    # Share of listed records followed by a hostile twin (simulator.hostile).
+    hostile_share: float = 0.0
     total_offset: int = 0
+    # The next N data responses announce one item more than the listing holds.
+    total_change_burst: int = 0
     overlap_pages: bool = False
+    # The next N data responses send their body in small pieces, trickle_delay_ms apart.
+    trickle_burst: int = 0
+    trickle_delay_ms: int = 50
     latency_ms: int = 0
     token_lifetime: int = 3600
     token_max_uses: int = 0  # 0 = unlimited; else a token dies after N data calls
@@ -66,8 +76,12 @@ class SimState:
         self.activity = data.build_activity(cfg, self.learners, self.initial_course_ids)
         self.extra_activity: list[dict[str, Any]] = []
         self.faults = Faults()
+        self.history = cfg.activity_history
+        self.as_of: int | None = None
         self.tokens: dict[str, Token] = {}
         self.counters: dict[str, int] = {"token": 0, "data": 0, "faulted": 0}
+        # Hostile records in the listings last served, by listing (courses, activity:<since>/<until>).
+        self.hostile_listed: dict[str, dict[str, int]] = {}
         self._rng = np.random.default_rng([cfg.seed, 99])
 
     # --- auth -------------------------------------------------------------
@@ -104,6 +118,11 @@ class SimState:
             fault = "reset"
         elif f.malformed_json_burst > 0:
             f.malformed_json_burst -= 1
+            fault = "malformed_json"
+        elif f.trickle_burst > 0:
+            f.trickle_burst -= 1
+            fault = "trickle"
+        elif f.malformed_json_rate and self._rng.random() < f.malformed_json_rate:
             fault = "malformed_json"
         elif f.rate_limit_rate and self._rng.random() < f.rate_limit_rate:
             fault = "429"
@@ -152,16 +171,20 @@ class SimState:
         return lo, hi
 
     def format_activity(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        return self.format_records(slice(lo, hi))
+
+    def format_records(self, which: slice | np.ndarray) -> list[dict[str, Any]]:
+        """Records as the provider serves them, for a slice or an array of indices of the activity."""
         act = self.activity
-        upd = _fmt_ts(act.updated[lo:hi])
-        started = _fmt_ts(act.started[lo:hi])
-        completed_raw = act.completed[lo:hi]
+        upd = _fmt_ts(act.updated[which])
+        started = _fmt_ts(act.started[which])
+        completed_raw = act.completed[which]
         completed = _fmt_ts(np.where(completed_raw < 0, 0, completed_raw))
         display = self.learners.display
         ids = self.initial_course_ids
-        learners = act.learner[lo:hi].tolist()
-        courses = act.course[lo:hi].tolist()
-        progress = act.progress[lo:hi].tolist()
+        learners = act.learner[which].tolist()
+        courses = act.course[which].tolist()
+        progress = act.progress[which].tolist()
         done = (completed_raw >= 0).tolist()
         return [
             {
@@ -172,10 +195,74 @@ class SimState:
                 "completed_at": completed[i] if done[i] else None,
                 "updated_at": upd[i],
             }
-            for i in range(hi - lo)
+            for i in range(len(upd))
         ]
 
+    # --- history models ---------------------------------------------------
+    def set_history(self, mode: str, as_of: str | None) -> None:
+        if mode not in HISTORY_MODES:
+            raise ValueError(f"history mode must be one of {', '.join(HISTORY_MODES)}, got {mode!r}")
+        self.history = mode
+        self.as_of = parse_rfc3339(as_of) if as_of else None
+
+    def plain_activity(self) -> bool:
+        """True when an interval's records are one slice of the seeded arrays (the fast path)."""
+        return self.history == "snapshots" and self.as_of is None and not self.extra_activity
+
+    def activity_listing(self, since: int, until: int) -> list[dict[str, Any]]:
+        """Every record the provider reports for [since, until), in contract order.
+
+        ``snapshots``: every update ever made. ``latest``: only each learner and
+        course's latest update, so an old interval replayed later reports
+        fewer records. Either way nothing later than the clock (``as_of``) exists.
+        """
+        clock = self.as_of if self.as_of is not None else np.iinfo(np.int64).max
+        until = min(until, clock)
+        if self.history == "latest":
+            base, extra = self._latest(clock)
+            idx = base[(self.activity.updated[base] >= since) & (self.activity.updated[base] < until)]
+            extra = [r for r in extra if since <= r["_ts"] < until]
+        else:
+            lo, hi = self.activity_bounds(since, until)
+            idx, extra = np.arange(lo, hi), self.extra_in_range(since, until)
+        merged = self.format_records(idx) + [{k: v for k, v in r.items() if k != "_ts"} for r in extra]
+        merged.sort(key=lambda r: (r["updated_at"], r["learner_email"], r["course_id"]))
+        return merged
+
+    def _latest(self, clock: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Indices of the seeded records, and added records, that are their key's latest before ``clock``."""
+        act = self.activity
+        n = int(np.searchsorted(act.updated, clock, "left"))
+        keys = act.learner[:n].astype(np.int64) * max(len(self.initial_course_ids), 1) + act.course[:n]
+        # The last occurrence of each key in time order is its latest state.
+        _, first_in_reversed = np.unique(keys[::-1], return_index=True)
+        last = np.sort(n - 1 - first_in_reversed)
+        extras = [r for r in self.extra_activity if r["_ts"] < clock]
+        if not extras:
+            return last, []
+        newest: dict[tuple[str, str], tuple[int, int]] = {}
+        for pos, r in enumerate(extras):
+            key = (str(r["learner_email"]).lower(), str(r["course_id"]))
+            if key not in newest or r["_ts"] >= newest[key][0]:
+                newest[key] = (r["_ts"], pos)
+        emails = self.learners.emails
+        ids = self.initial_course_ids
+        hidden = np.array(
+            [
+                (emails[act.learner[i]], ids[act.course[i]]) in newest
+                and newest[(emails[act.learner[i]], ids[act.course[i]])][0] >= act.updated[i]
+                for i in last
+            ],
+            dtype=bool,
+        )
+        base_latest = {(emails[act.learner[i]], ids[act.course[i]]): int(act.updated[i]) for i in last}
+        kept_extras = [
+            extras[pos] for key, (ts, pos) in newest.items() if ts >= base_latest.get(key, np.iinfo(np.int64).min)
+        ]
+        return last[~hidden], kept_extras
+
     def extra_in_range(self, since: int, until: int) -> list[dict[str, Any]]:
+        # Added records, oldest first (add_activity keeps them sorted).
         return [r for r in self.extra_activity if since <= r["_ts"] < until]
 
     def add_activity(self, records: list[dict[str, Any]]) -> int:
@@ -187,6 +274,8 @@ class SimState:
             ts = parse_rfc3339(rec["updated_at"])
             self.extra_activity.append(
                 {
+                    # Fields outside the contract are served too: a provider may add some.
+                    **{k: v for k, v in rec.items() if k != "_ts"},
                     "learner_email": rec["learner_email"],
                     "course_id": str(rec["course_id"]),
                     "progress": rec["progress"],
@@ -218,8 +307,10 @@ class SimState:
             "activity_records": len(self.activity) + len(self.extra_activity),
             "activity_first": data.rfc3339(self.activity.updated[0]) if len(self.activity) else None,
             "activity_last": data.rfc3339(self.activity.updated[-1]) if len(self.activity) else None,
+            "history": {"mode": self.history, "as_of": data.rfc3339(self.as_of) if self.as_of is not None else None},
             "faults": dataclasses.asdict(self.faults),
             "counters": dict(self.counters),
+            "hostile_listed": self.hostile_listed,
         }
 
 

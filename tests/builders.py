@@ -123,3 +123,8 @@ class Warehouse:
     def execute(self, sql: str, params: Any = None) -> int:
         with self.connect() as conn:
             return conn.execute(sql, params).rowcount
+
+
+def set_history(sim: SimulatorProcess, mode: str, as_of: str | None = None) -> None:
+    """How the simulator keeps learning activity (snapshots or latest) and its clock."""
+    requests.put(f"{sim.url}/_sim/history", json={"mode": mode, "as_of": as_of}, timeout=10).raise_for_status()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime as dt
 
 import numpy as np
 
@@ -61,3 +62,39 @@ def test_iso_duration_format():
     assert data.iso_duration(750) == "PT12H30M"
     assert data.iso_duration(1800) == "P1DT6H"
     assert data.iso_duration(45) == "PT45M"
+
+
+def _day(start: str, days: int = 1) -> tuple[int, int]:
+    from simulator.state import parse_rfc3339
+
+    lo = parse_rfc3339(f"{start}T00:00:00Z")
+    return lo, lo + days * 86_400
+
+
+def test_a_latest_state_provider_serves_each_key_once_and_an_old_day_shrinks_as_time_goes_on():
+    from simulator.state import SimState
+
+    state = SimState(dataclasses.replace(CFG, courses=60, learners=300))
+    first = CFG.start_date.isoformat()
+    day = _day((CFG.start_date + dt.timedelta(days=2)).isoformat())
+    snapshots = state.activity_listing(*day)
+    key = lambda r: (r["learner_email"].lower(), r["course_id"])  # noqa: E731
+    newest_of_day = {key(r): r for r in snapshots}  # listings are in time order: the last one wins
+
+    # On time (the clock at the end of the day), a latest-state provider gives each key's last record of the day.
+    state.set_history("latest", data.rfc3339(day[1]))
+    on_time = state.activity_listing(*day)
+    assert sorted(map(key, on_time)) == sorted(newest_of_day)
+    assert all(r == newest_of_day[key(r)] for r in on_time)
+
+    # Days later, the same day only holds the keys nobody updated since.
+    state.set_history("latest", data.rfc3339(day[1] + 5 * 86_400))
+    later = state.activity_listing(*day)
+    assert 0 < len(later) < len(on_time)
+    assert all(r == newest_of_day[key(r)] for r in later)
+    whole = state.activity_listing(*_day(first, CFG.days))
+    assert len(whole) == len({key(r) for r in whole})
+
+    # The snapshot provider is unchanged by the clock for days before it.
+    state.set_history("snapshots", data.rfc3339(day[1] + 5 * 86_400))
+    assert state.activity_listing(*day) == snapshots
