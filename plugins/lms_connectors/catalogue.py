@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,6 +17,8 @@ import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
+from lms_connectors import guard, listing
+from lms_connectors.errors import PermanentError
 from lms_connectors.openclassrooms import contract
 from lms_connectors.openclassrooms.transform import COURSE_COLUMNS, course_row
 from lms_connectors.paths import sql_statements
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 5000
 
 
-class MassArchiveBlocked(RuntimeError):
+class MassArchiveBlocked(RuntimeError, PermanentError):
     """The run would archive more of the active catalogue than the settings allow."""
 
 
@@ -40,18 +42,49 @@ def lock_connector(conn: psycopg.Connection, connector_id: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (advisory_key(connector_id),))
 
 
-def extract_courses(conn: psycopg.Connection, pages: Iterable[list[dict[str, Any]]], run_id: str) -> int:
-    """Stream provider pages into staging.raw_courses; a retry starts from a clean slate."""
+def extract_courses(conn: psycopg.Connection, pages: listing.Pages | Callable[[], listing.Pages], run_id: str) -> int:
+    """Stream provider pages through the record guard into staging.raw_courses.
+
+    A retry starts from a clean slate, and so does a listing that changed
+    while it was read (``pages`` a factory: read again, bounded). A record
+    the guard quarantines is staged as its safe envelope with the reason, and
+    counted like any reject.
+    """
+    return listing.restarting(lambda it: _extract_courses(conn, it, run_id), pages, "the course catalogue")
+
+
+def _extract_courses(conn: psycopg.Connection, pages: listing.Pages, run_id: str) -> int:
     seq = 0
     with conn.transaction():
         conn.execute("DELETE FROM staging.raw_courses WHERE run_id = %s", (run_id,))
-        with conn.cursor() as cur, cur.copy("COPY staging.raw_courses (run_id, seq, record) FROM STDIN") as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY staging.raw_courses (run_id, seq, record, reject_reason, reject_detail) FROM STDIN") as copy,
+        ):
             for page in pages:
-                for record in page:
-                    copy.write_row((run_id, seq, orjson.dumps(record).decode()))
+                for raw in page:
+                    screened = guard.screen(raw, contract.COURSE_SCHEMA)
+                    copy.write_row(
+                        (run_id, seq, orjson.dumps(screened.record).decode(), screened.reason, screened.detail)
+                    )
                     seq += 1
     log.info("staged %d raw course records for run %s", seq, run_id)
     return seq
+
+
+def typed_course(record: dict[str, Any], reason: str | None, detail: str | None) -> dict[str, Any]:
+    """The staging row of one staged record; any failure of the conversion is a reason, never an exception."""
+    if reason is not None:
+        return {**dict.fromkeys(COURSE_COLUMNS), "reject_reason": reason, "reject_detail": detail}
+    try:
+        return course_row(record)
+    except Exception as exc:  # one record must not stop the run: it is quarantined with what went wrong
+        log.warning("course record could not be typed: %s", type(exc).__name__)
+        return {
+            **dict.fromkeys(COURSE_COLUMNS),
+            "reject_reason": "unconvertible_record",
+            "reject_detail": f"{type(exc).__name__}: {str(exc)[:200]}",
+        }
 
 
 def transform_courses(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
@@ -61,12 +94,15 @@ def transform_courses(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
         conn.execute("DELETE FROM staging.courses WHERE run_id = %s", (run_id,))
         columns = ", ".join(("run_id", "seq", *COURSE_COLUMNS))
         with conn.cursor(name="raw_courses") as src, conn.cursor() as dst:
-            src.execute("SELECT seq, record FROM staging.raw_courses WHERE run_id = %s ORDER BY seq", (run_id,))
+            src.execute(
+                "SELECT seq, record, reject_reason, reject_detail FROM staging.raw_courses WHERE run_id = %s ORDER BY seq",
+                (run_id,),
+            )
             # One connection cannot read a cursor while a COPY is open: chunk by chunk.
             while chunk := src.fetchmany(CHUNK_ROWS):
                 with dst.copy(f"COPY staging.courses ({columns}) FROM STDIN") as copy:
-                    for seq, record in chunk:
-                        row = course_row(record)
+                    for seq, record, reason, detail in chunk:
+                        row = typed_course(record, reason, detail)
                         copy.write_row((run_id, seq, *(row[c] for c in COURSE_COLUMNS)))
                 rows += len(chunk)
     return {"records": rows}
@@ -85,26 +121,36 @@ def validate_courses(
         ).fetchall(),
         columns=["seq", *COURSE_COLUMNS],
     )
-    reasons = quality.row_reasons(frame.drop(columns=["seq", "reject_reason"]), quality.COURSE_ROW_RULES, "courses")
-    rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
+    # Records the guard or the transform already rejected keep that reason.
+    earlier = frame["reject_reason"].notna()
+    rules = quality.row_rules(
+        frame.drop(columns=["seq", "reject_reason", "reject_detail"]), quality.course_row_rules(), "courses"
+    )
+    newly = rules.notna() & ~earlier
+    marks = frame.loc[newly, ["seq"]].assign(
+        reason=rules[newly].map(lambda r: r.reason), detail=rules[newly].map(lambda r: r.detail)
+    )
+    reasons = frame["reject_reason"].copy()
+    reasons[newly] = marks["reason"]
     with conn.transaction():
-        quarantine.stage_rejects(conn, rejected)
-        quarantine.mark_rejects(conn, "staging.courses", "reject_reason", run_id)
+        quarantine.stage_rejects(conn, marks)
+        quarantine.mark_rejects(conn, "staging.courses", "reject_reason", "reject_detail", run_id)
         quarantine.record_rejects(
             conn,
             run_id,
             connector_id,
             "course",
-            """SELECT s.reject_reason AS reason, r.record
+            """SELECT s.reject_reason AS reason, s.reject_detail AS detail, r.record
                FROM staging.courses s JOIN staging.raw_courses r USING (run_id, seq)
                WHERE s.run_id = %s AND s.reject_reason IS NOT NULL""",
             (run_id,),
         )
     accepted_ids = frame.loc[reasons.isna(), "provider_course_id"]
-    failures = quality.batch_failures(accepted_ids, len(rejected), len(frame), settings.max_reject_share, "course")
+    rejected = int(reasons.notna().sum())
+    failures = quality.batch_failures(accepted_ids, rejected, len(frame), settings.max_reject_share, "course")
     quarantine.stop_if_failed(failures, run_id)
-    by_reason = collections.Counter(rejected["reason"])
-    return {"records": len(frame), "rejected": len(rejected), "rejected_by_reason": dict(by_reason)}
+    by_reason = collections.Counter(reasons.dropna())
+    return {"records": len(frame), "rejected": rejected, "rejected_by_reason": dict(by_reason)}
 
 
 def load_courses(

@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from lms_connectors.errors import PermanentError
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
 
@@ -49,29 +50,14 @@ Each run covers the data interval [day, day + 1) in UTC. Run history with
 counts and timings: `ops.sync_runs`.
 """
 
-# Errors a retry cannot fix: fail the task at once with the message.
-_PERMANENT = (
-    "SettingsError",
-    "ProviderAuthError",
-    "ProviderForbiddenError",
-    "ProviderPagingError",
-    "ProviderResponseError",
-    "ConnectionConfigError",
-    "BatchRejected",
-    "MassArchiveBlocked",
-    "MigrationError",
-)
-
 
 @contextlib.contextmanager
 def _fail_fast() -> Iterator[None]:
     """Errors a retry cannot fix fail the task at once (no retries), with their message."""
     try:
         yield
-    except Exception as exc:
-        if type(exc).__name__ in _PERMANENT:
-            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-        raise
+    except PermanentError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 @dataclasses.dataclass
@@ -140,6 +126,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             "retries": spec.retries,
             "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds),
             "retry_exponential_backoff": True,
+            "execution_timeout": dt.timedelta(minutes=spec.execution_timeout_minutes),
             "on_failure_callback": mark_failed,
         },
         params={
@@ -211,7 +198,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
 
             with step(cfg, "extract_courses") as s:
                 client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
-                n = catalogue.extract_courses(s.conn, client.iter_course_pages(), cfg["run_key"])
+                n = catalogue.extract_courses(s.conn, client.iter_course_pages, cfg["run_key"])
                 s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
             return {"records": n}
 
@@ -263,7 +250,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             until = dt.datetime.fromisoformat(cfg["interval_end"])
             with step(cfg, "extract_progress") as s:
                 client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
-                n = progress.extract_activity(s.conn, client.iter_activity_pages(since, until), cfg["run_key"])
+                n = progress.extract_activity(s.conn, lambda: client.iter_activity_pages(since, until), cfg["run_key"])
                 s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
             return {"records": n}
 
@@ -370,6 +357,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
             "owner": "lms-admin",
             "retries": 1,
             "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds),
+            "execution_timeout": dt.timedelta(minutes=spec.execution_timeout_minutes),
         },
         params={
             "languages": Param(

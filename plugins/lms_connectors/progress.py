@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import io
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg.rows import dict_row
 
+from lms_connectors import guard, listing
 from lms_connectors.catalogue import lock_connector
 from lms_connectors.openclassrooms import contract as c
 from lms_connectors.openclassrooms.convert import normalise_email
@@ -47,6 +48,7 @@ PROGRESS_COLUMNS = (
     "provider_updated_at",
     "learner_hash",
     "outcome",
+    "reject_detail",
 )
 
 
@@ -57,30 +59,54 @@ def hash_key(conn: psycopg.Connection) -> bytes:
     return row[0].encode()
 
 
+_EMAIL_FIELD = c.ACTIVITY_SCHEMA.field(c.ACTIVITY_LEARNER_EMAIL)
+
+
 def learner_hash(key: bytes, email: Any) -> str | None:
-    if not isinstance(email, str) or not email.strip():
+    """The keyed hash of an email; None when there is no email the guard would accept."""
+    if not isinstance(email, str) or not email.strip() or guard.check(email, _EMAIL_FIELD) is not None:
         return None
     return hmac.new(key, normalise_email(email).encode(), hashlib.sha256).hexdigest()
 
 
-def extract_activity(conn: psycopg.Connection, pages: Iterable[list[dict[str, Any]]], run_id: str) -> int:
-    """Stream activity pages into staging.raw_activity with the email replaced by its hash."""
+def extract_activity(conn: psycopg.Connection, pages: listing.Pages | Callable[[], listing.Pages], run_id: str) -> int:
+    """Stream activity pages through the record guard into staging.raw_activity.
+
+    The email is replaced by its keyed hash and every field off the
+    allow-list is dropped before anything is written; a record the guard
+    quarantines is staged as its safe envelope with the reason. A listing
+    that changed while it was read is read again (``pages`` a factory).
+    """
+    return listing.restarting(lambda it: _extract_activity(conn, it, run_id), pages, "the learning activity")
+
+
+def _extract_activity(conn: psycopg.Connection, pages: listing.Pages, run_id: str) -> int:
     key = hash_key(conn)
     seq = 0
     with conn.transaction():
         conn.execute("DELETE FROM staging.raw_activity WHERE run_id = %s", (run_id,))
         with (
             conn.cursor() as cur,
-            cur.copy("COPY staging.raw_activity (run_id, seq, learner_hash, record) FROM STDIN") as copy,
+            cur.copy(
+                "COPY staging.raw_activity (run_id, seq, learner_hash, record, reject_reason, reject_detail) FROM STDIN"
+            ) as copy,
         ):
             for page in pages:
-                for record in page:
-                    if isinstance(record, dict):
-                        email = record.pop(c.ACTIVITY_LEARNER_EMAIL, None)
-                        digest = learner_hash(key, email)
-                    else:
-                        digest = None
-                    copy.write_row((run_id, seq, digest, orjson.dumps(record).decode()))
+                for raw in page:
+                    screened = guard.screen(raw, c.ACTIVITY_SCHEMA)
+                    email = raw.get(c.ACTIVITY_LEARNER_EMAIL) if isinstance(raw, dict) else None
+                    record = screened.record
+                    record.pop(c.ACTIVITY_LEARNER_EMAIL, None)
+                    copy.write_row(
+                        (
+                            run_id,
+                            seq,
+                            learner_hash(key, email),
+                            orjson.dumps(record).decode(),
+                            screened.reason,
+                            screened.detail,
+                        )
+                    )
                     seq += 1
                 if seq and seq % 200_000 < len(page):
                     log.info("staged %d activity records so far", seq)
@@ -103,47 +129,103 @@ def _lookups(conn: psycopg.Connection, connector_id: str) -> tuple[pd.Series, pd
     return users, courses
 
 
-def _timestamps(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+def _timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parsed UTC timestamps, and where a value was given but is not a timestamp in the guard's window."""
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    parsed = parsed.where((parsed >= guard.TIMESTAMP_MIN) & (parsed < guard.TIMESTAMP_MAX))
+    return parsed, values.notna() & parsed.isna()
 
 
 def transform_chunk(records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame) -> pd.DataFrame:
-    """Pure: typed progress rows; values that do not convert become NULL.
+    """Pure: typed progress rows, every value within its column's range.
 
-    ``records`` has columns seq, learner_hash and the provider fields. The
-    outcome is ``ok`` or ``unmatched`` (the learner is no LMS user); the
-    data-quality rules later turn broken rows into rejects.
+    ``records`` has columns seq, learner_hash, the provider fields and, when
+    the guard rejected a record at extract, reject_reason/reject_detail. The
+    outcome is ``ok``, ``unmatched`` (the learner is no LMS user) or the
+    reason a value could not be typed; the data-quality rules then name the
+    remaining broken rows.
+
+    Completion is the provider's completed_at or a progress of exactly 100
+    before any rounding: a completed record without completed_at gets its
+    updated_at, and a progress below 100 never rounds up to 100.
     """
     df = records.copy()
-    for col in (
-        c.ACTIVITY_COURSE_ID,
-        c.ACTIVITY_PROGRESS,
-        c.ACTIVITY_STARTED_AT,
-        c.ACTIVITY_COMPLETED_AT,
-        c.ACTIVITY_UPDATED_AT,
-    ):
+    for col in (*ACTIVITY_FIELDS, "reject_reason", "reject_detail"):
         if col not in df:
             df[col] = None
     course_id = df[c.ACTIVITY_COURSE_ID].astype("string").str.strip()
     df["course_id"] = course_id.astype(object).where(course_id.fillna("") != "", None)
-    progress = pd.to_numeric(df[c.ACTIVITY_PROGRESS], errors="coerce")
+    raw_progress = pd.to_numeric(df[c.ACTIVITY_PROGRESS], errors="coerce")
+    progress_bad = raw_progress.notna() & ~raw_progress.between(0, 100)
+    progress = raw_progress.where(~progress_bad)
+    pct = progress.round(2)
+    pct = pct.where(~((pct >= 100) & (progress < 100)), 99.99)
+    updated, updated_bad = _timestamps(df[c.ACTIVITY_UPDATED_AT])
+    started, started_bad = _timestamps(df[c.ACTIVITY_STARTED_AT])
+    completed, completed_bad = _timestamps(df[c.ACTIVITY_COMPLETED_AT])
+    completed = completed.where(completed.notna() | (progress != 100), updated)
     df = df.merge(courses, on="course_id", how="left")
     df["user_id"] = df["learner_hash"].map(users)
+
+    reason = pd.Series(df["reject_reason"].to_numpy(), dtype=object)
+    detail = pd.Series(df["reject_detail"].to_numpy(), dtype=object)
+    window = f"an RFC 3339 timestamp from {guard.TIMESTAMP_MIN:%Y} to {guard.TIMESTAMP_MAX:%Y}"
+    for bad, name, field, expected in (
+        (progress_bad, "progress_out_of_range", c.ACTIVITY_PROGRESS, "a progress from 0 to 100"),
+        (updated_bad, "invalid_updated_at", c.ACTIVITY_UPDATED_AT, window),
+        (started_bad, "invalid_started_at", c.ACTIVITY_STARTED_AT, window),
+        (completed_bad, "invalid_completed_at", c.ACTIVITY_COMPLETED_AT, window),
+    ):
+        hit = bad.to_numpy() & reason.isna().to_numpy()
+        if hit.any():
+            reason[hit] = name
+            detail[hit] = [f"{field} {_shown(v)} is not {expected}" for v in df.loc[hit, field]]
+    outcome = np.where(reason.notna(), reason, np.where(df["user_id"].isna(), "unmatched", "ok"))
+    keep = reason.isna().to_numpy()
     return pd.DataFrame(
         {
             "seq": df["seq"],
             "provider_course_id": df["course_id"],
             "lms_course_id": df["lms_course_id"].astype("Int64"),
             "user_id": df["user_id"],
-            "progress_pct": progress.round(2),
-            "time_spent_minutes": (df["duration_minutes"] * progress.clip(0, 100) / 100).round(2),
-            "started_at": _timestamps(df[c.ACTIVITY_STARTED_AT]),
-            "completed_at": _timestamps(df[c.ACTIVITY_COMPLETED_AT]),
-            "provider_updated_at": _timestamps(df[c.ACTIVITY_UPDATED_AT]),
+            "progress_pct": pct.where(keep),
+            "time_spent_minutes": (df["duration_minutes"] * progress / 100).round(2).where(keep),
+            "started_at": started,
+            "completed_at": completed,
+            "provider_updated_at": updated,
             "learner_hash": df["learner_hash"],
-            "outcome": np.where(df["user_id"].isna(), "unmatched", "ok"),
+            "outcome": outcome,
+            "reject_detail": detail,
         }
     )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def transform_guarded(
+    records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame
+) -> pd.DataFrame:
+    """:func:`transform_chunk`, except that a chunk it cannot convert is converted record by
+    record, and a record that still fails is quarantined (``unconvertible_record``)."""
+    try:
+        return transform_chunk(records, users, courses)
+    except Exception as exc:  # one record must not stop the run: find it and quarantine it
+        log.warning("a chunk of %d records failed to convert (%s); converting record by record", len(records), exc)
+    parts = []
+    for i in range(len(records)):
+        one = records.iloc[i : i + 1].reset_index(drop=True)
+        try:
+            parts.append(transform_chunk(one, users, courses))
+        except Exception as exc:
+            # The same conversion of a record with no provider values cannot fail and gives the right types.
+            blank = one[["seq", "learner_hash"]].assign(
+                reject_reason="unconvertible_record", reject_detail=f"{type(exc).__name__}: {str(exc)[:200]}"
+            )
+            parts.append(transform_chunk(blank, users, courses))
+    return pd.concat(parts, ignore_index=True)
 
 
 # The provider fields the transform reads, extracted by Postgres from the raw
@@ -181,16 +263,22 @@ def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str)
         # to_csv writes UTC timestamps without a zone.
         conn.execute("SET LOCAL TimeZone = 'UTC'")
         columns = ", ".join(("run_id", "seq", *PROGRESS_COLUMNS))
+        # ->> gives text: the progress is read as the JSON number the guard let through.
         fields = ", ".join("record ->> %s" for _ in ACTIVITY_FIELDS)
         with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
             src.execute(
-                f"SELECT seq, learner_hash, {fields} FROM staging.raw_activity WHERE run_id = %s ORDER BY seq",
+                f"""SELECT seq, learner_hash, {fields}, reject_reason, reject_detail
+                    FROM staging.raw_activity WHERE run_id = %s ORDER BY seq""",
                 (*ACTIVITY_FIELDS, run_id),
             )
             done = 0
             while chunk := src.fetchmany(CHUNK_ROWS):
-                out = transform_chunk(
-                    pd.DataFrame(chunk, columns=["seq", "learner_hash", *ACTIVITY_FIELDS]), users, courses
+                out = transform_guarded(
+                    pd.DataFrame(
+                        chunk, columns=["seq", "learner_hash", *ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
+                    ),
+                    users,
+                    courses,
                 )
                 outcomes.update(out["outcome"].value_counts().to_dict())
                 unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"].dropna().unique())
@@ -221,7 +309,15 @@ def validate_progress(
     run's interval [interval_start, interval_end)."""
     from lms_connectors import quality
 
-    columns = ["seq", "learner_hash", "provider_course_id", "lms_course_id", "progress_pct", "provider_updated_at"]
+    columns = [
+        "seq",
+        "learner_hash",
+        "provider_course_id",
+        "lms_course_id",
+        "progress_pct",
+        "provider_updated_at",
+        "outcome",
+    ]
     total = 0
     by_reason: collections.Counter[str] = collections.Counter()
     with conn.transaction():
@@ -234,19 +330,28 @@ def validate_progress(
                 updated = pd.to_datetime(frame["provider_updated_at"], utc=True)
                 # A missing timestamp is invalid_updated_at's to report.
                 frame["in_interval"] = updated.isna() | ((updated >= interval_start) & (updated < interval_end))
-                reasons = quality.row_reasons(frame.drop(columns=["seq"]), quality.PROGRESS_ROW_RULES, "progress")
-                rejected = frame.loc[reasons.notna(), ["seq"]].assign(reason=reasons[reasons.notna()])
-                quarantine.stage_rejects(conn, rejected)
-                by_reason.update(rejected["reason"])
+                # Records the guard or the transform already rejected keep that reason.
+                earlier = ~frame["outcome"].isin(("ok", "unmatched"))
+                rules = quality.row_rules(
+                    frame.drop(columns=["seq", "outcome"]), quality.PROGRESS_ROW_RULES, "progress"
+                )
+                newly = rules.notna() & ~earlier
+                marks = frame.loc[newly, ["seq"]].assign(
+                    reason=rules[newly].map(lambda r: r.reason), detail=rules[newly].map(lambda r: r.detail)
+                )
+                quarantine.stage_rejects(conn, marks)
+                by_reason.update(marks["reason"])
+                by_reason.update(frame.loc[earlier, "outcome"])
                 total += len(frame)
-        quarantine.mark_rejects(conn, "staging.progress", "outcome", run_id)
+        quarantine.mark_rejects(conn, "staging.progress", "outcome", "reject_detail", run_id)
         # The raw record already holds the learner's hash, never the email.
         quarantine.record_rejects(
             conn,
             run_id,
             connector_id,
             "progress",
-            """SELECT p.outcome AS reason, r.record || jsonb_build_object('learner_hash', r.learner_hash) AS record
+            """SELECT p.outcome AS reason, p.reject_detail AS detail,
+                      r.record || jsonb_build_object('learner_hash', r.learner_hash) AS record
                FROM staging.progress p JOIN staging.raw_activity r USING (run_id, seq)
                WHERE p.run_id = %s AND p.outcome NOT IN ('ok', 'unmatched')""",
             (run_id,),

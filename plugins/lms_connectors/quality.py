@@ -20,49 +20,84 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    """One expectation: ``reason`` is what a failing row is quarantined for."""
+    """One expectation: ``reason`` is what a failing row is quarantined for, ``detail`` says why."""
 
     reason: str
     expectation: str  # class name in great_expectations.expectations
     kwargs: dict[str, Any]
+    detail: str = ""
 
 
-COURSE_ROW_RULES: tuple[Rule, ...] = (
-    Rule("missing_id", "ExpectColumnValuesToNotBeNull", {"column": "provider_course_id"}),
-    Rule("missing_title", "ExpectColumnValuesToNotBeNull", {"column": "title"}),
-    Rule("missing_title", "ExpectColumnValuesToMatchRegex", {"column": "title", "regex": r"\S"}),
-    Rule("invalid_language", "ExpectColumnValuesToNotBeNull", {"column": "language"}),
-    Rule("invalid_language", "ExpectColumnValuesToMatchRegex", {"column": "language", "regex": r"^[a-z]{2}$"}),
-    Rule("invalid_status", "ExpectColumnValuesToNotBeNull", {"column": "provider_status"}),
-    Rule(
-        "invalid_status",
-        "ExpectColumnValuesToMatchRegex",
-        {"column": "provider_status", "regex": r"^[a-z0-9][a-z0-9_-]*$"},
-    ),
-    Rule("invalid_duration", "ExpectColumnValuesToNotBeNull", {"column": "duration_minutes"}),
-    Rule(
-        "invalid_duration",
-        "ExpectColumnValuesToBeBetween",
-        {"column": "duration_minutes", "min_value": 1, "max_value": 60 * 24 * 60},
-    ),
-    Rule("missing_url", "ExpectColumnValuesToNotBeNull", {"column": "launch_url"}),
-    Rule("invalid_updated_at", "ExpectColumnValuesToNotBeNull", {"column": "provider_updated_at"}),
-)
+# Absolute http(s) URLs only: the START button must never run a script or open a local file.
+WEB_URL = r"(?i)^https?://[^\s/?#]+[^\s]*$"
+
+
+@functools.cache
+def course_row_rules() -> tuple[Rule, ...]:
+    from lms_connectors.settings import iso_639_1_codes
+
+    return (
+        Rule("missing_id", "ExpectColumnValuesToNotBeNull", {"column": "provider_course_id"}, "no course id"),
+        Rule("missing_title", "ExpectColumnValuesToNotBeNull", {"column": "title"}, "no title"),
+        Rule("missing_title", "ExpectColumnValuesToMatchRegex", {"column": "title", "regex": r"\S"}, "blank title"),
+        Rule("invalid_language", "ExpectColumnValuesToNotBeNull", {"column": "language"}, "no language"),
+        Rule(
+            "invalid_language",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "language", "value_set": list(iso_639_1_codes())},
+            "language is not an ISO 639-1 code",
+        ),
+        Rule("invalid_status", "ExpectColumnValuesToNotBeNull", {"column": "provider_status"}, "no status"),
+        Rule(
+            "invalid_status",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "provider_status", "regex": r"^[a-z0-9][a-z0-9_-]*$"},
+            "status is not a lower-case code",
+        ),
+        Rule("invalid_duration", "ExpectColumnValuesToNotBeNull", {"column": "duration_minutes"}, "no duration"),
+        Rule(
+            "invalid_duration",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "duration_minutes", "min_value": 1, "max_value": 60 * 24 * 60},
+            "duration outside 1 minute to 60 days",
+        ),
+        Rule("missing_url", "ExpectColumnValuesToNotBeNull", {"column": "launch_url"}, "no launch URL"),
+        Rule(
+            "invalid_url",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "launch_url", "regex": WEB_URL},
+            "launch URL is not an absolute http(s) URL",
+        ),
+        Rule(
+            "invalid_url",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "image_url", "regex": WEB_URL},
+            "image URL is not an absolute http(s) URL",
+        ),
+        Rule("invalid_updated_at", "ExpectColumnValuesToNotBeNull", {"column": "provider_updated_at"}, "no updated_at"),
+    )
+
 
 PROGRESS_ROW_RULES: tuple[Rule, ...] = (
-    Rule("missing_learner", "ExpectColumnValuesToNotBeNull", {"column": "learner_hash"}),
-    Rule("missing_course_id", "ExpectColumnValuesToNotBeNull", {"column": "provider_course_id"}),
-    Rule("invalid_updated_at", "ExpectColumnValuesToNotBeNull", {"column": "provider_updated_at"}),
+    Rule("missing_learner", "ExpectColumnValuesToNotBeNull", {"column": "learner_hash"}, "no learner email"),
+    Rule("missing_course_id", "ExpectColumnValuesToNotBeNull", {"column": "provider_course_id"}, "no course id"),
+    Rule("invalid_updated_at", "ExpectColumnValuesToNotBeNull", {"column": "provider_updated_at"}, "no updated_at"),
     # The provider returns updated_at in [since, until); a record outside would
     # land on a day the run does not own (validate_progress computes in_interval).
-    Rule("outside_interval", "ExpectColumnValuesToBeInSet", {"column": "in_interval", "value_set": [True]}),
-    Rule("progress_out_of_range", "ExpectColumnValuesToNotBeNull", {"column": "progress_pct"}),
+    Rule(
+        "outside_interval",
+        "ExpectColumnValuesToBeInSet",
+        {"column": "in_interval", "value_set": [True]},
+        "updated_at outside the run's interval",
+    ),
+    Rule("progress_out_of_range", "ExpectColumnValuesToNotBeNull", {"column": "progress_pct"}, "no progress"),
     Rule(
         "progress_out_of_range",
         "ExpectColumnValuesToBeBetween",
         {"column": "progress_pct", "min_value": 0, "max_value": 100},
+        "progress outside 0-100",
     ),
-    Rule("unknown_course", "ExpectColumnValuesToNotBeNull", {"column": "lms_course_id"}),
+    Rule("unknown_course", "ExpectColumnValuesToNotBeNull", {"column": "lms_course_id"}, "course not in the catalogue"),
 )
 
 
@@ -112,6 +147,11 @@ def _validation(name: str, rules: tuple[Rule, ...]) -> Any:
 
 def row_reasons(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series:
     """The first rule each row breaks (None where it breaks none), aligned with ``df``."""
+    return row_rules(df, rules, name).map(lambda r: r.reason, na_action="ignore")
+
+
+def row_rules(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series:
+    """The first :class:`Rule` each row breaks (None where it breaks none), aligned with ``df``."""
     reasons = pd.Series([None] * len(df), index=df.index, dtype=object)
     if df.empty:
         return reasons
@@ -125,7 +165,7 @@ def row_reasons(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Seri
             if row not in first or rule_no < first[row]:
                 first[row] = rule_no
     for row, rule_no in first.items():
-        reasons.iloc[row] = rules[rule_no].reason
+        reasons.iloc[row] = rules[rule_no]
     return reasons
 
 

@@ -24,6 +24,8 @@ class ConnectorSpec:
     tags: tuple[str, ...] = ()
     retries: int = 2
     retry_delay_seconds: float = 60.0
+    # A task running longer than this is failed (and retried): nothing may hang a DAG run.
+    execution_timeout_minutes: float = 60.0
 
     @property
     def dag_id(self) -> str:
@@ -53,9 +55,12 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
             tags=tuple(entry.get("tags", ())),
             retries=int(entry.get("retries", 2)),
             retry_delay_seconds=float(entry.get("retry_delay_seconds", 60)),
+            execution_timeout_minutes=float(entry.get("execution_timeout_minutes", 60)),
         )
         if spec.provider not in PROVIDERS:
             raise ValueError(f"{path}: connector {spec.id!r} has unknown provider {spec.provider!r}")
+        if spec.execution_timeout_minutes <= 0:
+            raise ValueError(f"{path}: connector {spec.id!r}: execution_timeout_minutes must be positive")
         specs.append(spec)
     ids = [s.id for s in specs]
     if len(set(ids)) != len(ids):

@@ -12,6 +12,8 @@ from typing import Any
 
 import pydantic
 
+from lms_connectors.errors import PermanentError
+
 
 def iso_639_1_codes() -> tuple[str, ...]:
     """Every ISO 639-1 code, from pycountry's copy of the ISO tables."""
@@ -33,7 +35,7 @@ def is_language_code(code: str) -> bool:
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class SettingsError(ValueError):
+class SettingsError(ValueError, PermanentError):
     """The settings Variable is missing or holds a bad value."""
 
 

@@ -67,6 +67,7 @@ def test_policies(bag):
             assert isinstance(dag.timetable, CronDataIntervalTimetable), dag_id
         for t in dag.tasks:
             assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
+            assert t.execution_timeout is not None, f"{dag_id}.{t.task_id} may run forever"
 
 
 def test_task_shape(bag):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import time
 
 import pytest
 import requests
 
 from lms_connectors.openclassrooms.client import (
+    ListingChanged,
     ProviderAuthError,
     ProviderForbiddenError,
     ProviderPagingError,
@@ -16,7 +19,7 @@ from lms_connectors.openclassrooms.client import (
     ProviderUnavailableError,
 )
 from simulator import launch
-from tests.builders import SIM_ARGS, RecordingSleep, make_client, set_faults, sim_state
+from tests.builders import FAST_RETRY, SIM_ARGS, RecordingSleep, make_client, set_faults, sim_state
 
 pytestmark = pytest.mark.integration
 DAY = dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
@@ -158,10 +161,59 @@ def test_overlapping_pages_fail(sim):
         all_courses(make_client(sim))
 
 
-def test_malformed_json_fails_clearly(sim):
-    set_faults(sim, malformed_json_burst=1)
-    with pytest.raises(ProviderResponseError, match="malformed JSON"):
+def test_a_malformed_or_truncated_page_is_asked_again(sim):
+    set_faults(sim, malformed_json_burst=2)
+    client = make_client(sim, sleep=RecordingSleep())
+    ids = [c["id"] for c in all_courses(client)]
+    assert len(ids) == 120 == len(set(ids))
+    assert client.stats["retries"] == 2
+
+
+def test_malformed_json_that_persists_fails_clearly_after_the_retries(sim):
+    set_faults(sim, malformed_json_rate=1.0)
+    sleep = RecordingSleep()
+    with pytest.raises(ProviderResponseError, match=r"still failing after 5 attempts: .*malformed JSON"):
+        all_courses(make_client(sim, sleep=sleep))
+    assert len(sleep.waits) == 4
+
+
+def test_a_total_that_moves_while_paging_is_reported_as_a_changed_listing(sim):
+    set_faults(sim, total_change_burst=1)
+    with pytest.raises(ListingChanged, match=r"the total changed while paging \(121 -> 120\)"):
         all_courses(make_client(sim))
+    # Read again from the start, the listing is whole.
+    assert len(all_courses(make_client(sim))) == 120
+
+
+def test_a_trickling_response_hits_the_request_deadline_and_is_retried(sim):
+    set_faults(sim, trickle_burst=1, trickle_delay_ms=100)
+    retry = dataclasses.replace(FAST_RETRY, max_request_seconds=0.5)
+    client = make_client(sim, page_size=100, retry=retry, sleep=RecordingSleep())
+    t0 = time.monotonic()
+    assert len(all_courses(client)) == 120
+    # The trickled page (about 25 KB, 256 bytes every 0.1 s) would have taken 10 s.
+    assert time.monotonic() - t0 < 5
+    assert client.stats["retries"] == 1
+
+
+def test_an_oversized_response_is_refused(sim):
+    client = make_client(sim, page_size=100, max_response_bytes=1_000, sleep=RecordingSleep())
+    with pytest.raises(ProviderResponseError, match="exceeds 1,000 bytes"):
+        all_courses(client)
+
+
+def test_hostile_records_reach_the_caller_one_by_one_without_refusing_the_page(sim):
+    from lms_connectors.jsonpage import UndecodableRecord
+
+    clean = all_courses(make_client(sim))
+    set_faults(sim, hostile_share=0.3)
+    items = all_courses(make_client(sim, page_size=50))
+    served = sum(sim_state(sim)["hostile_listed"]["courses"].values())
+    assert served > 10
+    assert len(items) == 120 + served
+    # Every clean record arrives as it is, and in its place; the hostile ones arrive beside them.
+    assert [i for i in items if i in clean] == clean
+    assert any(isinstance(i, UndecodableRecord) for i in items)  # the 2000-level nesting
 
 
 def test_malformed_records_are_served_as_data(sim):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import threading
 import time
 
@@ -85,13 +86,81 @@ def last_run(warehouse) -> dict:
         pytest.param({"rate_limit_rate": 0.25, "retry_after": 0.02}, id="429-rate"),
         pytest.param({"error_burst": 2, "error_status": 502, "reset_burst": 1}, id="5xx-and-resets"),
         pytest.param({"token_max_uses": 2}, id="token-expiry-mid-paging"),
+        pytest.param({"malformed_json_burst": 2}, id="truncated-bodies"),
+        pytest.param({"total_change_burst": 1}, id="total-moves-while-paging"),
+        pytest.param({"trickle_burst": 1, "trickle_delay_ms": 200}, id="trickling-body-past-the-deadline"),
     ],
 )
-def test_transient_faults_end_like_a_clean_run(dagbag, warehouse, sim, clean_day, faults):
+def test_transient_faults_end_like_a_clean_run(dagbag, warehouse, sim, clean_day, monkeypatch, faults):
+    if "trickle_burst" in faults:
+        conn = json.loads(os.environ["AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT"])
+        conn["extra"]["max_request_seconds"] = 1
+        monkeypatch.setenv("AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT", json.dumps(conn))
     set_faults(sim, **faults)
+    t0 = time.monotonic()
     assert run_day(dagbag, DAY1) == "success"
-    assert sim_state(sim)["counters"]["faulted"] > 0 or "token_max_uses" in faults
+    assert sim_state(sim)["counters"]["faulted"] > 0 or not {"error_burst", "rate_limit_rate"} & set(faults)
     assert targets(warehouse) == clean_day
+    if "trickle_burst" in faults:
+        assert time.monotonic() - t0 < 60  # the trickled page alone would have taken minutes
+
+
+# Each hostile variant the simulator serves (simulator/hostile.py) and the reason it must get.
+HOSTILE_REASONS = {
+    "course": {
+        "nul_in_title": "invalid_text",
+        "lone_surrogate_in_description": "invalid_text",
+        "control_character_in_status": "invalid_text",
+        "duration_of_millions_of_days": "invalid_duration",
+        "duration_of_400_digits": "text_too_long",
+        "updated_at_beyond_year_9999": "invalid_updated_at",
+        "description_of_1_5_mb": "text_too_long",
+        "id_of_3000_characters": "text_too_long",
+        "language_not_iso_639_1": "invalid_language",
+        "javascript_launch_url": "invalid_url",
+        "title_is_an_array": "wrong_type",
+        "record_is_a_string": "not_an_object",
+        "nesting_2000_levels_deep": "undecodable_record",
+    },
+    "progress": {
+        "progress_1000": "progress_out_of_range",
+        "progress_1e400": "invalid_number",
+        "progress_nan": "invalid_number",
+        "progress_10_pow_30": "invalid_number",
+        "progress_is_a_string": "wrong_type",
+        "progress_is_a_boolean": "wrong_type",
+        "started_at_unparseable": "invalid_started_at",
+        "completed_at_unparseable": "invalid_completed_at",
+        "nul_in_course_id": "invalid_text",
+        "lone_surrogate_in_email": "invalid_text",
+        "course_id_of_3000_characters": "text_too_long",
+        "record_is_an_array": "not_an_object",
+        "nesting_2000_levels_deep": "undecodable_record",
+    },
+}
+
+
+def test_hostile_records_over_http_are_quarantined_and_the_run_ends_like_a_clean_one(dagbag, warehouse, sim, clean_day):
+    from simulator import hostile
+
+    assert set(HOSTILE_REASONS["course"]) == set(hostile.COURSE_VARIANTS)
+    assert set(HOSTILE_REASONS["progress"]) == set(hostile.ACTIVITY_VARIANTS)
+    set_faults(sim, hostile_share=0.02)
+    assert run_day(dagbag, DAY1) == "success"
+    assert targets(warehouse) == clean_day
+    served = sim_state(sim)["hostile_listed"]
+    expected = sorted(
+        (
+            "course" if listing == "courses" else "progress",
+            HOSTILE_REASONS["course" if listing == "courses" else "progress"][v],
+        )
+        for listing, variants in served.items()
+        for v, n in variants.items()
+        for _ in range(n)
+    )
+    assert {e for e, _ in expected} == {"course", "progress"}, served
+    assert sorted(warehouse.rows("SELECT entity, reason FROM ops.rejected_records")) == expected
+    assert warehouse.scalar("SELECT count(*) FROM ops.rejected_records WHERE detail IS NULL") == 0
 
 
 def test_retries_exhausted_fail_cleanly_then_a_rerun_converges(dagbag, warehouse, sim, clean_day):
@@ -143,7 +212,7 @@ def test_bad_credentials_or_organization_fail_fast_naming_the_connection(
     [
         pytest.param({"total_offset": 1}, id="total-does-not-add-up"),
         pytest.param({"overlap_pages": True}, id="overlapping-pages"),
-        pytest.param({"malformed_json_burst": 1}, id="malformed-json"),
+        pytest.param({"malformed_json_rate": 1.0}, id="malformed-json-on-every-answer"),
         pytest.param({"malformed_share": 0.3}, id="malformed-records-above-threshold"),
     ],
 )

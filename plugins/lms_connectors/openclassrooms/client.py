@@ -3,8 +3,10 @@
 OAuth2 client credentials with a cached token (refreshed once on
 ``invalid_token``), ``Range`` paging as a generator of pages with a
 completeness check, and bounded retries (tenacity) for 429, 5xx, connection
-resets and read timeouts. The client secret never appears in logs, reprs or
-exceptions.
+resets, read timeouts, malformed or truncated bodies and pages whose range
+does not add up. Each request has an overall deadline and a size cap, so a
+server that trickles its answer cannot hold a task. The client secret never
+appears in logs, reprs or exceptions.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ from typing import Any
 import orjson
 import requests
 import tenacity
+import urllib3
 
+from lms_connectors.errors import (
+    ListingChanged,
+    ProviderAuthError,
+    ProviderError,
+    ProviderForbiddenError,
+    ProviderPagingError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+)
+from lms_connectors.jsonpage import PageDecodeError, decode_array
 from lms_connectors.openclassrooms import contract as c
 from lms_connectors.openclassrooms.convert import format_timestamp
 
@@ -31,34 +44,28 @@ _CONTENT_RANGE_RE = re.compile(r"^\s*items\s+(?:(\d+)-(\d+)|\*)/(\d+)\s*$")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
-class ProviderError(Exception):
-    """Base of every error the client raises."""
-
-
-class ProviderAuthError(ProviderError):
-    """The provider refused the client credentials (not retryable)."""
-
-
-class ProviderForbiddenError(ProviderError):
-    """The credentials give no access to the organization (not retryable)."""
-
-
-class ProviderUnavailableError(ProviderError):
-    """Retries were exhausted on transient errors."""
-
-
-class ProviderResponseError(ProviderError):
-    """The provider answered something outside the contract (bad JSON, status)."""
-
-
-class ProviderPagingError(ProviderError):
-    """Pages do not add up: wrong total, repeated or overlapping ranges."""
+__all__ = [
+    "ListingChanged",
+    "OpenClassroomsClient",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderForbiddenError",
+    "ProviderPagingError",
+    "ProviderResponseError",
+    "ProviderUnavailableError",
+    "RetryPolicy",
+]
 
 
 class _TransientError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    """A failed attempt worth repeating; ``final`` is what to raise once the attempts run out."""
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, final: type[ProviderError] = ProviderUnavailableError
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.final = final
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +78,8 @@ class RetryPolicy:
     jitter: float = 1.0
     max_retry_after: float = 120.0
     max_total_seconds: float = 900.0
+    # One request, from sending it to the last byte of its body.
+    max_request_seconds: float = 120.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +94,7 @@ def parse_content_range(value: str | None) -> ContentRange | None:
         return None
     m = _CONTENT_RANGE_RE.match(value)
     if not m:
-        raise ProviderPagingError(f"malformed Content-Range header: {value!r}")
+        raise ProviderPagingError(f"malformed Content-Range header: {value[:80]!r}")
     first, last, total = m.groups()
     return ContentRange(int(first) if first else None, int(last) if last else None, int(total))
 
@@ -122,6 +131,7 @@ class OpenClassroomsClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         source: str = "OpenClassrooms",
+        max_response_bytes: int = 64 * 2**20,
     ) -> None:
         if not base_url:
             raise ValueError("base_url is required")
@@ -137,6 +147,7 @@ class OpenClassroomsClient:
         self._session = session or requests.Session()
         self._sleep = sleep
         self._source = source
+        self.max_response_bytes = max_response_bytes
         self._token: str | None = None
         self._token_expires = 0.0
         self.stats = {"requests": 0, "retries": 0, "token_fetches": 0, "pages": 0}
@@ -159,48 +170,32 @@ class OpenClassroomsClient:
         yield from self._iter_pages(path, params, "learning activity")
 
     # --- paging -----------------------------------------------------------
-    def _iter_pages(self, path: str, params: dict[str, str], what: str) -> Iterator[list[dict[str, Any]]]:
+    def _iter_pages(self, path: str, params: dict[str, str], what: str) -> Iterator[list[Any]]:
+        """Pages in order. A page that is malformed or whose range does not match the request
+        is requested again (bounded); a listing whose total moves raises ListingChanged."""
         start, total, read, pages = 0, None, 0, 0
         started = time.monotonic()
         while True:
             end = start + self.page_size - 1
-            resp = self._get(path, params, {c.RANGE_HEADER: f"{c.RANGE_UNIT}={start}-{end}"})
-            if resp.status_code == 416:
-                raise ProviderPagingError(
+            page = self._get(
+                path,
+                params,
+                {c.RANGE_HEADER: f"{c.RANGE_UNIT}={start}-{end}"},
+                lambda resp, body, start=start: self._check_page(resp, body, start, what),
+            )
+            if page is None:
+                raise ListingChanged(
                     f"{self._source} {what}: the provider announced {total} items but has none from item {start} on"
                 )
-            items = self._json(resp, what)
-            if not isinstance(items, list):
-                raise ProviderResponseError(f"{self._source} {what}: expected a JSON array, got {type(items).__name__}")
-            rng = parse_content_range(resp.headers.get(c.CONTENT_RANGE_HEADER))
-            if rng is None:
-                if resp.status_code != 200:
-                    raise ProviderPagingError(f"{self._source} {what}: {resp.status_code} without Content-Range")
-                rng = ContentRange(0, len(items) - 1, len(items)) if items else ContentRange(None, None, 0)
+            items, rng = page
             if total is None:
                 total = rng.total
             elif rng.total != total:
-                raise ProviderPagingError(
-                    f"{self._source} {what}: the total changed while paging ({total} -> {rng.total})"
-                )
+                raise ListingChanged(f"{self._source} {what}: the total changed while paging ({total} -> {rng.total})")
             if rng.first is None:
-                if items or start:
-                    raise ProviderPagingError(f"{self._source} {what}: empty range with {len(items)} items at {start}")
+                if start:
+                    raise ListingChanged(f"{self._source} {what}: the list ended at item {start} of {total}")
                 break
-            if rng.first != start:
-                raise ProviderPagingError(
-                    f"{self._source} {what}: asked for items from {start}, got {rng.first}-{rng.last} "
-                    "(a repeated or overlapping range)"
-                )
-            if rng.last is None or rng.last < rng.first or rng.last >= total:
-                raise ProviderPagingError(
-                    f"{self._source} {what}: range {rng.first}-{rng.last} is outside 0-{total - 1}"
-                )
-            if len(items) != rng.last - rng.first + 1:
-                raise ProviderPagingError(
-                    f"{self._source} {what}: range {rng.first}-{rng.last} announces "
-                    f"{rng.last - rng.first + 1} items, the page holds {len(items)}"
-                )
             read += len(items)
             pages += 1
             self.stats["pages"] += 1
@@ -219,79 +214,159 @@ class OpenClassroomsClient:
             if start >= total:
                 break
         if read != (total or 0):
-            raise ProviderPagingError(f"{self._source} {what}: read {read} items, the provider announced {total}")
+            raise ListingChanged(f"{self._source} {what}: read {read} items, the provider announced {total}")
         log.info("%s %s: %d items in %d pages (%.1f s)", self._source, what, read, pages, time.monotonic() - started)
 
-    def _json(self, resp: requests.Response, what: str) -> Any:
+    def _check_page(
+        self, resp: requests.Response, body: bytes, start: int, what: str
+    ) -> tuple[list[Any], ContentRange] | None:
+        """The page's records and range, or None for 416 (nothing from ``start`` on).
+
+        Anything wrong with this one answer is transient: the same page is asked again.
+        """
+        if resp.status_code == 416:
+            return None
         try:
-            return orjson.loads(resp.content)
-        except orjson.JSONDecodeError as exc:
-            raise ProviderResponseError(
-                f"{self._source} {what}: malformed JSON in the response to {resp.request.method} {_path(resp.url)} ({exc})"
+            items, _ = decode_array(body)
+        except PageDecodeError as exc:
+            raise _TransientError(
+                f"{self._source} {what}: malformed JSON in the response to GET {_path(resp.url)} ({exc})",
+                final=ProviderResponseError,
             ) from None
-
-    # --- requests with auth and retries -----------------------------------
-    def _get(self, path: str, params: dict[str, str], headers: dict[str, str]) -> requests.Response:
-        resp = self._with_retries(lambda: self._authorized_get(path, params, headers))
-        if resp.status_code == 401:
-            # One refresh on an expired or revoked token, then the call again.
-            self._token = None
-            resp = self._with_retries(lambda: self._authorized_get(path, params, headers))
-            if resp.status_code == 401:
-                raise ProviderAuthError(f"{self._source}: the access token was refused twice for {_path(resp.url)}")
-        if resp.status_code == 403:
-            raise ProviderForbiddenError(
-                f"{self._source}: client {self.client_id!r} has no access to organization {self.organization_id!r} (403)"
+        try:
+            rng = parse_content_range(resp.headers.get(c.CONTENT_RANGE_HEADER))
+        except ProviderPagingError as exc:
+            raise _TransientError(str(exc), final=ProviderPagingError) from None
+        if rng is None:
+            if resp.status_code != 200:
+                raise _TransientError(
+                    f"{self._source} {what}: {resp.status_code} without Content-Range", final=ProviderPagingError
+                )
+            rng = ContentRange(0, len(items) - 1, len(items)) if items else ContentRange(None, None, 0)
+        problem = None
+        if rng.first is None:
+            if items:
+                problem = f"empty range with {len(items)} items at {start}"
+        elif rng.first != start:
+            problem = f"asked for items from {start}, got {rng.first}-{rng.last} (a repeated or overlapping range)"
+        elif rng.last is None or rng.last < rng.first or rng.last >= rng.total:
+            problem = f"range {rng.first}-{rng.last} is outside 0-{rng.total - 1}"
+        elif len(items) != rng.last - rng.first + 1:
+            problem = (
+                f"range {rng.first}-{rng.last} announces {rng.last - rng.first + 1} items, the page holds {len(items)}"
             )
-        if resp.status_code not in (200, 206, 416):
-            raise ProviderResponseError(f"{self._source}: unexpected status {resp.status_code} for {_path(resp.url)}")
-        return resp
+        if problem:
+            raise _TransientError(f"{self._source} {what}: {problem}", final=ProviderPagingError)
+        return items, rng
 
-    def _authorized_get(self, path: str, params: dict[str, str], headers: dict[str, str]) -> requests.Response:
+    # --- requests with auth, deadlines and retries ------------------------
+    def _get(
+        self,
+        path: str,
+        params: dict[str, str],
+        headers: dict[str, str],
+        check: Callable[[requests.Response, bytes], Any],
+    ) -> Any:
+        """One logical GET: transient failures retried (bounded), the token refreshed once on 401,
+        and ``check`` run on every answer inside the retry loop."""
+
+        def attempt() -> Any:
+            resp, body = self._authorized_get(path, params, headers)
+            if resp.status_code == 401:
+                # One refresh on an expired or revoked token, then the call again.
+                self._token = None
+                resp, body = self._authorized_get(path, params, headers)
+                if resp.status_code == 401:
+                    raise ProviderAuthError(f"{self._source}: the access token was refused twice for {_path(resp.url)}")
+            if resp.status_code == 403:
+                raise ProviderForbiddenError(
+                    f"{self._source}: client {self.client_id!r} has no access to organization "
+                    f"{self.organization_id!r} (403)"
+                )
+            if resp.status_code not in (200, 206, 416):
+                raise ProviderResponseError(
+                    f"{self._source}: unexpected status {resp.status_code} for {_path(resp.url)}"
+                )
+            return check(resp, body)
+
+        return self._with_retries(attempt)
+
+    def _authorized_get(
+        self, path: str, params: dict[str, str], headers: dict[str, str]
+    ) -> tuple[requests.Response, bytes]:
         token = self._access_token()
-        resp = self._send("GET", path, params=params, headers={**headers, "Authorization": f"Bearer {token}"})
-        return resp
+        return self._send("GET", path, params=params, headers={**headers, "Authorization": f"Bearer {token}"})
 
     def _access_token(self) -> str:
         # Refresh a little early so a token does not die between check and use.
         if self._token and time.monotonic() < self._token_expires - 30:
             return self._token
-        resp = self._send(
+        resp, body = self._send(
             "POST",
             c.TOKEN_PATH,
             data={"grant_type": "client_credentials", "scope": c.TOKEN_SCOPE},
             auth=(self.client_id, self._secret),
         )
         if resp.status_code in (400, 401):
-            error = _error_code(resp)
+            error = _error_code(body)
             raise ProviderAuthError(
                 f"{self._source} refused the client credentials for client id {self.client_id!r} "
                 f"({error or resp.status_code}); check the Connection's login and password"
             )
         if resp.status_code != 200:
             raise ProviderResponseError(f"{self._source}: token endpoint answered {resp.status_code}")
-        body = self._json(resp, "token")
         try:
-            self._token = str(body["access_token"])
-            self._token_expires = time.monotonic() + float(body.get("expires_in", 3600))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProviderResponseError(f"{self._source}: token response lacks access_token/expires_in") from exc
+            token_body = orjson.loads(body)
+            self._token = str(token_body["access_token"])
+            self._token_expires = time.monotonic() + float(token_body.get("expires_in", 3600))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise _TransientError(
+                f"{self._source}: token response lacks access_token/expires_in", final=ProviderResponseError
+            ) from exc
         self.stats["token_fetches"] += 1
         return self._token
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One HTTP exchange; transient failures become _TransientError."""
+    def _send(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
+        """One HTTP exchange, its body read whole within the deadline; transient failures become _TransientError."""
         self.stats["requests"] += 1
+        started = time.monotonic()
         try:
-            resp = self._session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            resp = self._session.request(method, self.base_url + path, timeout=self.timeout, stream=True, **kwargs)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise _TransientError(f"{type(exc).__name__} on {method} {path}") from None
-        if resp.status_code in RETRYABLE_STATUS:
-            retry_after = _retry_after_seconds(resp.headers.get("Retry-After"))
-            raise _TransientError(f"HTTP {resp.status_code} on {method} {path}", retry_after)
-        return resp
+        try:
+            if resp.status_code in RETRYABLE_STATUS:
+                retry_after = _retry_after_seconds(resp.headers.get("Retry-After"))
+                raise _TransientError(f"HTTP {resp.status_code} on {method} {path}", retry_after)
+            return resp, self._read_body(resp, started, f"{method} {path}")
+        finally:
+            resp.close()
 
-    def _with_retries(self, call: Callable[[], requests.Response]) -> requests.Response:
+    def _read_body(self, resp: requests.Response, started: float, request: str) -> bytes:
+        # read1 returns what one read of the socket gives: a server that trickles its
+        # body one byte at a time still reaches the deadline check between reads.
+        deadline = started + self.retry.max_request_seconds
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                chunk = resp.raw.read1(65536, decode_content=True)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise _TransientError(f"{type(exc).__name__} while reading the response to {request}") from None
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise _TransientError(
+                    f"the response to {request} exceeds {self.max_response_bytes:,} bytes", final=ProviderResponseError
+                )
+            if time.monotonic() > deadline:
+                raise _TransientError(
+                    f"the response to {request} took over {self.retry.max_request_seconds:g} s (deadline)"
+                )
+            chunks.append(chunk)
+
+    def _with_retries(self, call: Callable[[], Any]) -> Any:
         policy = self.retry
         backoff = tenacity.wait_exponential_jitter(
             multiplier=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
@@ -329,17 +404,19 @@ class OpenClassroomsClient:
             return retrying(call)
         except tenacity.RetryError as err:
             last = err.last_attempt.exception()
-            raise ProviderUnavailableError(
+            final = last.final if isinstance(last, _TransientError) else ProviderUnavailableError
+            raise final(
                 f"{self._source} still failing after {err.last_attempt.attempt_number} attempts: {last}"
             ) from None
 
 
-def _error_code(resp: requests.Response) -> str | None:
+def _error_code(body: bytes) -> str | None:
     try:
-        body = orjson.loads(resp.content)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    return body.get("error") if isinstance(body, dict) else None
+    error = doc.get("error") if isinstance(doc, dict) else None
+    return str(error)[:80] if error is not None else None
 
 
 def _path(url: str) -> str:

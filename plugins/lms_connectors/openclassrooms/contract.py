@@ -6,6 +6,8 @@ contract is documented as OpenAPI in ``simulator/openapi.yaml``.
 
 from __future__ import annotations
 
+from lms_connectors.guard import Field, Kind, RecordSchema
+
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
 TOKEN_SCOPE = "learning_content"  # noqa: S105 - an OAuth scope name
 COURSES_PATH = "/organizations/{organization_id}/courses"
@@ -42,3 +44,33 @@ ACTIVITY_UPDATED_AT = "updated_at"
 
 # Provider statuses under which a course stays available in the LMS.
 KEPT_STATUSES = frozenset({"active", "coming-soon", "pre-registration"})
+
+# What the connector keeps of each record (lms_connectors.guard): any other
+# field is dropped before staging, and each value must fit its kind and cap.
+COURSE_SCHEMA = RecordSchema(
+    "course",
+    (
+        Field(COURSE_ID, Kind.LINE, 255),
+        Field(COURSE_TITLE, Kind.TEXT, 1_000),
+        # A description feeds the full-text index, whose entries stop at 1 MB.
+        Field(COURSE_DESCRIPTION, Kind.TEXT, 100_000),
+        Field(COURSE_LANGUAGE, Kind.LINE, 35),
+        Field(COURSE_STATUS, Kind.LINE, 64),
+        Field(COURSE_DURATION, Kind.LINE, 64),
+        Field(COURSE_URL, Kind.LINE, 2_048),
+        Field(COURSE_IMAGE_URL, Kind.LINE, 2_048),
+        Field(COURSE_UPDATED_AT, Kind.LINE, 64),
+    ),
+)
+ACTIVITY_SCHEMA = RecordSchema(
+    "progress",
+    (
+        # Hashed on the way in, never stored nor shown in clear.
+        Field(ACTIVITY_LEARNER_EMAIL, Kind.LINE, 320, secret=True),
+        Field(ACTIVITY_COURSE_ID, Kind.LINE, 255),
+        Field(ACTIVITY_PROGRESS, Kind.NUMBER),
+        Field(ACTIVITY_STARTED_AT, Kind.LINE, 64),
+        Field(ACTIVITY_COMPLETED_AT, Kind.LINE, 64),
+        Field(ACTIVITY_UPDATED_AT, Kind.LINE, 64),
+    ),
+)

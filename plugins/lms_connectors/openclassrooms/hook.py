@@ -4,7 +4,8 @@ Connection ``openclassrooms_default``: login = client id, password = client
 secret, extra ``organization_id`` (required), base URL from extra
 ``base_url`` or from schema/host/port; optional extra ``page_size``,
 ``connect_timeout``, ``read_timeout``, ``max_attempts``,
-``max_total_seconds``, ``max_retry_after``.
+``max_total_seconds``, ``max_retry_after``, ``max_request_seconds`` (one
+request's deadline, body included), ``max_response_bytes``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 
 from airflow.sdk import BaseHook
 
+from lms_connectors.errors import ConnectionConfigError
 from lms_connectors.openclassrooms.client import OpenClassroomsClient, RetryPolicy
 
 
@@ -28,8 +30,7 @@ class ConnectionLike(Protocol):
     def extra_dejson(self) -> dict[str, Any]: ...
 
 
-class ConnectionConfigError(ValueError):
-    """The Connection lacks a field the client needs."""
+__all__ = ["ConnectionConfigError", "OpenClassroomsHook", "base_url_of", "client_from_connection"]
 
 
 def base_url_of(conn: ConnectionLike) -> str:
@@ -65,11 +66,13 @@ def client_from_connection(conn: ConnectionLike, **overrides: Any) -> OpenClassr
         max_total_seconds=float(extra.get("max_total_seconds", defaults.max_total_seconds)),
         max_retry_after=float(extra.get("max_retry_after", defaults.max_retry_after)),
         initial_wait=float(extra.get("initial_wait", defaults.initial_wait)),
+        max_request_seconds=float(extra.get("max_request_seconds", defaults.max_request_seconds)),
     )
     kwargs: dict[str, Any] = {
         "page_size": int(extra.get("page_size", 500)),
         "connect_timeout": float(extra.get("connect_timeout", 10)),
         "read_timeout": float(extra.get("read_timeout", 60)),
+        "max_response_bytes": int(extra.get("max_response_bytes", 64 * 2**20)),
         "retry": retry,
         "source": f"OpenClassrooms (Connection {conn.conn_id!r})",
     }

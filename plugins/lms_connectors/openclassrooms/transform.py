@@ -1,9 +1,10 @@
-"""Pure conversion of provider records into typed staging rows."""
+"""Pure conversion of screened provider records into typed staging rows."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from lms_connectors import guard
 from lms_connectors.openclassrooms import contract as c
 from lms_connectors.openclassrooms.convert import duration_minutes, parse_timestamp
 
@@ -18,44 +19,59 @@ COURSE_COLUMNS = (
     "image_url",
     "provider_updated_at",
     "reject_reason",
+    "reject_detail",
 )
+# The quality rule's bounds of a course duration: one minute to 60 days.
+MIN_DURATION_MINUTES = 1
+MAX_DURATION_MINUTES = 60 * 24 * 60
 
 
-def _text(record: dict[str, Any], field: str) -> str | None:
-    value = record.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        value = str(value)
-    return value
+def course_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A typed course row from a record the guard let through.
 
-
-def course_row(record: Any) -> dict[str, Any]:
-    """A typed course row; a value that cannot be converted becomes None.
-
-    Whether the row is acceptable is decided by the data-quality rules
-    (``lms_connectors.quality``), which then fill ``reject_reason``.
+    A value that cannot be typed within its column's range becomes None with
+    a reason: this never raises for a screened record. Missing values stay
+    None; the data-quality rules (``lms_connectors.quality``) name those.
     """
     row: dict[str, Any] = dict.fromkeys(COURSE_COLUMNS)
-    if not isinstance(record, dict):
-        return row
-    cid = _text(record, c.COURSE_ID)
+
+    def reject(reason: str, detail: str) -> None:
+        if row["reject_reason"] is None:
+            row["reject_reason"], row["reject_detail"] = reason, detail
+
+    cid = record.get(c.COURSE_ID)
     row["provider_course_id"] = cid.strip() if cid and cid.strip() else None
-    row["title"] = _text(record, c.COURSE_TITLE)
-    row["description"] = _text(record, c.COURSE_DESCRIPTION) or ""
-    lang = _text(record, c.COURSE_LANGUAGE)
+    row["title"] = record.get(c.COURSE_TITLE)
+    row["description"] = record.get(c.COURSE_DESCRIPTION) or ""
+    lang = record.get(c.COURSE_LANGUAGE)
     row["language"] = lang.strip().lower() if lang else None
-    status = _text(record, c.COURSE_STATUS)
+    status = record.get(c.COURSE_STATUS)
     row["provider_status"] = status.strip().lower() if status and status.strip() else None
-    row["launch_url"] = _text(record, c.COURSE_URL)
-    row["image_url"] = _text(record, c.COURSE_IMAGE_URL)
-    try:
-        row["duration_minutes"] = duration_minutes(record.get(c.COURSE_DURATION))
-    except ValueError:
-        row["duration_minutes"] = None
+    row["launch_url"] = record.get(c.COURSE_URL)
+    row["image_url"] = record.get(c.COURSE_IMAGE_URL)
+    raw_duration = record.get(c.COURSE_DURATION)
+    if raw_duration is not None:
+        try:
+            minutes = duration_minutes(raw_duration)
+        except ValueError as exc:
+            reject("invalid_duration", str(exc))
+        else:
+            if MIN_DURATION_MINUTES <= minutes <= MAX_DURATION_MINUTES:
+                row["duration_minutes"] = minutes
+            else:
+                reject("invalid_duration", f"{raw_duration!r} is {minutes:,} minutes, outside 1 minute to 60 days")
     raw_updated = record.get(c.COURSE_UPDATED_AT)
-    try:
-        row["provider_updated_at"] = parse_timestamp(str(raw_updated)) if raw_updated is not None else None
-    except ValueError:
-        row["provider_updated_at"] = None
+    if raw_updated is not None:
+        try:
+            updated = parse_timestamp(raw_updated)
+        except ValueError as exc:
+            reject("invalid_updated_at", str(exc))
+        else:
+            if guard.in_window(updated):
+                row["provider_updated_at"] = updated
+            else:
+                reject(
+                    "invalid_updated_at",
+                    f"{raw_updated!r} is outside {guard.TIMESTAMP_MIN:%Y}-{guard.TIMESTAMP_MAX:%Y}",
+                )
     return row

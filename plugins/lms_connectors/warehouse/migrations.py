@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 
+from lms_connectors.errors import PermanentError
 from lms_connectors.paths import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ _NAME_RE = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x4C4D5301
 
 
-class MigrationError(RuntimeError):
+class MigrationError(RuntimeError, PermanentError):
     pass
 
 

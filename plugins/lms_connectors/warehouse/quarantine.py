@@ -12,17 +12,21 @@ from typing import Any
 import pandas as pd
 import psycopg
 
+from lms_connectors.errors import PermanentError
 
-class BatchRejected(RuntimeError):
+
+class BatchRejected(RuntimeError, PermanentError):
     """The batch breaks a batch rule (too many rejects, duplicate ids): nothing is loaded."""
 
 
 def _marks_table(conn: psycopg.Connection) -> None:
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS quarantine_marks (seq integer, reason text) ON COMMIT DROP")
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS quarantine_marks (seq integer, reason text, detail text) ON COMMIT DROP"
+    )
 
 
 def stage_rejects(conn: psycopg.Connection, rejected: pd.DataFrame) -> None:
-    """Hold the rule each rejected row (columns seq, reason) broke until ``mark_rejects``.
+    """Hold the rule each rejected row (columns seq, reason, detail) broke until ``mark_rejects``.
 
     Callers that check rows chunk by chunk stage each chunk's rejects; the
     staging rows are then marked in one join, not one table scan per chunk.
@@ -30,16 +34,18 @@ def stage_rejects(conn: psycopg.Connection, rejected: pd.DataFrame) -> None:
     _marks_table(conn)
     if rejected.empty:
         return
-    with conn.cursor() as cur, cur.copy("COPY quarantine_marks (seq, reason) FROM STDIN") as copy:
-        for seq, reason in zip(rejected["seq"].astype(int), rejected["reason"], strict=True):
-            copy.write_row((seq, reason))
+    with conn.cursor() as cur, cur.copy("COPY quarantine_marks (seq, reason, detail) FROM STDIN") as copy:
+        for seq, reason, detail in zip(
+            rejected["seq"].astype(int), rejected["reason"], rejected["detail"], strict=True
+        ):
+            copy.write_row((seq, reason, detail))
 
 
-def mark_rejects(conn: psycopg.Connection, table: str, column: str, run_id: str) -> None:
+def mark_rejects(conn: psycopg.Connection, table: str, column: str, detail_column: str, run_id: str) -> None:
     """Write the staged rejects back to the run's staging rows."""
     _marks_table(conn)
     conn.execute(
-        f"""UPDATE {table} t SET {column} = m.reason
+        f"""UPDATE {table} t SET {column} = m.reason, {detail_column} = m.detail
             FROM quarantine_marks m
             WHERE t.run_id = %s AND t.seq = m.seq""",
         (run_id,),
@@ -51,14 +57,14 @@ def record_rejects(
     conn: psycopg.Connection, run_id: str, connector_id: str, entity: str, select_sql: str, params: tuple[Any, ...]
 ) -> None:
     """Replace the run's rejects of ``entity`` in ops.rejected_records with the rows of
-    ``select_sql`` (columns: reason, record), so a retried step does not count twice."""
+    ``select_sql`` (columns: reason, detail, record), so a retried step does not count twice."""
     conn.execute(
         "DELETE FROM ops.rejected_records WHERE run_id = %s AND connector_id = %s AND entity = %s",
         (run_id, connector_id, entity),
     )
     conn.execute(
-        f"""INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record)
-            SELECT %s, %s, %s, q.reason, q.record FROM ({select_sql}) q""",
+        f"""INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, detail, record)
+            SELECT %s, %s, %s, q.reason, q.detail, q.record FROM ({select_sql}) q""",
         (run_id, connector_id, entity, *params),
     )
 

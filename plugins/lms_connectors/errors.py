@@ -1,0 +1,44 @@
+"""Errors shared by the core and the providers.
+
+A :class:`PermanentError` is one a retry of the task cannot fix (bad
+credentials, bad settings, a batch over a threshold): the task fails at once
+with its message. Any other exception is left to Airflow's retries.
+"""
+
+from __future__ import annotations
+
+
+class PermanentError(Exception):
+    """Retrying the task cannot fix this: fail it at once, with the message."""
+
+
+class ProviderError(Exception):
+    """Base of every error a provider client raises."""
+
+
+class ProviderAuthError(ProviderError, PermanentError):
+    """The provider refused the client credentials."""
+
+
+class ProviderForbiddenError(ProviderError, PermanentError):
+    """The credentials give no access to the organization or account."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """The client's own retries were exhausted on transient errors; a later task retry may succeed."""
+
+
+class ProviderResponseError(ProviderError, PermanentError):
+    """The provider kept answering outside its contract (bad JSON, unexpected status) through the retries."""
+
+
+class ProviderPagingError(ProviderError, PermanentError):
+    """Pages kept not adding up (wrong total, repeated or overlapping ranges) through the retries."""
+
+
+class ListingChanged(ProviderPagingError):
+    """The listing changed while it was read (its total moved): read it again from the start."""
+
+
+class ConnectionConfigError(ValueError, PermanentError):
+    """A Connection lacks a field, or holds a value, the code cannot use."""
