@@ -133,6 +133,12 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             "override_mass_archive": Param(
                 False, type="boolean", description="Allow this run to archive more than max_archive_share"
             ),
+            "delete_unreported_rows": Param(
+                False,
+                type="boolean",
+                description="Replay: delete stored day rows the provider no longer reports (kept by default; "
+                "bounded by max_replay_delete_share; recorded in ops.sync_runs)",
+            ),
             "initial_load_days": Param(
                 0,
                 type="integer",
@@ -174,6 +180,8 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                         interval_start=start,
                         interval_end=end,
                         settings=parsed.model_dump(mode="json"),
+                        override_mass_archive=bool(context["params"].get("override_mass_archive")),
+                        delete_unreported=bool(context["params"].get("delete_unreported_rows")),
                     )
                     if not parsed.enabled:
                         # A Variable edited directly takes effect here too: every course archived.
@@ -185,6 +193,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                 raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
             return {
                 "override_mass_archive": bool(context["params"].get("override_mass_archive")),
+                "delete_unreported": bool(context["params"].get("delete_unreported_rows")),
                 "run_key": _run_key(context),
                 "settings": parsed.model_dump(mode="json"),
                 "interval_start": start.isoformat(),
@@ -292,6 +301,8 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                     spec.id,
                     dt.datetime.fromisoformat(cfg["interval_start"]),
                     dt.datetime.fromisoformat(cfg["interval_end"]),
+                    delete_unreported=cfg["delete_unreported"],
+                    max_replay_delete_share=cfg["settings"]["max_replay_delete_share"],
                 )
                 s.also_record.append(lambda conn: runs.record_progress(conn, cfg["run_key"], validated, merge))
             return merge

@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 
 from lms_connectors import guard, listing
 from lms_connectors.catalogue import lock_connector
+from lms_connectors.errors import PermanentError
 from lms_connectors.openclassrooms import contract as c
 from lms_connectors.openclassrooms.convert import normalise_email
 from lms_connectors.paths import sql_statements
@@ -364,14 +365,32 @@ def validate_progress(
     return {"records": total, "rejected": rejected_total, "rejected_by_reason": dict(by_reason)}
 
 
+class ReplayDeleteBlocked(RuntimeError, PermanentError):
+    """A deleting replay would remove more of a day's stored rows than the settings allow."""
+
+
 def load_progress(
-    conn: psycopg.Connection, run_id: str, connector_id: str, interval_start: dt.datetime, interval_end: dt.datetime
+    conn: psycopg.Connection,
+    run_id: str,
+    connector_id: str,
+    interval_start: dt.datetime,
+    interval_end: dt.datetime,
+    *,
+    delete_unreported: bool = False,
+    max_replay_delete_share: float = 0.1,
 ) -> dict[str, Any]:
     """Current progress (newer provider record wins) and the days' snapshot, in one transaction.
 
     When the interval's days already hold rows, only day rows that are new or
     changed reach the batch (``batch_rows``) and the targets; a re-run that
     changes nothing writes nothing.
+
+    Stored day rows the run no longer reports are kept (``daily_rows_unreported``):
+    a replay never erases history the warehouse observed. With
+    ``delete_unreported`` they are deleted, except the keys of records the run
+    rejected, not at all while a rejected record has no key, and never more
+    than ``max_replay_delete_share`` of a day's rows (ReplayDeleteBlocked,
+    nothing changed).
     """
     sql = sql_statements("stats/merge_progress.sql")
     params = {
@@ -386,14 +405,18 @@ def load_progress(
         lock_connector(conn, connector_id)
         conn.execute(sql["memory"])
         fresh = conn.execute(sql["daily_is_empty"], params).fetchone()[0]
+        unreported = deleted = 0
+        deletion = "not asked" if not delete_unreported else "nothing unreported"
         if fresh:
             conn.execute(sql["no_diff"])
-            stale = changed = 0
+            changed = 0
         else:
             changed = conn.execute(sql["diff"], params).rowcount
             conn.execute(sql["analyze_diff"])
-            stale = conn.execute(sql["daily_delete_stale"], params).rowcount
-            changed -= stale
+            unreported = conn.execute(sql["unreported_count"]).fetchone()[0]
+            changed -= unreported
+            if delete_unreported and unreported:
+                deleted, deletion = _delete_unreported(conn, sql, params, max_replay_delete_share)
         # A re-run that changes nothing does not read the run's records again.
         batch = "batch" if fresh or changed else "empty_batch"
         conn.execute(sql[batch], {**params, "all_records": fresh})
@@ -403,17 +426,48 @@ def load_progress(
             current = conn.execute(sql["upsert_current"], params).rowcount
         daily = conn.execute(sql["insert_daily" if fresh else "daily_upsert"], params).rowcount
         unmatched = conn.execute(sql["unmatched"], params).rowcount
-        if current + daily + stale > ANALYZE_AFTER_ROWS:
+        if current + daily + deleted > ANALYZE_AFTER_ROWS:
             conn.execute(sql["analyze_targets"])
         with conn.cursor(row_factory=dict_row) as cur:
             summary = cur.execute(sql["summary"]).fetchone()
         conn.execute("DROP TABLE progress_batch")
     result = {
         "progress_rows": current,
-        "daily_rows": daily + stale,
-        "daily_rows_deleted": stale,
+        "daily_rows": daily + deleted,
+        "daily_rows_deleted": deleted,
+        "daily_rows_unreported": unreported,
+        "unreported_deletion": deletion,
         "unmatched_hashes_recorded": unmatched,
         **summary,
     }
     log.info("progress merge for %s: %s", connector_id, result)
+    if unreported and not deleted:
+        log.info(
+            "%d stored day rows of this interval are no longer reported by the provider and were kept (%s)",
+            unreported,
+            deletion,
+        )
     return result
+
+
+def _delete_unreported(
+    conn: psycopg.Connection, sql: dict[str, str], params: dict[str, Any], max_share: float
+) -> tuple[int, str]:
+    """Delete the interval's unreported day rows, within the safety rules; return (rows, what happened)."""
+    keyless = conn.execute(sql["keyless_rejects"], params).fetchone()[0]
+    if keyless:
+        return 0, f"skipped: {keyless} rejected records have no course, learner or day, so any row may be theirs"
+    conn.execute(sql["unreported_plan"], params)
+    over = [
+        (day, n, stored) for day, n, stored in conn.execute(sql["unreported_share"], params) if n / stored > max_share
+    ]
+    if over:
+        days = ", ".join(f"{day}: {n} of {stored} ({n / stored:.0%})" for day, n, stored in over)
+        raise ReplayDeleteBlocked(
+            f"this replay would delete day rows the provider no longer reports above max_replay_delete_share "
+            f"({max_share:.0%}) - {days}; nothing was changed. A provider that reports only each learner's latest "
+            f"state does this for every old day: keep the rows (the default). If the provider really withdrew "
+            f"them, raise max_replay_delete_share for this replay"
+        )
+    deleted = conn.execute(sql["daily_delete_unreported"], params).rowcount
+    return deleted, f"deleted {deleted}"

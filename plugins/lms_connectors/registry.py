@@ -41,6 +41,31 @@ class ConnectorSpec:
         return f"lms_connector_{self.id}"
 
 
+_DAILY_PRESETS = frozenset({"@daily", "@midnight"})
+
+
+def daily_utc_problem(schedule: str) -> str | None:
+    """Why ``schedule`` does not give one run per UTC day, midnight to midnight (None when it does).
+
+    Each run loads the activity of its interval and a replay works on whole
+    days: an interval that is not exactly one UTC day would split days
+    between runs. Checked on the cron fields (no iteration: parse time stays flat).
+    """
+    text = " ".join(str(schedule).split())
+    if text in _DAILY_PRESETS:
+        return None
+    fields = text.split(" ")
+    if len(fields) == 5 and [f.lstrip("0") or "0" for f in fields[:2]] == ["0", "0"] and fields[2:] in (
+        ["*", "*", "*"],
+        ["*", "*", "?"],
+    ):
+        return None
+    return (
+        f"schedule {schedule!r} does not run once a day at 00:00 UTC; each run must cover one UTC day, "
+        "midnight to midnight: use '0 0 * * *' (or '@daily')"
+    )
+
+
 def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
     doc = yaml.safe_load(path.read_text()) or {}
     specs = []
@@ -59,6 +84,9 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
         )
         if spec.provider not in PROVIDERS:
             raise ValueError(f"{path}: connector {spec.id!r} has unknown provider {spec.provider!r}")
+        problem = daily_utc_problem(spec.schedule)
+        if problem:
+            raise ValueError(f"{path}: connector {spec.id!r}: {problem}")
         if spec.execution_timeout_minutes <= 0:
             raise ValueError(f"{path}: connector {spec.id!r}: execution_timeout_minutes must be positive")
         specs.append(spec)

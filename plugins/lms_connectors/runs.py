@@ -18,16 +18,30 @@ def start_run(
     interval_start: dt.datetime | None,
     interval_end: dt.datetime | None,
     settings: dict[str, Any] | None,
+    override_mass_archive: bool = False,
+    delete_unreported: bool = False,
 ) -> None:
+    """The run's row, with the overrides it was started with (visible even if the run fails)."""
     with conn.transaction():
         conn.execute(
-            """INSERT INTO ops.sync_runs (run_id, connector_id, dag_id, interval_start, interval_end, status, settings)
-               VALUES (%s, %s, %s, %s, %s, 'running', %s)
+            """INSERT INTO ops.sync_runs (run_id, connector_id, dag_id, interval_start, interval_end, status, settings,
+                                          override_mass_archive, delete_unreported)
+               VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s)
                ON CONFLICT (run_id) DO UPDATE
                SET status = 'running', started_at = now(), finished_at = NULL, error = NULL,
                    interval_start = EXCLUDED.interval_start, interval_end = EXCLUDED.interval_end,
-                   settings = EXCLUDED.settings""",
-            (run_id, connector_id, dag_id, interval_start, interval_end, json.dumps(settings) if settings else None),
+                   settings = EXCLUDED.settings, override_mass_archive = EXCLUDED.override_mass_archive,
+                   delete_unreported = EXCLUDED.delete_unreported""",
+            (
+                run_id,
+                connector_id,
+                dag_id,
+                interval_start,
+                interval_end,
+                json.dumps(settings) if settings else None,
+                override_mass_archive,
+                delete_unreported,
+            ),
         )
 
 

@@ -97,3 +97,18 @@ def test_apply_settings_form_offers_every_iso_language(bag):
     assert {"fr", "en", "es", "de"} <= set(languages["items"]["enum"])
     assert len(languages["items"]["enum"]) == 184
     assert params["dry_run"] is False
+
+
+@pytest.mark.parametrize("schedule", ["0 3 * * *", "0 0 * * 1-5", "*/30 * * * *", "0 0 1 * *", "@hourly", "nonsense"])
+def test_the_registry_refuses_schedules_whose_runs_are_not_one_utc_day(tmp_path, schedule):
+    from lms_connectors.registry import load_registry
+
+    path = tmp_path / "connectors.yaml"
+    path.write_text(
+        "connectors:\n  - {id: x, provider: openclassrooms, provider_conn_id: p, start_date: '2026-11-01', "
+        f"schedule: '{schedule}'}}\n"
+    )
+    with pytest.raises(ValueError, match=r"connector 'x': schedule .* does not run once a day at 00:00 UTC"):
+        load_registry(path)
+    path.write_text(path.read_text().replace(schedule, "@daily"))
+    assert load_registry(path)[0].schedule == "@daily"

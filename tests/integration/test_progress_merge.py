@@ -22,7 +22,7 @@ START = dt.datetime.combine(DAY, dt.time(), dt.UTC)
 
 @dataclasses.dataclass(frozen=True)
 class Rec:
-    course: int
+    course: int | None
     user: str
     pct: float
     hour: int
@@ -34,7 +34,15 @@ class Rec:
         return dt.datetime.combine(self.day, dt.time(self.hour), dt.UTC)
 
 
-def load(warehouse, run_id: str, records: list[Rec], days: int = 1, connector: str = CONNECTOR) -> dict:
+def load(
+    warehouse,
+    run_id: str,
+    records: list[Rec],
+    days: int = 1,
+    connector: str = CONNECTOR,
+    delete: bool = False,
+    max_share: float = 0.1,
+) -> dict:
     with psycopg.connect(warehouse.dsn) as conn:
         with conn.transaction():
             conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
@@ -45,7 +53,15 @@ def load(warehouse, run_id: str, records: list[Rec], days: int = 1, connector: s
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                     (run_id, seq, r.course, r.user, r.pct, r.pct * 6, START, r.updated_at, f"h-{r.user}", r.outcome),
                 )
-        return progress.load_progress(conn, run_id, connector, START, START + dt.timedelta(days=days))
+        return progress.load_progress(
+            conn,
+            run_id,
+            connector,
+            START,
+            START + dt.timedelta(days=days),
+            delete_unreported=delete,
+            max_replay_delete_share=max_share,
+        )
 
 
 def current(warehouse) -> dict[tuple[int, str], float]:
@@ -97,13 +113,59 @@ def test_a_changed_record_updates_its_day_and_current_progress(warehouse):
     assert again["daily_rows"] == 1 and again["progress_rows"] == 1
 
 
-def test_replaying_a_day_drops_rows_the_provider_no_longer_reports_and_keeps_current(warehouse):
+def test_a_replay_keeps_the_day_rows_the_provider_no_longer_reports(warehouse):
     load(warehouse, "r1", [Rec(1, "u1", 20, 9), Rec(2, "u2", 10, 10)])
     again = load(warehouse, "r2", [Rec(1, "u1", 20, 9)])
-    assert daily(warehouse) == {(DAY, 1, "u1"): 20}
-    assert again["daily_rows_deleted"] == 1
-    # Current progress is what the learner reached; a day replay does not erase it.
+    # A latest-state provider reports fewer records for an old day: that is not a deletion.
+    assert daily(warehouse) == {(DAY, 1, "u1"): 20, (DAY, 2, "u2"): 10}
     assert current(warehouse) == {(1, "u1"): 20, (2, "u2"): 10}
+    assert again["daily_rows_unreported"] == 1
+    assert again["daily_rows_deleted"] == 0 and written(again) == 0
+
+
+def test_a_replay_asked_to_delete_removes_unreported_rows_within_the_threshold(warehouse):
+    rows = [Rec(c, f"u{c}", 20, 9) for c in range(1, 21)]
+    load(warehouse, "r1", rows)
+    again = load(warehouse, "r2", rows[1:], delete=True, max_share=0.1)
+    assert (DAY, 1, "u1") not in daily(warehouse) and len(daily(warehouse)) == 19
+    assert again["daily_rows_deleted"] == 1 and again["unreported_deletion"] == "deleted 1"
+    # Current progress is what the learner reached; a day replay does not erase it.
+    assert current(warehouse)[(1, "u1")] == 20
+
+
+def test_a_deleting_replay_above_the_threshold_changes_nothing_and_says_why(warehouse):
+    rows = [Rec(c, f"u{c}", 20, 9) for c in range(1, 21)]
+    load(warehouse, "r1", rows)
+    before = daily(warehouse), current(warehouse)
+    with pytest.raises(progress.ReplayDeleteBlocked, match=r"2026-11-04: 5 of 20 \(25%\).*nothing was changed"):
+        load(warehouse, "r2", rows[5:], delete=True, max_share=0.2)
+    assert (daily(warehouse), current(warehouse)) == before
+
+
+def test_the_key_of_a_rejected_record_is_never_unreported(warehouse):
+    load(warehouse, "r1", [Rec(1, "u1", 20, 9), Rec(2, "u2", 10, 10)])
+    again = load(
+        warehouse,
+        "r2",
+        [Rec(1, "u1", 20, 9), Rec(2, "u2", 10, 10, outcome="invalid_started_at")],
+        delete=True,
+        max_share=1,
+    )
+    assert daily(warehouse) == {(DAY, 1, "u1"): 20, (DAY, 2, "u2"): 10}
+    assert again["daily_rows_deleted"] == 0
+
+
+def test_a_rejected_record_without_a_key_stops_any_deletion(warehouse):
+    load(warehouse, "r1", [Rec(1, "u1", 20, 9), Rec(2, "u2", 10, 10)])
+    again = load(
+        warehouse,
+        "r2",
+        [Rec(1, "u1", 20, 9), Rec(None, "u3", 10, 10, outcome="unknown_course")],
+        delete=True,
+        max_share=1,
+    )
+    assert daily(warehouse) == {(DAY, 1, "u1"): 20, (DAY, 2, "u2"): 10}
+    assert again["unreported_deletion"].startswith("skipped: 1 rejected records have no course")
 
 
 def test_replaying_an_older_day_never_moves_current_progress_back(warehouse):

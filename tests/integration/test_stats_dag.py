@@ -242,3 +242,58 @@ def test_replaying_days_in_any_order_gives_identical_stats(dagbag, airflow_env, 
     backfilled = [d for d in DAYS if d not in skipped]
     gap_then_backfill = _replay(dagbag, monkeypatch, make_warehouse(), skipped + backfilled)
     assert gap_then_backfill == in_order
+
+
+# --- a provider that keeps only each learner's latest state ---------------------
+
+HISTORY_DAYS = [dt.date(2026, 11, 2) + dt.timedelta(days=i) for i in range(4)]
+
+
+def _end_of(day: dt.date) -> str:
+    return f"{(day + dt.timedelta(days=1)).isoformat()}T00:00:00Z"
+
+
+def _run(dagbag, day: dt.date, **conf) -> str:
+    dag = dagbag.get_dag("lms_connector_openclassrooms")
+    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    params = {"override_mass_archive": False, "delete_unreported_rows": False, "initial_load_days": 0}
+    return dag.test(logical_date=logical, run_conf={**params, **conf}).state
+
+
+def test_replaying_an_old_day_against_a_latest_state_provider_keeps_the_history(dagbag, airflow_env, warehouse, sim):
+    from tests.builders import set_history
+
+    # On time: each day runs when it ends, and the provider's latest states are that day's last records.
+    for day in HISTORY_DAYS:
+        set_history(sim, "latest", _end_of(day))
+        assert _run(dagbag, day) == "success"
+    first = HISTORY_DAYS[0]
+    observed = warehouse.rows(
+        f"{DAILY_DUMP.split('ORDER BY')[0]} WHERE d.activity_date = %s ORDER BY 1, 2, 3", (first,)
+    )
+    current_before = warehouse.rows(PROGRESS_DUMP)
+    assert len(observed) > 20
+
+    # Later, the same day holds only the learners nobody updated since: the replay sees fewer records.
+    set_history(sim, "latest", _end_of(HISTORY_DAYS[-1]))
+    assert _run(dagbag, first) == "success"
+    replayed = warehouse.rows(
+        "SELECT activity_records, counts -> 'load_progress' FROM ops.sync_runs ORDER BY started_at DESC LIMIT 1"
+    )[0]
+    assert replayed[1]["daily_rows_unreported"] > 0
+    assert replayed[0] + replayed[1]["daily_rows_unreported"] >= len(observed)
+    after = warehouse.rows(f"{DAILY_DUMP.split('ORDER BY')[0]} WHERE d.activity_date = %s ORDER BY 1, 2, 3", (first,))
+    assert after == observed
+    assert warehouse.rows(PROGRESS_DUMP) == current_before
+
+    # Asked to delete what it no longer sees, the replay refuses (far above max_replay_delete_share) and says why.
+    assert _run(dagbag, first, delete_unreported_rows=True) == "failed"
+    status, error, flagged = warehouse.rows(
+        "SELECT status, error, delete_unreported FROM ops.sync_runs ORDER BY started_at DESC LIMIT 1"
+    )[0]
+    assert status == "failed" and "max_replay_delete_share" in error and "nothing was changed" in error
+    assert flagged is True
+    assert (
+        warehouse.rows(f"{DAILY_DUMP.split('ORDER BY')[0]} WHERE d.activity_date = %s ORDER BY 1, 2, 3", (first,))
+        == observed
+    )

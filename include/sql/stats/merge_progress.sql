@@ -42,12 +42,48 @@ CREATE TEMP TABLE progress_diff
 -- (index probes for a few changed rows, hashes for a million).
 ANALYZE progress_diff;
 
--- name: daily_delete_stale
--- Replaying a day replaces exactly that day's rows: rows of the interval's
--- days that the provider no longer reports go.
+-- name: unreported_count
+-- Stored rows of the interval's days that this run's provider data no longer
+-- reports. A provider that keeps only each learner's latest state reports
+-- fewer records for an old day than it did on time: these rows are history
+-- the warehouse observed, kept unless the run deletes them explicitly.
+SELECT count(*) FROM progress_diff WHERE stale;
+
+-- name: keyless_rejects
+-- A rejected record whose course, learner or day is unknown might be any
+-- stored row: while one exists, no row can be called unreported.
+SELECT count(*) FROM staging.progress
+WHERE run_id = %(run_id)s AND outcome NOT IN ('ok', 'unmatched')
+  AND (lms_course_id IS NULL OR user_id IS NULL OR provider_updated_at IS NULL);
+
+-- name: unreported_plan
+-- The unreported rows a deleting replay would remove: never the key of a
+-- record the run rejected (it was reported, just not accepted).
+CREATE TEMP TABLE progress_unreported ON COMMIT DROP AS
+SELECT x.activity_date, x.lms_course_id, x.user_id
+FROM progress_diff x
+WHERE x.stale AND NOT EXISTS (
+    SELECT 1 FROM staging.progress p
+    WHERE p.run_id = %(run_id)s AND p.outcome NOT IN ('ok', 'unmatched')
+      AND p.lms_course_id = x.lms_course_id AND p.user_id = x.user_id
+      AND (p.provider_updated_at AT TIME ZONE 'UTC')::date = x.activity_date);
+
+-- name: unreported_share
+-- Per day: rows that would go, against the rows stored for that day.
+SELECT u.activity_date, count(*) AS unreported, s.stored
+FROM progress_unreported u
+JOIN (
+    SELECT activity_date, count(*) AS stored FROM stats.course_progress_daily
+    WHERE connector_id = %(connector_id)s AND activity_date >= %(day_from)s AND activity_date < %(day_to)s
+    GROUP BY activity_date
+) s USING (activity_date)
+GROUP BY u.activity_date, s.stored
+ORDER BY u.activity_date;
+
+-- name: daily_delete_unreported
 DELETE FROM stats.course_progress_daily d
-USING progress_diff x
-WHERE x.stale
+USING progress_unreported x
+WHERE d.connector_id = %(connector_id)s
   AND d.activity_date = x.activity_date AND d.lms_course_id = x.lms_course_id AND d.user_id = x.user_id;
 
 -- name: batch
