@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lms_connectors import guard
@@ -49,29 +50,35 @@ def course_row(record: dict[str, Any]) -> dict[str, Any]:
     row["provider_status"] = status.strip().lower() if status and status.strip() else None
     row["launch_url"] = record.get(c.COURSE_URL)
     row["image_url"] = record.get(c.COURSE_IMAGE_URL)
-    raw_duration = record.get(c.COURSE_DURATION)
-    if raw_duration is not None:
-        try:
-            minutes = duration_minutes(raw_duration)
-        except ValueError as exc:
-            reject("invalid_duration", str(exc))
-        else:
-            if MIN_DURATION_MINUTES <= minutes <= MAX_DURATION_MINUTES:
-                row["duration_minutes"] = minutes
-            else:
-                reject("invalid_duration", f"{raw_duration!r} is {minutes:,} minutes, outside 1 minute to 60 days")
-    raw_updated = record.get(c.COURSE_UPDATED_AT)
-    if raw_updated is not None:
-        try:
-            updated = parse_timestamp(raw_updated)
-        except ValueError as exc:
-            reject("invalid_updated_at", str(exc))
-        else:
-            if guard.in_window(updated):
-                row["provider_updated_at"] = updated
-            else:
-                reject(
-                    "invalid_updated_at",
-                    f"{raw_updated!r} is outside {guard.TIMESTAMP_MIN:%Y}-{guard.TIMESTAMP_MAX:%Y}",
-                )
+    row["duration_minutes"], problem = _bounded(
+        record.get(c.COURSE_DURATION),
+        duration_minutes,
+        lambda minutes: MIN_DURATION_MINUTES <= minutes <= MAX_DURATION_MINUTES,
+        "minutes, outside 1 minute to 60 days",
+    )
+    if problem:
+        reject("invalid_duration", problem)
+    row["provider_updated_at"], problem = _bounded(
+        record.get(c.COURSE_UPDATED_AT),
+        parse_timestamp,
+        guard.in_window,
+        f"outside {guard.TIMESTAMP_MIN:%Y}-{guard.TIMESTAMP_MAX:%Y}",
+    )
+    if problem:
+        reject("invalid_updated_at", problem)
     return row
+
+
+def _bounded(
+    raw: Any, parse: Callable[[Any], Any], accept: Callable[[Any], bool], bounds: str
+) -> tuple[Any, str | None]:
+    """(the parsed value, None), or (None, why) when ``raw`` does not parse or falls outside ``bounds``."""
+    if raw is None:
+        return None, None
+    try:
+        value = parse(raw)
+    except ValueError as exc:
+        return None, str(exc)
+    if not accept(value):
+        return None, f"{raw!r} is {value}, {bounds}"
+    return value, None
