@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install browser test lint format lock demo airflow bench bench-sim sim migrate stop clean
+.PHONY: install browser test lint format lock demo airflow bench bench-sim sim migrate stop env clean
 
 install: $(VENV)/.installed
 
@@ -69,6 +69,12 @@ airflow: install
 # Apply pending warehouse migrations to the embedded stack's lms_warehouse.
 migrate: install
 	$(PY) -m lms_connectors.runtime.stack migrate
+
+# Print `export` lines for the embedded stack: eval "$(make -s env)" points a
+# shell's airflow CLI at it (starting Postgres and the simulator if needed).
+env: install
+	@$(PY) -m lms_connectors.runtime.stack env
+	@echo "export PATH='$(CURDIR)/$(VENV)/bin:$$PATH'"
 
 # Stop every process the stack started (Airflow, simulator, Postgres), by PID.
 stop: install

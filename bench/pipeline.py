@@ -46,7 +46,6 @@ from bench.steps import STEPS, run_step
 from lms_connectors.paths import PROJECT_ROOT
 from lms_connectors.runtime import postgres, stack
 from lms_connectors.runtime.seed import seed_lms
-from lms_connectors.warehouse.migrations import apply_pending
 from simulator import launch
 
 START = SCENARIO_START
@@ -62,11 +61,13 @@ FLOOR_TABLE = """CREATE TABLE bench_floor (
 
 
 @contextlib.contextmanager
-def embedded_postgres() -> Iterator[str]:
+def embedded_postgres() -> Iterator[postgres.Cluster]:
+    """A secured cluster, set up as the embedded stack's (owner, runtime logins, passwords)."""
     parent = Path(tempfile.mkdtemp(prefix="lms-bench-"))
-    socket_dir = postgres.start(parent / "data")
+    cluster = postgres.Cluster(postgres.start(parent / "data"), postgres.new_secrets())
+    postgres.secure(parent / "data", cluster)
     try:
-        yield socket_dir
+        yield cluster
     finally:
         postgres.stop(parent / "data")
 
@@ -82,10 +83,13 @@ def median_of(reps: int, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 class Bench:
     """The same staged progress rows, loaded three ways. Every path starts from binary COPY
-    data already in memory, so what is compared is the load, not the serialisation."""
+    data already in memory, so what is compared is the load, not the serialisation.
 
-    def __init__(self, dsn: str, since: dt.datetime, until: dt.datetime) -> None:
-        self.dsn = dsn
+    The project's load runs as the connector's runtime login, as in production; the
+    reference tables (floor, to_sql) are the owner's."""
+
+    def __init__(self, dsn: str, sync_dsn: str, since: dt.datetime, until: dt.datetime) -> None:
+        self.dsn, self.sync_dsn = dsn, sync_dsn
         self.since, self.until = since, until
 
     def connect(self) -> psycopg.Connection:
@@ -168,7 +172,7 @@ class Bench:
     def project_load(self, data: bytes, run_id: str) -> dict[str, Any]:
         from lms_connectors import progress
 
-        with self.connect() as conn:
+        with psycopg.connect(self.sync_dsn) as conn:
             conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
             conn.commit()
             t0 = time.perf_counter()
@@ -211,22 +215,25 @@ class Bench:
         return {"seconds": seconds, "rows": len(df)}
 
 
-def build(socket_dir: str, sim: launch.SimulatorProcess, db: str) -> tuple[str, dict]:
-    with psycopg.connect(postgres.uri(socket_dir), autocommit=True) as conn:
+def build(cluster: postgres.Cluster, sim: launch.SimulatorProcess, db: str) -> tuple[str, dict]:
+    """A fresh warehouse ``db``, deployed and seeded by its owner; returns the owner's DSN and the settings."""
+    with cluster.connect(autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db}")
-        conn.execute(f"CREATE DATABASE {db}")
-    dsn = f"host={socket_dir} dbname={db} user=postgres"
+    postgres.ensure_database(cluster, db)
+    postgres.deploy(cluster, db)
     seed = requests.get(f"{sim.url}/_sim/lms-seed", timeout=120).json()
-    with psycopg.connect(dsn) as conn:
-        apply_pending(conn)
+    with cluster.connect(postgres.OWNER, db) as conn:
         seed_lms(conn, seed)
-    return dsn, seed["settings"]
+    return cluster.conninfo(postgres.OWNER, db), seed["settings"]
 
 
-def pipeline_steps(dsn: str, settings: dict, sim: launch.SimulatorProcess, days: int, run_id: str) -> dict[str, dict]:
+def pipeline_steps(
+    cluster: postgres.Cluster, db: str, settings: dict, sim: launch.SimulatorProcess, days: int, run_id: str
+) -> dict[str, dict]:
     since = dt.datetime.combine(START, dt.time(), dt.UTC)
     params = {
-        "dsn": dsn,
+        "dsn": cluster.conninfo(postgres.SYNC_LOGIN, db),
+        "key": cluster.secrets["pseudonymisation_key"],
         "settings": {**settings, "max_archive_share": 1.0},
         "run_id": run_id,
         "since": since.isoformat(),
@@ -241,7 +248,9 @@ def pipeline_steps(dsn: str, settings: dict, sim: launch.SimulatorProcess, days:
     return {step: run_step(step, params) for step in STEPS}
 
 
-def end_to_end(socket_dir: str, db: str, sim: launch.SimulatorProcess, settings: dict, days: int) -> dict[str, Any]:
+def end_to_end(
+    cluster: postgres.Cluster, db: str, sim: launch.SimulatorProcess, settings: dict, days: int
+) -> dict[str, Any]:
     """One DAG run through Airflow (dag.test) loading every day of the scenario."""
     home = Path(tempfile.mkdtemp(prefix="lms-bench-airflow-"))
     # The production registry, with a start date before the scenario's days.
@@ -252,7 +261,7 @@ def end_to_end(socket_dir: str, db: str, sim: launch.SimulatorProcess, settings:
         .replace('start_date: "2026-11-01"', f'start_date: "{START.isoformat()}"')
     )
     state = {
-        "postgres": {"socket_dir": socket_dir, "dbname": db},
+        "postgres": {"socket_dir": cluster.socket_dir, "dbname": db},
         "simulator": {
             "url": sim.url,
             "client_id": sim.client_id,
@@ -262,7 +271,7 @@ def end_to_end(socket_dir: str, db: str, sim: launch.SimulatorProcess, settings:
     }
     env = {
         **os.environ,
-        **stack.airflow_env(state),
+        **stack.airflow_env(state, cluster.secrets),
         "LMS_CONNECTORS_REGISTRY": str(registry),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
@@ -288,7 +297,7 @@ print("E2E", json.dumps({{"state": str(dr.state), "seconds": time.perf_counter()
     result = json.loads(line[4:])
     if not result["state"].endswith("success"):
         raise RuntimeError(f"end-to-end run ended {result['state']}:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
-    with psycopg.connect(f"host={socket_dir} dbname={db} user=postgres") as conn:
+    with cluster.connect(postgres.OWNER, db) as conn:
         records = conn.execute(
             "SELECT activity_records FROM ops.sync_runs WHERE status = 'success' ORDER BY started_at DESC LIMIT 1"
         ).fetchone()[0]
@@ -314,15 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     since = dt.datetime.combine(START, dt.time(), dt.UTC)
     until = since + dt.timedelta(days=args.days)
     sim_args = scenario_args(args.courses, args.learners, args.days)
-    with embedded_postgres() as socket_dir, launch.running(sim_args) as sim:
+    with embedded_postgres() as cluster, launch.running(sim_args) as sim:
         # Peak RSS per task at a tenth of the scale, then at full scale (which also stages the rows).
         if not args.smoke:
             with launch.running(scenario_args(args.courses, args.learners // 10, args.days)) as small_sim:
-                dsn_small, settings_small = build(socket_dir, small_sim, "bench_small")
-                figures["steps_small"] = pipeline_steps(dsn_small, settings_small, small_sim, args.days, "bench-src")
-        dsn, settings = build(socket_dir, sim, "bench")
-        figures["steps"] = pipeline_steps(dsn, settings, sim, args.days, "bench-src")
-        bench = Bench(dsn, since, until)
+                _, settings_small = build(cluster, small_sim, "bench_small")
+                figures["steps_small"] = pipeline_steps(
+                    cluster, "bench_small", settings_small, small_sim, args.days, "bench-src"
+                )
+        dsn, settings = build(cluster, sim, "bench")
+        figures["steps"] = pipeline_steps(cluster, "bench", settings, sim, args.days, "bench-src")
+        bench = Bench(dsn, cluster.conninfo(postgres.SYNC_LOGIN, "bench"), since, until)
         floor_rows = bench.target_rows("bench-src")
         initial_rows = bench.staged("bench-src", "bench-initial")
         same_rows = bench.staged("bench-src", "bench-same")
@@ -346,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
 
         figures["changed_10pct"] = median_of(args.reps, ten_percent)
         figures["to_sql"] = median_of(1 if args.smoke else args.reps, lambda: bench.to_sql("bench-src"))
-        build(socket_dir, sim, "bench_e2e")
-        figures["end_to_end"] = end_to_end(socket_dir, "bench_e2e", sim, settings, args.days)
+        build(cluster, sim, "bench_e2e")
+        figures["end_to_end"] = end_to_end(cluster, "bench_e2e", sim, settings, args.days)
     figures["targets_held"] = targets_held(figures)
     report(figures)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,11 +30,13 @@ def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
             sim = params["sim"]
             client = OpenClassroomsClient(sim["url"], sim["client_id"], sim["client_secret"], sim["organization_id"])
             if step == "extract_courses":
-                result: Any = catalogue.extract_courses(conn, client.iter_course_pages(), run_id)
+                result: Any = catalogue.extract_courses(conn, client.iter_course_pages, run_id)
             else:
                 since = dt.datetime.fromisoformat(params["since"])
                 until = dt.datetime.fromisoformat(params["until"])
-                result = progress.extract_activity(conn, client.iter_activity_pages(since, until), run_id)
+                result = progress.extract_activity(
+                    conn, lambda: client.iter_activity_pages(since, until), run_id, params["key"].encode()
+                )
         elif step == "transform_courses":
             result = catalogue.transform_courses(conn, run_id)
         elif step == "validate_courses":
@@ -44,7 +46,7 @@ def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
                 conn, run_id, connector, settings, dt.datetime.fromisoformat(params["until"])
             )
         elif step == "transform_progress":
-            result = progress.transform_progress(conn, run_id, connector)
+            result = progress.transform_progress(conn, run_id, connector, params["key"].encode())
         elif step == "validate_progress":
             result = progress.validate_progress(
                 conn,

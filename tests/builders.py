@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import urllib.parse
 from typing import Any
 
 import requests
 
 from lms_connectors.openclassrooms.client import OpenClassroomsClient, RetryPolicy
+from lms_connectors.runtime.postgres import HEALTH_LOGIN, SUPERUSER, SYNC_LOGIN, Cluster
 from simulator.launch import SimulatorProcess
 
 SIM_SEED = 7
+# The pseudonymisation key of every test run (a Connection in the tests' environment).
+TEST_KEY = "test-pseudonymisation-key-0123456789abcdef"
 SIM_ARGS = [
     "--seed",
     str(SIM_SEED),
@@ -83,35 +85,36 @@ def add_activity(sim: SimulatorProcess, records: list[dict[str, Any]]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Warehouse:
-    """One test database on the session's Postgres (reached through its Unix socket)."""
+    """One test database on the session's Postgres cluster (reached through its Unix socket).
 
-    socket_dir: str
+    ``dsn`` and ``connect()`` log in as the superuser, to set up and inspect;
+    ``sync_dsn`` and ``airflow_conn()`` as the connector's runtime login, the
+    one the DAG's tasks use.
+    """
+
+    cluster: Cluster
     dbname: str
-    user: str = "postgres"
 
-    @classmethod
-    def from_uri(cls, uri: str, dbname: str) -> Warehouse:
-        parsed = urllib.parse.urlparse(uri)
-        host = urllib.parse.parse_qs(parsed.query)["host"][0]
-        return cls(host, dbname, parsed.username or "postgres")
+    @property
+    def socket_dir(self) -> str:
+        return self.cluster.socket_dir
 
     @property
     def dsn(self) -> str:
-        return f"host={self.socket_dir} dbname={self.dbname} user={self.user}"
+        return self.cluster.conninfo(SUPERUSER, self.dbname)
+
+    @property
+    def sync_dsn(self) -> str:
+        return self.cluster.conninfo(SYNC_LOGIN, self.dbname)
 
     def airflow_conn(self) -> dict[str, Any]:
-        return {
-            "conn_type": "postgres",
-            "host": self.socket_dir,
-            "port": 5432,
-            "login": self.user,
-            "schema": self.dbname,
-        }
+        return self.cluster.airflow_conn(SYNC_LOGIN, self.dbname)
 
-    def connect(self, **kwargs: Any):
-        import psycopg
+    def readonly_conn(self) -> dict[str, Any]:
+        return self.cluster.airflow_conn(HEALTH_LOGIN, self.dbname)
 
-        return psycopg.connect(self.dsn, **kwargs)
+    def connect(self, login: str = SUPERUSER, **kwargs: Any):
+        return self.cluster.connect(login, self.dbname, **kwargs)
 
     def rows(self, sql: str, params: Any = None) -> list[tuple]:
         with self.connect() as conn:

@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterator  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
+from lms_connectors.runtime import postgres  # noqa: E402
+from lms_connectors.runtime.postgres import Cluster  # noqa: E402
 from simulator import launch  # noqa: E402
-from tests.builders import SIM_ARGS, Warehouse  # noqa: E402
+from tests.builders import SIM_ARGS, TEST_KEY, Warehouse  # noqa: E402
 
 _db_names = itertools.count()
 
@@ -49,50 +51,42 @@ def sim(simulator_proc: launch.SimulatorProcess) -> Iterator[launch.SimulatorPro
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """A real Postgres 16 (pgserver) for the whole session, in a short path (Unix socket limit)."""
-    from lms_connectors.runtime import postgres
-
+def pg_server() -> Iterator[Cluster]:
+    """A real Postgres 16 (pgserver) for the whole session, in a short path (Unix socket limit),
+    secured as the embedded stack is: every login needs its password."""
     parent = Path(tempfile.mkdtemp(prefix="lms-pg-"))
     data_dir = parent / "data"
-    socket_dir = postgres.start(data_dir)
-    yield postgres.uri(socket_dir)
+    cluster = Cluster(postgres.start(data_dir), postgres.new_secrets())
+    postgres.secure(data_dir, cluster)
+    yield cluster
     postgres.stop(data_dir)
     shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def template_db(pg_server, simulator_proc) -> str:
-    """A database with every migration applied and the simulator's LMS seed, cloned per test."""
-    import psycopg
-
+    """A database deployed by its owner (migrations, runtime logins) with the simulator's LMS
+    seed, cloned per test."""
     from lms_connectors.runtime.seed import seed_lms
-    from lms_connectors.warehouse.migrations import apply_pending
 
-    admin = Warehouse.from_uri(pg_server, "postgres")
-    with psycopg.connect(admin.dsn, autocommit=True) as conn:
+    with pg_server.connect(autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS lms_template")
-        conn.execute("CREATE DATABASE lms_template")
-    wh = Warehouse.from_uri(pg_server, "lms_template")
-    with psycopg.connect(wh.dsn) as conn:
-        apply_pending(conn)
+    postgres.ensure_database(pg_server, "lms_template")
+    postgres.deploy(pg_server, "lms_template")
+    with pg_server.connect(postgres.OWNER, "lms_template") as conn:
         seed_lms(conn, requests.get(f"{simulator_proc.url}/_sim/lms-seed", timeout=30).json())
     return "lms_template"
 
 
-def create_database(pg_server: str, template: str) -> Warehouse:
-    import psycopg
-
+def create_database(pg_server: Cluster, template: str) -> Warehouse:
     name = f"lms_test_{next(_db_names)}"
-    with psycopg.connect(Warehouse.from_uri(pg_server, "postgres").dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
-    return Warehouse.from_uri(pg_server, name)
+    with pg_server.connect(autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {postgres.OWNER}")
+    return Warehouse(pg_server, name)
 
 
-def drop_database(pg_server: str, warehouse: Warehouse) -> None:
-    import psycopg
-
-    with psycopg.connect(Warehouse.from_uri(pg_server, "postgres").dsn, autocommit=True) as conn:
+def drop_database(pg_server: Cluster, warehouse: Warehouse) -> None:
+    with pg_server.connect(autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {warehouse.dbname} WITH (FORCE)")
 
 
@@ -156,6 +150,8 @@ def connector_env(sim: launch.SimulatorProcess, warehouse: Warehouse) -> dict[st
     }
     return {
         "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),
+        "AIRFLOW_CONN_LMS_WAREHOUSE_READONLY": json.dumps(warehouse.readonly_conn()),
+        "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps({"conn_type": "generic", "password": TEST_KEY}),
         "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT": json.dumps(provider),
         "AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS": json.dumps(settings),
     }

@@ -32,7 +32,7 @@ Daily sync of the **{provider}** catalogue into the LMS group set in the
 Variable `{variable}` (JSON: `enabled`, `target_group_id`, `author_email`,
 `languages`, thresholds).
 
-`config` validates the settings and applies pending warehouse migrations ->
+`config` validates the settings and checks the warehouse schema is current ->
 `extract_courses` streams the provider catalogue into run-scoped staging ->
 `transform_courses` types and checks every record -> `validate_courses`
 quarantines rejected rows and applies the batch rules -> `load_courses` merges
@@ -152,7 +152,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
     def connector() -> None:
         @task
         def config() -> dict[str, Any]:
-            """Validate the settings Variable and the LMS side; apply pending migrations."""
+            """Validate the settings Variable and the LMS side; check the warehouse schema is current."""
             from lms_connectors import runs, settings
             from lms_connectors.warehouse import migrations
             from lms_connectors.warehouse.db import connect
@@ -168,9 +168,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             with _fail_fast():
                 parsed = settings.parse_settings(raw, spec.variable)
                 with connect(spec.warehouse_conn_id) as conn:
-                    applied = migrations.apply_pending(conn)
-                    if applied:
-                        log.info("applied migrations: %s", ", ".join(applied))
+                    migrations.check_current(conn)
                     settings.check_against_lms(conn, parsed, spec.variable)
                     runs.start_run(
                         conn,
@@ -252,14 +250,19 @@ def build_dag(spec: ConnectorSpec) -> DAG:
 
         @task
         def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import progress
+            from lms_connectors import progress, pseudonym
             from lms_connectors.openclassrooms.hook import OpenClassroomsHook
 
             since = dt.datetime.fromisoformat(cfg["interval_start"])
             until = dt.datetime.fromisoformat(cfg["interval_end"])
             with step(cfg, "extract_progress") as s:
                 client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
-                n = progress.extract_activity(s.conn, lambda: client.iter_activity_pages(since, until), cfg["run_key"])
+                n = progress.extract_activity(
+                    s.conn,
+                    lambda: client.iter_activity_pages(since, until),
+                    cfg["run_key"],
+                    pseudonym.key_from_connection(spec.pseudonymisation_conn_id),
+                )
                 s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
             return {"records": n}
 
@@ -267,10 +270,12 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         def transform_progress(
             cfg: dict[str, Any], extracted: dict[str, Any], courses_loaded: dict[str, Any]
         ) -> dict[str, Any]:
-            from lms_connectors import progress
+            from lms_connectors import progress, pseudonym
 
             with step(cfg, "transform_progress") as s:
-                s.counts = progress.transform_progress(s.conn, cfg["run_key"], spec.id)
+                s.counts = progress.transform_progress(
+                    s.conn, cfg["run_key"], spec.id, pseudonym.key_from_connection(spec.pseudonymisation_conn_id)
+                )
             return {k: v for k, v in s.counts.items() if not isinstance(v, dict)}
 
         @task
@@ -404,7 +409,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
                 changes = {k: params[k] for k in ("languages", "enabled") if params.get(k) is not None}
                 wanted = settings.parse_settings({**current.model_dump(mode="json"), **changes}, spec.variable)
                 with connect(spec.warehouse_conn_id) as conn:
-                    migrations.apply_pending(conn)
+                    migrations.check_current(conn)
                     settings.check_against_lms(conn, wanted, spec.variable)
                     if changes and not dry_run:
                         Variable.set(spec.variable, wanted.model_dump_json(indent=2))

@@ -13,6 +13,8 @@ Read-only: the figures come from the warehouse tables the DAGs write.
 # dependency annotations at runtime, and they are imported inside create_app.
 import datetime as dt
 import html
+import logging
+import secrets
 from typing import Any
 
 import psycopg
@@ -21,6 +23,7 @@ from psycopg.rows import dict_row
 from lms_connectors.paths import sql_statements
 from lms_connectors.registry import ConnectorSpec, load_registry
 
+log = logging.getLogger(__name__)
 WINDOW_DAYS = 30
 RUN_LIMIT = 10
 URL_PREFIX = "/lms-connector-health"
@@ -237,17 +240,23 @@ def create_app() -> Any:
 
     from lms_connectors.warehouse.db import connect
 
-    app = FastAPI(title="LMS connector health", description=__doc__)
+    # No interactive docs or schema: the page serves people signed in to Airflow, nothing else.
+    app = FastAPI(title="LMS connector health", docs_url=None, redoc_url=None, openapi_url=None)
 
     def figures(user: Any, today: dt.date) -> list[tuple[ConnectorSpec, dict[str, Any] | str]]:
         out: list[tuple[ConnectorSpec, dict[str, Any] | str]] = []
         for spec in visible_connectors(user):
             try:
-                with connect(spec.warehouse_conn_id) as conn:
+                # A login that may only read (lms_monitor), in read-only transactions.
+                with connect(spec.readonly_conn_id) as conn:
+                    conn.read_only = True
                     out.append((spec, connector_health(conn, spec.id, today)))
             except (psycopg.Error, AirflowNotFoundException) as exc:
-                # One unreachable warehouse must not hide the other connectors; the reason is shown.
-                out.append((spec, f"{type(exc).__name__}: {exc}"))
+                # One unreachable warehouse must not hide the other connectors. Connection
+                # details stay in the server's log: the page shows a reference to them.
+                ref = secrets.token_hex(4)
+                log.warning("health page: warehouse of %s not readable (ref %s): %r", spec.id, ref, exc)
+                out.append((spec, f"the warehouse could not be read (reference {ref} in the API server's log)"))
         return out
 
     @app.get("/", response_class=HTMLResponse)

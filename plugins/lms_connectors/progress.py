@@ -1,9 +1,9 @@
 """Learning statistics steps: extract -> transform -> validate -> load.
 
-Learner emails are turned into a keyed hash (HMAC-SHA256, key in
-``ops.hash_keys``) as they are extracted, so no email reaches the database in
-clear; LMS users are matched on the hash of their own (trimmed, lower-case)
-email. Transform works on pandas chunks; load merges in one transaction.
+Learner emails are turned into a keyed hash (HMAC-SHA256; the key comes from
+an Airflow Connection, ``lms_connectors.pseudonym``) as they are extracted, so
+no email reaches the database in clear; LMS users are matched on the hash of
+their own (trimmed, lower-case) email. Transform works on pandas chunks; load merges in one transaction.
 """
 
 from __future__ import annotations
@@ -53,13 +53,6 @@ PROGRESS_COLUMNS = (
 )
 
 
-def hash_key(conn: psycopg.Connection) -> bytes:
-    row = conn.execute("SELECT key FROM ops.hash_keys WHERE name = 'learner_email'").fetchone()
-    if row is None:
-        raise RuntimeError("ops.hash_keys has no learner_email key; apply the warehouse migrations")
-    return row[0].encode()
-
-
 _EMAIL_FIELD = c.ACTIVITY_SCHEMA.field(c.ACTIVITY_LEARNER_EMAIL)
 
 
@@ -70,7 +63,9 @@ def learner_hash(key: bytes, email: Any) -> str | None:
     return hmac.new(key, normalise_email(email).encode(), hashlib.sha256).hexdigest()
 
 
-def extract_activity(conn: psycopg.Connection, pages: listing.Pages | Callable[[], listing.Pages], run_id: str) -> int:
+def extract_activity(
+    conn: psycopg.Connection, pages: listing.Pages | Callable[[], listing.Pages], run_id: str, key: bytes
+) -> int:
     """Stream activity pages through the record guard into staging.raw_activity.
 
     The email is replaced by its keyed hash and every field off the
@@ -78,11 +73,10 @@ def extract_activity(conn: psycopg.Connection, pages: listing.Pages | Callable[[
     quarantines is staged as its safe envelope with the reason. A listing
     that changed while it was read is read again (``pages`` a factory).
     """
-    return listing.restarting(lambda it: _extract_activity(conn, it, run_id), pages, "the learning activity")
+    return listing.restarting(lambda it: _extract_activity(conn, it, run_id, key), pages, "the learning activity")
 
 
-def _extract_activity(conn: psycopg.Connection, pages: listing.Pages, run_id: str) -> int:
-    key = hash_key(conn)
+def _extract_activity(conn: psycopg.Connection, pages: listing.Pages, run_id: str, key: bytes) -> int:
     seq = 0
     with conn.transaction():
         conn.execute("DELETE FROM staging.raw_activity WHERE run_id = %s", (run_id,))
@@ -115,8 +109,7 @@ def _extract_activity(conn: psycopg.Connection, pages: listing.Pages, run_id: st
     return seq
 
 
-def _lookups(conn: psycopg.Connection, connector_id: str) -> tuple[pd.Series, pd.DataFrame]:
-    key = hash_key(conn)
+def _lookups(conn: psycopg.Connection, connector_id: str, key: bytes) -> tuple[pd.Series, pd.DataFrame]:
     pairs = {learner_hash(key, email): uid for uid, email in conn.execute("SELECT user_id, email FROM lms.users")}
     # A Series maps a chunk's hashes in one indexer lookup; a dict is turned into one per call.
     users = pd.Series(pairs, dtype=object)
@@ -254,8 +247,8 @@ def to_csv(frame: pd.DataFrame, run_id: str) -> bytes:
     return buf.getvalue()
 
 
-def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str) -> dict[str, Any]:
-    users, courses = _lookups(conn, connector_id)
+def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str, key: bytes) -> dict[str, Any]:
+    users, courses = _lookups(conn, connector_id, key)
     outcomes: collections.Counter[str] = collections.Counter()
     unmatched: set[str] = set()
     matched: set[str] = set()

@@ -26,6 +26,10 @@ class ConnectorSpec:
     retry_delay_seconds: float = 60.0
     # A task running longer than this is failed (and retried): nothing may hang a DAG run.
     execution_timeout_minutes: float = 60.0
+    # The health page reads the warehouse with a read-only login of its own.
+    readonly_conn_id: str = "lms_warehouse_readonly"
+    # Its password is the key that pseudonymises learner emails (lms_connectors.pseudonym).
+    pseudonymisation_conn_id: str = "lms_pseudonymisation_key"
 
     @property
     def dag_id(self) -> str:
@@ -55,9 +59,14 @@ def daily_utc_problem(schedule: str) -> str | None:
     if text in _DAILY_PRESETS:
         return None
     fields = text.split(" ")
-    if len(fields) == 5 and [f.lstrip("0") or "0" for f in fields[:2]] == ["0", "0"] and fields[2:] in (
-        ["*", "*", "*"],
-        ["*", "*", "?"],
+    if (
+        len(fields) == 5
+        and [f.lstrip("0") or "0" for f in fields[:2]] == ["0", "0"]
+        and fields[2:]
+        in (
+            ["*", "*", "*"],
+            ["*", "*", "?"],
+        )
     ):
         return None
     return (
@@ -81,6 +90,8 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
             retries=int(entry.get("retries", 2)),
             retry_delay_seconds=float(entry.get("retry_delay_seconds", 60)),
             execution_timeout_minutes=float(entry.get("execution_timeout_minutes", 60)),
+            readonly_conn_id=entry.get("readonly_conn_id", "lms_warehouse_readonly"),
+            pseudonymisation_conn_id=entry.get("pseudonymisation_conn_id", "lms_pseudonymisation_key"),
         )
         if spec.provider not in PROVIDERS:
             raise ValueError(f"{path}: connector {spec.id!r} has unknown provider {spec.provider!r}")

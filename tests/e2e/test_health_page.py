@@ -109,9 +109,14 @@ def _token(url: str, password: str) -> str:
     return r.json()["access_token"]
 
 
-def _expected(state: dict[str, Any]) -> dict[str, Any]:
-    pg = state["postgres"]
-    with psycopg.connect(host=pg["socket_dir"], dbname=pg["dbname"], user="postgres") as conn:
+def _cluster(stack: dict[str, Any]):
+    from lms_connectors.runtime.postgres import Cluster
+
+    return Cluster(stack["state"]["postgres"]["socket_dir"], json.loads((stack["local"] / "secrets.json").read_text()))
+
+
+def _expected(stack: dict[str, Any]) -> dict[str, Any]:
+    with _cluster(stack).connect("postgres", stack["state"]["postgres"]["dbname"]) as conn:
         q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
         return {
             "active": q("SELECT count(*) FROM lms.courses WHERE connector_id = 'openclassrooms' AND is_active")[0][0],
@@ -147,6 +152,40 @@ def test_make_airflow_prints_the_login_and_the_page(stack):
 def test_health_page_is_private(stack):
     url = stack["state"]["airflow"]["url"]
     assert requests.get(f"{url}/lms-connector-health/", timeout=30).status_code == 401
+    # No interactive docs or schema of the page's app, signed in or not.
+    from lms_connectors.runtime.airflow_ui import password
+
+    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    for path in ("docs", "redoc", "openapi.json"):
+        r = requests.get(f"{url}/lms-connector-health/{path}", cookies={"_token": token}, timeout=30)
+        assert r.status_code == 404, path
+
+
+def test_the_printed_warehouse_connection_is_least_privileged(stack):
+    """`stack env` prints the Connections the DAG and the page use: neither is the owner or a superuser."""
+    out = subprocess.run(
+        [sys.executable, "-m", "lms_connectors.runtime.stack", "env"],
+        env=stack["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    exported = dict(re.findall(r"^export (\w+)='(.*)'$", out, re.M))
+    sync = json.loads(exported["AIRFLOW_CONN_LMS_WAREHOUSE"])
+    health = json.loads(exported["AIRFLOW_CONN_LMS_WAREHOUSE_READONLY"])
+    assert (sync["login"], health["login"]) == ("lms_connector", "lms_health")
+    for conn_json in (sync, health):
+        with psycopg.connect(
+            host=conn_json["host"], dbname=conn_json["schema"], user=conn_json["login"], password=conn_json["password"]
+        ) as conn:
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+            assert conn.execute("SELECT has_schema_privilege('lms', 'CREATE')").fetchone() == (False,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("CREATE TABLE lms.sneaky (x int)")
+    # ... and the demo's runs succeeded with it.
+    assert all(status == "success" for status, _ in _expected(stack)["runs"])
 
 
 def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
@@ -157,7 +196,7 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
     state = stack["state"]
     url = state["airflow"]["url"]
     token = _token(url, password(Path(stack["local"]) / "airflow"))
-    expected = _expected(state)
+    expected = _expected(stack)
     assert expected["runs"] and all(status == "success" for status, _ in expected["runs"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "connector-health.png"

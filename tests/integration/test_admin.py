@@ -135,6 +135,37 @@ def test_bad_settings_fail_the_first_task_and_touch_no_data(dagbag, airflow_env,
     assert data_tables(warehouse) == before
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "DELETE FROM ops.schema_migrations WHERE version = (SELECT max(version) FROM ops.schema_migrations)",
+            "not current",
+        ),
+        ("INSERT INTO ops.schema_migrations (version, name, checksum) VALUES (999, 'future', 'x')", "V999"),
+    ],
+    ids=["a-migration-not-applied", "a-migration-from-a-newer-version"],
+)
+def test_a_warehouse_schema_that_is_not_current_fails_the_first_task_and_is_not_migrated(
+    dagbag, airflow_env, warehouse, sim, capfd, caplog, change, message
+):
+    """Tasks log in as the sync role: they check the schema, the deploy step migrates it."""
+    warehouse.execute(change)
+    migrations = warehouse.rows("SELECT * FROM ops.schema_migrations ORDER BY version")
+    dag = dagbag.get_dag("lms_connector_openclassrooms")
+    with caplog.at_level("INFO"):
+        dr = dag.test(logical_date=dt.datetime(2026, 11, 4, tzinfo=dt.UTC))
+    assert dr.state == "failed"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["config"] == "failed"
+    assert warehouse.rows("SELECT * FROM ops.schema_migrations ORDER BY version") == migrations
+    assert warehouse.scalar("SELECT count(*) FROM lms.courses") == 0
+    assert warehouse.scalar("SELECT count(*) FROM ops.sync_runs") == 0
+    out, err = capfd.readouterr()
+    logs = "\n".join([out, err, caplog.text])
+    assert "MigrationError: " in logs and message in logs
+
+
 # --- apply filters now ----------------------------------------------------------
 
 

@@ -304,18 +304,18 @@ def test_two_loads_of_one_connector_never_interleave(warehouse, sim):
     from tests.builders import make_client
 
     settings = parse_settings(requests.get(f"{sim.url}/_sim/lms-seed", timeout=10).json()["settings"], "v")
-    with warehouse.connect() as conn:
+    with warehouse.connect("lms_connector") as conn:
         catalogue.extract_courses(conn, make_client(sim).iter_course_pages(), "run-b")
         catalogue.transform_courses(conn, "run-b")
         catalogue.validate_courses(conn, "run-b", "openclassrooms", settings)
-    holder = warehouse.connect()
+    holder = warehouse.connect("lms_connector")
     catalogue.lock_connector(holder, "openclassrooms")  # a first load, in flight
     done = threading.Event()
     errors: list[BaseException] = []
 
     def second_load() -> None:
         try:
-            with warehouse.connect() as conn:
+            with warehouse.connect("lms_connector") as conn:
                 catalogue.load_courses(
                     conn, "run-b", "openclassrooms", settings, dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
                 )

@@ -33,7 +33,7 @@ from lms_connectors import catalogue, progress
 from lms_connectors.jsonpage import decode_array
 from lms_connectors.openclassrooms.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA
 from lms_connectors.settings import iso_639_1_codes, parse_settings
-from tests.builders import make_client
+from tests.builders import TEST_KEY, make_client
 
 pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 4)
@@ -275,8 +275,8 @@ def run_pipeline(conn: psycopg.Connection, connector: str, courses: bytes, activ
     catalogue.transform_courses(conn, run)
     catalogue.validate_courses(conn, run, connector, cfg)
     catalogue.load_courses(conn, run, connector, cfg, END)
-    progress.extract_activity(conn, [decode_array(activity)[0]], run)
-    progress.transform_progress(conn, run, connector)
+    progress.extract_activity(conn, [decode_array(activity)[0]], run, TEST_KEY.encode())
+    progress.transform_progress(conn, run, connector, TEST_KEY.encode())
     progress.validate_progress(conn, run, connector, cfg, START, END)
     progress.load_progress(conn, run, connector, START, END)
 
@@ -331,7 +331,8 @@ def clean_world(simulator_proc, pg_server, template_db):
     seed = requests.get(f"{simulator_proc.url}/_sim/lms-seed", timeout=30).json()
     cfg = parse_settings(seed["settings"], "lms_connector_test")
     warehouse = create_database(pg_server, template_db)
-    with psycopg.connect(warehouse.dsn) as conn:
+    # As the DAG's tasks do: the connector's runtime login.
+    with psycopg.connect(warehouse.sync_dsn) as conn:
         run_pipeline(conn, "clean", page(list(map(dumps, courses))), page(list(map(dumps, activity))), cfg)
         reference = targets(conn, "clean")
     assert reference["courses"] and reference["progress"] and reference["daily"]
@@ -372,7 +373,7 @@ def test_hostile_records_are_quarantined_and_the_clean_ones_load_as_in_a_clean_r
     for h in bad_activity:
         activity_bodies.insert(data.draw(st.integers(0, len(activity_bodies))), h.body)
 
-    with psycopg.connect(warehouse.dsn) as conn:
+    with psycopg.connect(warehouse.sync_dsn) as conn:
         run_pipeline(conn, connector, page(course_bodies), page(activity_bodies), cfg)
         got = targets(conn, connector)
         rejected = conn.execute(

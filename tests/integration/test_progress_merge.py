@@ -43,7 +43,7 @@ def load(
     delete: bool = False,
     max_share: float = 0.1,
 ) -> dict:
-    with psycopg.connect(warehouse.dsn) as conn:
+    with psycopg.connect(warehouse.sync_dsn) as conn:
         with conn.transaction():
             conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
             for seq, r in enumerate(records):

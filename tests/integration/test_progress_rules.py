@@ -36,7 +36,7 @@ def stage(warehouse, run_id: str, updated: list[dt.datetime | None]) -> None:
 def test_records_outside_the_run_interval_are_quarantined(warehouse):
     updated = [START, END - dt.timedelta(microseconds=1), END, START - dt.timedelta(seconds=1), None]
     stage(warehouse, "r1", updated)
-    with psycopg.connect(warehouse.dsn) as conn:
+    with psycopg.connect(warehouse.sync_dsn) as conn:
         result = progress.validate_progress(conn, "r1", "openclassrooms", SETTINGS, START, END)
     outcomes = dict(warehouse.rows("SELECT seq, outcome FROM staging.progress WHERE run_id = 'r1'"))
     assert outcomes == {0: "ok", 1: "ok", 2: "outside_interval", 3: "outside_interval", 4: "invalid_updated_at"}

@@ -1,9 +1,11 @@
-"""Least privilege: each role created by the migrations tries what it must not do."""
+"""Least privilege: each role and each runtime login tries what it must not do."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
+
+from lms_connectors.runtime.postgres import HEALTH_LOGIN, OWNER, SYNC_LOGIN
 
 pytestmark = pytest.mark.integration
 
@@ -11,9 +13,23 @@ FORBIDDEN = {
     "lms_sync": [
         "INSERT INTO lms.course_tags (lms_course_id, tag) VALUES (1, 'x')",
         "DELETE FROM lms.course_tags",
+        "SELECT count(*) FROM lms.course_tags",
         "INSERT INTO lms.paths VALUES ('p', 'grp-openclassrooms', 'n')",
+        "INSERT INTO lms.users (user_id, email) VALUES ('u-x', 'x@example.com')",
+        "UPDATE lms.users SET email = email",
+        "DELETE FROM lms.group_members",
+        "UPDATE lms.groups SET name = name",
+        "DELETE FROM lms.courses",
+        "INSERT INTO ops.schema_migrations (version, name, checksum) VALUES (999, 'x', 'x')",
+        "DELETE FROM ops.schema_migrations",
         "DROP TABLE lms.courses",
+        "ALTER TABLE stats.course_progress ADD COLUMN x int",
         "CREATE TABLE lms.sneaky (x int)",
+        "CREATE TABLE staging.sneaky (x int)",
+        "CREATE TABLE public.sneaky (x int)",
+        "CREATE SCHEMA sneaky",
+        "CREATE ROLE sneaky",
+        "SELECT * FROM stats.v_learner_summary",
     ],
     "lms_app": [
         "UPDATE lms.courses SET title = 'x'",
@@ -29,23 +45,36 @@ FORBIDDEN = {
         "SELECT * FROM lms.users",
         "SELECT * FROM lms.courses",
         "SELECT * FROM ops.rejected_records",
-        "SELECT * FROM ops.hash_keys",
         "SELECT * FROM staging.progress",
         "SELECT * FROM staging.run_day_records('r')",
+        "SELECT stats.analyze_progress()",
         "DELETE FROM stats.course_progress",
         "UPDATE stats.course_progress_daily SET progress_pct = 0",
+    ],
+    "lms_monitor": [
+        "SELECT * FROM lms.users",
+        "SELECT * FROM staging.raw_activity",
+        "SELECT * FROM stats.course_progress",
+        "UPDATE ops.sync_runs SET status = status",
+        "DELETE FROM ops.rejected_records",
+        "INSERT INTO ops.unmatched_learners VALUES ('c', 'h', 'r', current_date)",
+        "UPDATE lms.courses SET title = title",
+        "SELECT stats.analyze_progress()",
     ],
 }
 ALLOWED = {
     "lms_sync": [
-        "SELECT count(*) FROM lms.course_tags",
         "SELECT count(*) FROM lms.users",
+        "SELECT count(*) FROM lms.group_members",
+        "SELECT count(*) FROM ops.schema_migrations",
         "DELETE FROM staging.raw_courses WHERE run_id = 'none'",
         "UPDATE lms.courses SET title = title WHERE false",
         "DELETE FROM stats.course_progress WHERE false",
-        # The progress merge reads the run's records through this function.
+        # The progress merge reads the run's records through this function and refreshes statistics through that one.
         "SELECT count(*) FROM staging.run_day_records('none')",
+        "SELECT stats.analyze_progress()",
         "INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record) VALUES ('r', 'c', 'e', 'x', '{}')",
+        "CREATE TEMP TABLE scratch (x int)",
     ],
     "lms_app": [
         "SELECT count(*) FROM lms.courses",
@@ -60,7 +89,16 @@ ALLOWED = {
         "SELECT count(*) FROM stats.v_learner_summary",
         "SELECT count(*) FROM stats.v_path_progress",
     ],
+    "lms_monitor": [
+        "SELECT count(*) FROM ops.sync_runs",
+        "SELECT count(*) FROM ops.rejected_records",
+        "SELECT count(*) FROM ops.unmatched_learners",
+        "SELECT count(*) FROM lms.courses",
+        "SELECT count(*) FROM stats.course_progress_daily",
+    ],
 }
+# The runtime logins are members of exactly these roles.
+LOGIN_OF = {"lms_sync": SYNC_LOGIN, "lms_monitor": HEALTH_LOGIN}
 
 
 @pytest.mark.parametrize(("role", "statement"), [(r, s) for r, ss in FORBIDDEN.items() for s in ss])
@@ -77,3 +115,46 @@ def test_role_can(module_warehouse, role, statement):
         conn.execute(f"SET ROLE {role}")
         conn.execute(statement)
         conn.rollback()  # the module shares one database
+
+
+@pytest.mark.parametrize(
+    ("role", "statement"),
+    [(r, s) for r, ss in FORBIDDEN.items() if r in LOGIN_OF for s in ss],
+)
+def test_runtime_login_cannot(module_warehouse, role, statement):
+    """The logins the DAG and the health page really use, with their passwords."""
+    with module_warehouse.connect(LOGIN_OF[role]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement)
+
+
+def test_runtime_logins_are_plain_members_of_their_role(module_warehouse):
+    rows = module_warehouse.rows(
+        """SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
+                  -- Roles whose rights it holds (PostgreSQL 16 gives a CREATEROLE owner ADMIN OPTION on
+                  -- the roles it creates, to administer them, without INHERIT or SET).
+                  array(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                        WHERE m.member = r.oid AND (m.inherit_option OR m.set_option) ORDER BY 1)
+           FROM pg_roles r WHERE r.rolname IN (%s, %s, %s) ORDER BY 1""",
+        (SYNC_LOGIN, HEALTH_LOGIN, OWNER),
+    )
+    assert rows == [
+        (SYNC_LOGIN, False, False, False, False, ["lms_sync"]),
+        (HEALTH_LOGIN, False, False, False, False, ["lms_monitor"]),
+        (OWNER, False, True, False, False, []),
+    ]
+
+
+def test_every_login_needs_its_password(module_warehouse):
+    cluster = module_warehouse.cluster
+    for login in (SYNC_LOGIN, HEALTH_LOGIN, OWNER, "postgres"):
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(host=cluster.socket_dir, dbname=module_warehouse.dbname, user=login, password="wrong")
+
+
+def test_no_table_of_the_warehouse_holds_a_key(module_warehouse):
+    assert module_warehouse.scalar("SELECT to_regclass('ops.hash_keys')") is None
+    columns = module_warehouse.rows(
+        """SELECT table_schema || '.' || table_name || '.' || column_name FROM information_schema.columns
+           WHERE table_schema IN ('lms', 'stats', 'ops', 'staging') AND column_name ILIKE '%%key%%'"""
+    )
+    assert columns == []

@@ -172,7 +172,6 @@ def test_analyst_role_reads_views_and_stats_only(dagbag, airflow_env, warehouse,
         forbidden = [
             "SELECT * FROM staging.raw_activity",
             "SELECT * FROM ops.sync_runs",
-            "SELECT * FROM ops.hash_keys",
             "SELECT * FROM lms.users",
             "DELETE FROM stats.course_progress",
             "UPDATE stats.course_progress_daily SET progress_pct = 0",

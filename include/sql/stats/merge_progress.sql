@@ -192,7 +192,8 @@ WHERE EXCLUDED.last_seen_date > u.last_seen_date;
 -- "empty" to the planner until autovacuum catches up), and the next merge's
 -- joins with them (the stale-row delete, the analysts' queries) would be
 -- planned for an empty table: nested loops over a million rows.
-ANALYZE stats.course_progress, stats.course_progress_daily;
+-- The sync role does not own the tables: a definer function of the owner (V013) analyzes them.
+SELECT stats.analyze_progress();
 
 -- name: summary
 SELECT count(*) AS batch_rows, count(DISTINCT user_id) AS batch_learners FROM progress_batch;

@@ -44,15 +44,19 @@ def outer() -> int:
 
 
 def prepare() -> dict:
-    """Airflow metadata, warehouse migrations, the LMS seed and the connector's Variable (idempotent)."""
+    """Airflow metadata, the warehouse deploy step, the LMS seed and the connector's Variable (idempotent).
+
+    The deploy step and the seed run as the warehouse owner: the seed stands
+    for the LMS application, which owns users and groups; the DAG's own
+    Connection cannot write them.
+    """
     import requests
     from airflow.models import Variable
     from airflow.utils import db
 
+    from lms_connectors.runtime import postgres, stack
     from lms_connectors.runtime.seed import seed_lms
     from lms_connectors.settings import variable_name
-    from lms_connectors.warehouse import migrations
-    from lms_connectors.warehouse.db import connect
 
     state = json.loads(os.environ["LMS_DEMO_STATE"])
     sim_url = state["simulator"]["url"]
@@ -65,9 +69,9 @@ def prepare() -> dict:
     if Variable.get(variable, default_var=None) is None:
         Variable.set(variable, json.dumps(lms_seed["settings"], indent=2))
         print(f"  Variable {variable} set to the demo settings")
-    with connect("lms_warehouse") as conn:
-        applied = migrations.apply_pending(conn)
-        print(f"  warehouse migrations applied: {', '.join(applied) if applied else 'none pending'}")
+    done = stack.deploy(state)
+    print(f"  warehouse deploy step (as {postgres.OWNER}): {', '.join(done) if done else 'nothing to do'}")
+    with stack.cluster(state).connect(postgres.OWNER, state["postgres"]["dbname"]) as conn:
         counts = seed_lms(conn, lms_seed)
         print(f"  LMS seed: {counts['users']} users, {counts['groups']} group, {counts['members']} memberships")
     return state
@@ -81,10 +85,10 @@ def inner() -> int:
     from airflow.models import Variable
 
     from lms_connectors import reporting
+    from lms_connectors.runtime import postgres, stack
     from lms_connectors.settings import variable_name
-    from lms_connectors.warehouse.db import connect
 
-    prepare()
+    state = prepare()
     variable = variable_name(CONNECTOR_ID)
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
     today = dt.datetime.now(dt.UTC).date()
@@ -95,7 +99,8 @@ def inner() -> int:
         t0 = time.monotonic()
         dr = dag.test(logical_date=dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC))
         results.append((day, dr.state, time.monotonic() - t0))
-    with connect("lms_warehouse") as conn:
+    # The summary reads views the sync login has no use for: the owner reads them.
+    with stack.cluster(state).connect(postgres.OWNER, state["postgres"]["dbname"]) as conn:
         settings = json.loads(Variable.get(variable))
         print()
         print(reporting.demo_summary(conn, CONNECTOR_ID, settings["target_group_id"], results))

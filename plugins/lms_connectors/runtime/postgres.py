@@ -2,15 +2,131 @@
 
 Started once and left running (its PID is in ``<dir>/postmaster.pid``);
 stopped by that PID, never by name.
+
+pgserver initialises a cluster that trusts every local login. :func:`secure`
+gives the superuser a password and requires SCRAM passwords of every login,
+as a production server does; :func:`ensure_database` creates the warehouse's
+owner (a login that may create roles, not a superuser) and its database;
+:func:`deploy` runs the deploy step as that owner (migrations, then the
+runtime logins). The same functions set up the tests' and the benchmark's
+clusters.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import secrets
 import signal
 import time
 from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+SUPERUSER = "postgres"
+OWNER = "lms_owner"
+SYNC_LOGIN = "lms_connector"
+HEALTH_LOGIN = "lms_health"
+LOGINS = (SUPERUSER, OWNER, SYNC_LOGIN, HEALTH_LOGIN)
+SECURE_HBA = (
+    "# Written by lms_connectors.runtime.postgres: every login needs its password.\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+)
+
+
+def new_secrets() -> dict[str, str]:
+    """Random passwords for every login, and a pseudonymisation key."""
+    from lms_connectors.pseudonym import generate_key
+
+    return {**{login: secrets.token_urlsafe(24) for login in LOGINS}, "pseudonymisation_key": generate_key()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """A cluster on a Unix socket and the passwords of the logins the project uses."""
+
+    socket_dir: str
+    secrets: dict[str, str] = dataclasses.field(repr=False)
+
+    def conninfo(self, login: str = SUPERUSER, dbname: str = "postgres") -> str:
+        return make_conninfo(host=self.socket_dir, dbname=dbname, user=login, password=self.secrets[login])
+
+    def connect(self, login: str = SUPERUSER, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection:
+        return psycopg.connect(self.conninfo(login, dbname), **kwargs)
+
+    def airflow_conn(self, login: str, dbname: str) -> dict[str, Any]:
+        """An Airflow Postgres Connection (JSON form) for ``login`` on ``dbname``."""
+        return {
+            "conn_type": "postgres",
+            "host": self.socket_dir,
+            "port": 5432,
+            "login": login,
+            "password": self.secrets[login],
+            "schema": dbname,
+        }
+
+
+def secure(data_dir: Path, cluster: Cluster) -> bool:
+    """Require SCRAM passwords of every login (the superuser's included); True if it changed anything."""
+    from lms_connectors.warehouse.deploy import scram_verifier
+
+    hba = data_dir / "pg_hba.conf"
+    if hba.read_text() == SECURE_HBA:
+        return False
+    # The cluster still trusts local logins: the last time a password is not needed.
+    with psycopg.connect(
+        make_conninfo(host=cluster.socket_dir, dbname="postgres", user=SUPERUSER), autocommit=True
+    ) as conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(SUPERUSER), sql.Literal(scram_verifier(cluster.secrets[SUPERUSER]))
+            )
+        )
+        hba.write_text(SECURE_HBA)
+        conn.execute("SELECT pg_reload_conf()")
+    return True
+
+
+def ensure_database(cluster: Cluster, dbname: str, *, replace_foreign: bool = False) -> str:
+    """The warehouse owner (LOGIN CREATEROLE, not a superuser) and ``dbname`` owned by it.
+
+    Returns "created", "kept" or, with ``replace_foreign``, "recreated" when
+    the database existed under another owner (an embedded stack from before
+    the owner existed: its demo data is rebuilt from the simulator).
+    """
+    from lms_connectors.warehouse.deploy import scram_verifier
+
+    verifier = sql.Literal(scram_verifier(cluster.secrets[OWNER]))
+    with cluster.connect(autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (OWNER,)).fetchone():
+            conn.execute(sql.SQL("ALTER ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(OWNER), verifier))
+        else:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(OWNER), verifier))
+        row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if row and row[0] == OWNER:
+            return "kept"
+        if row and not replace_foreign:
+            raise RuntimeError(f"database {dbname} exists and belongs to {row[0]}, not {OWNER}")
+        if row:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(OWNER)))
+        return "recreated" if row else "created"
+
+
+def deploy(cluster: Cluster, dbname: str) -> list[str]:
+    """The deploy step on ``dbname`` as its owner: migrations, then the runtime logins."""
+    from lms_connectors.warehouse.deploy import deploy as deploy_warehouse
+
+    with cluster.connect(OWNER, dbname) as conn:
+        return deploy_warehouse(
+            conn, {SYNC_LOGIN: cluster.secrets[SYNC_LOGIN], HEALTH_LOGIN: cluster.secrets[HEALTH_LOGIN]}
+        )
 
 
 def start(data_dir: Path) -> str:
@@ -60,7 +176,3 @@ def stop(data_dir: Path, timeout: float = 30.0) -> bool:
         time.sleep(0.1)
     os.kill(value, signal.SIGKILL)
     return True
-
-
-def uri(socket_dir: str, dbname: str = "postgres", user: str = "postgres") -> str:
-    return f"postgresql://{user}:@/{dbname}?host={socket_dir}"

@@ -2,9 +2,19 @@
 
 Everything lives under ``.local/`` in the project; no root, Docker or network.
 Processes are started once, recorded with their PIDs in ``.local/stack.json``
-and stopped by those PIDs.
+and stopped by those PIDs. Passwords and the pseudonymisation key are
+generated once into ``.local/secrets.json`` (readable by you only).
+
+Logins, as in production: the warehouse belongs to ``lms_owner``, which runs
+the deploy step (``migrate``: migrations and runtime logins); the DAG's
+Connection ``lms_warehouse`` logs in as ``lms_connector`` (lms_sync), the
+health page's ``lms_warehouse_readonly`` as ``lms_health`` (lms_monitor).
 
     python -m lms_connectors.runtime.stack up|down|status|env|migrate
+
+``env`` prints the Airflow configuration and Connections as ``export`` lines:
+``eval "$(python -m lms_connectors.runtime.stack env)"`` points the ``airflow``
+CLI of this shell at the embedded stack.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from lms_connectors.runtime import postgres
 
 LOCAL = Path(os.environ.get("LMS_LOCAL_DIR", PROJECT_ROOT / ".local"))
 STATE_FILE = LOCAL / "stack.json"
+SECRETS_FILE = LOCAL / "secrets.json"
 PG_DIR = LOCAL / "pg" / "data"
 AIRFLOW_HOME = LOCAL / "airflow"
 WAREHOUSE_DB = "lms_warehouse"
@@ -93,19 +104,36 @@ def _sim_ok(state: dict[str, Any]) -> bool:
     return False
 
 
+def load_secrets() -> dict[str, str]:
+    """The stack's passwords and pseudonymisation key, generated on first use (file mode 0600)."""
+    try:
+        return json.loads(SECRETS_FILE.read_text())
+    except FileNotFoundError:
+        pass
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    values = postgres.new_secrets()
+    fd = os.open(SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f, indent=2)
+    return values
+
+
+def cluster(state: dict[str, Any]) -> postgres.Cluster:
+    return postgres.Cluster(state["postgres"]["socket_dir"], load_secrets())
+
+
 def up(today: dt.date | None = None) -> dict[str, Any]:
     """Start what is not running; return the stack description."""
-    import psycopg
-
     from simulator import launch
 
     LOCAL.mkdir(parents=True, exist_ok=True)
     state = load_state()
     socket_dir = postgres.start(PG_DIR)
-    with psycopg.connect(postgres.uri(socket_dir), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (WAREHOUSE_DB,)).fetchone():
-            conn.execute(f"CREATE DATABASE {WAREHOUSE_DB}")
     state["postgres"] = {"pid": postgres.pid(PG_DIR), "socket_dir": socket_dir, "dbname": WAREHOUSE_DB}
+    pg = cluster(state)
+    postgres.secure(PG_DIR, pg)
+    if postgres.ensure_database(pg, WAREHOUSE_DB, replace_foreign=True) == "recreated":
+        print(f"  the embedded {WAREHOUSE_DB} predated its owner login: recreated (demo data only)", flush=True)
     if not _sim_ok(state):
         # The demo organization has a month of activity ending yesterday.
         today = today or dt.date.today()
@@ -164,9 +192,15 @@ def down() -> list[str]:
     return stopped
 
 
-def airflow_env(state: dict[str, Any]) -> dict[str, str]:
-    """Airflow configuration and Connections for the embedded stack."""
+def deploy(state: dict[str, Any]) -> list[str]:
+    """The deploy step as the warehouse owner: pending migrations, the runtime logins."""
+    return postgres.deploy(cluster(state), WAREHOUSE_DB)
+
+
+def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, str]:
+    """Airflow configuration and Connections for the embedded stack (``secrets``: the stack's own by default)."""
     pg, sim = state["postgres"], state["simulator"]
+    db = postgres.Cluster(pg["socket_dir"], secrets if secrets is not None else load_secrets())
     return {
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -175,14 +209,12 @@ def airflow_env(state: dict[str, Any]) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)]),
-        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": pg["socket_dir"],
-                "port": 5432,
-                "login": "postgres",
-                "schema": pg["dbname"],
-            }
+        # The DAG's tasks: the sync login, never the owner or the superuser.
+        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(db.airflow_conn(postgres.SYNC_LOGIN, pg["dbname"])),
+        # The health page: a login that may only read.
+        "AIRFLOW_CONN_LMS_WAREHOUSE_READONLY": json.dumps(db.airflow_conn(postgres.HEALTH_LOGIN, pg["dbname"])),
+        "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps(
+            {"conn_type": "generic", "password": db.secrets["pseudonymisation_key"]}
         ),
         "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT": json.dumps(
             {
@@ -219,10 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in airflow_env(up()).items():
             print(f"export {key}='{value}'")
     elif args.command == "migrate":
-        os.environ.update(airflow_env(up()))
-        from lms_connectors.warehouse import migrations
-
-        return migrations.main(["--conn-id", "lms_warehouse"])
+        for line in deploy(up()) or ["nothing to do: the warehouse is current"]:
+            print(line)
     return 0
 
 

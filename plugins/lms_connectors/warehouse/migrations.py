@@ -1,11 +1,17 @@
 """Versioned SQL migrations, applied once each and recorded in ops.schema_migrations.
 
 Files are ``include/sql/migrations/V<NNN>__<name>.sql``. Each pending file is
-applied in its own transaction under an advisory lock, so two processes
-(a DAG run and an operator) cannot apply the same migration twice. An applied
-file whose content changed is an error: migrations are append-only.
+applied in its own transaction under an advisory lock, so two deploys cannot
+apply the same migration twice. An applied file whose content changed is an
+error: migrations are append-only.
 
-Command: ``python -m lms_connectors.warehouse.migrations [--conn-id lms_warehouse | --dsn DSN]``.
+Migrations run as the warehouse owner, in the deploy step
+(``lms_connectors.warehouse.deploy``). At run time the tasks only call
+:func:`check_current`, which fails with a clear message when the schema is
+not the one the code expects.
+
+Command: ``python -m lms_connectors.warehouse.migrations --dsn OWNER_DSN`` (or
+``--conn-id`` for an Airflow Connection that logs in as the owner).
 """
 
 from __future__ import annotations
@@ -59,6 +65,34 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise MigrationError(f"duplicate migration versions in {directory}")
     return sorted(found, key=lambda m: m.version)
+
+
+DEPLOY_HINT = (
+    "run the deploy step as the warehouse owner: `make migrate` (embedded stack), `docker compose run --rm "
+    "airflow-init` (compose), or `python -m lms_connectors.warehouse.deploy --dsn <owner DSN>`"
+)
+
+
+def check_current(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> None:
+    """Raise MigrationError unless the warehouse holds exactly the migrations of this code."""
+    try:
+        with conn.transaction():
+            done = dict(conn.execute("SELECT version, checksum FROM ops.schema_migrations").fetchall())
+    except psycopg.errors.UndefinedTable:
+        raise MigrationError(f"the warehouse has no schema yet; {DEPLOY_HINT}") from None
+    known = discover(directory)
+    pending = [f"V{m.version:03d}__{m.name}" for m in known if m.version not in done]
+    edited = [f"V{m.version:03d}__{m.name}" for m in known if m.version in done and done[m.version] != m.checksum]
+    newer = sorted(set(done) - {m.version for m in known})
+    if edited:
+        raise MigrationError(f"migration(s) {', '.join(edited)} differ from the ones applied to the warehouse")
+    if newer:
+        raise MigrationError(
+            f"the warehouse has migration(s) {', '.join(f'V{v:03d}' for v in newer)} this code does not know: "
+            "deploy the same version of the project everywhere"
+        )
+    if pending:
+        raise MigrationError(f"the warehouse schema is not current: {', '.join(pending)} not applied; {DEPLOY_HINT}")
 
 
 def apply_pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
