@@ -95,11 +95,21 @@ def test_commands_match_the_airflow_cli(compose):
     assert services["airflow-triggerer"]["command"] == "triggerer"
     assert services["airflow-worker"]["command"] == "celery worker"
     init = "\n".join(services["airflow-init"]["command"])
-    assert "airflow db migrate" in init
-    assert "python -m lms_connectors.runtime.compose_init" in init
-    warehouse_ids = {spec.warehouse_conn_id for spec in REGISTRY}
-    for conn_id in warehouse_ids:
-        assert f"python -m lms_connectors.warehouse.migrations --conn-id {conn_id}" in init
+    # The secrets are checked before anything else happens.
+    steps = [
+        "python -m lms_connectors.runtime.compose_init --check-secrets",
+        "airflow db migrate",
+        "python -m lms_connectors.warehouse.deploy",
+        "python -m lms_connectors.runtime.compose_init\n",
+    ]
+    positions = [init.find(step) for step in steps]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), init
+    # The deploy step logs in as the owner; its password reaches no other service.
+    assert "user=lms_owner" in init
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        if name not in ("airflow-init", "postgres"):
+            assert "LMS_WAREHOUSE_OWNER_PASSWORD" not in env, name
 
 
 def test_init_gets_every_name_the_code_reads(compose):
@@ -113,25 +123,81 @@ def test_init_gets_every_name_the_code_reads(compose):
         assert var in example, f"{var} is used by docker-compose.yaml but missing from docker/env.example"
 
 
+def filled_example() -> dict[str, str]:
+    """docker/env.example with every placeholder replaced, as a user would."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    env = {k: (secrets.token_urlsafe(32) if v == "change-me" else v) for k, v in env_example().items()}
+    return env | {"AIRFLOW_FERNET_KEY": Fernet.generate_key().decode()}
+
+
+def test_the_example_environment_is_refused_until_every_secret_is_set():
+    problems = compose_init.secret_problems(env_example(), REGISTRY)
+    for name in (*compose_init.SECRETS, "OPENCLASSROOMS_CLIENT_SECRET"):
+        assert f"{name} is still a placeholder" in problems
+    assert compose_init.secret_problems(filled_example(), REGISTRY) == []
+    short = compose_init.secret_problems({**filled_example(), "AIRFLOW_JWT_SECRET": "x" * 31}, REGISTRY)
+    assert short == ["AIRFLOW_JWT_SECRET is shorter than 32 characters"]
+    bad_fernet = compose_init.secret_problems({**filled_example(), "AIRFLOW_FERNET_KEY": "y" * 44}, REGISTRY)
+    assert bad_fernet == ["AIRFLOW_FERNET_KEY is not a Fernet key (32 url-safe base64-encoded bytes)"]
+    # Names only: a problem report never holds a value.
+    env = filled_example() | {"LMS_SYNC_PASSWORD": "tiny"}
+    assert all("tiny" not in p for p in compose_init.secret_problems(env, REGISTRY))
+
+
+def test_postgres_init_refuses_placeholders_and_creates_no_superuser():
+    script = (ROOT / "docker" / "postgres-init.sh").read_text()
+    assert "refusing to initialise" in script
+    creates = re.findall(r"CREATE ROLE (\w+) ([^;]+);", script)
+    assert {name for name, _ in creates} == {"airflow", "lms_owner"}
+    for _name, options in creates:
+        assert "NOSUPERUSER" in options and " SUPERUSER" not in options.replace("NOSUPERUSER", "")
+
+
+def test_the_ui_is_on_loopback_and_the_simulator_gets_only_its_own_environment(compose):
+    services = compose["services"]
+    assert services["airflow-apiserver"]["ports"] == ["${AIRFLOW_BIND_ADDRESS:-127.0.0.1}:${AIRFLOW_PORT:-8080}:8080"]
+    assert env_example()["AIRFLOW_BIND_ADDRESS"] == "127.0.0.1"
+    sim = services["simulator"]
+    assert set(sim.get("environment") or {}) <= {"PYTHONPATH"}
+    assert "volumes" not in sim
+    # The metadata database user is the non-superuser created by postgres-init.sh.
+    common = services["airflow-scheduler"]["environment"]
+    assert common["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://airflow:")
+    assert services["postgres"]["environment"]["POSTGRES_USER"] == "postgres"
+
+
 def test_env_example_builds_valid_connections_and_variables():
-    """The example values give Connections the client accepts and settings that validate."""
+    """The example values (secrets filled in) give Connections the code accepts and settings that validate."""
     from airflow.models import Connection
 
     from lms_connectors.openclassrooms.hook import client_from_connection
+    from lms_connectors.pseudonym import check_key
 
-    env = {**env_example(), compose_init.WAREHOUSE_URI_ENV: "postgresql://lms_owner:pw@postgres:5432/lms_warehouse"}
+    env = filled_example()
     connections, variables = compose_init.desired(REGISTRY, env)
     assert set(variables) == {spec.variable for spec in REGISTRY}
     for spec in REGISTRY:
-        assert set(connections) >= {spec.provider_conn_id, spec.warehouse_conn_id}
+        wanted = {spec.provider_conn_id, spec.warehouse_conn_id, spec.readonly_conn_id, spec.pseudonymisation_conn_id}
+        assert set(connections) >= wanted
         client = client_from_connection(Connection(conn_id=spec.provider_conn_id, **connections[spec.provider_conn_id]))
         assert client.base_url == "http://simulator:8081"
-        warehouse = Connection(conn_id=spec.warehouse_conn_id, uri=connections[spec.warehouse_conn_id]["uri"])
-        assert (warehouse.host, warehouse.schema, warehouse.port) == ("postgres", "lms_warehouse", 5432)
+        warehouse = Connection(conn_id=spec.warehouse_conn_id, **connections[spec.warehouse_conn_id])
+        assert (warehouse.host, warehouse.schema, warehouse.port, warehouse.login) == (
+            "postgres",
+            "lms_warehouse",
+            5432,
+            "lms_connector",
+        )
+        assert connections[spec.readonly_conn_id]["login"] == "lms_health"
+        key = Connection(conn_id=spec.pseudonymisation_conn_id, **connections[spec.pseudonymisation_conn_id])
+        assert check_key(key.password, key.conn_id) == env["LMS_PSEUDONYMISATION_KEY"].encode()
 
 
 def test_missing_or_invalid_environment_is_refused():
-    env = {**env_example(), compose_init.WAREHOUSE_URI_ENV: "postgresql://u:p@h/db"}
+    env = filled_example()
     missing = {k: v for k, v in env.items() if k != "OPENCLASSROOMS_CLIENT_SECRET"}
     with pytest.raises(SystemExit, match="OPENCLASSROOMS_CLIENT_SECRET"):
         compose_init.desired(REGISTRY, missing)

@@ -10,7 +10,9 @@ from lms_connectors.runtime import compose_init
 
 def _env() -> dict[str, str]:
     return {
-        "LMS_WAREHOUSE_URI": "postgresql://lms_owner:s3cret@postgres:5432/lms_warehouse",
+        "LMS_SYNC_PASSWORD": "sync-password-0123456789",
+        "LMS_HEALTH_PASSWORD": "health-password-0123456789",
+        "LMS_PSEUDONYMISATION_KEY": "k" * 40,
         "OPENCLASSROOMS_BASE_URL": "http://simulator:8081",
         "OPENCLASSROOMS_CLIENT_ID": "client-1",
         "OPENCLASSROOMS_CLIENT_SECRET": "secret-1",
@@ -28,7 +30,9 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
     spec = load_registry()[0]
     with create_session() as session:
         session.query(Connection).filter(
-            Connection.conn_id.in_([spec.provider_conn_id, spec.warehouse_conn_id])
+            Connection.conn_id.in_(
+                [spec.provider_conn_id, spec.warehouse_conn_id, spec.readonly_conn_id, spec.pseudonymisation_conn_id]
+            )
         ).delete()
     Variable.delete(spec.variable)
 
@@ -37,9 +41,14 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
     with create_session() as session:
         provider = session.query(Connection).filter(Connection.conn_id == spec.provider_conn_id).one()
         warehouse = session.query(Connection).filter(Connection.conn_id == spec.warehouse_conn_id).one()
+        readonly = session.query(Connection).filter(Connection.conn_id == spec.readonly_conn_id).one()
+        key = session.query(Connection).filter(Connection.conn_id == spec.pseudonymisation_conn_id).one()
         assert (provider.login, provider.password) == ("client-1", "secret-1")
         assert provider.extra_dejson == {"organization_id": "org-1", "base_url": "http://simulator:8081"}
-        assert (warehouse.host, warehouse.schema, warehouse.login) == ("postgres", "lms_warehouse", "lms_owner")
+        # Tasks get the runtime login, the page the read-only one: the owner is never a Connection.
+        assert (warehouse.host, warehouse.schema, warehouse.login) == ("postgres", "lms_warehouse", "lms_connector")
+        assert (readonly.login, readonly.password) == ("lms_health", "health-password-0123456789")
+        assert key.password == "k" * 40
     assert json.loads(Variable.get(spec.variable))["languages"] == ["fr"]
 
     # An admin changes the settings; a restart of the stack must not undo it.
@@ -53,4 +62,5 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
     with create_session() as session:
         provider = session.query(Connection).filter(Connection.conn_id == spec.provider_conn_id).one()
         assert provider.password == "rotated"
-    assert "secret-1" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert all(secret not in out for secret in ("secret-1", "sync-password", "health-password", "k" * 40))
