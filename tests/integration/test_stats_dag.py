@@ -158,6 +158,25 @@ def test_unknown_course_and_bad_progress_are_rejected_with_their_reason(
     assert ("progress_out_of_range", _course_ids(sim)[0], False) in rejects
 
 
+def test_a_field_off_the_allow_list_never_reaches_the_warehouse(dagbag, airflow_env, warehouse, sim, monkeypatch):
+    """A provider that starts sending a new personal field: it is dropped at extract, for
+    accepted and for quarantined records alike."""
+    monkeypatch.setenv("AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS", json.dumps({**airflow_env, "max_reject_share": 0.5}))
+    email = learner_emails(sim)[0]
+    personal = {"learner_name": "Jeanne Secret-Name", "learner_phone": "+33 6 12 34 56 78"}
+    course = _course_ids(sim)[0]
+    add_activity(sim, [{**record(email, course, 50), **personal}, {**record(email, course, 140, hour=13), **personal}])
+    assert run_day(dagbag, DAY) == "success"
+    assert ("progress_out_of_range",) in warehouse.rows("SELECT reason FROM ops.rejected_records")
+    everything = " ".join(
+        str(r)
+        for table in ("staging.raw_activity", "staging.progress", "ops.rejected_records", "stats.course_progress")
+        for r in warehouse.rows(f"SELECT t::text FROM {table} t")
+    )
+    assert "Secret-Name" not in everything and "12 34 56" not in everything
+    assert email.lower() not in everything.lower()
+
+
 def test_analyst_role_reads_views_and_stats_only(dagbag, airflow_env, warehouse, sim):
     import psycopg
 

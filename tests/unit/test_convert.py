@@ -99,3 +99,35 @@ def test_progress_transform_matches_the_staging_columns():
     assert list(out.columns) == ["seq", *PROGRESS_COLUMNS]
     assert out["time_spent_minutes"].tolist() == [300.0, 750.0]
     assert out["outcome"].tolist() == ["ok", "unmatched"]
+
+
+def test_completion_is_completed_at_or_exactly_100_and_progress_never_rounds_up_to_100():
+    import pandas as pd
+
+    from lms_connectors.progress import transform_chunk
+
+    def record(seq: int, progress: float, completed_at: str | None) -> dict:
+        return {
+            "seq": seq,
+            "learner_hash": "h1",
+            "course_id": "c1",
+            "progress": str(progress),
+            "started_at": None,
+            "completed_at": completed_at,
+            "updated_at": "2026-11-02T12:00:00Z",
+        }
+
+    records = pd.DataFrame(
+        [
+            record(0, 99.999, None),  # rounds to 100.00 at two decimals, yet is not a completion
+            record(1, 100, None),  # exactly 100: completed when the record was updated
+            record(2, 80, "2026-11-02T11:00:00Z"),  # the provider says completed
+            record(3, 99.994, None),
+        ]
+    )
+    courses = pd.DataFrame({"course_id": ["c1"], "lms_course_id": [5], "duration_minutes": [600]})
+    out = transform_chunk(records, {"h1": "u1"}, courses)
+    assert out["progress_pct"].tolist() == [99.99, 100.0, 80.0, 99.99]
+    completed = [None if pd.isna(t) else t.isoformat() for t in out["completed_at"]]
+    assert completed == [None, "2026-11-02T12:00:00+00:00", "2026-11-02T11:00:00+00:00", None]
+    assert out["outcome"].tolist() == ["ok"] * 4
