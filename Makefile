@@ -59,23 +59,23 @@ clean:
 # The main job on the embedded default: Postgres from pgserver, the simulator,
 # Airflow on SQLite; three daily runs and a summary.
 demo: install
-	$(PY) -m lms_connectors.runtime.demo
+	$(PY) -m devstack.demo
 
 # The embedded stack plus `airflow standalone` (UI, scheduler, DAG processor,
 # triggerer) with Connections and Variables preset; prints the URL and login.
 airflow: install
-	$(PY) -m lms_connectors.runtime.airflow_ui
+	$(PY) -m devstack.airflow_ui
 
 # Apply pending warehouse migrations to the embedded stack's lms_warehouse.
 migrate: install
-	$(PY) -m lms_connectors.runtime.stack migrate
+	$(PY) -m devstack.stack migrate
 
 # Print `export` lines for the embedded stack: eval "$(make -s env)" points a
 # shell's airflow CLI at it (starting Postgres and the simulator if needed).
 env: install
-	@$(PY) -m lms_connectors.runtime.stack env
+	@$(PY) -m devstack.stack env
 	@echo "export PATH='$(CURDIR)/$(VENV)/bin:$$PATH'"
 
 # Stop every process the stack started (Airflow, simulator, Postgres), by PID.
 stop: install
-	$(PY) -m lms_connectors.runtime.stack down
+	$(PY) -m devstack.stack down

@@ -40,12 +40,13 @@ from typing import Any
 
 import psycopg
 import requests
+import yaml
 
 from bench.scenario import SCENARIO_START, scenario_args
 from bench.steps import STEPS, run_step
+from devstack import postgres, stack
+from devstack.seed import seed_lms
 from lms_connectors.paths import PROJECT_ROOT
-from lms_connectors.runtime import postgres, stack
-from lms_connectors.runtime.seed import seed_lms
 from simulator import launch
 
 START = SCENARIO_START
@@ -135,19 +136,28 @@ class Bench:
         )
 
     def both_targets(self, daily: bytes, current: bytes) -> dict[str, Any]:
+        # The columns the exports hold (a measured provider's time viewed is not among them).
+        daily_cols = (
+            "activity_date, lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at, "
+            "completed_at, provider_updated_at"
+        )
+        current_cols = (
+            "lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at, completed_at, "
+            "provider_updated_at, last_run_id"
+        )
         tables = {
-            "bench_daily": ("stats.course_progress_daily", daily),
-            "bench_current": ("stats.course_progress", current),
+            "bench_daily": ("stats.course_progress_daily", daily, daily_cols),
+            "bench_current": ("stats.course_progress", current, current_cols),
         }
         with self.connect() as conn:
-            for name, (like, _) in tables.items():
+            for name, (like, _, _) in tables.items():
                 conn.execute(f"DROP TABLE IF EXISTS {name}")
                 conn.execute(f"CREATE TABLE {name} (LIKE {like} INCLUDING ALL)")
             conn.commit()
             t0 = time.perf_counter()
             with conn.cursor() as cur:
-                for name, (_, data) in tables.items():
-                    with cur.copy(f"COPY {name} FROM STDIN (FORMAT binary)") as copy:
+                for name, (_, data, cols) in tables.items():
+                    with cur.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT binary)") as copy:
                         copy.write(data)
             conn.commit()
             seconds = time.perf_counter() - t0
@@ -253,20 +263,24 @@ def end_to_end(
 ) -> dict[str, Any]:
     """One DAG run through Airflow (dag.test) loading every day of the scenario."""
     home = Path(tempfile.mkdtemp(prefix="lms-bench-airflow-"))
-    # The production registry, with a start date before the scenario's days.
+    # The production registry's OpenClassrooms entry, with a start date before the scenario's days.
     registry = home / "connectors.yaml"
-    registry.write_text(
-        (PROJECT_ROOT / "include" / "connectors.yaml")
-        .read_text()
-        .replace('start_date: "2026-11-01"', f'start_date: "{START.isoformat()}"')
+    entry = next(
+        e
+        for e in yaml.safe_load((PROJECT_ROOT / "include" / "connectors.yaml").read_text())["connectors"]
+        if e["id"] == "openclassrooms"
     )
+    registry.write_text(yaml.safe_dump({"connectors": [{**entry, "start_date": START.isoformat()}]}))
     state = {
         "postgres": {"socket_dir": cluster.socket_dir, "dbname": db},
-        "simulator": {
-            "url": sim.url,
-            "client_id": sim.client_id,
-            "client_secret": sim.client_secret,
-            "organization_id": sim.organization_id,
+        "simulators": {
+            "openclassrooms": {
+                "provider": "openclassrooms",
+                "url": sim.url,
+                "client_id": sim.client_id,
+                "client_secret": sim.client_secret,
+                "extras": sim.extras,
+            }
         },
     }
     env = {

@@ -18,7 +18,7 @@ import time
 import requests
 
 from bench.scenario import SCENARIO_START, scenario_args
-from lms_connectors.openclassrooms.client import OpenClassroomsClient
+from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient
 from simulator import launch
 
 

@@ -19,7 +19,8 @@ def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
     import psycopg
 
     from lms_connectors import catalogue, progress
-    from lms_connectors.openclassrooms.client import OpenClassroomsClient
+    from lms_connectors.providers.openclassrooms import PROVIDER
+    from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient
     from lms_connectors.settings import ConnectorSettings
 
     settings = ConnectorSettings.model_validate(params["settings"])
@@ -30,23 +31,23 @@ def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
             sim = params["sim"]
             client = OpenClassroomsClient(sim["url"], sim["client_id"], sim["client_secret"], sim["organization_id"])
             if step == "extract_courses":
-                result: Any = catalogue.extract_courses(conn, client.iter_course_pages, run_id)
+                result: Any = catalogue.extract_courses(conn, client.iter_course_pages, run_id, PROVIDER)
             else:
                 since = dt.datetime.fromisoformat(params["since"])
                 until = dt.datetime.fromisoformat(params["until"])
                 result = progress.extract_activity(
-                    conn, lambda: client.iter_activity_pages(since, until), run_id, params["key"].encode()
+                    conn, lambda: client.iter_activity_pages(since, until), run_id, params["key"].encode(), PROVIDER
                 )
         elif step == "transform_courses":
-            result = catalogue.transform_courses(conn, run_id)
+            result = catalogue.transform_courses(conn, run_id, PROVIDER)
         elif step == "validate_courses":
             result = catalogue.validate_courses(conn, run_id, connector, settings)
         elif step == "load_courses":
             result = catalogue.load_courses(
-                conn, run_id, connector, settings, dt.datetime.fromisoformat(params["until"])
+                conn, run_id, connector, settings, dt.datetime.fromisoformat(params["until"]), PROVIDER
             )
         elif step == "transform_progress":
-            result = progress.transform_progress(conn, run_id, connector, params["key"].encode())
+            result = progress.transform_progress(conn, run_id, connector, params["key"].encode(), PROVIDER)
         elif step == "validate_progress":
             result = progress.validate_progress(
                 conn,

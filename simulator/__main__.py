@@ -1,4 +1,10 @@
-"""``python -m simulator``: serve a seeded OpenClassrooms organization."""
+"""``python -m simulator``: serve a seeded organization through a provider's API.
+
+``--provider openclassrooms`` (the default) or ``linkedin_learning``: the same
+seeded world of courses, learners and learning activity, in that API's shapes.
+Prints ``url=``, ``client_id=``, ``client_secret=`` and one ``extra.<name>=``
+line per Connection extra the provider's client needs.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import time
 
 import uvicorn
 
-from simulator.app import create_app
+from simulator.app import PROVIDERS, create_app, provider_module
 from simulator.data import SimConfig
 from simulator.state import SimState
 
@@ -19,6 +25,7 @@ from simulator.state import SimState
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = SimConfig()
     p = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
+    p.add_argument("--provider", choices=PROVIDERS, default=defaults.provider, help="whose API to serve")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081, help="0 picks a free port")
     p.add_argument("--seed", type=int, default=defaults.seed)
@@ -61,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         client_id=args.client_id,
         client_secret=args.client_secret,
         activity_history=args.activity_history,
+        provider=args.provider,
     )
     state = SimState(cfg)
     # Bind first so --port 0 can report the port the OS picked.
@@ -71,9 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"url=http://{host}:{port}", flush=True)
+    print(f"provider={cfg.provider}")
     print(f"client_id={cfg.client_id}")
     print(f"client_secret={cfg.client_secret}")
-    print(f"organization_id={cfg.organization_id}")
+    for name, value in provider_module(cfg.provider).printed_extras(state).items():
+        print(f"extra.{name}={value}")
     print(f"activity_records={len(state.activity)}")
     print(f"ready_in={time.perf_counter() - t0:.2f}s", flush=True)
     logging.basicConfig(level=args.log_level.upper())

@@ -68,8 +68,11 @@ DESCRIPTION_TEMPLATES = {
     "nl": "In deze cursus leer je stap voor stap de basis van {t}, met praktische oefeningen.",
 }
 
-LMS_GROUP_ID = "grp-openclassrooms"
-LMS_GROUP_NAME = "OpenClassrooms academy"
+# The LMS group each provider's demo connector syncs into.
+LMS_GROUPS = {
+    "openclassrooms": ("grp-openclassrooms", "OpenClassrooms academy"),
+}
+LMS_GROUP_ID, LMS_GROUP_NAME = LMS_GROUPS["openclassrooms"]
 LMS_ADMIN_EMAIL = "admin@lms.example"
 LMS_EDITOR_EMAIL = "content.editor@lms.example"
 
@@ -87,6 +90,8 @@ class SimConfig:
     # "snapshots": every update of a learner's progress is kept and served; "latest":
     # only each learner and course's latest state (an old day replayed later has fewer records).
     activity_history: str = "snapshots"
+    # Which provider's API serves the world: "openclassrooms" or "linkedin_learning".
+    provider: str = "openclassrooms"
 
 
 def iso_duration(minutes: int) -> str:
@@ -259,26 +264,31 @@ def sort_activity(act: Activity, display: list[str], course_ids: list[str]) -> A
 
 
 def lms_seed(cfg: SimConfig, learners: Learners) -> dict[str, Any]:
-    """The LMS side of the demo: accounts, the synchronized group, members and roles."""
+    """The LMS side of the demo: accounts, the synchronized group, members and roles.
+
+    The accounts are the same whatever the provider (the same seed gives the
+    same learners); the group is the provider's own.
+    """
+    group_id, group_name = LMS_GROUPS[cfg.provider]
     users = [
         {"user_id": "u-admin", "email": LMS_ADMIN_EMAIL, "name": "LMS Admin"},
         {"user_id": "u-editor", "email": LMS_EDITOR_EMAIL, "name": "Content Editor"},
     ]
     members = [
-        {"group_id": LMS_GROUP_ID, "user_id": "u-admin", "role": "administrator"},
-        {"group_id": LMS_GROUP_ID, "user_id": "u-editor", "role": "editor"},
+        {"group_id": group_id, "user_id": "u-admin", "role": "administrator"},
+        {"group_id": group_id, "user_id": "u-editor", "role": "editor"},
     ]
     for i in np.flatnonzero(learners.in_lms):
         uid = f"u-{int(i):06d}"
         users.append({"user_id": uid, "email": learners.emails[i], "name": f"Learner {int(i)}"})
-        members.append({"group_id": LMS_GROUP_ID, "user_id": uid, "role": "learner"})
+        members.append({"group_id": group_id, "user_id": uid, "role": "learner"})
     return {
-        "groups": [{"group_id": LMS_GROUP_ID, "name": LMS_GROUP_NAME}],
+        "groups": [{"group_id": group_id, "name": group_name}],
         "users": users,
         "group_members": members,
         "settings": {
             "enabled": True,
-            "target_group_id": LMS_GROUP_ID,
+            "target_group_id": group_id,
             "author_email": LMS_EDITOR_EMAIL,
             "languages": [],
         },

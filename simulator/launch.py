@@ -21,7 +21,13 @@ class SimulatorProcess:
     url: str
     client_id: str
     client_secret: str
-    organization_id: str
+    provider: str = "openclassrooms"
+    # The Connection extras the provider's client needs besides the URL (OpenClassrooms: organization_id).
+    extras: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def organization_id(self) -> str | None:
+        return self.extras.get("organization_id")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -54,7 +60,8 @@ def start(args: list[str], log: IO[bytes] | None = None, timeout: float = 60.0) 
             proc.kill()
             raise TimeoutError("simulator did not start in time")
     proc.stdout.close()
-    sim = SimulatorProcess(proc, info["url"], info["client_id"], info["client_secret"], info["organization_id"])
+    extras = {k.removeprefix("extra."): v for k, v in info.items() if k.startswith("extra.")}
+    sim = SimulatorProcess(proc, info["url"], info["client_id"], info["client_secret"], info["provider"], extras)
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.ConnectionError):
             if requests.get(f"{sim.url}/_sim/health", timeout=2).ok:

@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from lms_connectors.openclassrooms.client import OpenClassroomsClient, RetryPolicy
-from lms_connectors.runtime.postgres import HEALTH_LOGIN, SUPERUSER, SYNC_LOGIN, Cluster
+from devstack.postgres import HEALTH_LOGIN, SUPERUSER, SYNC_LOGIN, Cluster
+from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient, RetryPolicy
 from simulator.launch import SimulatorProcess
 
 SIM_SEED = 7

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
-from lms_connectors.runtime import postgres  # noqa: E402
-from lms_connectors.runtime.postgres import Cluster  # noqa: E402
+from devstack import postgres  # noqa: E402
+from devstack.postgres import Cluster  # noqa: E402
 from simulator import launch  # noqa: E402
 from tests.builders import SIM_ARGS, TEST_KEY, Warehouse  # noqa: E402
 
@@ -67,7 +67,7 @@ def pg_server() -> Iterator[Cluster]:
 def template_db(pg_server, simulator_proc) -> str:
     """A database deployed by its owner (migrations, runtime logins) with the simulator's LMS
     seed, cloned per test."""
-    from lms_connectors.runtime.seed import seed_lms
+    from devstack.seed import seed_lms
 
     with pg_server.connect(autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS lms_template")

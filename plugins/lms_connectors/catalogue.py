@@ -19,9 +19,9 @@ from psycopg.rows import dict_row
 
 from lms_connectors import guard, listing
 from lms_connectors.errors import PermanentError
-from lms_connectors.openclassrooms import contract
-from lms_connectors.openclassrooms.transform import COURSE_COLUMNS, course_row
 from lms_connectors.paths import sql_statements
+from lms_connectors.providers import Provider
+from lms_connectors.records import COURSE_COLUMNS
 from lms_connectors.settings import ConnectorSettings
 from lms_connectors.warehouse import quarantine
 
@@ -42,7 +42,12 @@ def lock_connector(conn: psycopg.Connection, connector_id: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (advisory_key(connector_id),))
 
 
-def extract_courses(conn: psycopg.Connection, pages: listing.Pages | Callable[[], listing.Pages], run_id: str) -> int:
+def extract_courses(
+    conn: psycopg.Connection,
+    pages: listing.Pages | Callable[[], listing.Pages],
+    run_id: str,
+    provider: Provider,
+) -> int:
     """Stream provider pages through the record guard into staging.raw_courses.
 
     A retry starts from a clean slate, and so does a listing that changed
@@ -50,10 +55,10 @@ def extract_courses(conn: psycopg.Connection, pages: listing.Pages | Callable[[]
     the guard quarantines is staged as its safe envelope with the reason, and
     counted like any reject.
     """
-    return listing.restarting(lambda it: _extract_courses(conn, it, run_id), pages, "the course catalogue")
+    return listing.restarting(lambda it: _extract_courses(conn, it, run_id, provider), pages, "the course catalogue")
 
 
-def _extract_courses(conn: psycopg.Connection, pages: listing.Pages, run_id: str) -> int:
+def _extract_courses(conn: psycopg.Connection, pages: listing.Pages, run_id: str, provider: Provider) -> int:
     seq = 0
     with conn.transaction():
         conn.execute("DELETE FROM staging.raw_courses WHERE run_id = %s", (run_id,))
@@ -63,7 +68,7 @@ def _extract_courses(conn: psycopg.Connection, pages: listing.Pages, run_id: str
         ):
             for page in pages:
                 for raw in page:
-                    screened = guard.screen(raw, contract.COURSE_SCHEMA)
+                    screened = guard.screen(raw, provider.course_schema)
                     copy.write_row(
                         (run_id, seq, orjson.dumps(screened.record).decode(), screened.reason, screened.detail)
                     )
@@ -72,12 +77,12 @@ def _extract_courses(conn: psycopg.Connection, pages: listing.Pages, run_id: str
     return seq
 
 
-def typed_course(record: dict[str, Any], reason: str | None, detail: str | None) -> dict[str, Any]:
+def typed_course(record: dict[str, Any], reason: str | None, detail: str | None, provider: Provider) -> dict[str, Any]:
     """The staging row of one staged record; any failure of the conversion is a reason, never an exception."""
     if reason is not None:
         return {**dict.fromkeys(COURSE_COLUMNS), "reject_reason": reason, "reject_detail": detail}
     try:
-        return course_row(record)
+        return provider.course_row(record)
     except Exception as exc:  # one record must not stop the run: it is quarantined with what went wrong
         log.warning("course record could not be typed: %s", type(exc).__name__)
         return {
@@ -87,7 +92,7 @@ def typed_course(record: dict[str, Any], reason: str | None, detail: str | None)
         }
 
 
-def transform_courses(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
+def transform_courses(conn: psycopg.Connection, run_id: str, provider: Provider) -> dict[str, Any]:
     """Type every staged record into staging.courses (values that do not convert become NULL)."""
     rows = 0
     with conn.transaction():
@@ -102,7 +107,7 @@ def transform_courses(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
             while chunk := src.fetchmany(CHUNK_ROWS):
                 with dst.copy(f"COPY staging.courses ({columns}) FROM STDIN") as copy:
                     for seq, record, reason, detail in chunk:
-                        row = typed_course(record, reason, detail)
+                        row = typed_course(record, reason, detail, provider)
                         copy.write_row((run_id, seq, *(row[c] for c in COURSE_COLUMNS)))
                 rows += len(chunk)
     return {"records": rows}
@@ -159,6 +164,7 @@ def load_courses(
     connector_id: str,
     settings: ConnectorSettings,
     synced_at: dt.datetime,
+    provider: Provider,
     *,
     override_mass_archive: bool = False,
 ) -> dict[str, Any]:
@@ -175,7 +181,7 @@ def load_courses(
         "group_id": settings.target_group_id,
         "author_email": settings.author_email,
         "languages": list(settings.languages),
-        "kept": sorted(contract.KEPT_STATUSES),
+        "kept": sorted(provider.kept_statuses),
         "synced_at": synced_at,
     }
     with conn.transaction():

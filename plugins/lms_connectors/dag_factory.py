@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from lms_connectors.context import RunContext
 from lms_connectors.errors import PermanentError
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
@@ -62,9 +63,10 @@ def _fail_fast() -> Iterator[None]:
 
 @dataclasses.dataclass
 class _Step:
-    """What a step task hands back to ``step``: counts to record, and more bookkeeping to
-    write in the same transaction."""
+    """What a step task works with (its run context and a warehouse connection), and what it hands
+    back to ``step``: counts to record, and more bookkeeping to write in the same transaction."""
 
+    ctx: RunContext
     conn: Any
     counts: dict[str, Any] = dataclasses.field(default_factory=dict)
     also_record: list[Callable[[Any], None]] = dataclasses.field(default_factory=list)
@@ -94,19 +96,20 @@ def build_dag(spec: ConnectorSpec) -> DAG:
 
     @contextlib.contextmanager
     def step(cfg: dict[str, Any], name: str) -> Iterator[_Step]:
-        """One pipeline step: a warehouse connection, its timing and counts recorded in
-        ops.sync_runs when it succeeds, permanent errors failing fast."""
+        """One pipeline step: the run context, a warehouse connection, its timing and counts
+        recorded in ops.sync_runs when it succeeds, permanent errors failing fast."""
         from lms_connectors import runs
         from lms_connectors.warehouse.db import connect
 
         t0 = time.monotonic()
+        ctx = RunContext.from_xcom(cfg)
         with _fail_fast(), connect(spec.warehouse_conn_id) as conn:
-            current = _Step(conn)
+            current = _Step(ctx, conn)
             yield current
             with conn.transaction():
                 for record in current.also_record:
                     record(conn)
-                runs.record_step(conn, cfg["run_key"], name, time.monotonic() - t0, current.counts)
+                runs.record_step(conn, ctx.run_key, name, time.monotonic() - t0, current.counts)
 
     @dag(
         dag_id=spec.dag_id,
@@ -189,79 +192,77 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                         runs.finish_run(conn, _run_key(context), "skipped", "connector disabled")
             if not parsed.enabled:
                 raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
-            return {
-                "override_mass_archive": bool(context["params"].get("override_mass_archive")),
-                "delete_unreported": bool(context["params"].get("delete_unreported_rows")),
-                "run_key": _run_key(context),
-                "settings": parsed.model_dump(mode="json"),
-                "interval_start": start.isoformat(),
-                "interval_end": end.isoformat(),
-            }
+            return RunContext(
+                run_key=_run_key(context),
+                connector_id=spec.id,
+                interval_start=start,
+                interval_end=end,
+                settings=parsed,
+                override_mass_archive=bool(context["params"].get("override_mass_archive")),
+                delete_unreported=bool(context["params"].get("delete_unreported_rows")),
+            ).to_xcom()
 
         @task
         def extract_courses(cfg: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue
-            from lms_connectors.openclassrooms.hook import OpenClassroomsHook
+            from lms_connectors import catalogue, providers
 
+            provider = providers.get(spec.provider)
             with step(cfg, "extract_courses") as s:
-                client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
-                n = catalogue.extract_courses(s.conn, client.iter_course_pages, cfg["run_key"])
+                client = provider.client(spec.provider_conn_id)
+                n = catalogue.extract_courses(s.conn, client.iter_course_pages, s.ctx.run_key, provider)
                 s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
             return {"records": n}
 
         @task
         def transform_courses(cfg: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue
+            from lms_connectors import catalogue, providers
 
             with step(cfg, "transform_courses") as s:
-                s.counts = catalogue.transform_courses(s.conn, cfg["run_key"])
+                s.counts = catalogue.transform_courses(s.conn, s.ctx.run_key, providers.get(spec.provider))
             return s.counts
 
         @task
         def validate_courses(cfg: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
             from lms_connectors import catalogue
-            from lms_connectors.settings import ConnectorSettings
 
             with step(cfg, "validate_courses") as s:
-                settings = ConnectorSettings.model_validate(cfg["settings"])
-                s.counts = catalogue.validate_courses(s.conn, cfg["run_key"], spec.id, settings)
+                s.counts = catalogue.validate_courses(s.conn, s.ctx.run_key, spec.id, s.ctx.settings)
             return {k: v for k, v in s.counts.items() if not isinstance(v, dict)}
 
         @task
         def load_courses(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue, runs
-            from lms_connectors.settings import ConnectorSettings
+            from lms_connectors import catalogue, providers, runs
 
             with step(cfg, "load_courses") as s:
                 s.counts = merge = catalogue.load_courses(
                     s.conn,
-                    cfg["run_key"],
+                    s.ctx.run_key,
                     spec.id,
-                    ConnectorSettings.model_validate(cfg["settings"]),
-                    dt.datetime.fromisoformat(cfg["interval_end"]),
-                    override_mass_archive=cfg["override_mass_archive"],
+                    s.ctx.settings,
+                    s.ctx.interval_end,
+                    providers.get(spec.provider),
+                    override_mass_archive=s.ctx.override_mass_archive,
                 )
                 s.also_record.append(
                     lambda conn: runs.record_catalogue(
-                        conn, cfg["run_key"], validated["records"], merge, validated["rejected"]
+                        conn, s.ctx.run_key, validated["records"], merge, validated["rejected"]
                     )
                 )
             return {k: v for k, v in merge.items() if not isinstance(v, dict)}
 
         @task
         def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import progress, pseudonym
-            from lms_connectors.openclassrooms.hook import OpenClassroomsHook
+            from lms_connectors import progress, providers, pseudonym
 
-            since = dt.datetime.fromisoformat(cfg["interval_start"])
-            until = dt.datetime.fromisoformat(cfg["interval_end"])
+            provider = providers.get(spec.provider)
             with step(cfg, "extract_progress") as s:
-                client = OpenClassroomsHook(spec.provider_conn_id).get_conn()
+                client = provider.client(spec.provider_conn_id)
                 n = progress.extract_activity(
                     s.conn,
-                    lambda: client.iter_activity_pages(since, until),
-                    cfg["run_key"],
+                    lambda: client.iter_activity_pages(s.ctx.interval_start, s.ctx.interval_end),
+                    s.ctx.run_key,
                     pseudonym.key_from_connection(spec.pseudonymisation_conn_id),
+                    provider,
                 )
                 s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
             return {"records": n}
@@ -270,46 +271,44 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         def transform_progress(
             cfg: dict[str, Any], extracted: dict[str, Any], courses_loaded: dict[str, Any]
         ) -> dict[str, Any]:
-            from lms_connectors import progress, pseudonym
+            from lms_connectors import progress, providers, pseudonym
 
             with step(cfg, "transform_progress") as s:
                 s.counts = progress.transform_progress(
-                    s.conn, cfg["run_key"], spec.id, pseudonym.key_from_connection(spec.pseudonymisation_conn_id)
+                    s.conn,
+                    s.ctx.run_key,
+                    spec.id,
+                    pseudonym.key_from_connection(spec.pseudonymisation_conn_id),
+                    providers.get(spec.provider),
                 )
             return {k: v for k, v in s.counts.items() if not isinstance(v, dict)}
 
         @task
         def validate_progress(cfg: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
             from lms_connectors import progress
-            from lms_connectors.settings import ConnectorSettings
 
             with step(cfg, "validate_progress") as s:
-                settings = ConnectorSettings.model_validate(cfg["settings"])
                 s.counts = progress.validate_progress(
-                    s.conn,
-                    cfg["run_key"],
-                    spec.id,
-                    settings,
-                    dt.datetime.fromisoformat(cfg["interval_start"]),
-                    dt.datetime.fromisoformat(cfg["interval_end"]),
+                    s.conn, s.ctx.run_key, spec.id, s.ctx.settings, s.ctx.interval_start, s.ctx.interval_end
                 )
             return {**transformed, "rejected": s.counts["rejected"]}
 
         @task
         def load_progress(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import progress, runs
+            from lms_connectors import progress, providers, runs
 
             with step(cfg, "load_progress") as s:
                 s.counts = merge = progress.load_progress(
                     s.conn,
-                    cfg["run_key"],
+                    s.ctx.run_key,
                     spec.id,
-                    dt.datetime.fromisoformat(cfg["interval_start"]),
-                    dt.datetime.fromisoformat(cfg["interval_end"]),
-                    delete_unreported=cfg["delete_unreported"],
-                    max_replay_delete_share=cfg["settings"]["max_replay_delete_share"],
+                    s.ctx.interval_start,
+                    s.ctx.interval_end,
+                    measured=providers.get(spec.provider).time_spent_rule == "measured",
+                    delete_unreported=s.ctx.delete_unreported,
+                    max_replay_delete_share=s.ctx.settings.max_replay_delete_share,
                 )
-                s.also_record.append(lambda conn: runs.record_progress(conn, cfg["run_key"], validated, merge))
+                s.also_record.append(lambda conn: runs.record_progress(conn, s.ctx.run_key, validated, merge))
             return merge
 
         @task
@@ -319,10 +318,11 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             from lms_connectors import reporting, runs
             from lms_connectors.warehouse.db import connect
 
+            ctx = RunContext.from_xcom(cfg)
             with connect(spec.warehouse_conn_id) as conn:
-                runs.finish_run(conn, cfg["run_key"], "success")
-                text = reporting.run_table(conn, cfg["run_key"])
-                pruned = reporting.prune_staging(conn, cfg["settings"]["staging_retention_days"], cfg["interval_end"])
+                runs.finish_run(conn, ctx.run_key, "success")
+                text = reporting.run_table(conn, ctx.run_key)
+                pruned = reporting.prune_staging(conn, ctx.settings.staging_retention_days, ctx.interval_end)
             log.info("run report\n%s", text)
             return {"courses": courses_loaded, "progress": progress_loaded, "staging_rows_pruned": pruned}
 

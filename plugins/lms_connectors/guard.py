@@ -61,12 +61,29 @@ _BAD_CHARS = {
 }
 
 
+# A step of a field's path: a member name, or the first element of an array
+# whose members have these values (e.g. {"engagementType": "SECONDS_VIEWED"}).
+Step = str | tuple[tuple[str, str], ...]
+
+
+def where(**members: str) -> Step:
+    """A path step that picks the first array element with these member values."""
+    return tuple(sorted(members.items()))
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
+    """One allow-listed field: ``name`` in the screened record, found at ``path`` in the provider's."""
+
     name: str
     kind: Kind = Kind.LINE
     cap: int = 255  # characters, for text kinds
     secret: bool = False  # personal data: never shown in a quarantined record
+    path: tuple[Step, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            object.__setattr__(self, "path", (self.name,))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +95,9 @@ class RecordSchema:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {f.name: f for f in self.fields})
+        flat = all(len(f.path) == 1 and isinstance(f.path[0], str) for f in self.fields)
+        # Flat records are screened member by member; nested ones field by field, along each path.
+        object.__setattr__(self, "_by_key", {f.path[0]: f for f in self.fields} if flat else None)
 
     def field(self, name: str) -> Field | None:
         return self._by_name.get(name)  # type: ignore[attr-defined]
@@ -106,16 +126,58 @@ def screen(raw: Any, schema: RecordSchema) -> Screened:
         )
     if not isinstance(raw, dict):
         return Screened({"_value": _safe(raw)}, NOT_AN_OBJECT, f"a record must be a JSON object, got {_kind(raw)}")
-    clean: dict[str, Any] = {}
-    for name, value in raw.items():
-        spec = schema.field(name)
-        if spec is None:
-            continue  # not on the allow-list: never stored
-        problem = check(value, spec)
+    values = _extract(raw, schema)
+    for spec in schema.fields:
+        value = values.get(spec.name)
+        problem = value.problem if isinstance(value, _Shape) else check(value, spec)
         if problem is not None:
-            return Screened(envelope(raw, schema), problem[0], f"field {name!r}: {problem[1]}")
-        clean[name] = value
-    return Screened(clean)
+            return Screened(envelope(values, schema), problem[0], f"field {spec.name!r}: {problem[1]}")
+    return Screened({k: v for k, v in values.items() if v is not None})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """A path that could not be followed: the record is not shaped as its schema says."""
+
+    found: Any
+    problem: tuple[str, str]
+
+
+def _extract(raw: dict[str, Any], schema: RecordSchema) -> dict[str, Any]:
+    """Each allow-listed field's value (None when absent); a field off the allow-list is never read."""
+    by_key = schema._by_key  # type: ignore[attr-defined]
+    if by_key is not None:
+        return {by_key[key].name: value for key, value in raw.items() if key in by_key}
+    return {spec.name: _follow(raw, spec.path) for spec in schema.fields}
+
+
+def lookup(raw: Any, path: tuple[Step, ...]) -> Any:
+    """The value at ``path`` in a decoded record, or None (never an exception, whatever the record)."""
+    value = _follow(raw, path) if isinstance(raw, dict) else None
+    return None if isinstance(value, _Shape) else value
+
+
+def _follow(node: Any, path: tuple[Step, ...]) -> Any:
+    walked: list[str] = []
+    for step in path:
+        if node is None:
+            return None
+        if isinstance(step, str):
+            if not isinstance(node, dict):
+                return _Shape(
+                    node, (WRONG_TYPE, f"expected an object at {'.'.join(walked) or 'the top'}, got {_kind(node)}")
+                )
+            node = node.get(step)
+            walked.append(step)
+        else:
+            if not isinstance(node, list):
+                return _Shape(node, (WRONG_TYPE, f"expected an array at {'.'.join(walked)}, got {_kind(node)}"))
+            wanted = dict(step)
+            node = next(
+                (e for e in node if isinstance(e, dict) and all(e.get(k) == v for k, v in wanted.items())), None
+            )
+            walked.append(f"[{','.join(f'{k}={v}' for k, v in step)}]")
+    return node
 
 
 def check(value: Any, spec: Field) -> tuple[str, str] | None:
@@ -142,12 +204,12 @@ def check(value: Any, spec: Field) -> tuple[str, str] | None:
     return None
 
 
-def envelope(raw: Mapping[str, Any], schema: RecordSchema) -> dict[str, Any]:
+def envelope(values: Mapping[str, Any], schema: RecordSchema) -> dict[str, Any]:
     """A quarantined record as it may be stored: allow-listed, non-secret fields, each shown safely."""
     return {
-        name: _safe(value)
-        for name, value in raw.items()
-        if (spec := schema.field(name)) is not None and not spec.secret
+        name: _safe(value.found if isinstance(value, _Shape) else value)
+        for name, value in values.items()
+        if value is not None and (spec := schema.field(name)) is not None and not spec.secret
     }
 
 

@@ -26,11 +26,11 @@ import pyarrow.csv as pa_csv
 from psycopg.rows import dict_row
 
 from lms_connectors import guard, listing
+from lms_connectors import records as r
 from lms_connectors.catalogue import lock_connector
 from lms_connectors.errors import PermanentError
-from lms_connectors.openclassrooms import contract as c
-from lms_connectors.openclassrooms.convert import normalise_email
 from lms_connectors.paths import sql_statements
+from lms_connectors.providers import Provider
 from lms_connectors.settings import ConnectorSettings
 from lms_connectors.warehouse import quarantine
 
@@ -44,6 +44,7 @@ PROGRESS_COLUMNS = (
     "user_id",
     "progress_pct",
     "time_spent_minutes",
+    "time_viewed_minutes",
     "started_at",
     "completed_at",
     "provider_updated_at",
@@ -53,7 +54,14 @@ PROGRESS_COLUMNS = (
 )
 
 
-_EMAIL_FIELD = c.ACTIVITY_SCHEMA.field(c.ACTIVITY_LEARNER_EMAIL)
+# Learners are matched to LMS users on their email, whatever the provider calls the field.
+_EMAIL_FIELD = guard.Field(r.LEARNER, guard.Kind.LINE, 320, secret=True)
+# A day's measured viewing beyond this is not plausible (a week of continuous viewing).
+MAX_SECONDS_VIEWED = 7 * 24 * 3600
+
+
+def normalise_email(value: str) -> str:
+    return value.strip().lower()
 
 
 def learner_hash(key: bytes, email: Any) -> str | None:
@@ -64,7 +72,11 @@ def learner_hash(key: bytes, email: Any) -> str | None:
 
 
 def extract_activity(
-    conn: psycopg.Connection, pages: listing.Pages | Callable[[], listing.Pages], run_id: str, key: bytes
+    conn: psycopg.Connection,
+    pages: listing.Pages | Callable[[], listing.Pages],
+    run_id: str,
+    key: bytes,
+    provider: Provider,
 ) -> int:
     """Stream activity pages through the record guard into staging.raw_activity.
 
@@ -73,10 +85,15 @@ def extract_activity(
     quarantines is staged as its safe envelope with the reason. A listing
     that changed while it was read is read again (``pages`` a factory).
     """
-    return listing.restarting(lambda it: _extract_activity(conn, it, run_id, key), pages, "the learning activity")
+    return listing.restarting(
+        lambda it: _extract_activity(conn, it, run_id, key, provider.activity_schema), pages, "the learning activity"
+    )
 
 
-def _extract_activity(conn: psycopg.Connection, pages: listing.Pages, run_id: str, key: bytes) -> int:
+def _extract_activity(
+    conn: psycopg.Connection, pages: listing.Pages, run_id: str, key: bytes, schema: guard.RecordSchema
+) -> int:
+    email_path = schema.field(r.LEARNER).path
     seq = 0
     with conn.transaction():
         conn.execute("DELETE FROM staging.raw_activity WHERE run_id = %s", (run_id,))
@@ -88,10 +105,10 @@ def _extract_activity(conn: psycopg.Connection, pages: listing.Pages, run_id: st
         ):
             for page in pages:
                 for raw in page:
-                    screened = guard.screen(raw, c.ACTIVITY_SCHEMA)
-                    email = raw.get(c.ACTIVITY_LEARNER_EMAIL) if isinstance(raw, dict) else None
+                    screened = guard.screen(raw, schema)
                     record = screened.record
-                    record.pop(c.ACTIVITY_LEARNER_EMAIL, None)
+                    # A refused record's email still gives a hash (to link its rejects), never a clear value.
+                    email = record.pop(r.LEARNER, None) if screened.reason is None else guard.lookup(raw, email_path)
                     copy.write_row(
                         (
                             run_id,
@@ -123,14 +140,27 @@ def _lookups(conn: psycopg.Connection, connector_id: str, key: bytes) -> tuple[p
     return users, courses
 
 
-def _timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parsed UTC timestamps, and where a value was given but is not a timestamp in the guard's window."""
-    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-    parsed = parsed.where((parsed >= guard.TIMESTAMP_MIN) & (parsed < guard.TIMESTAMP_MAX))
+_MS_MIN = guard.TIMESTAMP_MIN.timestamp() * 1000
+_MS_MAX = guard.TIMESTAMP_MAX.timestamp() * 1000
+
+
+def _timestamps(values: pd.Series, encoding: str) -> tuple[pd.Series, pd.Series]:
+    """Parsed UTC timestamps, and where a value was given but is not a timestamp in the guard's window.
+
+    ``encoding``: "rfc3339" strings, or "epoch_ms" numbers (read back from JSON as text).
+    """
+    if encoding == "epoch_ms":
+        ms = pd.to_numeric(values, errors="coerce")
+        parsed = pd.to_datetime(ms.where((ms >= _MS_MIN) & (ms < _MS_MAX)), unit="ms", utc=True)
+    else:
+        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+        parsed = parsed.where((parsed >= guard.TIMESTAMP_MIN) & (parsed < guard.TIMESTAMP_MAX))
     return parsed, values.notna() & parsed.isna()
 
 
-def transform_chunk(records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame) -> pd.DataFrame:
+def transform_chunk(
+    records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame, provider: Provider
+) -> pd.DataFrame:
     """Pure: typed progress rows, every value within its column's range.
 
     ``records`` has columns seq, learner_hash, the provider fields and, when
@@ -142,33 +172,48 @@ def transform_chunk(records: pd.DataFrame, users: Mapping[str, str] | pd.Series,
     Completion is the provider's completed_at or a progress of exactly 100
     before any rounding: a completed record without completed_at gets its
     updated_at, and a progress below 100 never rounds up to 100.
+
+    Time comes from the provider's one rule (``Provider.time_spent_minutes``):
+    theoretical providers give the time accrued (``time_spent_minutes``),
+    measured ones the time viewed that day (``time_viewed_minutes``, summed by
+    the merge).
     """
     df = records.copy()
-    for col in (*ACTIVITY_FIELDS, "reject_reason", "reject_detail"):
+    for col in (*r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"):
         if col not in df:
             df[col] = None
-    course_id = df[c.ACTIVITY_COURSE_ID].astype("string").str.strip()
+    course_id = df[r.COURSE_ID].astype("string").str.strip()
     df["course_id"] = course_id.astype(object).where(course_id.fillna("") != "", None)
-    raw_progress = pd.to_numeric(df[c.ACTIVITY_PROGRESS], errors="coerce")
+    raw_progress = pd.to_numeric(df[r.PROGRESS], errors="coerce")
     progress_bad = raw_progress.notna() & ~raw_progress.between(0, 100)
     progress = raw_progress.where(~progress_bad)
     pct = progress.round(2)
     pct = pct.where(~((pct >= 100) & (progress < 100)), 99.99)
-    updated, updated_bad = _timestamps(df[c.ACTIVITY_UPDATED_AT])
-    started, started_bad = _timestamps(df[c.ACTIVITY_STARTED_AT])
-    completed, completed_bad = _timestamps(df[c.ACTIVITY_COMPLETED_AT])
+    raw_seconds = pd.to_numeric(df[r.SECONDS_VIEWED], errors="coerce")
+    seconds_bad = raw_seconds.notna() & ~raw_seconds.between(0, MAX_SECONDS_VIEWED)
+    seconds = raw_seconds.where(~seconds_bad).fillna(0.0)
+    encoding = provider.activity_timestamps
+    updated, updated_bad = _timestamps(df[r.UPDATED_AT], encoding)
+    started, started_bad = _timestamps(df[r.STARTED_AT], encoding)
+    completed, completed_bad = _timestamps(df[r.COMPLETED_AT], encoding)
     completed = completed.where(completed.notna() | (progress != 100), updated)
     df = df.merge(courses, on="course_id", how="left")
     df["user_id"] = df["learner_hash"].map(users)
+    rule = provider.time_spent_minutes(
+        df["duration_minutes"].to_numpy(dtype=float), progress.to_numpy(dtype=float), seconds.to_numpy(dtype=float)
+    )
+    minutes = pd.Series(rule, dtype=float).round(2)
+    measured = provider.time_spent_rule == "measured"
 
     reason = pd.Series(df["reject_reason"].to_numpy(), dtype=object)
     detail = pd.Series(df["reject_detail"].to_numpy(), dtype=object)
     window = f"an RFC 3339 timestamp from {guard.TIMESTAMP_MIN:%Y} to {guard.TIMESTAMP_MAX:%Y}"
     for bad, name, field, expected in (
-        (progress_bad, "progress_out_of_range", c.ACTIVITY_PROGRESS, "a progress from 0 to 100"),
-        (updated_bad, "invalid_updated_at", c.ACTIVITY_UPDATED_AT, window),
-        (started_bad, "invalid_started_at", c.ACTIVITY_STARTED_AT, window),
-        (completed_bad, "invalid_completed_at", c.ACTIVITY_COMPLETED_AT, window),
+        (progress_bad, "progress_out_of_range", r.PROGRESS, "a progress from 0 to 100"),
+        (seconds_bad, "invalid_time_viewed", r.SECONDS_VIEWED, f"a time viewed from 0 to {MAX_SECONDS_VIEWED} s"),
+        (updated_bad, "invalid_updated_at", r.UPDATED_AT, window),
+        (started_bad, "invalid_started_at", r.STARTED_AT, window),
+        (completed_bad, "invalid_completed_at", r.COMPLETED_AT, window),
     ):
         hit = bad.to_numpy() & reason.isna().to_numpy()
         if hit.any():
@@ -183,7 +228,8 @@ def transform_chunk(records: pd.DataFrame, users: Mapping[str, str] | pd.Series,
             "lms_course_id": df["lms_course_id"].astype("Int64"),
             "user_id": df["user_id"],
             "progress_pct": pct.where(keep),
-            "time_spent_minutes": (df["duration_minutes"] * progress / 100).round(2).where(keep),
+            "time_spent_minutes": minutes.where(keep & (not measured)),
+            "time_viewed_minutes": minutes.where(keep & measured),
             "started_at": started,
             "completed_at": completed,
             "provider_updated_at": updated,
@@ -200,37 +246,30 @@ def _shown(value: Any) -> str:
 
 
 def transform_guarded(
-    records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame
+    records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame, provider: Provider
 ) -> pd.DataFrame:
     """:func:`transform_chunk`, except that a chunk it cannot convert is converted record by
     record, and a record that still fails is quarantined (``unconvertible_record``)."""
     try:
-        return transform_chunk(records, users, courses)
+        return transform_chunk(records, users, courses, provider)
     except Exception as exc:  # one record must not stop the run: find it and quarantine it
         log.warning("a chunk of %d records failed to convert (%s); converting record by record", len(records), exc)
     parts = []
     for i in range(len(records)):
         one = records.iloc[i : i + 1].reset_index(drop=True)
         try:
-            parts.append(transform_chunk(one, users, courses))
+            parts.append(transform_chunk(one, users, courses, provider))
         except Exception as exc:
             # The same conversion of a record with no provider values cannot fail and gives the right types.
             blank = one[["seq", "learner_hash"]].assign(
                 reject_reason="unconvertible_record", reject_detail=f"{type(exc).__name__}: {str(exc)[:200]}"
             )
-            parts.append(transform_chunk(blank, users, courses))
+            parts.append(transform_chunk(blank, users, courses, provider))
     return pd.concat(parts, ignore_index=True)
 
 
-# The provider fields the transform reads, extracted by Postgres from the raw
-# JSON (``->>``): no JSON decoding or per-record dicts in Python.
-ACTIVITY_FIELDS = (
-    c.ACTIVITY_COURSE_ID,
-    c.ACTIVITY_PROGRESS,
-    c.ACTIVITY_STARTED_AT,
-    c.ACTIVITY_COMPLETED_AT,
-    c.ACTIVITY_UPDATED_AT,
-)
+# The fields the transform reads are extracted by Postgres from the raw JSON
+# (``->>``, r.ACTIVITY_FIELDS): no JSON decoding or per-record dicts in Python.
 
 
 def to_csv(frame: pd.DataFrame, run_id: str) -> bytes:
@@ -247,7 +286,9 @@ def to_csv(frame: pd.DataFrame, run_id: str) -> bytes:
     return buf.getvalue()
 
 
-def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str, key: bytes) -> dict[str, Any]:
+def transform_progress(
+    conn: psycopg.Connection, run_id: str, connector_id: str, key: bytes, provider: Provider
+) -> dict[str, Any]:
     users, courses = _lookups(conn, connector_id, key)
     outcomes: collections.Counter[str] = collections.Counter()
     unmatched: set[str] = set()
@@ -258,21 +299,22 @@ def transform_progress(conn: psycopg.Connection, run_id: str, connector_id: str,
         conn.execute("SET LOCAL TimeZone = 'UTC'")
         columns = ", ".join(("run_id", "seq", *PROGRESS_COLUMNS))
         # ->> gives text: the progress is read as the JSON number the guard let through.
-        fields = ", ".join("record ->> %s" for _ in ACTIVITY_FIELDS)
+        fields = ", ".join("record ->> %s" for _ in r.ACTIVITY_FIELDS)
         with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
             src.execute(
                 f"""SELECT seq, learner_hash, {fields}, reject_reason, reject_detail
                     FROM staging.raw_activity WHERE run_id = %s ORDER BY seq""",
-                (*ACTIVITY_FIELDS, run_id),
+                (*r.ACTIVITY_FIELDS, run_id),
             )
             done = 0
             while chunk := src.fetchmany(CHUNK_ROWS):
                 out = transform_guarded(
                     pd.DataFrame(
-                        chunk, columns=["seq", "learner_hash", *ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
+                        chunk, columns=["seq", "learner_hash", *r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
                     ),
                     users,
                     courses,
+                    provider,
                 )
                 outcomes.update(out["outcome"].value_counts().to_dict())
                 unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"].dropna().unique())
@@ -369,10 +411,15 @@ def load_progress(
     interval_start: dt.datetime,
     interval_end: dt.datetime,
     *,
+    measured: bool = False,
     delete_unreported: bool = False,
     max_replay_delete_share: float = 0.1,
 ) -> dict[str, Any]:
     """Current progress (newer provider record wins) and the days' snapshot, in one transaction.
+
+    ``measured``: the provider reports the time viewed per day (its records
+    carry ``time_viewed_minutes``); time spent is then the sum over the key's
+    days, recomputed for the keys the run touched.
 
     When the interval's days already hold rows, only day rows that are new or
     changed reach the batch (``batch_rows``) and the targets; a re-run that
@@ -418,6 +465,12 @@ def load_progress(
         else:
             current = conn.execute(sql["upsert_current"], params).rowcount
         daily = conn.execute(sql["insert_daily" if fresh else "daily_upsert"], params).rowcount
+        summed = 0
+        if measured and (daily or current or deleted):
+            conn.execute(sql["accumulate_keys"], {**params, "deleted": bool(deleted)})
+            summed = conn.execute(sql["accumulate_daily"], params).rowcount
+            summed += conn.execute(sql["accumulate_current"], params).rowcount
+            conn.execute("DROP TABLE progress_keys")
         unmatched = conn.execute(sql["unmatched"], params).rowcount
         if current + daily + deleted > ANALYZE_AFTER_ROWS:
             conn.execute(sql["analyze_targets"])
@@ -430,6 +483,7 @@ def load_progress(
         "daily_rows_deleted": deleted,
         "daily_rows_unreported": unreported,
         "unreported_deletion": deletion,
+        "time_sums_updated": summed,
         "unmatched_hashes_recorded": unmatched,
         **summary,
     }

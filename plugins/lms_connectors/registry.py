@@ -8,9 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from lms_connectors import providers
 from lms_connectors.paths import REGISTRY_FILE
-
-PROVIDERS = frozenset({"openclassrooms"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +92,11 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
             readonly_conn_id=entry.get("readonly_conn_id", "lms_warehouse_readonly"),
             pseudonymisation_conn_id=entry.get("pseudonymisation_conn_id", "lms_pseudonymisation_key"),
         )
-        if spec.provider not in PROVIDERS:
-            raise ValueError(f"{path}: connector {spec.id!r} has unknown provider {spec.provider!r}")
+        if not providers.exists(spec.provider):
+            raise ValueError(
+                f"{path}: connector {spec.id!r} has unknown provider {spec.provider!r} "
+                f"(no package lms_connectors.providers.{spec.provider})"
+            )
         problem = daily_utc_problem(spec.schedule)
         if problem:
             raise ValueError(f"{path}: connector {spec.id!r}: {problem}")

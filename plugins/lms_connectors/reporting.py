@@ -1,4 +1,4 @@
-"""Human-readable run reports and housekeeping."""
+"""The run report a connector's last task logs, and staging housekeeping."""
 
 from __future__ import annotations
 
@@ -30,129 +30,11 @@ def run_table(conn: psycopg.Connection, run_key: str) -> str:
     return "\n".join(f"{name.replace('_', ' '):<{width}}  {value}" for name, value in row.items())
 
 
-def prune_staging(conn: psycopg.Connection, retention_days: int, interval_end: str) -> int:
+def prune_staging(conn: psycopg.Connection, retention_days: int, interval_end: dt.datetime) -> int:
     """Delete staging rows older than the retention, relative to the run's interval (not the wall clock)."""
-    cutoff = dt.datetime.fromisoformat(interval_end) - dt.timedelta(days=retention_days)
+    cutoff = interval_end - dt.timedelta(days=retention_days)
     deleted = 0
     with conn.transaction():
         for table in ("staging.raw_courses", "staging.courses", "staging.raw_activity", "staging.progress"):
             deleted += conn.execute(f"DELETE FROM {table} WHERE loaded_at < %s", (cutoff,)).rowcount
     return deleted
-
-
-def _table(headers: tuple[str, ...], rows: list[tuple]) -> str:
-    cells = [tuple("" if v is None else str(v) for v in row) for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += [
-        "  ".join(v.rjust(w) if v.replace(".", "").isdigit() else v.ljust(w) for v, w in zip(r, widths, strict=True))
-        for r in cells
-    ]
-    return "\n".join(out)
-
-
-def demo_summary(
-    conn: psycopg.Connection, connector_id: str, group_id: str, results: list[tuple[dt.date, str, float]]
-) -> str:
-    parts = ["== Airflow runs of this demo =="]
-    parts.append(_table(("day", "state", "seconds"), [(d.isoformat(), s, f"{t:.1f}") for d, s, t in results]))
-
-    runs = conn.execute(
-        """SELECT interval_start::date, status, courses_seen, courses_created, courses_updated, courses_archived,
-                  courses_unarchived, activity_records, progress_rows, matched_learners, unmatched_learners, rejected,
-                  round(extract(epoch FROM finished_at - started_at)::numeric, 1)
-           FROM ops.sync_runs WHERE connector_id = %s ORDER BY started_at DESC LIMIT %s""",
-        (connector_id, len(results)),
-    ).fetchall()
-    parts += ["", "== ops.sync_runs of this demo (latest first) =="]
-    parts.append(
-        _table(
-            (
-                "day",
-                "status",
-                "seen",
-                "created",
-                "updated",
-                "archived",
-                "unarchived",
-                "activity",
-                "progress rows",
-                "matched",
-                "unmatched",
-                "rejected",
-                "seconds",
-            ),
-            runs,
-        )
-    )
-
-    total, active = conn.execute(
-        "SELECT count(*), count(*) FILTER (WHERE is_active) FROM lms.courses WHERE connector_id = %s", (connector_id,)
-    ).fetchone()
-    parts += ["", f"== Courses: {total} in lms.courses, {active} active, {total - active} archived =="]
-    reasons = conn.execute(
-        """SELECT r, count(*) FROM lms.courses, unnest(archive_reasons) r
-           WHERE connector_id = %s GROUP BY r ORDER BY 2 DESC""",
-        (connector_id,),
-    ).fetchall()
-    parts.append(_table(("archive reason", "courses"), reasons))
-    langs = conn.execute(
-        """SELECT language, count(*) FILTER (WHERE is_active), count(*) FROM lms.courses
-           WHERE connector_id = %s GROUP BY language ORDER BY 3 DESC""",
-        (connector_id,),
-    ).fetchall()
-    parts += ["", _table(("language", "active", "total"), langs)]
-    size, visible = conn.execute(
-        """SELECT count(*), count(*) FILTER (WHERE c.is_active) FROM lms.group_catalogue g
-           JOIN lms.courses c USING (lms_course_id) WHERE g.group_id = %s""",
-        (group_id,),
-    ).fetchone()
-    parts += ["", f"== Group {group_id}: {size} courses in its catalogue and library, {visible} visible (active) =="]
-
-    learners, rows, completed, minutes = conn.execute(
-        """SELECT count(DISTINCT user_id), count(*), count(*) FILTER (WHERE progress_pct = 100),
-                  coalesce(round(sum(time_spent_minutes) / 60), 0)
-           FROM stats.course_progress WHERE connector_id = %s""",
-        (connector_id,),
-    ).fetchone()
-    unmatched = conn.execute(
-        "SELECT count(*) FROM ops.unmatched_learners WHERE connector_id = %s", (connector_id,)
-    ).fetchone()[0]
-    parts += [
-        "",
-        f"== Learning statistics: {rows} progress rows for {learners} LMS learners, {completed} completions, "
-        f"{minutes:.0f} h of theoretical time; {unmatched} provider learners are not LMS users (counted, not stored) ==",
-    ]
-    daily = conn.execute(
-        """SELECT activity_date, active_learners, completions, time_spent_minutes FROM stats.v_daily_activity
-           WHERE connector_id = %s ORDER BY activity_date DESC LIMIT 3""",
-        (connector_id,),
-    ).fetchall()
-    parts.append(_table(("day", "active learners", "completions", "minutes"), daily))
-    top = conn.execute(
-        """SELECT left(title, 45), language, learners_started, learners_completed, avg_progress_pct
-           FROM stats.v_course_engagement WHERE connector_id = %s
-           ORDER BY learners_started DESC, lms_course_id LIMIT 5""",
-        (connector_id,),
-    ).fetchall()
-    parts += ["", "Top courses", _table(("course", "lang", "started", "completed", "avg %"), top)]
-    return "\n".join(parts)
-
-
-def admin_help(dag_id: str, variable: str, settings: dict, conf: dict, report: dict) -> str:
-    langs = ", ".join(settings.get("languages") or []) or "all"
-    return "\n".join(
-        [
-            "== Admin: language filter and deactivation ==",
-            f"Current Variable {variable}: languages = {langs}, enabled = {settings.get('enabled')}",
-            f"Dry run of {dag_id}_apply_settings with languages {conf['languages']}:",
-            f"  would archive {report.get('archived')} courses, e.g. {report.get('archived_titles')}",
-            f"  would unarchive {report.get('unarchived')} courses; {report.get('active_after')} would stay active",
-            "To apply a filter now (no provider call): Airflow UI > DAG "
-            f"{dag_id}_apply_settings > Trigger, pick the languages (empty list = all), untick Dry run.",
-            f'Or from a shell: airflow dags trigger {dag_id}_apply_settings -c \'{{"languages": ["fr", "en"]}}\'',
-            'Deactivate: the same DAG with {"enabled": false} (every course archived, statistics kept);',
-            'reactivate with {"enabled": true}. Editing the Variable directly takes effect at the next daily run.',
-        ]
-    )

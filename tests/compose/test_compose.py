@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from lms_connectors import compose_init
 from lms_connectors.registry import load_registry
-from lms_connectors.runtime import compose_init
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
@@ -73,7 +73,7 @@ def test_every_service_is_there_and_every_reference_resolves(compose):
 
 def test_airflow_services_run_celery_with_the_locked_image(compose):
     dockerfile = (ROOT / "Dockerfile").read_text()
-    base = re.search(r"^FROM apache/airflow:(\S+)-python(\S+)$", dockerfile, re.M)
+    base = re.search(r"^FROM apache/airflow:(\S+)-python(\S+) AS airflow$", dockerfile, re.M)
     assert base, "the image must be built from apache/airflow:<version>-python<version>"
     assert base.group(1) == locked("apache-airflow")
     assert base.group(2) == "3.11"
@@ -81,7 +81,7 @@ def test_airflow_services_run_celery_with_the_locked_image(compose):
     assert locked("apache-airflow-providers-celery") and locked("redis")
     for name, svc in compose["services"].items():
         if name.startswith("airflow-"):
-            assert svc["build"] == "."
+            assert svc["build"] == {"context": ".", "target": "airflow"}
             assert svc["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
             mounts = {v.split(":")[1] for v in svc["volumes"]}
             assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
@@ -97,10 +97,10 @@ def test_commands_match_the_airflow_cli(compose):
     init = "\n".join(services["airflow-init"]["command"])
     # The secrets are checked before anything else happens.
     steps = [
-        "python -m lms_connectors.runtime.compose_init --check-secrets",
+        "python -m lms_connectors.compose_init --check-secrets",
         "airflow db migrate",
         "python -m lms_connectors.warehouse.deploy",
-        "python -m lms_connectors.runtime.compose_init\n",
+        "python -m lms_connectors.compose_init\n",
     ]
     positions = [init.find(step) for step in steps]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), init
@@ -173,7 +173,7 @@ def test_env_example_builds_valid_connections_and_variables():
     """The example values (secrets filled in) give Connections the code accepts and settings that validate."""
     from airflow.models import Connection
 
-    from lms_connectors.openclassrooms.hook import client_from_connection
+    from lms_connectors import providers
     from lms_connectors.pseudonym import check_key
 
     env = filled_example()
@@ -182,8 +182,11 @@ def test_env_example_builds_valid_connections_and_variables():
     for spec in REGISTRY:
         wanted = {spec.provider_conn_id, spec.warehouse_conn_id, spec.readonly_conn_id, spec.pseudonymisation_conn_id}
         assert set(connections) >= wanted
-        client = client_from_connection(Connection(conn_id=spec.provider_conn_id, **connections[spec.provider_conn_id]))
-        assert client.base_url == "http://simulator:8081"
+        provider = providers.get(spec.provider)
+        client = provider.client_from_connection(
+            Connection(conn_id=spec.provider_conn_id, **connections[spec.provider_conn_id])
+        )
+        assert client.base_url == env[provider.env_names(spec.id.upper())["base_url"]]
         warehouse = Connection(conn_id=spec.warehouse_conn_id, **connections[spec.warehouse_conn_id])
         assert (warehouse.host, warehouse.schema, warehouse.port, warehouse.login) == (
             "postgres",
@@ -204,3 +207,14 @@ def test_missing_or_invalid_environment_is_refused():
     bad = {**env, "LMS_CONNECTOR_OPENCLASSROOMS_SETTINGS": '{"languages": ["xx"]}'}
     with pytest.raises(SystemExit, match="not valid connector settings"):
         compose_init.desired(REGISTRY, bad)
+
+
+def test_the_production_image_ships_neither_simulators_nor_development_tooling(compose):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    airflow_stage = dockerfile.split("FROM python:")[0]
+    copied = re.findall(r"^COPY (?:--\S+ )*(\S+) ", airflow_stage, re.M)
+    assert sorted(copied) == ["dags", "include", "plugins", "requirements.lock"]
+    for item in (ROOT / "plugins").iterdir():
+        assert item.name in {"lms_connectors", "lms_connector_health.py", ".airflowignore", "__pycache__"}, item
+    # The demo profile's simulator runs its own image.
+    assert compose["services"]["simulator"]["build"] == {"context": ".", "target": "simulator"}

@@ -65,13 +65,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         [sys.executable, "-m", *args], env=env, cwd=ROOT, timeout=timeout, capture_output=True, text=True
     )
     try:
-        demo = run("lms_connectors.runtime.demo", timeout=600)
+        demo = run("devstack.demo", timeout=600)
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
         port = _free_port()
         # Two at once, as from two terminals: one Airflow starts and both report it.
         ups = [
             subprocess.Popen(
-                [sys.executable, "-m", "lms_connectors.runtime.airflow_ui", "--port", str(port)],
+                [sys.executable, "-m", "devstack.airflow_ui", "--port", str(port)],
                 env=env,
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
@@ -89,8 +89,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {"state": state, "stdout": outs[0][0], "local": local, "env": env}
     finally:
         state = json.loads((local / "stack.json").read_text()) if (local / "stack.json").exists() else {}
-        pids = [(state.get(k) or {}).get("pid") for k in ("airflow", "simulator", "postgres")]
-        down = run("lms_connectors.runtime.stack", "down", timeout=120)
+        pids = [(state.get(k) or {}).get("pid") for k in ("airflow", "postgres")]
+        pids += [sim.get("pid") for sim in (state.get("simulators") or {}).values()]
+        down = run("devstack.stack", "down", timeout=120)
         # `make stop` is the contract: every process it started is gone, children included.
         left = [pid for pid in pids if pid and _alive(pid)]
         group = (state.get("airflow") or {}).get("pid")
@@ -110,7 +111,7 @@ def _token(url: str, password: str) -> str:
 
 
 def _cluster(stack: dict[str, Any]):
-    from lms_connectors.runtime.postgres import Cluster
+    from devstack.postgres import Cluster
 
     return Cluster(stack["state"]["postgres"]["socket_dir"], json.loads((stack["local"] / "secrets.json").read_text()))
 
@@ -153,7 +154,7 @@ def test_health_page_is_private(stack):
     url = stack["state"]["airflow"]["url"]
     assert requests.get(f"{url}/lms-connector-health/", timeout=30).status_code == 401
     # No interactive docs or schema of the page's app, signed in or not.
-    from lms_connectors.runtime.airflow_ui import password
+    from devstack.airflow_ui import password
 
     token = _token(url, password(Path(stack["local"]) / "airflow"))
     for path in ("docs", "redoc", "openapi.json"):
@@ -164,7 +165,7 @@ def test_health_page_is_private(stack):
 def test_the_printed_warehouse_connection_is_least_privileged(stack):
     """`stack env` prints the Connections the DAG and the page use: neither is the owner or a superuser."""
     out = subprocess.run(
-        [sys.executable, "-m", "lms_connectors.runtime.stack", "env"],
+        [sys.executable, "-m", "devstack.stack", "env"],
         env=stack["env"],
         cwd=ROOT,
         capture_output=True,
@@ -191,7 +192,7 @@ def test_the_printed_warehouse_connection_is_least_privileged(stack):
 def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
     from playwright.sync_api import sync_playwright
 
-    from lms_connectors.runtime.airflow_ui import password
+    from devstack.airflow_ui import password
 
     state = stack["state"]
     url = state["airflow"]["url"]

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from lms_connectors.openclassrooms.client import (
+from lms_connectors.providers.openclassrooms.client import (
     ListingChanged,
     ProviderAuthError,
     ProviderForbiddenError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from lms_connectors import compose_init
 from lms_connectors.registry import load_registry
-from lms_connectors.runtime import compose_init
 
 
 def _env() -> dict[str, str]:

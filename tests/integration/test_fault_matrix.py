@@ -300,13 +300,14 @@ def test_a_shrinking_catalogue_is_not_mass_archived_without_override(dagbag, air
 def test_two_loads_of_one_connector_never_interleave(warehouse, sim):
     """A second merge waits for the first: here the first holds the connector's lock."""
     from lms_connectors import catalogue
+    from lms_connectors.providers.openclassrooms import PROVIDER
     from lms_connectors.settings import parse_settings
     from tests.builders import make_client
 
     settings = parse_settings(requests.get(f"{sim.url}/_sim/lms-seed", timeout=10).json()["settings"], "v")
     with warehouse.connect("lms_connector") as conn:
-        catalogue.extract_courses(conn, make_client(sim).iter_course_pages(), "run-b")
-        catalogue.transform_courses(conn, "run-b")
+        catalogue.extract_courses(conn, make_client(sim).iter_course_pages(), "run-b", PROVIDER)
+        catalogue.transform_courses(conn, "run-b", PROVIDER)
         catalogue.validate_courses(conn, "run-b", "openclassrooms", settings)
     holder = warehouse.connect("lms_connector")
     catalogue.lock_connector(holder, "openclassrooms")  # a first load, in flight
@@ -317,7 +318,7 @@ def test_two_loads_of_one_connector_never_interleave(warehouse, sim):
         try:
             with warehouse.connect("lms_connector") as conn:
                 catalogue.load_courses(
-                    conn, "run-b", "openclassrooms", settings, dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
+                    conn, "run-b", "openclassrooms", settings, dt.datetime(2026, 11, 3, tzinfo=dt.UTC), PROVIDER
                 )
         except BaseException as exc:  # surfaced by the assertion below
             errors.append(exc)

@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 
 from lms_connectors import catalogue, progress
 from lms_connectors.jsonpage import decode_array
-from lms_connectors.openclassrooms.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA
+from lms_connectors.providers.openclassrooms import PROVIDER
+from lms_connectors.providers.openclassrooms.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA
 from lms_connectors.settings import iso_639_1_codes, parse_settings
 from tests.builders import TEST_KEY, make_client
 
@@ -56,9 +57,12 @@ class Hostile:
 # --- strategies ---------------------------------------------------------------------
 
 SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
-LINE_FIELDS = [f.name for f in COURSE_SCHEMA.fields if f.kind.value == "line"]
-TEXT_FIELDS = [f.name for f in COURSE_SCHEMA.fields if f.kind.value == "text"]
-ACTIVITY_LINE_FIELDS = [f.name for f in ACTIVITY_SCHEMA.fields if f.kind.value == "line"]
+# Fields by their key in the provider's record (the path), which is what a hostile provider breaks.
+LINE_FIELDS = [f.path[0] for f in COURSE_SCHEMA.fields if f.kind.value == "line"]
+TEXT_FIELDS = [f.path[0] for f in COURSE_SCHEMA.fields if f.kind.value == "text"]
+ACTIVITY_LINE_FIELDS = [f.path[0] for f in ACTIVITY_SCHEMA.fields if f.kind.value == "line"]
+ACTIVITY_CAPS = {f.path[0]: f.cap for f in ACTIVITY_SCHEMA.fields}
+COURSE_CAPS = {f.path[0]: f.cap for f in COURSE_SCHEMA.fields}
 
 
 def dumps(value: Any) -> bytes:
@@ -120,9 +124,9 @@ def hostile_course(draw: st.DrawFn, clean: dict[str, Any], n: int) -> Hostile:
         field, value = draw(nul_or_surrogate_or_control(LINE_FIELDS, TEXT_FIELDS))
         return Hostile(cls, dumps({**record, field: value}), "invalid_text")
     if cls == "text_over_cap":
-        spec = COURSE_SCHEMA.field(draw(st.sampled_from([f.name for f in COURSE_SCHEMA.fields])))
-        length = draw(st.integers(spec.cap + 1, spec.cap + 2_000))
-        return Hostile(cls, dumps({**record, spec.name: "a" * length}), "text_too_long")
+        key = draw(st.sampled_from(sorted(COURSE_CAPS)))
+        length = draw(st.integers(COURSE_CAPS[key] + 1, COURSE_CAPS[key] + 2_000))
+        return Hostile(cls, dumps({**record, key: "a" * length}), "text_too_long")
     if cls == "wrong_json_type":
         field = draw(st.sampled_from(LINE_FIELDS + TEXT_FIELDS))
         value = draw(
@@ -216,9 +220,9 @@ def hostile_activity(draw: st.DrawFn, clean: dict[str, Any]) -> Hostile:
         field, value = draw(nul_or_surrogate_or_control(ACTIVITY_LINE_FIELDS, []))
         return Hostile(cls, dumps({**record, field: value}), "invalid_text")
     if cls == "text_over_cap":
-        spec = ACTIVITY_SCHEMA.field(draw(st.sampled_from(ACTIVITY_LINE_FIELDS)))
-        length = draw(st.integers(spec.cap + 1, spec.cap + 2_000))
-        return Hostile(cls, dumps({**record, spec.name: "a" * length}), "text_too_long")
+        key = draw(st.sampled_from(ACTIVITY_LINE_FIELDS))
+        length = draw(st.integers(ACTIVITY_CAPS[key] + 1, ACTIVITY_CAPS[key] + 2_000))
+        return Hostile(cls, dumps({**record, key: "a" * length}), "text_too_long")
     if cls == "progress_out_of_range":
         value = draw(
             st.one_of(
@@ -271,12 +275,12 @@ def hostile_activity(draw: st.DrawFn, clean: dict[str, Any]) -> Hostile:
 def run_pipeline(conn: psycopg.Connection, connector: str, courses: bytes, activity: bytes, cfg: Any) -> None:
     """The steps of one DAG run, in the DAG's order, on one page of each listing."""
     run = f"hostile/{connector}"
-    catalogue.extract_courses(conn, [decode_array(courses)[0]], run)
-    catalogue.transform_courses(conn, run)
+    catalogue.extract_courses(conn, [decode_array(courses)[0]], run, PROVIDER)
+    catalogue.transform_courses(conn, run, PROVIDER)
     catalogue.validate_courses(conn, run, connector, cfg)
-    catalogue.load_courses(conn, run, connector, cfg, END)
-    progress.extract_activity(conn, [decode_array(activity)[0]], run, TEST_KEY.encode())
-    progress.transform_progress(conn, run, connector, TEST_KEY.encode())
+    catalogue.load_courses(conn, run, connector, cfg, END, PROVIDER)
+    progress.extract_activity(conn, [decode_array(activity)[0]], run, TEST_KEY.encode(), PROVIDER)
+    progress.transform_progress(conn, run, connector, TEST_KEY.encode(), PROVIDER)
     progress.validate_progress(conn, run, connector, cfg, START, END)
     progress.load_progress(conn, run, connector, START, END)
 

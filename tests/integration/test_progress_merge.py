@@ -28,6 +28,8 @@ class Rec:
     hour: int
     day: dt.date = DAY
     outcome: str = "ok"
+    # Minutes viewed that day, for a provider whose time-spent rule is "measured".
+    viewed: float | None = None
 
     @property
     def updated_at(self) -> dt.datetime:
@@ -42,6 +44,8 @@ def load(
     connector: str = CONNECTOR,
     delete: bool = False,
     max_share: float = 0.1,
+    measured: bool = False,
+    start: dt.datetime = START,
 ) -> dict:
     with psycopg.connect(warehouse.sync_dsn) as conn:
         with conn.transaction():
@@ -49,18 +53,32 @@ def load(
             for seq, r in enumerate(records):
                 conn.execute(
                     """INSERT INTO staging.progress (run_id, seq, lms_course_id, user_id, progress_pct,
-                           time_spent_minutes, started_at, provider_updated_at, learner_hash, outcome)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                    (run_id, seq, r.course, r.user, r.pct, r.pct * 6, START, r.updated_at, f"h-{r.user}", r.outcome),
+                           time_spent_minutes, time_viewed_minutes, started_at, provider_updated_at, learner_hash,
+                           outcome)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (
+                        run_id,
+                        seq,
+                        r.course,
+                        r.user,
+                        r.pct,
+                        None if measured else r.pct * 6,
+                        r.viewed if measured else None,
+                        START,
+                        r.updated_at,
+                        f"h-{r.user}",
+                        r.outcome,
+                    ),
                 )
         return progress.load_progress(
             conn,
             run_id,
             connector,
-            START,
-            START + dt.timedelta(days=days),
+            start,
+            start + dt.timedelta(days=days),
             delete_unreported=delete,
             max_replay_delete_share=max_share,
+            measured=measured,
         )
 
 
@@ -195,3 +213,61 @@ def test_a_replay_leaves_another_connectors_rows_of_the_same_day_alone(warehouse
     load(warehouse, "other-1", [Rec(900, "u1", 70, 9)], connector="other")
     load(warehouse, "r2", [Rec(1, "u1", 25, 9)])
     assert daily(warehouse) == {(DAY, 1, "u1"): 25, (DAY, 900, "u1"): 70}
+
+
+# --- measured time: the time viewed per day, summed --------------------------------
+
+D2 = DAY + dt.timedelta(days=1)
+D3 = DAY + dt.timedelta(days=2)
+
+
+def times(warehouse) -> tuple[dict, dict]:
+    daily_rows = warehouse.rows(
+        "SELECT activity_date, lms_course_id, user_id, time_viewed_minutes, time_spent_minutes "
+        "FROM stats.course_progress_daily"
+    )
+    current_rows = warehouse.rows("SELECT lms_course_id, user_id, time_spent_minutes FROM stats.course_progress")
+    return (
+        {(d, c, u): (float(v), float(t)) for d, c, u, v, t in daily_rows},
+        {(c, u): float(t) for c, u, t in current_rows},
+    )
+
+
+def measured_day(day: dt.date, viewed: float, pct: float) -> list[Rec]:
+    return [Rec(1, "u1", pct, 10, day=day, viewed=viewed), Rec(2, "u1", 5, 11, day=day, viewed=3)]
+
+
+def load_days(warehouse, days: list[tuple[dt.date, float, float]], run: str) -> list[dict]:
+    """Each day in its own run, as daily runs load them."""
+    return [
+        load_on(warehouse, f"{run}-{i}", measured_day(day, viewed, pct), day)
+        for i, (day, viewed, pct) in enumerate(days)
+    ]
+
+
+def load_on(warehouse, run_id: str, records: list[Rec], day: dt.date) -> dict:
+    return load(warehouse, run_id, records, measured=True, start=dt.datetime.combine(day, dt.time(), dt.UTC))
+
+
+def test_measured_time_spent_is_the_sum_of_the_days_whatever_their_order(make_warehouse):
+    in_order, shuffled = make_warehouse(), make_warehouse()
+    days = [(DAY, 10.0, 20), (D2, 5.0, 30), (D3, 7.5, 45)]
+    load_days(in_order, days, "a")
+    load_days(shuffled, [days[2], days[0], days[1]], "b")
+    daily_rows, current_rows = times(in_order)
+    assert daily_rows[(DAY, 1, "u1")] == (10.0, 10.0)
+    assert daily_rows[(D2, 1, "u1")] == (5.0, 15.0)
+    assert daily_rows[(D3, 1, "u1")] == (7.5, 22.5)
+    assert current_rows[(1, "u1")] == 22.5 and current_rows[(2, "u1")] == 9.0
+    assert times(shuffled) == (daily_rows, current_rows)
+
+
+def test_a_replayed_day_with_more_time_viewed_moves_the_later_sums_and_a_rerun_writes_nothing(warehouse):
+    load_days(warehouse, [(DAY, 10.0, 20), (D2, 5.0, 30)], "a")
+    again = load_on(warehouse, "a-again", measured_day(DAY, 10.0, 20), DAY)
+    assert written(again) == 0 and again["time_sums_updated"] == 0
+    load_on(warehouse, "a-fix", measured_day(DAY, 12.0, 20), DAY)
+    daily_rows, current_rows = times(warehouse)
+    assert daily_rows[(DAY, 1, "u1")] == (12.0, 12.0)
+    assert daily_rows[(D2, 1, "u1")] == (5.0, 17.0)
+    assert current_rows[(1, "u1")] == 17.0

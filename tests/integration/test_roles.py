@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from lms_connectors.runtime.postgres import HEALTH_LOGIN, OWNER, SYNC_LOGIN
+from devstack.postgres import HEALTH_LOGIN, OWNER, SYNC_LOGIN
 
 pytestmark = pytest.mark.integration
 

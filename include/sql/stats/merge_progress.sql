@@ -22,15 +22,18 @@ SELECT coalesce(s.activity_date, d.activity_date) AS activity_date,
        s.user_id IS NULL AS stale
 FROM staging.run_day_records(%(run_id)s) s
 FULL JOIN (
-    SELECT activity_date, lms_course_id, user_id, progress_pct, time_spent_minutes, started_at, completed_at,
-           provider_updated_at
+    SELECT activity_date, lms_course_id, user_id, progress_pct, time_spent_minutes, time_viewed_minutes,
+           started_at, completed_at, provider_updated_at
     FROM stats.course_progress_daily
     WHERE connector_id = %(connector_id)s AND activity_date >= %(day_from)s AND activity_date < %(day_to)s
 ) d ON d.activity_date = s.activity_date AND d.lms_course_id = s.lms_course_id AND d.user_id = s.user_id
+-- A measured provider's record has no time spent (the merge sums it): compare its time viewed.
 WHERE s.user_id IS NULL OR d.user_id IS NULL
-   OR (s.progress_pct, s.time_spent_minutes, s.started_at, s.completed_at, s.provider_updated_at)
+   OR (s.progress_pct, coalesce(s.time_spent_minutes, d.time_spent_minutes), s.time_viewed_minutes, s.started_at,
+       s.completed_at, s.provider_updated_at)
       IS DISTINCT FROM
-      (d.progress_pct, d.time_spent_minutes, d.started_at, d.completed_at, d.provider_updated_at);
+      (d.progress_pct, d.time_spent_minutes, d.time_viewed_minutes, d.started_at, d.completed_at,
+       d.provider_updated_at);
 
 -- name: no_diff
 -- Nothing stored to compare with: the batch takes every accepted record.
@@ -120,20 +123,23 @@ SELECT NOT EXISTS (
 ) AS empty;
 
 -- name: insert_current
+-- (A measured provider's time spent is set by the accumulate statements below.)
 INSERT INTO stats.course_progress
     (lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at, completed_at,
      provider_updated_at, last_run_id)
 SELECT DISTINCT ON (b.lms_course_id, b.user_id)
-       b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct, b.time_spent_minutes, b.started_at,
+       b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct,
+       coalesce(b.time_spent_minutes, b.time_viewed_minutes), b.started_at,
        b.completed_at, b.provider_updated_at, %(run_id)s
 FROM progress_batch b
 ORDER BY b.lms_course_id, b.user_id, b.provider_updated_at DESC, b.progress_pct DESC;
 
 -- name: insert_daily
 INSERT INTO stats.course_progress_daily
-    (activity_date, lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at,
-     completed_at, provider_updated_at)
-SELECT b.activity_date, b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct, b.time_spent_minutes,
+    (activity_date, lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, time_viewed_minutes,
+     started_at, completed_at, provider_updated_at)
+SELECT b.activity_date, b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct,
+       coalesce(b.time_spent_minutes, b.time_viewed_minutes), b.time_viewed_minutes,
        b.started_at, b.completed_at, b.provider_updated_at
 FROM progress_batch b
 ORDER BY b.activity_date, b.lms_course_id, b.user_id;
@@ -146,7 +152,8 @@ INSERT INTO stats.course_progress AS p
     (lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at, completed_at,
      provider_updated_at, last_run_id)
 SELECT DISTINCT ON (b.lms_course_id, b.user_id)
-       b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct, b.time_spent_minutes, b.started_at,
+       b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct,
+       coalesce(b.time_spent_minutes, b.time_viewed_minutes), b.started_at,
        b.completed_at, b.provider_updated_at, %(run_id)s
 FROM progress_batch b
 ORDER BY b.lms_course_id, b.user_id, b.provider_updated_at DESC, b.progress_pct DESC
@@ -161,20 +168,65 @@ WHERE (p.provider_updated_at, p.progress_pct) < (EXCLUDED.provider_updated_at, E
 -- of its records differs from the stored row; if the newest one does not,
 -- the row stays as it is.
 INSERT INTO stats.course_progress_daily AS d
-    (activity_date, lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, started_at,
-     completed_at, provider_updated_at)
-SELECT b.activity_date, b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct, b.time_spent_minutes,
+    (activity_date, lms_course_id, user_id, connector_id, progress_pct, time_spent_minutes, time_viewed_minutes,
+     started_at, completed_at, provider_updated_at)
+SELECT b.activity_date, b.lms_course_id, b.user_id, %(connector_id)s, b.progress_pct,
+       coalesce(b.time_spent_minutes, b.time_viewed_minutes), b.time_viewed_minutes,
        b.started_at, b.completed_at, b.provider_updated_at
 FROM progress_batch b
 ORDER BY b.activity_date, b.lms_course_id, b.user_id
 ON CONFLICT (activity_date, lms_course_id, user_id) DO UPDATE
-SET progress_pct = EXCLUDED.progress_pct, time_spent_minutes = EXCLUDED.time_spent_minutes,
+-- A measured row keeps its summed time spent; the accumulate statements set it.
+SET progress_pct = EXCLUDED.progress_pct,
+    time_spent_minutes = CASE WHEN EXCLUDED.time_viewed_minutes IS NULL THEN EXCLUDED.time_spent_minutes
+                              ELSE d.time_spent_minutes END,
+    time_viewed_minutes = EXCLUDED.time_viewed_minutes,
     started_at = EXCLUDED.started_at, completed_at = EXCLUDED.completed_at,
     provider_updated_at = EXCLUDED.provider_updated_at
-WHERE (d.progress_pct, d.time_spent_minutes, d.started_at, d.completed_at, d.provider_updated_at)
+WHERE (d.progress_pct, d.time_viewed_minutes, d.started_at, d.completed_at, d.provider_updated_at)
       IS DISTINCT FROM
-      (EXCLUDED.progress_pct, EXCLUDED.time_spent_minutes, EXCLUDED.started_at, EXCLUDED.completed_at,
-       EXCLUDED.provider_updated_at);
+      (EXCLUDED.progress_pct, EXCLUDED.time_viewed_minutes, EXCLUDED.started_at, EXCLUDED.completed_at,
+       EXCLUDED.provider_updated_at)
+   OR (EXCLUDED.time_viewed_minutes IS NULL AND d.time_spent_minutes IS DISTINCT FROM EXCLUDED.time_spent_minutes);
+
+-- name: accumulate_keys
+-- Measured providers (time viewed per day): the keys whose sums may have
+-- moved, those of the batch and of any day row deleted by this run.
+CREATE TEMP TABLE progress_keys ON COMMIT DROP AS
+SELECT lms_course_id, user_id FROM progress_batch
+UNION
+SELECT lms_course_id, user_id FROM progress_diff WHERE stale AND %(deleted)s;
+
+-- name: accumulate_daily
+-- A day row's time spent is the time viewed on its key's days up to it,
+-- whatever order the days were loaded in.
+UPDATE stats.course_progress_daily d
+SET time_spent_minutes = c.cumulative
+FROM (
+    SELECT d2.activity_date, d2.lms_course_id, d2.user_id,
+           sum(d2.time_viewed_minutes) OVER (PARTITION BY d2.lms_course_id, d2.user_id
+                                             ORDER BY d2.activity_date) AS cumulative
+    FROM stats.course_progress_daily d2
+    JOIN progress_keys k ON k.lms_course_id = d2.lms_course_id AND k.user_id = d2.user_id
+    WHERE d2.connector_id = %(connector_id)s
+) c
+WHERE d.connector_id = %(connector_id)s
+  AND d.activity_date = c.activity_date AND d.lms_course_id = c.lms_course_id AND d.user_id = c.user_id
+  AND d.time_spent_minutes IS DISTINCT FROM c.cumulative;
+
+-- name: accumulate_current
+-- Current progress: the time viewed on every day of the key.
+UPDATE stats.course_progress p
+SET time_spent_minutes = t.total
+FROM (
+    SELECT d.lms_course_id, d.user_id, sum(d.time_viewed_minutes) AS total
+    FROM stats.course_progress_daily d
+    JOIN progress_keys k ON k.lms_course_id = d.lms_course_id AND k.user_id = d.user_id
+    WHERE d.connector_id = %(connector_id)s
+    GROUP BY d.lms_course_id, d.user_id
+) t
+WHERE p.lms_course_id = t.lms_course_id AND p.user_id = t.user_id
+  AND p.time_spent_minutes IS DISTINCT FROM t.total;
 
 -- name: unmatched
 -- Learners who are not LMS users: only a keyed hash, to count distinct ones.

@@ -13,8 +13,9 @@ registry, creates what is missing in the Airflow metadata database:
 - Connection ``<pseudonymisation_conn_id>``: the key that pseudonymises
   learner emails (``LMS_PSEUDONYMISATION_KEY``);
 - Connection ``<provider_conn_id>`` from ``<PREFIX>_BASE_URL``,
-  ``<PREFIX>_CLIENT_ID``, ``<PREFIX>_CLIENT_SECRET``,
-  ``<PREFIX>_ORGANIZATION_ID`` (``PREFIX`` = the provider, upper case);
+  ``<PREFIX>_CLIENT_ID``, ``<PREFIX>_CLIENT_SECRET`` and the provider's
+  extras (OpenClassrooms: ``<PREFIX>_ORGANIZATION_ID``), ``PREFIX`` being the
+  connector id in upper case;
 - Variable ``lms_connector_<id>`` from ``LMS_CONNECTOR_<ID>_SETTINGS`` (JSON,
   validated), only if the Variable does not exist yet: admins change it
   afterwards in the UI and a restart must not undo their change.
@@ -24,7 +25,7 @@ The warehouse owner's credentials never become a Connection: the deploy step
 Existing Connections are left as they are unless ``--update-connections``.
 Secrets are never printed.
 
-    python -m lms_connectors.runtime.compose_init [--check-secrets] [--update-connections]
+    python -m lms_connectors.compose_init [--check-secrets] [--update-connections]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import os
 import sys
 from collections.abc import Mapping
 
+from lms_connectors import providers
 from lms_connectors.registry import ConnectorSpec, load_registry
 
 WAREHOUSE_HOST_ENV = "LMS_WAREHOUSE_HOST"
@@ -62,13 +64,8 @@ SECRETS: dict[str, int] = {
 
 
 def provider_env(spec: ConnectorSpec) -> dict[str, str]:
-    prefix = spec.provider.upper()
-    return {
-        "base_url": f"{prefix}_BASE_URL",
-        "client_id": f"{prefix}_CLIENT_ID",
-        "client_secret": f"{prefix}_CLIENT_SECRET",
-        "organization_id": f"{prefix}_ORGANIZATION_ID",
-    }
+    """The connector's provider Connection fields -> environment variables (``<CONNECTOR ID>_*``)."""
+    return providers.get(spec.provider).env_names(spec.id.upper())
 
 
 def settings_env(spec: ConnectorSpec) -> str:
@@ -140,13 +137,8 @@ def desired(specs: list[ConnectorSpec], env: Mapping[str, str]) -> tuple[dict[st
         except ValueError as exc:
             raise SystemExit(f"{KEY_ENV}: {exc}") from None
         connections[spec.pseudonymisation_conn_id] = {"conn_type": "generic", "password": env[KEY_ENV]}
-        names = provider_env(spec)
-        connections[spec.provider_conn_id] = {
-            "conn_type": "http",
-            "login": env[names["client_id"]],
-            "password": env[names["client_secret"]],
-            "extra": json.dumps({"organization_id": env[names["organization_id"]], "base_url": env[names["base_url"]]}),
-        }
+        provider_conn = providers.get(spec.provider).connection_from_env(env, spec.id.upper())
+        connections[spec.provider_conn_id] = {**provider_conn, "extra": json.dumps(provider_conn["extra"])}
         raw = env[settings_env(spec)]
         try:
             settings = ConnectorSettings.model_validate_json(raw)
@@ -185,7 +177,7 @@ def apply(update_connections: bool = False, env: Mapping[str, str] | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lms_connectors.runtime.compose_init", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m lms_connectors.compose_init", description=__doc__)
     p.add_argument("--update-connections", action="store_true", help="replace existing Connections")
     p.add_argument(
         "--check-secrets", action="store_true", help="only check the secrets of the environment; exit 1 if one is bad"

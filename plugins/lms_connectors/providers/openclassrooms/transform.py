@@ -6,22 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from lms_connectors import guard
-from lms_connectors.openclassrooms import contract as c
-from lms_connectors.openclassrooms.convert import duration_minutes, parse_timestamp
+from lms_connectors.providers.openclassrooms import contract as c
+from lms_connectors.providers.openclassrooms.convert import duration_minutes, parse_timestamp
+from lms_connectors.records import COURSE_COLUMNS
 
-COURSE_COLUMNS = (
-    "provider_course_id",
-    "title",
-    "description",
-    "language",
-    "provider_status",
-    "duration_minutes",
-    "launch_url",
-    "image_url",
-    "provider_updated_at",
-    "reject_reason",
-    "reject_detail",
-)
 # The quality rule's bounds of a course duration: one minute to 60 days.
 MIN_DURATION_MINUTES = 1
 MAX_DURATION_MINUTES = 60 * 24 * 60

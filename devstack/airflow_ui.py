@@ -7,7 +7,7 @@ processor, triggerer) in the background with a parallelism that fits two
 cores. Connections come from the environment of that process; the PID is
 recorded in ``.local/stack.json`` and ``make stop`` stops it with the rest.
 
-    python -m lms_connectors.runtime.airflow_ui [--port 8080] [--timeout 180]
+    python -m devstack.airflow_ui [--port 8080] [--timeout 180]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 
 import requests
 
+from devstack import stack
 from lms_connectors.registry import load_registry
-from lms_connectors.runtime import stack
 
 ADMIN_USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
@@ -83,7 +83,7 @@ def _start(port: int, timeout: float) -> dict[str, Any]:
         wait_healthy(running["url"], lambda: stack.alive(running["pid"]), timeout, running["log"])
         return state
     env = standalone_env(state, port)
-    subprocess.run([sys.executable, "-m", "lms_connectors.runtime.demo", "--prepare"], env=env, check=True)
+    subprocess.run([sys.executable, "-m", "devstack.demo", "--prepare"], env=env, check=True)
     log = (stack.AIRFLOW_HOME / "standalone.log").open("ab")
     # airflow standalone stops its children cleanly on SIGINT only, and a background
     # process inherits SIGINT as ignored: restore the default handler, then exec.
@@ -116,7 +116,7 @@ def wait_healthy(url: str, running: Callable[[], bool], timeout: float, log: str
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m lms_connectors.runtime.airflow_ui",
+        prog="python -m devstack.airflow_ui",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -33,7 +33,7 @@ SYNC_LOGIN = "lms_connector"
 HEALTH_LOGIN = "lms_health"
 LOGINS = (SUPERUSER, OWNER, SYNC_LOGIN, HEALTH_LOGIN)
 SECURE_HBA = (
-    "# Written by lms_connectors.runtime.postgres: every login needs its password.\n"
+    "# Written by devstack.postgres: every login needs its password.\n"
     "local all all scram-sha-256\n"
     "host all all 127.0.0.1/32 scram-sha-256\n"
     "host all all ::1/128 scram-sha-256\n"
@@ -53,6 +53,13 @@ class Cluster:
 
     socket_dir: str
     secrets: dict[str, str] = dataclasses.field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Cluster(socket_dir={self.socket_dir!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Failure reports (hypothesis, IPython) print objects this way: passwords never.
+        printer.text(repr(self))
 
     def conninfo(self, login: str = SUPERUSER, dbname: str = "postgres") -> str:
         return make_conninfo(host=self.socket_dir, dbname=dbname, user=login, password=self.secrets[login])

@@ -10,10 +10,10 @@ the deploy step (``migrate``: migrations and runtime logins); the DAG's
 Connection ``lms_warehouse`` logs in as ``lms_connector`` (lms_sync), the
 health page's ``lms_warehouse_readonly`` as ``lms_health`` (lms_monitor).
 
-    python -m lms_connectors.runtime.stack up|down|status|env|migrate
+    python -m devstack.stack up|down|status|env|migrate
 
 ``env`` prints the Airflow configuration and Connections as ``export`` lines:
-``eval "$(python -m lms_connectors.runtime.stack env)"`` points the ``airflow``
+``eval "$(python -m devstack.stack env)"`` points the ``airflow``
 CLI of this shell at the embedded stack.
 """
 
@@ -32,8 +32,8 @@ from typing import Any
 
 import requests
 
+from devstack import postgres
 from lms_connectors.paths import PROJECT_ROOT
-from lms_connectors.runtime import postgres
 
 LOCAL = Path(os.environ.get("LMS_LOCAL_DIR", PROJECT_ROOT / ".local"))
 STATE_FILE = LOCAL / "stack.json"
@@ -95,13 +95,17 @@ def _stop_group(pid: int, timeout: float = 45.0) -> None:
         time.sleep(2)
 
 
-def _sim_ok(state: dict[str, Any]) -> bool:
-    sim = state.get("simulator") or {}
-    if not alive(sim.get("pid")):
+def _sim_ok(sim: dict[str, Any] | None) -> bool:
+    if not sim or not alive(sim.get("pid")):
         return False
     with contextlib.suppress(requests.RequestException):
         return requests.get(f"{sim['url']}/_sim/health", timeout=2).ok
     return False
+
+
+def simulators(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The running simulators, by connector id (each connector of the registry has its own)."""
+    return state.get("simulators") or {}
 
 
 def load_secrets() -> dict[str, str]:
@@ -123,46 +127,47 @@ def cluster(state: dict[str, Any]) -> postgres.Cluster:
 
 
 def up(today: dt.date | None = None) -> dict[str, Any]:
-    """Start what is not running; return the stack description."""
+    """Start what is not running; return the stack description.
+
+    Every connector of the registry gets a simulator of its provider's API
+    serving the same seeded world (courses, learners, a month of activity
+    ending yesterday).
+    """
+    from lms_connectors.registry import load_registry
     from simulator import launch
 
     LOCAL.mkdir(parents=True, exist_ok=True)
     state = load_state()
+    old = state.pop("simulator", None)  # from a stack started before there were several connectors
+    if old and alive(old.get("pid")):
+        os.kill(old["pid"], signal.SIGTERM)
     socket_dir = postgres.start(PG_DIR)
     state["postgres"] = {"pid": postgres.pid(PG_DIR), "socket_dir": socket_dir, "dbname": WAREHOUSE_DB}
     pg = cluster(state)
     postgres.secure(PG_DIR, pg)
     if postgres.ensure_database(pg, WAREHOUSE_DB, replace_foreign=True) == "recreated":
         print(f"  the embedded {WAREHOUSE_DB} predated its owner login: recreated (demo data only)", flush=True)
-    if not _sim_ok(state):
-        # The demo organization has a month of activity ending yesterday.
-        today = today or dt.date.today()
-        start = today - dt.timedelta(days=SIM_DAYS)
-        log = (LOCAL / "simulator.log").open("ab")
-        sim = launch.start(
-            [
-                "--seed",
-                "7",
-                "--courses",
-                "1000",
-                "--learners",
-                "10000",
-                "--start-date",
-                start.isoformat(),
-                "--days",
-                str(SIM_DAYS),
-            ],
-            log,
-        )
-        state["simulator"] = {
+    sims = simulators(state)
+    today = today or dt.date.today()
+    start = today - dt.timedelta(days=SIM_DAYS)
+    for spec in load_registry():
+        if _sim_ok(sims.get(spec.id)):
+            continue
+        log = (LOCAL / f"simulator-{spec.id}.log").open("ab")
+        args = ["--provider", spec.provider, "--seed", "7", "--courses", "1000", "--learners", "10000"]
+        args += ["--start-date", start.isoformat(), "--days", str(SIM_DAYS)]
+        sim = launch.start(args, log)
+        sims[spec.id] = {
             "pid": sim.process.pid,
+            "provider": spec.provider,
             "url": sim.url,
             "client_id": sim.client_id,
             "client_secret": sim.client_secret,
-            "organization_id": sim.organization_id,
+            "extras": sim.extras,
             "start_date": start.isoformat(),
             "days": SIM_DAYS,
         }
+    state["simulators"] = sims
     save_state(state)
     return state
 
@@ -174,18 +179,20 @@ def down() -> list[str]:
     if alive(airflow_pid) or _group_alive(airflow_pid):
         _stop_group(airflow_pid)
         stopped.append(f"airflow standalone (pid {airflow_pid}) and its children")
-    sim_pid = (state.get("simulator") or {}).get("pid")
-    if alive(sim_pid):
-        os.kill(sim_pid, signal.SIGTERM)
-        for _ in range(100):
-            if not alive(sim_pid):
-                break
-            time.sleep(0.1)
-        stopped.append(f"simulator (pid {sim_pid})")
+    for connector_id, sim in {**simulators(state), "": state.get("simulator") or {}}.items():
+        sim_pid = sim.get("pid")
+        if alive(sim_pid):
+            os.kill(sim_pid, signal.SIGTERM)
+            for _ in range(100):
+                if not alive(sim_pid):
+                    break
+                time.sleep(0.1)
+            stopped.append(f"simulator {connector_id} (pid {sim_pid})".replace("  ", " "))
     pg_pid = postgres.pid(PG_DIR)
     if postgres.stop(PG_DIR):
         stopped.append(f"postgres (pid {pg_pid})")
     state.pop("simulator", None)
+    state.pop("simulators", None)
     state.pop("airflow", None)
     if STATE_FILE.exists():
         save_state(state)
@@ -199,8 +206,18 @@ def deploy(state: dict[str, Any]) -> list[str]:
 
 def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, str]:
     """Airflow configuration and Connections for the embedded stack (``secrets``: the stack's own by default)."""
-    pg, sim = state["postgres"], state["simulator"]
+    from lms_connectors import providers
+    from lms_connectors.registry import load_registry
+
+    pg = state["postgres"]
     db = postgres.Cluster(pg["socket_dir"], secrets if secrets is not None else load_secrets())
+    provider_conns = {}
+    for spec in load_registry():
+        sim = simulators(state)[spec.id]
+        conn = providers.get(spec.provider).connection(
+            sim["url"], sim["client_id"], sim["client_secret"], **sim["extras"]
+        )
+        provider_conns[f"AIRFLOW_CONN_{spec.provider_conn_id.upper()}"] = json.dumps(conn)
     return {
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -216,20 +233,13 @@ def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) ->
         "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps(
             {"conn_type": "generic", "password": db.secrets["pseudonymisation_key"]}
         ),
-        "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT": json.dumps(
-            {
-                "conn_type": "http",
-                "login": sim["client_id"],
-                "password": sim["client_secret"],
-                "extra": {"organization_id": sim["organization_id"], "base_url": sim["url"]},
-            }
-        ),
+        **provider_conns,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m lms_connectors.runtime.stack",
+        prog="python -m devstack.stack",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -238,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         state = up()
         print(f"postgres  pid {state['postgres']['pid']}  socket {state['postgres']['socket_dir']}")
-        print(f"simulator pid {state['simulator']['pid']}  {state['simulator']['url']}")
+        for connector_id, sim in simulators(state).items():
+            print(f"simulator pid {sim['pid']}  {sim['url']}  ({connector_id}: {sim['provider']})")
     elif args.command == "down":
         stopped = down()
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
@@ -246,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         state = load_state()
         pg_pid = postgres.pid(PG_DIR)
         print(f"postgres:  {f'running, pid {pg_pid}' if pg_pid else 'stopped'}")
-        print(f"simulator: {'running, ' + state['simulator']['url'] if _sim_ok(state) else 'stopped'}")
+        for connector_id, sim in simulators(state).items() or {"": None}.items():
+            shown = f"running, {sim['url']}" if _sim_ok(sim) else "stopped"
+            print(f"simulator {connector_id}: {shown}")
     elif args.command == "env":
         for key, value in airflow_env(up()).items():
             print(f"export {key}='{value}'")

@@ -59,12 +59,3 @@ def format_timestamp(value: dt.datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; pass an aware one")
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def normalise_email(value: str) -> str:
-    return value.strip().lower()
-
-
-def time_spent_minutes(duration_min: int | float, progress_pct: float) -> float:
-    """Theoretical time spent: the course duration times the progress share."""
-    return round(duration_min * progress_pct / 100.0, 2)

@@ -6,6 +6,7 @@ contract is documented as OpenAPI in ``simulator/openapi.yaml``.
 
 from __future__ import annotations
 
+from lms_connectors import records as core
 from lms_connectors.guard import Field, Kind, RecordSchema
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
@@ -62,15 +63,16 @@ COURSE_SCHEMA = RecordSchema(
         Field(COURSE_UPDATED_AT, Kind.LINE, 64),
     ),
 )
+# Activity fields take the core's names (lms_connectors.records).
 ACTIVITY_SCHEMA = RecordSchema(
     "progress",
     (
         # Hashed on the way in, never stored nor shown in clear.
-        Field(ACTIVITY_LEARNER_EMAIL, Kind.LINE, 320, secret=True),
-        Field(ACTIVITY_COURSE_ID, Kind.LINE, 255),
-        Field(ACTIVITY_PROGRESS, Kind.NUMBER),
-        Field(ACTIVITY_STARTED_AT, Kind.LINE, 64),
-        Field(ACTIVITY_COMPLETED_AT, Kind.LINE, 64),
-        Field(ACTIVITY_UPDATED_AT, Kind.LINE, 64),
+        Field(core.LEARNER, Kind.LINE, 320, secret=True, path=(ACTIVITY_LEARNER_EMAIL,)),
+        Field(core.COURSE_ID, Kind.LINE, 255, path=(ACTIVITY_COURSE_ID,)),
+        Field(core.PROGRESS, Kind.NUMBER, path=(ACTIVITY_PROGRESS,)),
+        Field(core.STARTED_AT, Kind.LINE, 64, path=(ACTIVITY_STARTED_AT,)),
+        Field(core.COMPLETED_AT, Kind.LINE, 64, path=(ACTIVITY_COMPLETED_AT,)),
+        Field(core.UPDATED_AT, Kind.LINE, 64, path=(ACTIVITY_UPDATED_AT,)),
     ),
 )

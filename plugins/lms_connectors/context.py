@@ -1,0 +1,48 @@
+"""The run context: what every task of a connector run needs, typed, from one place.
+
+The ``config`` task builds it once (interval, validated settings, the run's
+overrides) and hands it to the other tasks through XCom as a small dict of
+JSON values: the same code works when tasks run on different workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from lms_connectors.settings import ConnectorSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    run_key: str
+    connector_id: str
+    interval_start: dt.datetime
+    interval_end: dt.datetime
+    settings: ConnectorSettings
+    override_mass_archive: bool = False
+    delete_unreported: bool = False
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "run_key": self.run_key,
+            "connector_id": self.connector_id,
+            "interval_start": self.interval_start.isoformat(),
+            "interval_end": self.interval_end.isoformat(),
+            "settings": self.settings.model_dump(mode="json"),
+            "override_mass_archive": self.override_mass_archive,
+            "delete_unreported": self.delete_unreported,
+        }
+
+    @classmethod
+    def from_xcom(cls, value: dict[str, Any]) -> RunContext:
+        return cls(
+            run_key=value["run_key"],
+            connector_id=value["connector_id"],
+            interval_start=dt.datetime.fromisoformat(value["interval_start"]),
+            interval_end=dt.datetime.fromisoformat(value["interval_end"]),
+            settings=ConnectorSettings.model_validate(value["settings"]),
+            override_mass_archive=bool(value.get("override_mass_archive")),
+            delete_unreported=bool(value.get("delete_unreported")),
+        )

@@ -1,1 +1,0 @@
-"""The OpenClassrooms source: contract, client, hook and pure converters."""

@@ -1,0 +1,170 @@
+"""Providers: one package per e-learning provider, behind one interface.
+
+The core (catalogue, statistics, quality, warehouse, DAG factory) owns the
+staging schema and the rules, and never imports a provider package: it asks
+:func:`get` for the :class:`Provider` a registry entry names. A provider
+package (``lms_connectors/providers/<name>/``) defines ``PROVIDER``, an
+instance of a :class:`Provider` subclass, that gives:
+
+- its client, built from its Airflow Connection (course pages, activity
+  pages for an interval), on the shared HTTP machinery of ``providers.http``;
+- the allow-lists of its records for the record guard (``course_schema``,
+  ``activity_schema``): each field's path in the provider's JSON, kind and
+  cap; activity fields use the core's names (``lms_connectors.records``);
+- a pure converter of a screened course record into the core's staging row;
+- its kept statuses, how its activity timestamps are written, how its
+  learners are identified (an email field) and its time-spent rule;
+- its history model (snapshots, or latest state only) and the names of its
+  Connection's fields in a compose environment.
+
+Adding a provider is one package and one registry entry: see
+``docs/ADDING_A_PROVIDER.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Literal, Protocol
+
+from lms_connectors.errors import ConnectionConfigError
+from lms_connectors.guard import RecordSchema
+
+TimeSpentRule = Literal["theoretical", "measured"]
+Timestamps = Literal["rfc3339", "epoch_ms"]
+History = Literal["snapshots", "latest"]
+
+
+class ProviderClient(Protocol):
+    stats: dict[str, int]
+
+    def iter_course_pages(self) -> Iterator[list[Any]]: ...
+
+    def iter_activity_pages(self, since: Any, until: Any) -> Iterator[list[Any]]: ...
+
+
+class ConnectionLike(Protocol):
+    conn_id: str
+    host: str | None
+    schema: str | None
+    port: int | None
+    login: str | None
+    password: str | None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+class Provider:
+    """What the core needs from a provider. Subclasses set the class attributes and the methods."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    course_schema: ClassVar[RecordSchema]
+    activity_schema: ClassVar[RecordSchema]
+    # Provider statuses under which a course stays available in the LMS.
+    kept_statuses: ClassVar[frozenset[str]]
+    # How activity timestamps are written: RFC 3339 strings or epoch milliseconds.
+    activity_timestamps: ClassVar[Timestamps] = "rfc3339"
+    # "theoretical": the course duration x progress; "measured": time the provider
+    # measured per day (seconds viewed), summed by the warehouse.
+    time_spent_rule: ClassVar[TimeSpentRule] = "theoretical"
+    # "snapshots": every update is kept and served again for any past interval;
+    # "latest": each learner and course's latest state only.
+    history: ClassVar[History] = "snapshots"
+    # Keys of the Connection's extra that the client needs, besides base_url.
+    connection_extras: ClassVar[tuple[str, ...]] = ()
+
+    def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
+        raise NotImplementedError
+
+    def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The core's staging row (``catalogue.COURSE_COLUMNS``) of a screened course record."""
+        raise NotImplementedError
+
+    def time_spent_minutes(self, duration_minutes: Any, progress: Any, seconds_viewed: Any) -> Any:
+        """The provider's time-spent rule, on scalars or pandas Series (the pipeline calls this one)."""
+        raise NotImplementedError
+
+    # --- shared --------------------------------------------------------------
+    def client(self, conn_id: str, **overrides: Any) -> ProviderClient:
+        """The client of the Airflow Connection ``conn_id``."""
+        from airflow.sdk import BaseHook
+
+        return self.client_from_connection(BaseHook.get_connection(conn_id), **overrides)
+
+    def env_names(self, prefix: str) -> dict[str, str]:
+        """Connection field -> the environment variable that holds it in a compose deployment."""
+        names = {"base_url": "BASE_URL", "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}
+        names |= {extra: extra.upper() for extra in self.connection_extras}
+        return {field: f"{prefix}_{suffix}" for field, suffix in names.items()}
+
+    def connection(self, base_url: str, client_id: str, client_secret: str, **extras: Any) -> dict[str, Any]:
+        """An Airflow Connection (JSON form) for this provider."""
+        missing = [e for e in self.connection_extras if not extras.get(e)]
+        if missing:
+            raise ConnectionConfigError(f"{self.label}: the Connection needs extra {', '.join(missing)}")
+        return {
+            "conn_type": "http",
+            "login": client_id,
+            "password": client_secret,
+            "extra": {"base_url": base_url, **extras},
+        }
+
+    def connection_from_env(self, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+        names = self.env_names(prefix)
+        extras = {e: env[names[e]] for e in self.connection_extras}
+        return self.connection(env[names["base_url"]], env[names["client_id"]], env[names["client_secret"]], **extras)
+
+
+def base_url_of(conn: ConnectionLike) -> str:
+    extra = conn.extra_dejson
+    if extra.get("base_url"):
+        return str(extra["base_url"]).rstrip("/")
+    host = (conn.host or "").rstrip("/")
+    if not host:
+        raise ConnectionConfigError(f"Connection {conn.conn_id!r}: set host (or extra.base_url)")
+    if "://" not in host:
+        host = f"{conn.schema or 'https'}://{host}"
+    if conn.port:
+        host = f"{host}:{conn.port}"
+    return host
+
+
+def require(conn: ConnectionLike, extras: tuple[str, ...]) -> None:
+    """Fail with the Connection's name when it lacks the client id, the secret or an extra."""
+    extra = conn.extra_dejson
+    missing = [
+        name
+        for name, value in (
+            ("login (client id)", conn.login),
+            ("password (client secret)", conn.password),
+            *((f"extra.{e}", extra.get(e)) for e in extras),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConnectionConfigError(f"Connection {conn.conn_id!r}: missing {', '.join(missing)}")
+
+
+def exists(name: str) -> bool:
+    """Whether a provider package of that name is installed (no import: parse time stays light)."""
+    return name.isidentifier() and importlib.util.find_spec(f"{__name__}.{name}") is not None
+
+
+def get(name: str) -> Provider:
+    """The provider of a registry entry."""
+    if not exists(name):
+        raise ValueError(f"no provider package lms_connectors.providers.{name}")
+    provider = importlib.import_module(f"{__name__}.{name}").PROVIDER
+    if not isinstance(provider, Provider):
+        raise TypeError(f"lms_connectors.providers.{name}.PROVIDER is not a Provider")
+    return provider
+
+
+def names() -> list[str]:
+    """Every installed provider package."""
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)

@@ -1,0 +1,55 @@
+"""OpenClassrooms: organization API with OAuth2 client credentials and ``Range`` paging.
+
+Catalogue at ``/organizations/{id}/courses``, learning activity (each learner
+and course's every update, so a snapshots history) at
+``/organizations/{id}/learning-activity``; the contract is
+``simulator/openapi.yaml``. Time spent is theoretical: the course's duration
+x progress. Connection: login = client id, password = client secret, extra
+``organization_id`` and ``base_url`` (or host/schema/port).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lms_connectors.providers import ConnectionLike, Provider, ProviderClient, base_url_of, require
+from lms_connectors.providers.openclassrooms import contract
+
+
+class OpenClassrooms(Provider):
+    name = "openclassrooms"
+    label = "OpenClassrooms"
+    course_schema = contract.COURSE_SCHEMA
+    activity_schema = contract.ACTIVITY_SCHEMA
+    kept_statuses = contract.KEPT_STATUSES
+    activity_timestamps = "rfc3339"
+    time_spent_rule = "theoretical"
+    history = "snapshots"
+    connection_extras = ("organization_id",)
+
+    def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
+        from lms_connectors.providers.http import client_options_from_extra
+        from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient
+
+        require(conn, self.connection_extras)
+        extra = conn.extra_dejson
+        options = {
+            **client_options_from_extra(extra, conn.conn_id, self.label),
+            "page_size": int(extra.get("page_size", contract.MAX_PAGE_SIZE)),
+            **overrides,
+        }
+        return OpenClassroomsClient(
+            base_url_of(conn), str(conn.login), str(conn.password), str(extra["organization_id"]), **options
+        )
+
+    def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        from lms_connectors.providers.openclassrooms.transform import course_row
+
+        return course_row(record)
+
+    def time_spent_minutes(self, duration_minutes: Any, progress: Any, seconds_viewed: Any) -> Any:
+        """Theoretical: OpenClassrooms does not measure time; the course's duration x progress / 100."""
+        return duration_minutes * progress / 100
+
+
+PROVIDER = OpenClassrooms()

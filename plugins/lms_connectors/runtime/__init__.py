@@ -1,1 +1,0 @@
-"""The embedded runtime: local Postgres (pgserver), the simulator, Airflow on SQLite."""
