@@ -79,12 +79,17 @@ class Cluster:
         }
 
 
+def _rules(hba: str) -> list[str]:
+    """The lines of a pg_hba.conf that are rules (a comment of an older version does not matter)."""
+    return [" ".join(line.split()) for line in hba.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 def secure(data_dir: Path, cluster: Cluster) -> bool:
     """Require SCRAM passwords of every login (the superuser's included); True if it changed anything."""
     from lms_connectors.warehouse.deploy import scram_verifier
 
     hba = data_dir / "pg_hba.conf"
-    if hba.read_text() == SECURE_HBA:
+    if _rules(hba.read_text()) == _rules(SECURE_HBA):
         return False
     # The cluster still trusts local logins: the last time a password is not needed.
     with psycopg.connect(
