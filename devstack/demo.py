@@ -87,6 +87,7 @@ def inner() -> int:
     from airflow.models import Variable
 
     from devstack import postgres, stack, summary
+    from lms_connectors import providers
     from lms_connectors.registry import load_registry
 
     state = prepare()
@@ -107,8 +108,13 @@ def inner() -> int:
     with stack.cluster(state).connect(postgres.OWNER, state["postgres"]["dbname"]) as conn:
         for spec in specs:
             settings = json.loads(Variable.get(spec.variable))
-            print(f"\n######## {spec.id} ({spec.provider}) ########\n")
-            print(summary.demo_summary(conn, spec.id, settings["target_group_id"], results[spec.id]))
+            provider = providers.get(spec.provider)
+            print(f"\n######## {provider.label} (connector {spec.id}) ########\n")
+            print(
+                summary.demo_summary(
+                    conn, spec.id, settings["target_group_id"], results[spec.id], provider.time_spent_rule
+                )
+            )
         if len(specs) > 1:
             print()
             print(summary.across_connectors(conn))

@@ -204,15 +204,19 @@ def deploy(state: dict[str, Any]) -> list[str]:
     return postgres.deploy(cluster(state), WAREHOUSE_DB)
 
 
-def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, str]:
-    """Airflow configuration and Connections for the embedded stack (``secrets``: the stack's own by default)."""
+def airflow_env(
+    state: dict[str, Any], secrets: dict[str, str] | None = None, registry: Path | None = None
+) -> dict[str, str]:
+    """Airflow configuration and Connections for the embedded stack (``secrets``: the stack's own by
+    default; ``registry``: the connectors whose provider Connections to give, the production registry
+    by default)."""
     from lms_connectors import providers
     from lms_connectors.registry import load_registry
 
     pg = state["postgres"]
     db = postgres.Cluster(pg["socket_dir"], secrets if secrets is not None else load_secrets())
     provider_conns = {}
-    for spec in load_registry():
+    for spec in load_registry(registry) if registry else load_registry():
         sim = simulators(state)[spec.id]
         conn = providers.get(spec.provider).connection(
             sim["url"], sim["client_id"], sim["client_secret"], **sim["extras"]

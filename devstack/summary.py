@@ -20,7 +20,11 @@ def _table(headers: tuple[str, ...], rows: list[tuple]) -> str:
 
 
 def demo_summary(
-    conn: psycopg.Connection, connector_id: str, group_id: str, results: list[tuple[dt.date, str, float]]
+    conn: psycopg.Connection,
+    connector_id: str,
+    group_id: str,
+    results: list[tuple[dt.date, str, float]],
+    time_rule: str = "theoretical",
 ) -> str:
     parts = ["== Airflow runs of this demo =="]
     parts.append(_table(("day", "state", "seconds"), [(d.isoformat(), s, f"{t:.1f}") for d, s, t in results]))
@@ -78,7 +82,8 @@ def demo_summary(
     parts += ["", f"== Group {group_id}: {size} courses in its catalogue and library, {visible} visible (active) =="]
 
     learners, rows, completed, minutes = conn.execute(
-        """SELECT count(DISTINCT user_id), count(*), count(*) FILTER (WHERE progress_pct = 100),
+        """SELECT count(DISTINCT user_id), count(*),
+                  count(*) FILTER (WHERE completed_at IS NOT NULL OR progress_pct = 100),
                   coalesce(round(sum(time_spent_minutes) / 60), 0)
            FROM stats.course_progress WHERE connector_id = %s""",
         (connector_id,),
@@ -89,7 +94,7 @@ def demo_summary(
     parts += [
         "",
         f"== Learning statistics: {rows} progress rows for {learners} LMS learners, {completed} completions, "
-        f"{minutes:.0f} h of theoretical time; {unmatched} provider learners are not LMS users (counted, not stored) ==",
+        f"{minutes:.0f} h of {time_rule} time; {unmatched} provider learners are not LMS users (counted, not stored) ==",
     ]
     daily = conn.execute(
         """SELECT activity_date, active_learners, completions, time_spent_minutes FROM stats.v_daily_activity

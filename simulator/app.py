@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import pathlib
 
 from starlette.applications import Starlette
 
 from simulator.common import control_routes
 from simulator.state import SimState
 
-PROVIDERS = ("openclassrooms",)
+# A provider's simulator is a module beside its written contract: simulator/<name>.py and <name>.yaml.
+PROVIDERS = tuple(sorted(p.stem for p in pathlib.Path(__file__).parent.glob("*.yaml") if p.with_suffix(".py").exists()))
 
 
 def provider_module(name: str):

@@ -156,6 +156,9 @@ def control_routes(state: SimState) -> list[Route]:
             return error(400, "invalid_change", str(exc))
 
     async def sim_add_course(request: Request) -> Response:
+        if request.method == "GET":
+            # The world's courses as the world holds them (ids, statuses, ISO durations), whatever API serves them.
+            return json_response(state.course_list())
         try:
             return json_response(state.add_course(await request.json()), 201)
         except ValueError as exc:
@@ -194,7 +197,7 @@ def control_routes(state: SimState) -> list[Route]:
         Route("/_sim/health", health),
         Route("/_sim/state", sim_state),
         Route("/_sim/faults", sim_faults, methods=["GET", "PUT", "POST", "DELETE"]),
-        Route("/_sim/courses", sim_add_course, methods=["POST"]),
+        Route("/_sim/courses", sim_add_course, methods=["GET", "POST"]),
         Route("/_sim/courses/{course_id}", sim_course, methods=["PATCH", "DELETE"]),
         Route("/_sim/activity", sim_activity, methods=["POST"]),
         Route("/_sim/reset", sim_reset, methods=["POST"]),

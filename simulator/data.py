@@ -68,11 +68,6 @@ DESCRIPTION_TEMPLATES = {
     "nl": "In deze cursus leer je stap voor stap de basis van {t}, met praktische oefeningen.",
 }
 
-# The LMS group each provider's demo connector syncs into.
-LMS_GROUPS = {
-    "openclassrooms": ("grp-openclassrooms", "OpenClassrooms academy"),
-}
-LMS_GROUP_ID, LMS_GROUP_NAME = LMS_GROUPS["openclassrooms"]
 LMS_ADMIN_EMAIL = "admin@lms.example"
 LMS_EDITOR_EMAIL = "content.editor@lms.example"
 
@@ -255,6 +250,25 @@ def build_activity(cfg: SimConfig, learners: Learners, course_ids: list[str]) ->
     return sort_activity(act, learners.display, course_ids)
 
 
+def seconds_viewed(cfg: SimConfig, act: Activity, course_minutes: np.ndarray) -> np.ndarray:
+    """Seconds a learner viewed for each record (a provider that measures time, such as LinkedIn
+    Learning, reports them): the progress gained since the key's previous record, times the course's
+    length, times a learner's pace between 0.8 and 1.4. Deterministic per record, so the seconds of a
+    window are the sum of its days' seconds."""
+    if not len(act):
+        return np.zeros(0)
+    keys = act.learner.astype(np.int64) * max(len(course_minutes), 1) + act.course
+    order = np.lexsort((act.updated, keys))
+    progress = act.progress[order]
+    same_key = np.r_[False, keys[order][1:] == keys[order][:-1]]
+    previous = np.where(same_key, np.r_[0.0, progress[:-1]], 0.0)
+    gained = np.clip(progress - previous, 0, 100)
+    pace = 0.8 + 0.6 * np.random.default_rng([cfg.seed, 5]).random(len(act))
+    seconds = np.empty(len(act))
+    seconds[order] = np.round(gained / 100 * course_minutes[act.course[order]] * 60 * pace[order])
+    return seconds
+
+
 def sort_activity(act: Activity, display: list[str], course_ids: list[str]) -> Activity:
     # Same order as the contract: updated_at, then learner, then course.
     learner_rank = np.argsort(np.argsort(np.array(display, dtype=object)))
@@ -269,7 +283,10 @@ def lms_seed(cfg: SimConfig, learners: Learners) -> dict[str, Any]:
     The accounts are the same whatever the provider (the same seed gives the
     same learners); the group is the provider's own.
     """
-    group_id, group_name = LMS_GROUPS[cfg.provider]
+    from simulator.app import provider_module
+
+    # The LMS group the provider's demo connector syncs into (each simulator module names its own).
+    group_id, group_name = provider_module(cfg.provider).LMS_GROUP
     users = [
         {"user_id": "u-admin", "email": LMS_ADMIN_EMAIL, "name": "LMS Admin"},
         {"user_id": "u-editor", "email": LMS_EDITOR_EMAIL, "name": "Content Editor"},

@@ -15,6 +15,7 @@ quarantines every hostile record ends exactly as after a clean run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -40,7 +41,8 @@ def _splice(record: dict[str, Any], field: str, raw_value: bytes) -> bytes:
     return orjson.dumps({**record, field: marker}).replace(orjson.dumps(marker), raw_value)
 
 
-def _deep(levels: int) -> bytes:
+def deep(levels: int) -> bytes:
+    """An array nested ``levels`` deep (past every parser's limit at a few thousand)."""
     return b"[" * levels + b"]" * levels
 
 
@@ -57,7 +59,7 @@ COURSE_VARIANTS: dict[str, Callable[[dict[str, Any]], bytes]] = {
     "javascript_launch_url": lambda r: _with(r, url="javascript:alert(1)"),
     "title_is_an_array": lambda r: _with(r, title=["Python", "for", "all"]),
     "record_is_a_string": lambda r: orjson.dumps("not a course"),
-    "nesting_2000_levels_deep": lambda r: _splice(r, "title", _deep(2000)),
+    "nesting_2000_levels_deep": lambda r: _splice(r, "title", deep(2000)),
 }
 
 ACTIVITY_VARIANTS: dict[str, Callable[[dict[str, Any]], bytes]] = {
@@ -73,7 +75,7 @@ ACTIVITY_VARIANTS: dict[str, Callable[[dict[str, Any]], bytes]] = {
     "lone_surrogate_in_email": lambda r: _splice(r, "learner_email", b'"learner\\udc00@example.com"'),
     "course_id_of_3000_characters": lambda r: _with(r, course_id="9" * 3000),
     "record_is_an_array": lambda r: orjson.dumps([r]),
-    "nesting_2000_levels_deep": lambda r: _splice(r, "course_id", _deep(2000)),
+    "nesting_2000_levels_deep": lambda r: _splice(r, "course_id", deep(2000)),
 }
 
 
@@ -87,3 +89,23 @@ def course_variant(record: dict[str, Any], n: int) -> Raw:
 def activity_variant(record: dict[str, Any], n: int) -> Raw:
     name = list(ACTIVITY_VARIANTS)[n % len(ACTIVITY_VARIANTS)]
     return Raw(ACTIVITY_VARIANTS[name](record), name)
+
+
+# --- nested shapes (any provider) ------------------------------------------------
+
+
+def nested(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> bytes:
+    """The record's JSON with the value at ``path`` replaced: member names, and on a list the first
+    element holding the step among its values (e.g. a metric by its engagementType)."""
+    twin = copy.deepcopy(record)
+    node: Any = twin
+    for step in path[:-1]:
+        node = next(a for a in node if step in a.values()) if isinstance(node, list) else node[step]
+    node[path[-1]] = value
+    return orjson.dumps(twin)
+
+
+def nested_raw(record: dict[str, Any], path: tuple[Any, ...], raw_value: bytes) -> bytes:
+    """Like :func:`nested`, with raw JSON bytes at ``path`` (values no encoder writes)."""
+    marker = "\x01hostile\x01"
+    return nested(record, path, marker).replace(orjson.dumps(marker), raw_value)

@@ -37,6 +37,11 @@ from simulator.state import SimState, parse_rfc3339
 MAX_PAGE = 500
 RANGE_RE = re.compile(r"^\s*items\s*=\s*(\d+)\s*-\s*(\d+)\s*$")
 CONTRACT = pathlib.Path(__file__).with_name("openclassrooms.yaml")
+# The LMS group of the demo connector (GET /_sim/lms-seed).
+LMS_GROUP = ("grp-openclassrooms", "OpenClassrooms academy")
+# The hostile records it serves (fault hostile_share): simulator.hostile's, in this API's flat shapes.
+COURSE_VARIANTS = hostile.COURSE_VARIANTS
+ACTIVITY_VARIANTS = hostile.ACTIVITY_VARIANTS
 
 
 def printed_extras(state: SimState) -> dict[str, str]:

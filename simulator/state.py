@@ -74,6 +74,10 @@ class SimState:
         self.initial_course_ids = list(self.courses)
         self.learners = data.build_learners(cfg)
         self.activity = data.build_activity(cfg, self.learners, self.initial_course_ids)
+        minutes = np.array(
+            [_iso_minutes(self.courses[cid]["duration"]) for cid in self.initial_course_ids], dtype=float
+        )
+        self.seconds = data.seconds_viewed(cfg, self.activity, minutes)
         self.extra_activity: list[dict[str, Any]] = []
         self.faults = Faults()
         self.history = cfg.activity_history
@@ -173,6 +177,10 @@ class SimState:
     def format_activity(self, lo: int, hi: int) -> list[dict[str, Any]]:
         return self.format_records(slice(lo, hi))
 
+    def seconds_of(self, which: slice | np.ndarray) -> list[float]:
+        """Seconds viewed of the same records as :meth:`format_records`."""
+        return self.seconds[which].tolist()
+
     def format_records(self, which: slice | np.ndarray) -> list[dict[str, Any]]:
         """Records as the provider serves them, for a slice or an array of indices of the activity."""
         act = self.activity
@@ -209,12 +217,14 @@ class SimState:
         """True when an interval's records are one slice of the seeded arrays (the fast path)."""
         return self.history == "snapshots" and self.as_of is None and not self.extra_activity
 
-    def activity_listing(self, since: int, until: int) -> list[dict[str, Any]]:
+    def activity_listing(self, since: int, until: int, with_seconds: bool = False) -> list[dict[str, Any]]:
         """Every record the provider reports for [since, until), in contract order.
 
         ``snapshots``: every update ever made. ``latest``: only each learner and
         course's latest update, so an old interval replayed later reports
         fewer records. Either way nothing later than the clock (``as_of``) exists.
+        ``with_seconds``: each record also carries ``seconds_viewed`` (an added
+        record's own, else 0).
         """
         clock = self.as_of if self.as_of is not None else np.iinfo(np.int64).max
         until = min(until, clock)
@@ -225,7 +235,15 @@ class SimState:
         else:
             lo, hi = self.activity_bounds(since, until)
             idx, extra = np.arange(lo, hi), self.extra_in_range(since, until)
-        merged = self.format_records(idx) + [{k: v for k, v in r.items() if k != "_ts"} for r in extra]
+        base = self.format_records(idx)
+        if with_seconds:
+            for record, seconds in zip(base, self.seconds_of(idx), strict=True):
+                record["seconds_viewed"] = seconds
+        added = [{k: v for k, v in r.items() if k != "_ts" and (with_seconds or k != "seconds_viewed")} for r in extra]
+        if with_seconds:
+            for record in added:
+                record.setdefault("seconds_viewed", 0)
+        merged = base + added
         merged.sort(key=lambda r: (r["updated_at"], r["learner_email"], r["course_id"]))
         return merged
 
@@ -323,3 +341,14 @@ def parse_rfc3339(value: str) -> int:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no time zone")
     return int(parsed.timestamp())
+
+
+def _iso_minutes(value: Any) -> float:
+    """Minutes of the world's ISO 8601 durations (days, hours, minutes); 0 when unreadable."""
+    import re
+
+    m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?", str(value))
+    if not m:
+        return 0.0
+    days, hours, minutes = (int(g or 0) for g in m.groups())
+    return float(days * 1440 + hours * 60 + minutes)

@@ -11,6 +11,68 @@ from devstack.postgres import HEALTH_LOGIN, SUPERUSER, SYNC_LOGIN, Cluster
 from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient, RetryPolicy
 from simulator.launch import SimulatorProcess
 
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """How one provider's connector sees the simulators' shared world, so one test drives any of them.
+
+    A new provider adds one entry to :data:`PROFILES` (and one to ``tests/fixtures/connectors.yaml``);
+    the provider-parametrized modules then run every test against it.
+    """
+
+    provider: str
+    # The provider_status of courses that stay active.
+    kept: frozenset[str]
+    group_id: str
+    measured_time: bool
+    # A provider course id is this prefix and the world's id.
+    course_prefix: str = ""
+    # The provider_status stored for the world's kept statuses and for every other one
+    # (None: the world's status as it is).
+    kept_status: str | None = None
+    other_status: str | None = None
+
+    @property
+    def dag_id(self) -> str:
+        return f"lms_connector_{self.provider}"
+
+    @property
+    def admin_dag_id(self) -> str:
+        return f"{self.dag_id}_apply_settings"
+
+    @property
+    def variable(self) -> str:
+        return f"lms_connector_{self.provider}"
+
+    @property
+    def var_env(self) -> str:
+        return f"AIRFLOW_VAR_{self.variable.upper()}"
+
+    @property
+    def conn_env(self) -> str:
+        return f"AIRFLOW_CONN_{self.provider.upper()}_DEFAULT"
+
+    def course_id(self, world_id: str) -> str:
+        """The provider_course_id of a world course."""
+        return f"{self.course_prefix}{world_id}"
+
+    def world_id(self, provider_course_id: str) -> str:
+        return provider_course_id.removeprefix(self.course_prefix)
+
+    def status(self, world_status: str) -> str:
+        """The provider_status the connector stores for a world status."""
+        if self.kept_status is None:
+            return world_status
+        return self.kept_status if world_status in WORLD_KEPT else str(self.other_status)
+
+
+WORLD_KEPT = frozenset({"active", "coming-soon", "pre-registration"})
+PROFILES = {
+    "openclassrooms": Profile("openclassrooms", WORLD_KEPT, "grp-openclassrooms", measured_time=False),
+}
+# Every provider: modules that run for each take their params from here.
+PROVIDERS = list(PROFILES)
+
 SIM_SEED = 7
 # The pseudonymisation key of every test run (a Connection in the tests' environment).
 TEST_KEY = "test-pseudonymisation-key-0123456789abcdef"
@@ -51,6 +113,63 @@ def make_client(sim: SimulatorProcess, **overrides: Any) -> OpenClassroomsClient
         kwargs.pop("organization_id", sim.organization_id),
         **kwargs,
     )
+
+
+def provider_client(sim: SimulatorProcess, **overrides: Any) -> Any:
+    """The client of the simulator's provider, built the way a task builds it from its Connection."""
+    import json
+
+    from airflow.sdk import Connection
+
+    from lms_connectors import providers
+
+    provider = providers.get(sim.provider)
+    fields = provider.connection(sim.url, sim.client_id, sim.client_secret, **sim.extras)
+    conn = Connection(
+        conn_id=f"{sim.provider}_test",
+        conn_type="http",
+        login=fields["login"],
+        password=fields["password"],
+        extra=json.dumps(fields["extra"]),
+    )
+    return provider.client_from_connection(conn, **{"retry": FAST_RETRY, **overrides})
+
+
+def world_courses(sim: SimulatorProcess) -> dict[str, dict[str, Any]]:
+    """The simulator's world courses by world id (whatever API the simulator serves)."""
+    resp = requests.get(f"{sim.url}/_sim/courses", timeout=30)
+    resp.raise_for_status()
+    return {c["id"]: c for c in resp.json()}
+
+
+def run_day(dagbag: Any, day: Any, dag_id: str = "lms_connector_openclassrooms", **conf: Any) -> str:
+    """Run a connector DAG for the interval [day, day+1): a manual run at D covers [D-1, D)."""
+    import datetime as dt
+
+    dag = dagbag.get_dag(dag_id)
+    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    if not conf:
+        return dag.test(logical_date=logical).state
+    # Every parameter is passed: dag.test keeps the params of earlier calls on the shared DAG object.
+    params = {"override_mass_archive": False, "delete_unreported_rows": False, "initial_load_days": 0, **conf}
+    return dag.test(logical_date=logical, run_conf=params).state
+
+
+@dataclasses.dataclass(frozen=True)
+class Dags:
+    bag: Any
+    profile: Profile
+
+    def run(self, day: Any, **conf: Any) -> str:
+        return run_day(self.bag, day, self.profile.dag_id, **conf)
+
+    @property
+    def dag(self) -> Any:
+        return self.bag.get_dag(self.profile.dag_id)
+
+    @property
+    def admin(self) -> Any:
+        return self.bag.get_dag(self.profile.admin_dag_id)
 
 
 def set_faults(sim: SimulatorProcess, **faults: Any) -> None:

@@ -29,25 +29,50 @@ import requests  # noqa: E402
 from devstack import postgres  # noqa: E402
 from devstack.postgres import Cluster  # noqa: E402
 from simulator import launch  # noqa: E402
-from tests.builders import SIM_ARGS, TEST_KEY, Warehouse  # noqa: E402
+from tests.builders import PROFILES, SIM_ARGS, TEST_KEY, Profile, Warehouse  # noqa: E402
 
 _db_names = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def simulator_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launch.SimulatorProcess]:
-    log = (tmp_path_factory.mktemp("sim") / "simulator.log").open("wb")
-    with launch.running(SIM_ARGS, log) as sim:
-        yield sim
-    log.close()
+def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, launch.SimulatorProcess]]:
+    """One simulator per provider, serving the same seeded world in its own API."""
+    logs = tmp_path_factory.mktemp("sim")
+    started: dict[str, launch.SimulatorProcess] = {}
+    try:
+        for provider in PROFILES:
+            with (logs / f"{provider}.log").open("wb") as log:
+                started[provider] = launch.start([*SIM_ARGS, "--provider", provider], log)
+        yield started
+    finally:
+        for sim in started.values():
+            sim.stop()
+
+
+@pytest.fixture(scope="session")
+def simulator_proc(simulators) -> launch.SimulatorProcess:
+    """The OpenClassrooms simulator (tests of that provider's own client and contract)."""
+    return simulators["openclassrooms"]
 
 
 @pytest.fixture
-def sim(simulator_proc: launch.SimulatorProcess) -> Iterator[launch.SimulatorProcess]:
-    """The shared simulator, back to its seeded state and with no faults, for each test."""
-    requests.post(f"{simulator_proc.url}/_sim/reset", timeout=30).raise_for_status()
-    yield simulator_proc
-    requests.delete(f"{simulator_proc.url}/_sim/faults", timeout=10).raise_for_status()
+def provider_name() -> str:
+    """The provider a test drives; modules that run for every provider override this with params."""
+    return "openclassrooms"
+
+
+@pytest.fixture
+def profile(provider_name: str) -> Profile:
+    return PROFILES[provider_name]
+
+
+@pytest.fixture
+def sim(simulators, provider_name: str) -> Iterator[launch.SimulatorProcess]:
+    """The provider's simulator, back to its seeded state and with no faults, for each test."""
+    proc = simulators[provider_name]
+    requests.post(f"{proc.url}/_sim/reset", timeout=30).raise_for_status()
+    yield proc
+    requests.delete(f"{proc.url}/_sim/faults", timeout=10).raise_for_status()
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +89,9 @@ def pg_server() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def template_db(pg_server, simulator_proc) -> str:
-    """A database deployed by its owner (migrations, runtime logins) with the simulator's LMS
-    seed, cloned per test."""
+def template_db(pg_server, simulators) -> str:
+    """A database deployed by its owner (migrations, runtime logins) with the LMS seed of every
+    simulator (the same users; each provider's group), cloned per test."""
     from devstack.seed import seed_lms
 
     with pg_server.connect(autocommit=True) as conn:
@@ -74,7 +99,8 @@ def template_db(pg_server, simulator_proc) -> str:
     postgres.ensure_database(pg_server, "lms_template")
     postgres.deploy(pg_server, "lms_template")
     with pg_server.connect(postgres.OWNER, "lms_template") as conn:
-        seed_lms(conn, requests.get(f"{simulator_proc.url}/_sim/lms-seed", timeout=30).json())
+        for sim in simulators.values():
+            seed_lms(conn, requests.get(f"{sim.url}/_sim/lms-seed", timeout=30).json())
     return "lms_template"
 
 
@@ -131,35 +157,42 @@ def dagbag(airflow_db):
     return DagBag(dag_folder=str(ROOT / "dags"))
 
 
+@pytest.fixture
+def dags(dagbag, profile):
+    """The DAGs of the provider a test drives: ``dags.run(day, **conf)``, ``dags.dag``, ``dags.admin``."""
+    from tests.builders import Dags
+
+    return Dags(dagbag, profile)
+
+
 def connector_env(sim: launch.SimulatorProcess, warehouse: Warehouse) -> dict[str, str]:
-    """Connections and the settings Variable for DAG runs, through Airflow's env secrets."""
+    """Connections and the settings Variable of the simulator's connector for DAG runs, through
+    Airflow's env secrets (retries made fast, pages small)."""
+    from lms_connectors import providers
+
+    profile = PROFILES[sim.provider]
     settings = requests.get(f"{sim.url}/_sim/lms-seed", timeout=30).json()["settings"]
-    provider = {
-        "conn_type": "http",
-        "login": sim.client_id,
-        "password": sim.client_secret,
-        "extra": {
-            "organization_id": sim.organization_id,
-            "base_url": sim.url,
-            "page_size": 50,
-            "max_attempts": 4,
-            "initial_wait": 0.01,
-            "max_retry_after": 1,
-            "read_timeout": 10,
-        },
+    conn = providers.get(sim.provider).connection(sim.url, sim.client_id, sim.client_secret, **sim.extras)
+    conn["extra"] |= {
+        "page_size": 25,
+        "max_attempts": 4,
+        "initial_wait": 0.01,
+        "max_retry_after": 1,
+        "read_timeout": 10,
     }
     return {
         "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),
         "AIRFLOW_CONN_LMS_WAREHOUSE_READONLY": json.dumps(warehouse.readonly_conn()),
         "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps({"conn_type": "generic", "password": TEST_KEY}),
-        "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT": json.dumps(provider),
-        "AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS": json.dumps(settings),
+        profile.conn_env: json.dumps(conn),
+        profile.var_env: json.dumps(settings),
     }
 
 
 @pytest.fixture
 def airflow_env(monkeypatch, sim, warehouse) -> dict:
+    """The provider's Connections and settings in the environment; returns the settings."""
     env = connector_env(sim, warehouse)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return json.loads(env["AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS"])
+    return json.loads(env[PROFILES[sim.provider].var_env])

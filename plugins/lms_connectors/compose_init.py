@@ -14,8 +14,9 @@ registry, creates what is missing in the Airflow metadata database:
   learner emails (``LMS_PSEUDONYMISATION_KEY``);
 - Connection ``<provider_conn_id>`` from ``<PREFIX>_BASE_URL``,
   ``<PREFIX>_CLIENT_ID``, ``<PREFIX>_CLIENT_SECRET`` and the provider's
-  extras (OpenClassrooms: ``<PREFIX>_ORGANIZATION_ID``), ``PREFIX`` being the
-  connector id in upper case;
+  extras (OpenClassrooms: ``<PREFIX>_ORGANIZATION_ID``; LinkedIn Learning:
+  ``<PREFIX>_TOKEN_URL`` when set), ``PREFIX`` being the connector id in
+  upper case;
 - Variable ``lms_connector_<id>`` from ``LMS_CONNECTOR_<ID>_SETTINGS`` (JSON,
   validated), only if the Variable does not exist yet: admins change it
   afterwards in the UI and a restart must not undo their change.
@@ -75,7 +76,9 @@ def settings_env(spec: ConnectorSpec) -> str:
 def required_env(specs: list[ConnectorSpec]) -> list[str]:
     names = [SYNC_PASSWORD_ENV, HEALTH_PASSWORD_ENV, KEY_ENV]
     for spec in specs:
-        names += [*provider_env(spec).values(), settings_env(spec)]
+        optional = providers.get(spec.provider).optional_extras
+        names += [env for field, env in provider_env(spec).items() if field not in optional]
+        names.append(settings_env(spec))
     return names
 
 

@@ -131,7 +131,10 @@ def _expected(stack: dict[str, Any]) -> dict[str, Any]:
                 )
             ),
             "unmatched": q("SELECT count(*) FROM ops.unmatched_learners WHERE connector_id = 'openclassrooms'")[0][0],
-            "runs": q("SELECT status, activity_records FROM ops.sync_runs ORDER BY started_at DESC LIMIT 10"),
+            "runs": q(
+                "SELECT status, activity_records FROM ops.sync_runs WHERE connector_id = 'openclassrooms' "
+                "ORDER BY started_at DESC LIMIT 10"
+            ),
             # The analysts' view is the definition the page must agree with.
             "daily": {
                 d.isoformat(): (a, c)

@@ -9,32 +9,37 @@ import pytest
 
 from lms_connectors import admin
 from lms_connectors.settings import ConnectorSettings, SettingsError, check_against_lms, parse_settings
-from tests.builders import change_course
-from tests.integration.test_catalogue_dag import DAY1, KEPT, courses, run_day
+from tests.builders import PROVIDERS, change_course
+from tests.integration.test_catalogue_dag import DAY1, courses
 
 pytestmark = pytest.mark.integration
-ADMIN_DAG = "lms_connector_openclassrooms_apply_settings"
 VARIABLE = "lms_connector_openclassrooms"
 
 
+@pytest.fixture(params=PROVIDERS)
+def provider_name(request) -> str:
+    """Every test of this module runs for each provider, against its own simulator."""
+    return request.param
+
+
 @pytest.fixture
-def db_variable(airflow_env, monkeypatch):
+def db_variable(airflow_env, monkeypatch, profile):
     """The settings Variable in the metadata DB (as admins save it), not in the environment."""
     from airflow.models import Variable
 
-    monkeypatch.delenv("AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS")
-    Variable.set(VARIABLE, json.dumps(airflow_env))
+    monkeypatch.delenv(profile.var_env)
+    Variable.set(profile.variable, json.dumps(airflow_env))
 
     def read() -> dict:
-        return json.loads(Variable.get(VARIABLE))
+        return json.loads(Variable.get(profile.variable))
 
     yield read
-    Variable.delete(VARIABLE)
+    Variable.delete(profile.variable)
 
 
-def trigger_admin(dagbag, **conf) -> str:
+def trigger_admin(dags, **conf) -> str:
     """Trigger the form. Every field is passed: dag.test keeps params of earlier calls on the shared DAG object."""
-    dag = dagbag.get_dag(ADMIN_DAG)
+    dag = dags.admin
     return dag.test(run_conf={"languages": None, "enabled": None, "dry_run": False, **conf}).state
 
 
@@ -115,8 +120,10 @@ def test_settings_checked_against_the_lms(warehouse, airflow_env, changes, messa
         {"author_email": "u-learner"},
     ],
 )
-def test_bad_settings_fail_the_first_task_and_touch_no_data(dagbag, airflow_env, warehouse, sim, monkeypatch, bad):
-    run_day(dagbag, DAY1)
+def test_bad_settings_fail_the_first_task_and_touch_no_data(
+    dags, profile, airflow_env, warehouse, sim, monkeypatch, bad
+):
+    dags.run(DAY1)
     before = data_tables(warehouse)
     if bad == {"author_email": "u-learner"}:
         bad = {
@@ -125,8 +132,8 @@ def test_bad_settings_fail_the_first_task_and_touch_no_data(dagbag, airflow_env,
             )
         }
     value = bad if isinstance(bad, str) else json.dumps({**airflow_env, **bad})
-    monkeypatch.setenv("AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS", value)
-    dag = dagbag.get_dag("lms_connector_openclassrooms")
+    monkeypatch.setenv(profile.var_env, value)
+    dag = dags.dag
     dr = dag.test(logical_date=dt.datetime(2026, 11, 4, tzinfo=dt.UTC))
     assert dr.state == "failed"
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
@@ -147,12 +154,12 @@ def test_bad_settings_fail_the_first_task_and_touch_no_data(dagbag, airflow_env,
     ids=["a-migration-not-applied", "a-migration-from-a-newer-version"],
 )
 def test_a_warehouse_schema_that_is_not_current_fails_the_first_task_and_is_not_migrated(
-    dagbag, airflow_env, warehouse, sim, capfd, caplog, change, message
+    dags, profile, airflow_env, warehouse, sim, capfd, caplog, change, message
 ):
     """Tasks log in as the sync role: they check the schema, the deploy step migrates it."""
     warehouse.execute(change)
     migrations = warehouse.rows("SELECT * FROM ops.schema_migrations ORDER BY version")
-    dag = dagbag.get_dag("lms_connector_openclassrooms")
+    dag = dags.dag
     with caplog.at_level("INFO"):
         dr = dag.test(logical_date=dt.datetime(2026, 11, 4, tzinfo=dt.UTC))
     assert dr.state == "failed"
@@ -169,19 +176,21 @@ def test_a_warehouse_schema_that_is_not_current_fails_the_first_task_and_is_not_
 # --- apply filters now ----------------------------------------------------------
 
 
-def test_filters_apply_at_once_without_a_sync(dagbag, db_variable, warehouse, sim):
-    run_day(dagbag, DAY1)
+def test_filters_apply_at_once_without_a_sync(dags, profile, db_variable, warehouse, sim):
+    dags.run(DAY1)
     requests_before = _provider_requests(sim)
-    assert trigger_admin(dagbag, languages=["fr"]) == "success"
+    assert trigger_admin(dags, languages=["fr"]) == "success"
     got = courses(warehouse)
     assert all(("language_filter" in c["archive_reasons"]) == (c["language"] != "fr") for c in got.values())
     assert db_variable()["languages"] == ["fr"]
-    assert trigger_admin(dagbag, languages=["fr", "en"]) == "success"
+    assert trigger_admin(dags, languages=["fr", "en"]) == "success"
     got = courses(warehouse)
-    assert all(c["is_active"] == (c["language"] in ("fr", "en") and c["provider_status"] in KEPT) for c in got.values())
-    assert trigger_admin(dagbag, languages=[]) == "success"
+    assert all(
+        c["is_active"] == (c["language"] in ("fr", "en") and c["provider_status"] in profile.kept) for c in got.values()
+    )
+    assert trigger_admin(dags, languages=[]) == "success"
     got = courses(warehouse)
-    assert all(c["is_active"] == (c["provider_status"] in KEPT) for c in got.values())
+    assert all(c["is_active"] == (c["provider_status"] in profile.kept) for c in got.values())
     assert db_variable()["languages"] == []
     assert _provider_requests(sim) == requests_before
 
@@ -194,35 +203,35 @@ def _provider_requests(sim) -> int:
 
 
 def test_a_course_archived_by_the_provider_stays_archived_when_its_language_returns(
-    dagbag, db_variable, warehouse, sim
+    dags, profile, db_variable, warehouse, sim
 ):
-    run_day(dagbag, DAY1)
+    dags.run(DAY1)
     de_courses = sorted(cid for cid, c in courses(warehouse).items() if c["language"] == "de" and c["is_active"])
     provider_archived, only_language = de_courses[0], de_courses[1]
     change_course(sim, provider_archived, status="retired")
-    run_day(dagbag, DAY1 + dt.timedelta(days=1))
-    trigger_admin(dagbag, languages=["fr"])
+    dags.run(DAY1 + dt.timedelta(days=1))
+    trigger_admin(dags, languages=["fr"])
     got = courses(warehouse)
     assert got[provider_archived]["archive_reasons"] == ["language_filter", "provider_status"]
     assert got[only_language]["archive_reasons"] == ["language_filter"]
-    trigger_admin(dagbag, languages=["fr", "de"])
+    trigger_admin(dags, languages=["fr", "de"])
     got = courses(warehouse)
     assert got[provider_archived]["archive_reasons"] == ["provider_status"]
     assert not got[provider_archived]["is_active"]
     assert got[only_language]["is_active"]
 
 
-def test_dry_run_changes_nothing_and_reports(dagbag, db_variable, warehouse, sim):
-    run_day(dagbag, DAY1)
+def test_dry_run_changes_nothing_and_reports(dags, profile, db_variable, warehouse, sim):
+    dags.run(DAY1)
     before = data_tables(warehouse)
     variable_before = db_variable()
-    assert trigger_admin(dagbag, languages=["en"], dry_run=True) == "success"
+    assert trigger_admin(dags, languages=["en"], dry_run=True) == "success"
     assert data_tables(warehouse) == before
     assert db_variable() == variable_before
     with warehouse.connect() as conn:
         report = admin.apply_settings(
             conn,
-            "openclassrooms",
+            profile.provider,
             ConnectorSettings.model_validate({**variable_before, "languages": ["en"]}),
             dry_run=True,
         )
@@ -234,43 +243,45 @@ def test_dry_run_changes_nothing_and_reports(dagbag, db_variable, warehouse, sim
     assert data_tables(warehouse) == before
 
 
-def test_form_with_no_values_reapplies_the_variable(dagbag, db_variable, warehouse, sim):
+def test_form_with_no_values_reapplies_the_variable(dags, profile, db_variable, warehouse, sim):
     from airflow.models import Variable
 
-    run_day(dagbag, DAY1)
-    Variable.set(VARIABLE, json.dumps({**db_variable(), "languages": ["es"]}))
-    assert trigger_admin(dagbag) == "success"
+    dags.run(DAY1)
+    Variable.set(profile.variable, json.dumps({**db_variable(), "languages": ["es"]}))
+    assert trigger_admin(dags) == "success"
     assert active_set(warehouse) == {
-        cid for cid, c in courses(warehouse).items() if c["language"] == "es" and c["provider_status"] in KEPT
+        cid for cid, c in courses(warehouse).items() if c["language"] == "es" and c["provider_status"] in profile.kept
     }
 
 
-def test_invalid_form_choice_fails_and_changes_nothing(dagbag, db_variable, warehouse, sim):
+def test_invalid_form_choice_fails_and_changes_nothing(dags, profile, db_variable, warehouse, sim):
     from airflow.sdk.definitions.param import ParamValidationError
 
-    run_day(dagbag, DAY1)
+    dags.run(DAY1)
     before = data_tables(warehouse)
     with pytest.raises(ParamValidationError):
-        trigger_admin(dagbag, languages=["klingon"])
+        trigger_admin(dags, languages=["klingon"])
     assert data_tables(warehouse) == before
 
 
 # --- deactivation ---------------------------------------------------------------
 
 
-def test_deactivation_archives_everything_keeps_stats_and_reactivation_restores(dagbag, db_variable, warehouse, sim):
-    run_day(dagbag, DAY1)
-    run_day(dagbag, DAY1 + dt.timedelta(days=1))
+def test_deactivation_archives_everything_keeps_stats_and_reactivation_restores(
+    dags, profile, db_variable, warehouse, sim
+):
+    dags.run(DAY1)
+    dags.run(DAY1 + dt.timedelta(days=1))
     active_before = active_set(warehouse)
     stats_before = {t: rows for t, rows in data_tables(warehouse).items() if t.startswith("stats.")}
     assert stats_before["stats.course_progress"]
-    assert trigger_admin(dagbag, enabled=False) == "success"
+    assert trigger_admin(dags, enabled=False) == "success"
     got = courses(warehouse)
     assert all("connector_deactivated" in c["archive_reasons"] for c in got.values())
     assert active_set(warehouse) == set()
     assert db_variable()["enabled"] is False
     # The next scheduled run skips: no extraction, no change.
-    dag = dagbag.get_dag("lms_connector_openclassrooms")
+    dag = dags.dag
     dr = dag.test(logical_date=dt.datetime(2026, 11, 5, tzinfo=dt.UTC))
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert states["config"] == "skipped"
@@ -278,7 +289,7 @@ def test_deactivation_archives_everything_keeps_stats_and_reactivation_restores(
     assert warehouse.scalar("SELECT status FROM ops.sync_runs ORDER BY started_at DESC LIMIT 1") == "skipped"
     assert warehouse.scalar("SELECT count(*) FROM staging.raw_activity WHERE run_id LIKE %s", (f"%{dr.run_id}",)) == 0
     assert {t: rows for t, rows in data_tables(warehouse).items() if t.startswith("stats.")} == stats_before
-    assert trigger_admin(dagbag, enabled=True) == "success"
+    assert trigger_admin(dags, enabled=True) == "success"
     assert active_set(warehouse) == active_before
-    assert run_day(dagbag, DAY1 + dt.timedelta(days=3)) == "success"
+    assert dags.run(DAY1 + dt.timedelta(days=3)) == "success"
     assert active_set(warehouse) == active_before

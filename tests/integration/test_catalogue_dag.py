@@ -9,26 +9,24 @@ import json
 import psycopg
 import pytest
 
-from tests.builders import add_course, change_course, remove_course
+from tests.builders import PROVIDERS, WORLD_KEPT, add_course, change_course, remove_course, world_courses
 
 pytestmark = pytest.mark.integration
-DAG_ID = "lms_connector_openclassrooms"
-KEPT = {"active", "coming-soon", "pre-registration"}
 DAY1 = dt.date(2026, 11, 2)
 
 
-def run_day(dagbag, day: dt.date) -> str:
-    """Run the DAG for the interval [day, day+1): a manual run at D covers [D-1, D)."""
-    dag = dagbag.get_dag(DAG_ID)
-    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-    return dag.test(logical_date=logical).state
+@pytest.fixture(params=PROVIDERS)
+def provider_name(request) -> str:
+    """Every test of this module runs for each provider, against its own simulator."""
+    return request.param
 
 
-def set_languages(monkeypatch, settings: dict, languages: list[str]) -> None:
-    monkeypatch.setenv("AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS", json.dumps({**settings, "languages": languages}))
+def set_languages(monkeypatch, profile, settings: dict, languages: list[str]) -> None:
+    monkeypatch.setenv(profile.var_env, json.dumps({**settings, "languages": languages}))
 
 
 def courses(warehouse) -> dict[str, dict]:
+    """The connector's courses by world id (a provider id ends with it: '1000084', 'urn:li:lyndaCourse:1000084')."""
     rows = warehouse.rows(
         """SELECT provider_course_id, lms_course_id, title, language, provider_status, archive_reasons,
                   is_active, group_id, duration_minutes FROM lms.courses"""
@@ -43,7 +41,7 @@ def courses(warehouse) -> dict[str, dict]:
         "group_id",
         "duration_minutes",
     )
-    return {r[0]: dict(zip(keys, r[1:], strict=True)) for r in rows}
+    return {r[0].rsplit(":", 1)[-1]: dict(zip(keys, r[1:], strict=True)) for r in rows}
 
 
 def physical_rows(warehouse) -> list[tuple]:
@@ -51,8 +49,8 @@ def physical_rows(warehouse) -> list[tuple]:
     return warehouse.rows("SELECT lms_course_id, xmin::text, ctid::text FROM lms.courses ORDER BY 1")
 
 
-def test_first_run_creates_every_course_in_the_group_catalogue(dagbag, airflow_env, warehouse, sim):
-    assert run_day(dagbag, DAY1) == "success"
+def test_first_run_creates_every_course_in_the_group_catalogue(dags, profile, airflow_env, warehouse, sim):
+    assert dags.run(DAY1) == "success"
     got = courses(warehouse)
     assert len(got) == 120
     group = airflow_env["target_group_id"]
@@ -64,11 +62,13 @@ def test_first_run_creates_every_course_in_the_group_catalogue(dagbag, airflow_e
     assert all(r[1] and r[2] for r in catalogue)
     # Status rules: every kept status is active, every other one archived for that reason.
     for c in got.values():
-        if c["provider_status"] in KEPT:
+        if c["provider_status"] in profile.kept:
             assert c["archive_reasons"] == [] and c["is_active"]
         else:
             assert c["archive_reasons"] == ["provider_status"] and not c["is_active"]
-    assert {c["provider_status"] for c in got.values()} >= KEPT | {"archived", "draft"}
+    assert {c["provider_status"] for c in got.values()} >= {
+        profile.status(s) for s in (*WORLD_KEPT, "archived", "draft")
+    }
     run = warehouse.rows(
         "SELECT status, courses_seen, courses_created, interval_start, interval_end FROM ops.sync_runs"
     )
@@ -77,24 +77,22 @@ def test_first_run_creates_every_course_in_the_group_catalogue(dagbag, airflow_e
     ]
 
 
-def test_durations_are_minutes(dagbag, airflow_env, warehouse, sim):
+def test_durations_are_minutes(dags, profile, airflow_env, warehouse, sim):
     cid = next(iter(courses_of(sim)))
     change_course(sim, cid, duration="PT12H30M")
-    run_day(dagbag, DAY1)
+    dags.run(DAY1)
     assert courses(warehouse)[cid]["duration_minutes"] == 750
 
 
 def courses_of(sim) -> dict[str, dict]:
-    from tests.builders import make_client
-
-    return {c["id"]: c for page in make_client(sim, page_size=500).iter_course_pages() for c in page}
+    return world_courses(sim)
 
 
-def test_second_run_without_provider_change_writes_nothing(dagbag, airflow_env, warehouse, sim):
-    run_day(dagbag, DAY1)
+def test_second_run_without_provider_change_writes_nothing(dags, profile, airflow_env, warehouse, sim):
+    dags.run(DAY1)
     before = physical_rows(warehouse)
     catalogue_before = warehouse.rows("SELECT group_id, lms_course_id, xmin::text FROM lms.group_catalogue ORDER BY 2")
-    assert run_day(dagbag, DAY1 + dt.timedelta(days=1)) == "success"
+    assert dags.run(DAY1 + dt.timedelta(days=1)) == "success"
     assert physical_rows(warehouse) == before
     assert (
         warehouse.rows("SELECT group_id, lms_course_id, xmin::text FROM lms.group_catalogue ORDER BY 2")
@@ -106,18 +104,18 @@ def test_second_run_without_provider_change_writes_nothing(dagbag, airflow_env, 
     assert second == [(0, 0, 0, 0)]
 
 
-def test_changed_provider_fields_are_updated_in_place(dagbag, airflow_env, warehouse, sim):
-    run_day(dagbag, DAY1)
+def test_changed_provider_fields_are_updated_in_place(dags, profile, airflow_env, warehouse, sim):
+    dags.run(DAY1)
     cid, other = sorted(courses(warehouse))[:2]
     before = courses(warehouse)
     untouched = physical_rows(warehouse)
     change_course(sim, cid, title="Un titre tout neuf", description="Nouvelle description")
-    run_day(dagbag, DAY1 + dt.timedelta(days=1))
+    dags.run(DAY1 + dt.timedelta(days=1))
     after = courses(warehouse)
     assert after[cid]["title"] == "Un titre tout neuf"
     assert after[cid]["lms_course_id"] == before[cid]["lms_course_id"]
     assert (
-        warehouse.scalar("SELECT description FROM lms.courses WHERE provider_course_id = %s", (cid,))
+        warehouse.scalar("SELECT description FROM lms.courses WHERE provider_course_id = %s", (profile.course_id(cid),))
         == "Nouvelle description"
     )
     rewritten = [a for a, b in zip(physical_rows(warehouse), untouched, strict=True) if a != b]
@@ -127,42 +125,42 @@ def test_changed_provider_fields_are_updated_in_place(dagbag, airflow_env, wareh
 
 
 @pytest.mark.parametrize("status", ["active", "coming-soon", "pre-registration"])
-def test_kept_statuses_stay_active(dagbag, airflow_env, warehouse, sim, status):
+def test_kept_statuses_stay_active(dags, profile, airflow_env, warehouse, sim, status):
     cid = next(c for c, v in courses_of(sim).items() if v["status"] == "retired")
     change_course(sim, cid, status=status)
-    run_day(dagbag, DAY1)
+    dags.run(DAY1)
     assert courses(warehouse)[cid]["is_active"]
 
 
 @pytest.mark.parametrize("status", ["archived", "retired", "some-new-status"])
-def test_other_statuses_archive_then_return_when_active_again(dagbag, airflow_env, warehouse, sim, status):
-    run_day(dagbag, DAY1)
+def test_other_statuses_archive_then_return_when_active_again(dags, profile, airflow_env, warehouse, sim, status):
+    dags.run(DAY1)
     cid = next(c for c, v in courses(warehouse).items() if v["is_active"])
     change_course(sim, cid, status=status)
-    run_day(dagbag, DAY1 + dt.timedelta(days=1))
+    dags.run(DAY1 + dt.timedelta(days=1))
     assert courses(warehouse)[cid]["archive_reasons"] == ["provider_status"]
     change_course(sim, cid, status="active")
-    run_day(dagbag, DAY1 + dt.timedelta(days=2))
+    dags.run(DAY1 + dt.timedelta(days=2))
     assert courses(warehouse)[cid]["is_active"]
     assert warehouse.scalar("SELECT courses_unarchived FROM ops.sync_runs ORDER BY interval_start DESC LIMIT 1") == 1
 
 
 def test_removed_course_is_archived_and_comes_back_with_its_id_tags_and_catalogue_entry(
-    dagbag, airflow_env, warehouse, sim
+    dags, profile, airflow_env, warehouse, sim
 ):
-    run_day(dagbag, DAY1)
+    dags.run(DAY1)
     cid, before = next((c, v) for c, v in courses(warehouse).items() if v["is_active"])
     warehouse.execute(
         "INSERT INTO lms.course_tags (lms_course_id, tag) VALUES (%s, 'onboarding')", (before["lms_course_id"],)
     )
     removed = courses_of(sim)[cid]
     remove_course(sim, cid)
-    run_day(dagbag, DAY1 + dt.timedelta(days=1))
+    dags.run(DAY1 + dt.timedelta(days=1))
     gone = courses(warehouse)[cid]
     assert gone["archive_reasons"] == ["removed_by_provider"]
     assert not gone["is_active"]
     add_course(sim, **removed)
-    run_day(dagbag, DAY1 + dt.timedelta(days=2))
+    dags.run(DAY1 + dt.timedelta(days=2))
     back = courses(warehouse)[cid]
     assert back["is_active"]
     assert back["lms_course_id"] == before["lms_course_id"]
@@ -175,16 +173,16 @@ def test_removed_course_is_archived_and_comes_back_with_its_id_tags_and_catalogu
     )
 
 
-def test_removed_course_keeps_its_status_reason(dagbag, airflow_env, warehouse, sim):
-    run_day(dagbag, DAY1)
+def test_removed_course_keeps_its_status_reason(dags, profile, airflow_env, warehouse, sim):
+    dags.run(DAY1)
     cid = next(c for c, v in courses(warehouse).items() if v["archive_reasons"] == ["provider_status"])
     remove_course(sim, cid)
-    run_day(dagbag, DAY1 + dt.timedelta(days=1))
+    dags.run(DAY1 + dt.timedelta(days=1))
     assert courses(warehouse)[cid]["archive_reasons"] == ["provider_status", "removed_by_provider"]
 
 
-def test_tags_survive_every_sync(dagbag, airflow_env, warehouse, sim, monkeypatch):
-    run_day(dagbag, DAY1)
+def test_tags_survive_every_sync(dags, profile, airflow_env, warehouse, sim, monkeypatch):
+    dags.run(DAY1)
     ids = [v["lms_course_id"] for v in courses(warehouse).values()][:10]
     for i in ids:
         warehouse.execute(
@@ -193,35 +191,37 @@ def test_tags_survive_every_sync(dagbag, airflow_env, warehouse, sim, monkeypatc
     tags = warehouse.rows("SELECT lms_course_id, tag, created_at FROM lms.course_tags ORDER BY 1, 2")
     for cid in list(courses(warehouse))[:5]:
         change_course(sim, cid, title=f"changed {cid}", status="retired")
-    run_day(dagbag, DAY1 + dt.timedelta(days=1))
-    set_languages(monkeypatch, airflow_env, ["de"])
-    run_day(dagbag, DAY1 + dt.timedelta(days=2))
+    dags.run(DAY1 + dt.timedelta(days=1))
+    set_languages(monkeypatch, profile, airflow_env, ["de"])
+    dags.run(DAY1 + dt.timedelta(days=2))
     assert warehouse.rows("SELECT lms_course_id, tag, created_at FROM lms.course_tags ORDER BY 1, 2") == tags
 
 
-def test_language_filter_archives_non_matching_courses_with_or_logic(dagbag, airflow_env, warehouse, sim, monkeypatch):
-    set_languages(monkeypatch, airflow_env, ["FR", "fr"])  # normalised: lower case, no duplicates
-    run_day(dagbag, DAY1)
+def test_language_filter_archives_non_matching_courses_with_or_logic(
+    dags, profile, airflow_env, warehouse, sim, monkeypatch
+):
+    set_languages(monkeypatch, profile, airflow_env, ["FR", "fr"])  # normalised: lower case, no duplicates
+    dags.run(DAY1)
     got = courses(warehouse)
     for c in got.values():
         assert ("language_filter" in c["archive_reasons"]) == (c["language"] != "fr")
-    set_languages(monkeypatch, airflow_env, ["fr", "en"])
-    run_day(dagbag, DAY1 + dt.timedelta(days=1))
+    set_languages(monkeypatch, profile, airflow_env, ["fr", "en"])
+    dags.run(DAY1 + dt.timedelta(days=1))
     got = courses(warehouse)
     for c in got.values():
         assert ("language_filter" in c["archive_reasons"]) == (c["language"] not in ("fr", "en"))
-        assert c["is_active"] == (c["language"] in ("fr", "en") and c["provider_status"] in KEPT)
-    set_languages(monkeypatch, airflow_env, [])
-    run_day(dagbag, DAY1 + dt.timedelta(days=2))
+        assert c["is_active"] == (c["language"] in ("fr", "en") and c["provider_status"] in profile.kept)
+    set_languages(monkeypatch, profile, airflow_env, [])
+    dags.run(DAY1 + dt.timedelta(days=2))
     got = courses(warehouse)
     assert all("language_filter" not in c["archive_reasons"] for c in got.values())
-    assert all(c["is_active"] == (c["provider_status"] in KEPT) for c in got.values())
+    assert all(c["is_active"] == (c["provider_status"] in profile.kept) for c in got.values())
     languages = collections.Counter(c["language"] for c in got.values())
     assert len(languages) >= 4
 
 
-def test_lms_role_can_tag_but_cannot_edit_provider_fields(dagbag, airflow_env, warehouse, sim):
-    run_day(dagbag, DAY1)
+def test_lms_role_can_tag_but_cannot_edit_provider_fields(dags, profile, airflow_env, warehouse, sim):
+    dags.run(DAY1)
     course_id = warehouse.scalar("SELECT min(lms_course_id) FROM lms.courses")
     with warehouse.connect() as conn:
         conn.execute("SET ROLE lms_app")
@@ -237,8 +237,8 @@ def test_lms_role_can_tag_but_cannot_edit_provider_fields(dagbag, airflow_env, w
     assert warehouse.scalar("SELECT count(*) FROM lms.courses WHERE title = 'hacked' OR description = 'hacked'") == 0
 
 
-def test_catalogue_search_is_language_aware(dagbag, airflow_env, warehouse, sim):
-    run_day(dagbag, DAY1)
+def test_catalogue_search_is_language_aware(dags, profile, airflow_env, warehouse, sim):
+    dags.run(DAY1)
     # French stemming: "apprendre" finds "Apprenez ...".
     hits = warehouse.rows("SELECT title, language FROM lms.search_courses('apprendre', NULL, true)")
     assert hits
@@ -251,27 +251,29 @@ def test_catalogue_search_is_language_aware(dagbag, airflow_env, warehouse, sim)
     )
 
 
-def test_malformed_course_records_are_quarantined_and_do_not_archive(dagbag, airflow_env, warehouse, sim, monkeypatch):
+def test_malformed_course_records_are_quarantined_and_do_not_archive(
+    dags, profile, airflow_env, warehouse, sim, monkeypatch
+):
     from tests.builders import set_faults
 
-    monkeypatch.setenv("AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS", json.dumps({**airflow_env, "max_reject_share": 0.3}))
-    run_day(dagbag, DAY1)
+    monkeypatch.setenv(profile.var_env, json.dumps({**airflow_env, "max_reject_share": 0.3}))
+    dags.run(DAY1)
     before = courses(warehouse)
     set_faults(sim, malformed_share=0.1)
-    assert run_day(dagbag, DAY1 + dt.timedelta(days=1)) == "success"
+    assert dags.run(DAY1 + dt.timedelta(days=1)) == "success"
     rejected = warehouse.rows("SELECT reason, record FROM ops.rejected_records WHERE entity = 'course'")
     assert {r[0] for r in rejected} == {"missing_id", "invalid_language", "invalid_duration"}
     # A course whose record was malformed today is neither changed nor treated as removed.
     assert courses(warehouse) == before
 
 
-def test_reject_share_above_the_threshold_fails_before_any_change(dagbag, airflow_env, warehouse, sim):
+def test_reject_share_above_the_threshold_fails_before_any_change(dags, profile, airflow_env, warehouse, sim):
     from tests.builders import set_faults
 
-    run_day(dagbag, DAY1)
+    dags.run(DAY1)
     before = physical_rows(warehouse)
     set_faults(sim, malformed_share=0.2)
-    assert run_day(dagbag, DAY1 + dt.timedelta(days=1)) == "failed"
+    assert dags.run(DAY1 + dt.timedelta(days=1)) == "failed"
     assert physical_rows(warehouse) == before
     status, error = warehouse.rows("SELECT status, error FROM ops.sync_runs ORDER BY interval_start DESC LIMIT 1")[0]
     assert status == "failed"

@@ -13,10 +13,29 @@ import pytest
 import requests
 
 from simulator import launch
-from tests.builders import SIM_ARGS, add_activity, add_course, change_course, remove_course, set_faults, sim_state
-from tests.integration.test_catalogue_dag import DAG_ID, DAY1, run_day
+from tests.builders import (
+    PROFILES,
+    PROVIDERS,
+    SIM_ARGS,
+    add_activity,
+    add_course,
+    change_course,
+    provider_client,
+    remove_course,
+    set_faults,
+    sim_state,
+)
+from tests.integration.test_catalogue_dag import DAY1
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=PROVIDERS)
+def provider_name(request) -> str:
+    """Every fault runs against each provider's client and simulator (module scope: one clean
+    reference per provider)."""
+    return request.param
+
 
 # Keyed by provider ids: identity values are not gap-free (a rolled-back insert consumes them).
 TARGETS = {
@@ -47,17 +66,19 @@ def use(monkeypatch, warehouse) -> None:
 
 
 @pytest.fixture(scope="module")
-def clean_reference(dagbag, simulator_proc, pg_server, template_db) -> dict[str, list]:
-    """Target tables after a clean run of DAY1, computed once for the module (the
-    seeded simulator makes it the same for every test)."""
+def clean_reference(dagbag, simulators, provider_name, pg_server, template_db) -> dict[str, list]:
+    """Target tables after a clean run of DAY1, computed once per provider (the seeded
+    simulator makes it the same for every test)."""
+    from tests.builders import Dags
     from tests.conftest import connector_env, create_database, drop_database
 
-    requests.post(f"{simulator_proc.url}/_sim/reset", timeout=30).raise_for_status()
+    simulator = simulators[provider_name]
+    requests.post(f"{simulator.url}/_sim/reset", timeout=30).raise_for_status()
     reference = create_database(pg_server, template_db)
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in connector_env(simulator_proc, reference).items():
+        for key, value in connector_env(simulator, reference).items():
             mp.setenv(key, value)
-        assert run_day(dagbag, DAY1) == "success"
+        assert Dags(dagbag, PROFILES[provider_name]).run(DAY1) == "success"
     dumps = targets(reference)
     drop_database(pg_server, reference)
     assert dumps["lms.courses"]
@@ -91,22 +112,24 @@ def last_run(warehouse) -> dict:
         pytest.param({"trickle_burst": 1, "trickle_delay_ms": 200}, id="trickling-body-past-the-deadline"),
     ],
 )
-def test_transient_faults_end_like_a_clean_run(dagbag, warehouse, sim, clean_day, monkeypatch, faults):
+def test_transient_faults_end_like_a_clean_run(dags, profile, warehouse, sim, clean_day, monkeypatch, faults):
     if "trickle_burst" in faults:
-        conn = json.loads(os.environ["AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT"])
+        conn = json.loads(os.environ[profile.conn_env])
         conn["extra"]["max_request_seconds"] = 1
-        monkeypatch.setenv("AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT", json.dumps(conn))
+        monkeypatch.setenv(profile.conn_env, json.dumps(conn))
     set_faults(sim, **faults)
     t0 = time.monotonic()
-    assert run_day(dagbag, DAY1) == "success"
+    assert dags.run(DAY1) == "success"
     assert sim_state(sim)["counters"]["faulted"] > 0 or not {"error_burst", "rate_limit_rate"} & set(faults)
     assert targets(warehouse) == clean_day
     if "trickle_burst" in faults:
         assert time.monotonic() - t0 < 60  # the trickled page alone would have taken minutes
 
 
-# Each hostile variant the simulator serves (simulator/hostile.py) and the reason it must get.
-HOSTILE_REASONS = {
+# Each hostile variant a provider's simulator serves (its COURSE_VARIANTS and ACTIVITY_VARIANTS)
+# and the reason it must get.
+HOSTILE_REASONS: dict[str, dict[str, dict[str, str]]] = {}
+HOSTILE_REASONS["openclassrooms"] = {
     "course": {
         "nul_in_title": "invalid_text",
         "lone_surrogate_in_description": "invalid_text",
@@ -140,19 +163,25 @@ HOSTILE_REASONS = {
 }
 
 
-def test_hostile_records_over_http_are_quarantined_and_the_run_ends_like_a_clean_one(dagbag, warehouse, sim, clean_day):
-    from simulator import hostile
+def test_hostile_records_over_http_are_quarantined_and_the_run_ends_like_a_clean_one(
+    dags, profile, provider_name, airflow_env, warehouse, sim, clean_day, monkeypatch
+):
+    from simulator.app import provider_module
 
-    assert set(HOSTILE_REASONS["course"]) == set(hostile.COURSE_VARIANTS)
-    assert set(HOSTILE_REASONS["progress"]) == set(hostile.ACTIVITY_VARIANTS)
-    set_faults(sim, hostile_share=0.02)
-    assert run_day(dagbag, DAY1) == "success"
+    reasons = HOSTILE_REASONS[provider_name]
+    simulator = provider_module(provider_name)
+    assert set(reasons["course"]) == set(simulator.COURSE_VARIANTS)
+    assert set(reasons["progress"]) == set(simulator.ACTIVITY_VARIANTS)
+    # A share that puts twins in both listings of the day (LinkedIn's aggregated report is short).
+    monkeypatch.setenv(profile.var_env, json.dumps({**airflow_env, "max_reject_share": 0.2}))
+    set_faults(sim, hostile_share=0.06)
+    assert dags.run(DAY1) == "success"
     assert targets(warehouse) == clean_day
     served = sim_state(sim)["hostile_listed"]
     expected = sorted(
         (
             "course" if listing == "courses" else "progress",
-            HOSTILE_REASONS["course" if listing == "courses" else "progress"][v],
+            reasons["course" if listing == "courses" else "progress"][v],
         )
         for listing, variants in served.items()
         for v, n in variants.items()
@@ -163,45 +192,48 @@ def test_hostile_records_over_http_are_quarantined_and_the_run_ends_like_a_clean
     assert warehouse.scalar("SELECT count(*) FROM ops.rejected_records WHERE detail IS NULL") == 0
 
 
-def test_retries_exhausted_fail_cleanly_then_a_rerun_converges(dagbag, warehouse, sim, clean_day):
+def test_retries_exhausted_fail_cleanly_then_a_rerun_converges(dags, warehouse, sim, clean_day):
     before = targets(warehouse)
     set_faults(sim, error_rate=1.0)
-    assert run_day(dagbag, DAY1) == "failed"
+    assert dags.run(DAY1) == "failed"
     assert targets(warehouse) == before
     assert "still failing after" in last_run(warehouse)["error"]
     requests.delete(f"{sim.url}/_sim/faults", timeout=10).raise_for_status()
-    assert run_day(dagbag, DAY1) == "success"
+    assert dags.run(DAY1) == "success"
     assert targets(warehouse) == clean_day
 
 
 # --- permanent faults: fast, clear failure, nothing changed ----------------------
 
 
-@pytest.mark.parametrize(
-    ("connection_change", "message"),
-    [
+# Per provider: a Connection change that the provider refuses, and what the error must say.
+BAD_CONNECTIONS = {
+    "openclassrooms": [
         ({"password": "wrong-secret"}, "refused the client credentials"),
         ({"extra": {"organization_id": "org-other"}}, "has no access to organization 'org-other'"),
     ],
-)
-def test_bad_credentials_or_organization_fail_fast_naming_the_connection(
-    dagbag, airflow_env, warehouse, sim, monkeypatch, connection_change, message
-):
-    import os
+}
 
-    conn = json.loads(os.environ["AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT"])
+
+@pytest.mark.parametrize("case", [0, 1], ids=["wrong-secret", "wrong-account-setting"])
+def test_bad_credentials_or_account_settings_fail_fast_naming_the_connection(
+    dags, profile, airflow_env, warehouse, sim, monkeypatch, case
+):
+    connection_change, message = BAD_CONNECTIONS[profile.provider][case]
+    conn = json.loads(os.environ[profile.conn_env])
     if "extra" in connection_change:
-        conn["extra"] = {**conn["extra"], **connection_change["extra"]}
+        changes = {k: v.format(base_url=sim.url) for k, v in connection_change["extra"].items()}
+        conn["extra"] = {**conn["extra"], **changes}
     else:
         conn.update(connection_change)
-    monkeypatch.setenv("AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv(profile.conn_env, json.dumps(conn))
     before = targets(warehouse)
     t0 = time.monotonic()
-    assert run_day(dagbag, DAY1) == "failed"
+    assert dags.run(DAY1) == "failed"
     assert time.monotonic() - t0 < 30
     error = last_run(warehouse)["error"]
     assert message in error
-    assert "Connection 'openclassrooms_default'" in error
+    assert f"Connection '{profile.provider}_default'" in error
     counters = sim_state(sim)["counters"]
     assert counters["token"] + counters["data"] <= 4, counters  # one try per extract task, no retry storm
     assert targets(warehouse) == before
@@ -216,17 +248,17 @@ def test_bad_credentials_or_organization_fail_fast_naming_the_connection(
         pytest.param({"malformed_share": 0.3}, id="malformed-records-above-threshold"),
     ],
 )
-def test_broken_responses_fail_and_change_nothing(dagbag, warehouse, sim, clean_day, faults):
-    assert run_day(dagbag, DAY1) == "success"
+def test_broken_responses_fail_and_change_nothing(dags, warehouse, sim, clean_day, faults):
+    assert dags.run(DAY1) == "success"
     before = targets(warehouse)
     set_faults(sim, **faults)
-    assert run_day(dagbag, DAY1 + dt.timedelta(days=1)) == "failed"
+    assert dags.run(DAY1 + dt.timedelta(days=1)) == "failed"
     assert targets(warehouse) == before
 
 
-def test_malformed_records_below_threshold_are_quarantined(dagbag, warehouse, sim, clean_day):
+def test_malformed_records_below_threshold_are_quarantined(dags, warehouse, sim, clean_day):
     set_faults(sim, malformed_share=0.02)
-    assert run_day(dagbag, DAY1) == "success"
+    assert dags.run(DAY1) == "success"
     rejected = warehouse.rows("SELECT entity, reason, record::text FROM ops.rejected_records")
     assert rejected
     # The run row counts them per entity and in total, from the same quarantine.
@@ -250,10 +282,10 @@ CREATE TRIGGER fail_now BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNC
 
 
 @pytest.mark.parametrize("table", ["lms.group_catalogue", "stats.course_progress_daily"])
-def test_exception_mid_load_leaves_targets_as_they_were_and_a_rerun_converges(dagbag, warehouse, sim, clean_day, table):
+def test_exception_mid_load_leaves_targets_as_they_were_and_a_rerun_converges(dags, warehouse, sim, clean_day, table):
     before = targets(warehouse)
     warehouse.execute(FAIL_TRIGGER.format(table=table))
-    assert run_day(dagbag, DAY1) == "failed"
+    assert dags.run(DAY1) == "failed"
     after = targets(warehouse)
     # Each load is its own transaction: the failing one left its tables exactly as they were.
     schema = table.split(".")[0]
@@ -262,32 +294,32 @@ def test_exception_mid_load_leaves_targets_as_they_were_and_a_rerun_converges(da
     }
     assert "injected failure" in last_run(warehouse)["error"]
     warehouse.execute(f"DROP TRIGGER fail_now ON {table}")
-    assert run_day(dagbag, DAY1) == "success"
+    assert dags.run(DAY1) == "success"
     assert targets(warehouse) == clean_day
 
 
 # --- mass-archive circuit breaker ---------------------------------------------------
 
 
-def trigger(dagbag, day: dt.date, **conf) -> str:
-    dag = dagbag.get_dag(DAG_ID)
-    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-    return dag.test(logical_date=logical, run_conf={"override_mass_archive": False, **conf}).state
+def trigger(dags, day: dt.date, **conf) -> str:
+    return dags.run(day, **{"override_mass_archive": False, **conf})
 
 
 @pytest.mark.parametrize("shrink", [1.0, 0.5], ids=["empty-catalogue", "half-the-catalogue"])
-def test_a_shrinking_catalogue_is_not_mass_archived_without_override(dagbag, airflow_env, warehouse, sim, shrink):
-    assert trigger(dagbag, DAY1) == "success"
+def test_a_shrinking_catalogue_is_not_mass_archived_without_override(
+    dags, profile, airflow_env, warehouse, sim, shrink
+):
+    assert trigger(dags, DAY1) == "success"
     before = targets(warehouse)
     ids = sorted(c[1] for c in before["lms.courses"])
     for cid in ids[: int(len(ids) * shrink)]:
-        remove_course(sim, cid)
-    assert trigger(dagbag, DAY1 + dt.timedelta(days=1)) == "failed"
+        remove_course(sim, profile.world_id(cid))
+    assert trigger(dags, DAY1 + dt.timedelta(days=1)) == "failed"
     assert targets(warehouse) == before
     run = last_run(warehouse)
     assert "max_archive_share" in run["error"]
     assert "override_mass_archive" in run["error"]
-    assert trigger(dagbag, DAY1 + dt.timedelta(days=1), override_mass_archive=True) == "success"
+    assert trigger(dags, DAY1 + dt.timedelta(days=1), override_mass_archive=True) == "success"
     run = last_run(warehouse)
     assert run["override_mass_archive"] is True
     gone = {r[1] for r in targets(warehouse)["lms.courses"] if "removed_by_provider" in r[12]}
@@ -297,20 +329,20 @@ def test_a_shrinking_catalogue_is_not_mass_archived_without_override(dagbag, air
 # --- no interleaving ----------------------------------------------------------------
 
 
-def test_two_loads_of_one_connector_never_interleave(warehouse, sim):
+def test_two_loads_of_one_connector_never_interleave(profile, warehouse, sim):
     """A second merge waits for the first: here the first holds the connector's lock."""
-    from lms_connectors import catalogue
-    from lms_connectors.providers.openclassrooms import PROVIDER
+    from lms_connectors import catalogue, providers
     from lms_connectors.settings import parse_settings
-    from tests.builders import make_client
 
+    provider = providers.get(profile.provider)
+    connector = profile.provider
     settings = parse_settings(requests.get(f"{sim.url}/_sim/lms-seed", timeout=10).json()["settings"], "v")
     with warehouse.connect("lms_connector") as conn:
-        catalogue.extract_courses(conn, make_client(sim).iter_course_pages(), "run-b", PROVIDER)
-        catalogue.transform_courses(conn, "run-b", PROVIDER)
-        catalogue.validate_courses(conn, "run-b", "openclassrooms", settings)
+        catalogue.extract_courses(conn, provider_client(sim).iter_course_pages(), "run-b", provider)
+        catalogue.transform_courses(conn, "run-b", provider)
+        catalogue.validate_courses(conn, "run-b", connector, settings)
     holder = warehouse.connect("lms_connector")
-    catalogue.lock_connector(holder, "openclassrooms")  # a first load, in flight
+    catalogue.lock_connector(holder, connector)  # a first load, in flight
     done = threading.Event()
     errors: list[BaseException] = []
 
@@ -318,7 +350,7 @@ def test_two_loads_of_one_connector_never_interleave(warehouse, sim):
         try:
             with warehouse.connect("lms_connector") as conn:
                 catalogue.load_courses(
-                    conn, "run-b", "openclassrooms", settings, dt.datetime(2026, 11, 3, tzinfo=dt.UTC), PROVIDER
+                    conn, "run-b", connector, settings, dt.datetime(2026, 11, 3, tzinfo=dt.UTC), provider
                 )
         except BaseException as exc:  # surfaced by the assertion below
             errors.append(exc)
@@ -339,16 +371,18 @@ def test_two_loads_of_one_connector_never_interleave(warehouse, sim):
 # --- hostile provider content ---------------------------------------------------------
 
 
-def test_provider_fields_with_sql_quotes_emoji_and_long_text_are_stored_as_given(dagbag, airflow_env, warehouse, sim):
+def test_provider_fields_with_sql_quotes_emoji_and_long_text_are_stored_as_given(
+    dags, profile, airflow_env, warehouse, sim
+):
     hostile = {
         "title": 'Robert\'); DROP TABLE lms.courses; -- "quoted" 🎓🚀',
         "description": ("L'été 🌞 \\ back\\slash\t tab \n newline; SELECT pg_sleep(10); " * 200)[:10_000],
     }
     course = add_course(sim, id="9000001", language="fr", duration="PT3H", **hostile)
     change_course(sim, course["id"], title=hostile["title"])
-    assert run_day(dagbag, DAY1) == "success"
+    assert dags.run(DAY1) == "success"
     title, description = warehouse.rows(
-        "SELECT title, description FROM lms.courses WHERE provider_course_id = '9000001'"
+        "SELECT title, description FROM lms.courses WHERE provider_course_id = %s", (profile.course_id("9000001"),)
     )[0]
     assert title == hostile["title"]
     assert description == hostile["description"]
@@ -360,28 +394,17 @@ def test_provider_fields_with_sql_quotes_emoji_and_long_text_are_stored_as_given
 
 
 def test_task_logs_hold_neither_the_secret_nor_unmatched_emails(
-    dagbag, airflow_env, warehouse, monkeypatch, capfd, caplog, tmp_path
+    dags, profile, airflow_env, warehouse, monkeypatch, capfd, caplog, tmp_path
 ):
+    from lms_connectors import providers
+
     secret = "Sx-7f3a9c1e-very-secret-value"
     stranger = "Outsider.Person@NotInTheLms.example"
-    args = [*SIM_ARGS, "--client-secret", secret]
+    args = [*SIM_ARGS, "--provider", profile.provider, "--client-secret", secret]
     with (tmp_path / "sim.log").open("wb") as log, launch.running(args, log) as own:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_OPENCLASSROOMS_DEFAULT",
-            json.dumps(
-                {
-                    "conn_type": "http",
-                    "login": own.client_id,
-                    "password": secret,
-                    "extra": {
-                        "organization_id": own.organization_id,
-                        "base_url": own.url,
-                        "max_attempts": 3,
-                        "initial_wait": 0.01,
-                    },
-                }
-            ),
-        )
+        conn = providers.get(profile.provider).connection(own.url, own.client_id, secret, **own.extras)
+        conn["extra"] |= {"max_attempts": 3, "initial_wait": 0.01}
+        monkeypatch.setenv(profile.conn_env, json.dumps(conn))
         add_activity(
             own,
             [
@@ -395,7 +418,7 @@ def test_task_logs_hold_neither_the_secret_nor_unmatched_emails(
         )
         set_faults(own, error_burst=1, rate_limit_burst=1, retry_after=0.05)
         with caplog.at_level("DEBUG"):
-            assert run_day(dagbag, DAY1) == "success"
+            assert dags.run(DAY1) == "success"
         out, err = capfd.readouterr()
     logs = "\n".join([out, err, caplog.text])
     assert "run report" in logs  # the task logs really were captured
@@ -404,6 +427,6 @@ def test_task_logs_hold_neither_the_secret_nor_unmatched_emails(
 
 
 def _first_course(sim) -> str:
-    from tests.builders import make_client
+    from tests.builders import world_courses
 
-    return next(iter(make_client(sim, page_size=1).iter_course_pages()))[0]["id"]
+    return next(iter(world_courses(sim)))

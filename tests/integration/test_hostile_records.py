@@ -272,17 +272,19 @@ def hostile_activity(draw: st.DrawFn, clean: dict[str, Any]) -> Hostile:
 # --- the pipeline -----------------------------------------------------------------------
 
 
-def run_pipeline(conn: psycopg.Connection, connector: str, courses: bytes, activity: bytes, cfg: Any) -> None:
+def run_pipeline(
+    conn: psycopg.Connection, connector: str, courses: bytes, activity: bytes, cfg: Any, provider: Any = PROVIDER
+) -> None:
     """The steps of one DAG run, in the DAG's order, on one page of each listing."""
     run = f"hostile/{connector}"
-    catalogue.extract_courses(conn, [decode_array(courses)[0]], run, PROVIDER)
-    catalogue.transform_courses(conn, run, PROVIDER)
+    catalogue.extract_courses(conn, [decode_array(courses)[0]], run, provider)
+    catalogue.transform_courses(conn, run, provider)
     catalogue.validate_courses(conn, run, connector, cfg)
-    catalogue.load_courses(conn, run, connector, cfg, END, PROVIDER)
-    progress.extract_activity(conn, [decode_array(activity)[0]], run, TEST_KEY.encode(), PROVIDER)
-    progress.transform_progress(conn, run, connector, TEST_KEY.encode(), PROVIDER)
+    catalogue.load_courses(conn, run, connector, cfg, END, provider)
+    progress.extract_activity(conn, [decode_array(activity)[0]], run, TEST_KEY.encode(), provider)
+    progress.transform_progress(conn, run, connector, TEST_KEY.encode(), provider)
     progress.validate_progress(conn, run, connector, cfg, START, END)
-    progress.load_progress(conn, run, connector, START, END)
+    progress.load_progress(conn, run, connector, START, END, measured=provider.time_spent_rule == "measured")
 
 
 def page(records: list[bytes]) -> bytes:

@@ -75,6 +75,8 @@ class Provider:
     history: ClassVar[History] = "snapshots"
     # Keys of the Connection's extra that the client needs, besides base_url.
     connection_extras: ClassVar[tuple[str, ...]] = ()
+    # Keys of the extra it reads when they are set (compose passes them from the environment too).
+    optional_extras: ClassVar[tuple[str, ...]] = ()
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         raise NotImplementedError
@@ -97,7 +99,7 @@ class Provider:
     def env_names(self, prefix: str) -> dict[str, str]:
         """Connection field -> the environment variable that holds it in a compose deployment."""
         names = {"base_url": "BASE_URL", "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}
-        names |= {extra: extra.upper() for extra in self.connection_extras}
+        names |= {extra: extra.upper() for extra in (*self.connection_extras, *self.optional_extras)}
         return {field: f"{prefix}_{suffix}" for field, suffix in names.items()}
 
     def connection(self, base_url: str, client_id: str, client_secret: str, **extras: Any) -> dict[str, Any]:
@@ -115,6 +117,7 @@ class Provider:
     def connection_from_env(self, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
         names = self.env_names(prefix)
         extras = {e: env[names[e]] for e in self.connection_extras}
+        extras |= {e: env[names[e]] for e in self.optional_extras if env.get(names[e])}
         return self.connection(env[names["base_url"]], env[names["client_id"]], env[names["client_secret"]], **extras)
 
 

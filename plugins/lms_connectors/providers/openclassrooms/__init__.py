@@ -3,7 +3,7 @@
 Catalogue at ``/organizations/{id}/courses``, learning activity (each learner
 and course's every update, so a snapshots history) at
 ``/organizations/{id}/learning-activity``; the contract is
-``simulator/openapi.yaml``. Time spent is theoretical: the course's duration
+``simulator/openclassrooms.yaml``. Time spent is theoretical: the course's duration
 x progress. Connection: login = client id, password = client secret, extra
 ``organization_id`` and ``base_url`` (or host/schema/port).
 """

@@ -1,7 +1,7 @@
 """Every path and field name of the OpenClassrooms organization API.
 
 Adapting to the live API should be a change to this module only. The same
-contract is documented as OpenAPI in ``simulator/openapi.yaml``.
+contract is documented as OpenAPI in ``simulator/openclassrooms.yaml``.
 """
 
 from __future__ import annotations
