@@ -69,6 +69,15 @@ class Profile:
 WORLD_KEPT = frozenset({"active", "coming-soon", "pre-registration"})
 PROFILES = {
     "openclassrooms": Profile("openclassrooms", WORLD_KEPT, "grp-openclassrooms", measured_time=False),
+    "linkedin_learning": Profile(
+        "linkedin_learning",
+        frozenset({"available"}),
+        "grp-linkedin-learning",
+        measured_time=True,
+        course_prefix="urn:li:lyndaCourse:",
+        kept_status="available",
+        other_status="retired",
+    ),
 }
 # Every provider: modules that run for each take their params from here.
 PROVIDERS = list(PROFILES)

@@ -25,7 +25,9 @@ SERVICES = {
     "airflow-triggerer",
     "airflow-worker",
     "simulator",
+    "simulator-linkedin-learning",
 }
+SIMULATORS = {"simulator": "openclassrooms", "simulator-linkedin-learning": "linkedin_learning"}
 LONG_RUNNING = SERVICES - {"airflow-init"}
 REGISTRY = load_registry(ROOT / "include" / "connectors.yaml")
 
@@ -116,6 +118,10 @@ def test_init_gets_every_name_the_code_reads(compose):
     env = compose["services"]["airflow-init"]["environment"]
     for name in compose_init.required_env(REGISTRY):
         assert name in env, f"airflow-init does not pass {name}"
+    # The optional ones too (a provider's extras that have a default).
+    for spec in REGISTRY:
+        for name in compose_init.provider_env(spec).values():
+            assert name in env, f"airflow-init does not pass {name}"
     # Every ${VAR} the file needs is documented in docker/env.example.
     example = env_example()
     # "$${X}" is an escaped "$", expanded by the container's shell, not by compose.
@@ -130,12 +136,13 @@ def filled_example() -> dict[str, str]:
     from cryptography.fernet import Fernet
 
     env = {k: (secrets.token_urlsafe(32) if v == "change-me" else v) for k, v in env_example().items()}
+    env = {k: v for k, v in env.items() if v}  # compose passes an empty variable as empty: unset here
     return env | {"AIRFLOW_FERNET_KEY": Fernet.generate_key().decode()}
 
 
 def test_the_example_environment_is_refused_until_every_secret_is_set():
     problems = compose_init.secret_problems(env_example(), REGISTRY)
-    for name in (*compose_init.SECRETS, "OPENCLASSROOMS_CLIENT_SECRET"):
+    for name in (*compose_init.SECRETS, "OPENCLASSROOMS_CLIENT_SECRET", "LINKEDIN_LEARNING_CLIENT_SECRET"):
         assert f"{name} is still a placeholder" in problems
     assert compose_init.secret_problems(filled_example(), REGISTRY) == []
     short = compose_init.secret_problems({**filled_example(), "AIRFLOW_JWT_SECRET": "x" * 31}, REGISTRY)
@@ -160,9 +167,16 @@ def test_the_ui_is_on_loopback_and_the_simulator_gets_only_its_own_environment(c
     services = compose["services"]
     assert services["airflow-apiserver"]["ports"] == ["${AIRFLOW_BIND_ADDRESS:-127.0.0.1}:${AIRFLOW_PORT:-8080}:8080"]
     assert env_example()["AIRFLOW_BIND_ADDRESS"] == "127.0.0.1"
-    sim = services["simulator"]
-    assert set(sim.get("environment") or {}) <= {"PYTHONPATH"}
-    assert "volumes" not in sim
+    for name, provider in SIMULATORS.items():
+        sim = services[name]
+        assert set(sim.get("environment") or {}) <= {"PYTHONPATH"}
+        assert "volumes" not in sim and "ports" not in sim
+        assert sim["profiles"] == ["demo"]
+        assert sim["command"][:2] == ["--provider", provider]
+        # The demo URL the init step gives the Connection is this simulator's.
+        port = sim["command"][sim["command"].index("--port") + 1]
+        base_url = env_example()[f"{provider.upper()}_BASE_URL"]
+        assert base_url == f"http://{name}:{port}"
     # The metadata database user is the non-superuser created by postgres-init.sh.
     common = services["airflow-scheduler"]["environment"]
     assert common["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://airflow:")
@@ -187,6 +201,7 @@ def test_env_example_builds_valid_connections_and_variables():
             Connection(conn_id=spec.provider_conn_id, **connections[spec.provider_conn_id])
         )
         assert client.base_url == env[provider.env_names(spec.id.upper())["base_url"]]
+        assert "token_url" not in connections[spec.provider_conn_id]["extra"]
         warehouse = Connection(conn_id=spec.warehouse_conn_id, **connections[spec.warehouse_conn_id])
         assert (warehouse.host, warehouse.schema, warehouse.port, warehouse.login) == (
             "postgres",
@@ -197,6 +212,23 @@ def test_env_example_builds_valid_connections_and_variables():
         assert connections[spec.readonly_conn_id]["login"] == "lms_health"
         key = Connection(conn_id=spec.pseudonymisation_conn_id, **connections[spec.pseudonymisation_conn_id])
         assert check_key(key.password, key.conn_id) == env["LMS_PSEUDONYMISATION_KEY"].encode()
+
+
+def test_linkedin_token_url_reaches_the_connection_when_set():
+    from airflow.models import Connection
+
+    from lms_connectors import providers
+
+    spec = next(s for s in REGISTRY if s.provider == "linkedin_learning")
+    env = filled_example() | {
+        "LINKEDIN_LEARNING_BASE_URL": "https://api.linkedin.com",
+        "LINKEDIN_LEARNING_TOKEN_URL": "https://www.linkedin.com/oauth/v2/accessToken",
+    }
+    connections, _ = compose_init.desired(REGISTRY, env)
+    conn = Connection(conn_id=spec.provider_conn_id, **connections[spec.provider_conn_id])
+    client = providers.get(spec.provider).client_from_connection(conn)
+    assert client.base_url == "https://api.linkedin.com"
+    assert client.token_url == "https://www.linkedin.com/oauth/v2/accessToken"
 
 
 def test_missing_or_invalid_environment_is_refused():
@@ -216,5 +248,6 @@ def test_the_production_image_ships_neither_simulators_nor_development_tooling(c
     assert sorted(copied) == ["dags", "include", "plugins", "requirements.lock"]
     for item in (ROOT / "plugins").iterdir():
         assert item.name in {"lms_connectors", "lms_connector_health.py", ".airflowignore", "__pycache__"}, item
-    # The demo profile's simulator runs its own image.
-    assert compose["services"]["simulator"]["build"] == {"context": ".", "target": "simulator"}
+    # The demo profile's simulators run their own image.
+    for name in SIMULATORS:
+        assert compose["services"][name]["build"] == {"context": ".", "target": "simulator"}

@@ -82,12 +82,21 @@ def test_production_registry_builds_dags_with_the_policies():
     from lms_connectors.dag_factory import build_all
 
     dags = build_all(ROOT / "include" / "connectors.yaml")
-    assert sorted(dags) == ["lms_connector_openclassrooms", "lms_connector_openclassrooms_apply_settings"]
-    daily = dags["lms_connector_openclassrooms"]
-    assert daily.max_active_runs == 1
-    assert daily.catchup is True
-    assert all(t.retries >= 2 for t in daily.tasks)
-    assert all(t.retry_delay.total_seconds() >= 60 for t in daily.tasks)
+    connectors = ["linkedin_learning", "openclassrooms"]
+    assert sorted(dags) == sorted(
+        name for c in connectors for name in (f"lms_connector_{c}", f"lms_connector_{c}_apply_settings")
+    )
+    for connector in connectors:
+        daily = dags[f"lms_connector_{connector}"]
+        assert daily.max_active_runs == 1
+        assert daily.catchup is True
+        assert all(t.retries >= 2 for t in daily.tasks)
+        assert all(t.retry_delay.total_seconds() >= 60 for t in daily.tasks)
+        assert set(daily.tags) >= {"lms", connector}
+    # Same tasks for every provider: the seam is below the DAG.
+    assert {t.task_id for t in dags["lms_connector_linkedin_learning"].tasks} == {
+        t.task_id for t in dags["lms_connector_openclassrooms"].tasks
+    }
 
 
 def test_apply_settings_form_offers_every_iso_language(bag):

@@ -135,6 +135,7 @@ def _expected(stack: dict[str, Any]) -> dict[str, Any]:
                 "SELECT status, activity_records FROM ops.sync_runs WHERE connector_id = 'openclassrooms' "
                 "ORDER BY started_at DESC LIMIT 10"
             ),
+            "connectors": sorted(r[0] for r in q("SELECT DISTINCT connector_id FROM ops.sync_runs")),
             # The analysts' view is the definition the page must agree with.
             "daily": {
                 d.isoformat(): (a, c)
@@ -215,6 +216,11 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
             frame = page.frame_locator("iframe").first
             section = frame.locator('section[data-connector="openclassrooms"]')
             section.wait_for(timeout=60_000)
+            # Every connector of the registry has its section (make demo ran them all).
+            listed = sorted(s.get_attribute("data-connector") for s in frame.locator("section[data-connector]").all())
+            assert listed == expected["connectors"] == ["linkedin_learning", "openclassrooms"]
+            other = frame.locator('section[data-connector="linkedin_learning"] [data-figure="last_status"]')
+            assert other.inner_text() == "success"
             fig = lambda name: section.locator(f'[data-figure="{name}"]').inner_text()  # noqa: E731
             assert fig("last_status") == "success"
             assert int(fig("active_courses")) == expected["active"] > 0

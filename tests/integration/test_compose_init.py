@@ -20,6 +20,13 @@ def _env() -> dict[str, str]:
         "LMS_CONNECTOR_OPENCLASSROOMS_SETTINGS": json.dumps(
             {"target_group_id": "g1", "author_email": "admin@example.com", "languages": ["fr"]}
         ),
+        "LINKEDIN_LEARNING_BASE_URL": "https://api.linkedin.example",
+        "LINKEDIN_LEARNING_TOKEN_URL": "https://www.linkedin.example/oauth/v2/accessToken",
+        "LINKEDIN_LEARNING_CLIENT_ID": "client-2",
+        "LINKEDIN_LEARNING_CLIENT_SECRET": "secret-2",
+        "LMS_CONNECTOR_LINKEDIN_LEARNING_SETTINGS": json.dumps(
+            {"target_group_id": "g2", "author_email": "admin@example.com"}
+        ),
     }
 
 
@@ -27,14 +34,21 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
     from airflow.models import Connection, Variable
     from airflow.utils.session import create_session
 
-    spec = load_registry()[0]
+    spec, linkedin = load_registry()
     with create_session() as session:
         session.query(Connection).filter(
             Connection.conn_id.in_(
-                [spec.provider_conn_id, spec.warehouse_conn_id, spec.readonly_conn_id, spec.pseudonymisation_conn_id]
+                [
+                    spec.provider_conn_id,
+                    linkedin.provider_conn_id,
+                    spec.warehouse_conn_id,
+                    spec.readonly_conn_id,
+                    spec.pseudonymisation_conn_id,
+                ]
             )
         ).delete()
     Variable.delete(spec.variable)
+    Variable.delete(linkedin.variable)
 
     first = compose_init.apply(env=_env())
     assert f"Connection {spec.provider_conn_id}: created" in first
@@ -49,7 +63,14 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
         assert (warehouse.host, warehouse.schema, warehouse.login) == ("postgres", "lms_warehouse", "lms_connector")
         assert (readonly.login, readonly.password) == ("lms_health", "health-password-0123456789")
         assert key.password == "k" * 40
+        other = session.query(Connection).filter(Connection.conn_id == linkedin.provider_conn_id).one()
+        assert (other.login, other.password) == ("client-2", "secret-2")
+        assert other.extra_dejson == {
+            "base_url": "https://api.linkedin.example",
+            "token_url": "https://www.linkedin.example/oauth/v2/accessToken",
+        }
     assert json.loads(Variable.get(spec.variable))["languages"] == ["fr"]
+    assert json.loads(Variable.get(linkedin.variable))["target_group_id"] == "g2"
 
     # An admin changes the settings; a restart of the stack must not undo it.
     Variable.set(spec.variable, json.dumps({"target_group_id": "g1", "author_email": "a@b.co", "languages": ["en"]}))
@@ -63,4 +84,4 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
         provider = session.query(Connection).filter(Connection.conn_id == spec.provider_conn_id).one()
         assert provider.password == "rotated"
     out = capsys.readouterr().out
-    assert all(secret not in out for secret in ("secret-1", "sync-password", "health-password", "k" * 40))
+    assert all(secret not in out for secret in ("secret-1", "secret-2", "sync-password", "health-password", "k" * 40))

@@ -163,6 +163,40 @@ HOSTILE_REASONS["openclassrooms"] = {
 }
 
 
+HOSTILE_REASONS["linkedin_learning"] = {
+    "course": {
+        "nul_in_title": "invalid_text",
+        "lone_surrogate_in_description": "invalid_text",
+        "title_is_a_string": "wrong_type",
+        "details_is_an_array": "wrong_type",
+        "duration_1e400": "invalid_number",
+        "duration_in_fortnights": "invalid_duration",
+        "updated_in_year_33658": "invalid_updated_at",
+        "description_of_1_5_mb": "text_too_long",
+        "urn_of_3000_characters": "text_too_long",
+        "language_not_iso_639_1": "invalid_language",
+        "javascript_launch_url": "invalid_url",
+        "record_is_a_string": "not_an_object",
+        "nesting_2000_levels_deep": "undecodable_record",
+    },
+    "progress": {
+        "progress_1000": "progress_out_of_range",
+        "progress_1e400": "invalid_number",
+        "progress_nan": "invalid_number",
+        "seconds_negative": "invalid_time_viewed",
+        "seconds_10_pow_30": "invalid_number",
+        "progress_is_a_string": "wrong_type",
+        "engaged_in_year_5138": "invalid_updated_at",
+        "activities_is_an_object": "wrong_type",
+        "learner_details_is_a_string": "wrong_type",
+        "nul_in_email": "invalid_text",
+        "content_urn_of_3000_characters": "text_too_long",
+        "record_is_an_array": "not_an_object",
+        "nesting_2000_levels_deep": "undecodable_record",
+    },
+}
+
+
 def test_hostile_records_over_http_are_quarantined_and_the_run_ends_like_a_clean_one(
     dags, profile, provider_name, airflow_env, warehouse, sim, clean_day, monkeypatch
 ):
@@ -211,6 +245,10 @@ BAD_CONNECTIONS = {
     "openclassrooms": [
         ({"password": "wrong-secret"}, "refused the client credentials"),
         ({"extra": {"organization_id": "org-other"}}, "has no access to organization 'org-other'"),
+    ],
+    "linkedin_learning": [
+        ({"password": "wrong-secret"}, "refused the client credentials"),
+        ({"extra": {"token_url": "{base_url}/oauth/v2/no-such-endpoint"}}, "token endpoint answered 404"),
     ],
 }
 

@@ -349,20 +349,69 @@ def clean_world(simulator_proc, pg_server, template_db):
     print(f"\nhostile records tried per class: {dict(sorted(TRIED.items()))}")
 
 
-_examples = iter(range(10**9))
+def run_example(
+    w: World,
+    connector: str,
+    bad_courses: list[Hostile],
+    bad_activity: list[Hostile],
+    data: st.DataObject,
+    provider: Any,
+    tried: collections.Counter[str],
+) -> list[tuple]:
+    """One example: the hostile records placed among the clean ones (where ``data`` draws), the
+    pipeline run for ``connector``; asserts that the clean records load exactly as in the clean run
+    and that each hostile one is quarantined with its reason and a detail. Returns the quarantine
+    (entity, reason, detail, record as text) for the caller's own checks."""
+    course_bodies = list(map(dumps, w.courses))
+    activity_bodies = list(map(dumps, w.activity))
+    for h in bad_courses:
+        course_bodies.insert(data.draw(st.integers(0, len(course_bodies))), h.body)
+    for h in bad_activity:
+        activity_bodies.insert(data.draw(st.integers(0, len(activity_bodies))), h.body)
+
+    with psycopg.connect(w.warehouse.sync_dsn) as conn:
+        run_pipeline(conn, connector, page(course_bodies), page(activity_bodies), w.cfg, provider)
+        got = targets(conn, connector)
+        rejected = conn.execute(
+            "SELECT entity, reason, detail, record::text FROM ops.rejected_records WHERE connector_id = %s",
+            (connector,),
+        ).fetchall()
+    for h in bad_courses:
+        tried[f"course/{h.cls}"] += 1
+    for h in bad_activity:
+        tried[f"activity/{h.cls}"] += 1
+
+    hostile = [h.cls for h in bad_courses + bad_activity]
+    for name, rows in w.reference.items():
+        extra = set(map(repr, got[name])) - set(map(repr, rows))
+        missing = set(map(repr, rows)) - set(map(repr, got[name]))
+        assert not extra and not missing, (
+            f"{name}: {len(extra)} rows not in the clean run, e.g. {sorted(extra)[:2]}; "
+            f"{len(missing)} missing, e.g. {sorted(missing)[:2]}; hostile: {hostile}"
+        )
+    assert got == w.reference
+    assert sorted(r[1] for r in rejected if r[0] == "course") == sorted(h.reason for h in bad_courses), hostile
+    assert sorted(r[1] for r in rejected if r[0] == "progress") == sorted(h.reason for h in bad_activity), hostile
+    assert all(r[2] for r in rejected), "every quarantined record says why"
+    return rejected
 
 
-@settings(
+# Generation only (no shrinking: an example costs a pipeline run); every failing example reported.
+HOSTILE_SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     phases=[Phase.generate],
     report_multiple_bugs=True,
 )
+_examples = iter(range(10**9))
+
+
+@HOSTILE_SETTINGS
 @given(data=st.data())
 def test_hostile_records_are_quarantined_and_the_clean_ones_load_as_in_a_clean_run(clean_world, data):
     w = clean_world
-    warehouse, courses, activity, cfg, reference = w.warehouse, w.courses, w.activity, w.cfg, w.reference
+    courses, activity = w.courses, w.activity
     n = next(_examples)
     connector = f"h{n}"
     # Under the default max_reject_share (5 %): one or two hostile records per listing.
@@ -372,36 +421,6 @@ def test_hostile_records_are_quarantined_and_the_clean_ones_load_as_in_a_clean_r
     bad_activity = [
         data.draw(hostile_activity(data.draw(st.sampled_from(activity)))) for _ in range(data.draw(st.integers(1, 2)))
     ]
-    course_bodies = list(map(dumps, courses))
-    activity_bodies = list(map(dumps, activity))
-    for h in bad_courses:
-        course_bodies.insert(data.draw(st.integers(0, len(course_bodies))), h.body)
-    for h in bad_activity:
-        activity_bodies.insert(data.draw(st.integers(0, len(activity_bodies))), h.body)
-
-    with psycopg.connect(warehouse.sync_dsn) as conn:
-        run_pipeline(conn, connector, page(course_bodies), page(activity_bodies), cfg)
-        got = targets(conn, connector)
-        rejected = conn.execute(
-            "SELECT entity, reason, detail, record::text FROM ops.rejected_records WHERE connector_id = %s",
-            (connector,),
-        ).fetchall()
-    for h in bad_courses:
-        TRIED[f"course/{h.cls}"] += 1
-    for h in bad_activity:
-        TRIED[f"activity/{h.cls}"] += 1
-
-    for name, rows in reference.items():
-        extra, missing = (
-            set(map(repr, got[name])) - set(map(repr, rows)),
-            set(map(repr, rows)) - set(map(repr, got[name])),
-        )
-        assert not extra and not missing, (
-            f"{name}: {len(extra)} rows not in the clean run, e.g. {sorted(extra)[:2]}; {len(missing)} missing, e.g. {sorted(missing)[:2]}; hostile: {[h.cls for h in bad_courses + bad_activity]}"
-        )
-    assert got == reference
-    assert sorted(r[1] for r in rejected if r[0] == "course") == sorted(h.reason for h in bad_courses)
-    assert sorted(r[1] for r in rejected if r[0] == "progress") == sorted(h.reason for h in bad_activity)
-    assert all(r[2] for r in rejected), "every quarantined record says why"
+    rejected = run_example(w, connector, bad_courses, bad_activity, data, PROVIDER, TRIED)
     emails = {r["learner_email"].lower() for r in activity}
     assert not any(e in r[3].lower() for r in rejected for e in emails), "an email reached ops.rejected_records"

@@ -53,6 +53,19 @@ def progress_of(warehouse, email: str, course_id: str, profile=None) -> list[tup
     )
 
 
+def daily_time_of(warehouse, email: str, provider_course_id: str) -> list[tuple]:
+    """(day, time viewed that day, time spent up to it) of a learner on a course."""
+    return [
+        (day, float(viewed), float(spent))
+        for day, viewed, spent in warehouse.rows(
+            """SELECT d.activity_date, d.time_viewed_minutes, d.time_spent_minutes
+               FROM stats.course_progress_daily d JOIN lms.courses c USING (lms_course_id) JOIN lms.users u USING (user_id)
+               WHERE lower(u.email) = lower(%s) AND c.provider_course_id = %s ORDER BY 1""",
+            (email, provider_course_id),
+        )
+    ]
+
+
 def test_time_spent_is_duration_times_progress(dagbag, airflow_env, warehouse, sim):
     """OpenClassrooms reports no time: time spent is the course's theoretical duration x progress."""
     ids = sorted(_course_ids(sim))
@@ -76,6 +89,40 @@ def test_time_spent_is_duration_times_progress(dagbag, airflow_env, warehouse, s
     assert progress_of(warehouse, c_, long_course) == [(100, 750)]
     assert progress_of(warehouse, d, short_course) == [(50, 22.5)]
     assert [(float(p), float(t)) for p, t in progress_of(warehouse, a, short_course)] == [(33.4, 15.03)]
+
+
+# Days after the seeded world's activity (1-12 November): only a test's own records are reported.
+QUIET_DAYS = [dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)]
+
+
+@pytest.mark.parametrize("provider_name", ["linkedin_learning"])
+def test_measured_time_spent_is_the_sum_of_the_days_viewed(dags, profile, airflow_env, warehouse, sim):
+    """LinkedIn Learning measures seconds viewed per day: time spent is their sum over the days the
+    warehouse holds (in whatever order the days load), whatever the course's duration says."""
+    course, other = sorted(_course_ids(sim))[:2]
+    change_course(sim, course, duration="PT12H30M")
+    a, b = learner_emails(sim)[:2]
+    first, second, third = QUIET_DAYS
+    add_activity(
+        sim,
+        [
+            {**record(a, course, 30, first), "seconds_viewed": 1200},
+            {**record(a, course, 45, first, hour=15), "seconds_viewed": 300},
+            {**record(a, course, 100, third), "seconds_viewed": 1800},
+            {**record(b, other, 10, second), "seconds_viewed": 90},
+        ],
+    )
+    # The last day first: its cumulative time is corrected once the earlier day arrives.
+    for day in (third, first, second):
+        assert dags.run(day) == "success"
+    assert progress_of(warehouse, a, course, profile) == [(100, 55)]
+    assert progress_of(warehouse, b, other, profile) == [(10, 1.5)]
+    assert daily_time_of(warehouse, a, profile.course_id(course)) == [(first, 25.0, 25.0), (third, 30.0, 55.0)]
+    # A day replayed with nothing new changes nothing.
+    before = daily_time_of(warehouse, a, profile.course_id(course))
+    assert dags.run(first) == "success"
+    assert daily_time_of(warehouse, a, profile.course_id(course)) == before
+    assert progress_of(warehouse, a, course, profile) == [(100, 55)]
 
 
 def _course_ids(sim) -> list[str]:

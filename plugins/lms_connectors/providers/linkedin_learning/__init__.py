@@ -1,0 +1,58 @@
+"""LinkedIn Learning: ``learningAssets`` and ``learningActivityReports`` with 2-legged OAuth 2.
+
+Catalogue: courses of the account's ``learningAssets`` (availability
+AVAILABLE is kept; RETIRED archives the course). Learning activity: daily
+``learningActivityReports`` aggregated by learner and course, whose seconds
+viewed are measured by LinkedIn: time spent is their sum over the days the
+warehouse holds (the "measured" rule), not duration x progress. Contract:
+``simulator/linkedin_learning.yaml``. Connection: login = client id,
+password = client secret, extra ``base_url`` (API) and optional
+``token_url`` (production: https://www.linkedin.com/oauth/v2/accessToken).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lms_connectors.providers import ConnectionLike, Provider, ProviderClient, base_url_of, require
+from lms_connectors.providers.linkedin_learning import contract
+
+
+class LinkedInLearning(Provider):
+    name = "linkedin_learning"
+    label = "LinkedIn Learning"
+    course_schema = contract.COURSE_SCHEMA
+    activity_schema = contract.ACTIVITY_SCHEMA
+    kept_statuses = contract.KEPT_STATUSES
+    activity_timestamps = "epoch_ms"
+    time_spent_rule = "measured"
+    # Reports are computed for any past window from LinkedIn's own history.
+    history = "snapshots"
+    # LinkedIn's token endpoint is on another host than its API in production.
+    optional_extras = ("token_url",)
+
+    def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
+        from lms_connectors.providers.http import client_options_from_extra
+        from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient
+
+        require(conn, self.connection_extras)
+        extra = conn.extra_dejson
+        options = {
+            **client_options_from_extra(extra, conn.conn_id, self.label),
+            "page_size": int(extra.get("page_size", contract.MAX_PAGE_SIZE)),
+            "token_url": extra.get("token_url"),
+            **overrides,
+        }
+        return LinkedInLearningClient(base_url_of(conn), str(conn.login), str(conn.password), **options)
+
+    def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        from lms_connectors.providers.linkedin_learning.convert import course_row
+
+        return course_row(record)
+
+    def time_spent_minutes(self, duration_minutes: Any, progress: Any, seconds_viewed: Any) -> Any:
+        """Measured: the seconds LinkedIn reports as viewed that day, in minutes (the merge sums the days)."""
+        return seconds_viewed / 60
+
+
+PROVIDER = LinkedInLearning()

@@ -1,0 +1,123 @@
+"""Production client of the LinkedIn Learning API (``learningAssets``, ``learningActivityReports``).
+
+2-legged OAuth 2 (client credentials posted as a form) and ``start``/``count``
+paging, on the shared machinery of :mod:`lms_connectors.providers.http`
+(token refresh, bounded retries, per-request deadline and size cap). Each
+page is checked against its request (``paging.start``, the number of
+elements); a total that moves while paging raises ListingChanged. Learning
+activity is requested one UTC day at a time, so a record's metrics are those
+of its day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from lms_connectors.errors import ListingChanged, ProviderPagingError, ProviderResponseError
+from lms_connectors.jsonpage import PageDecodeError, decode_array
+from lms_connectors.providers.http import OAuthClient, TransientError, url_path
+from lms_connectors.providers.linkedin_learning import contract as c
+
+log = logging.getLogger(__name__)
+DAY = dt.timedelta(days=1)
+
+
+class LinkedInLearningClient(OAuthClient):
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        token_url: str | None = None,
+        page_size: int = c.MAX_PAGE_SIZE,
+        source: str = "LinkedIn Learning",
+        **options: Any,
+    ) -> None:
+        if not 1 <= page_size <= c.MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {c.MAX_PAGE_SIZE}, got {page_size}")
+        super().__init__(base_url, client_id, client_secret, source=source, **options)
+        self.token_url = token_url or self.base_url + c.TOKEN_PATH
+        self.page_size = page_size
+
+    def token_request(self) -> tuple[str, dict[str, Any]]:
+        return self.token_url, {
+            "data": {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
+        }
+
+    def forbidden_message(self) -> str:
+        return f"{self._source}: client {self.client_id!r} may not read LinkedIn Learning reports or assets (403)"
+
+    # --- public API -------------------------------------------------------
+    def iter_course_pages(self) -> Iterator[list[Any]]:
+        """Pages of the account's courses (retired ones included)."""
+        yield from self._iter_pages(c.ASSETS_PATH, c.ASSETS_QUERY, "learning assets")
+
+    def iter_activity_pages(self, since: dt.datetime, until: dt.datetime) -> Iterator[list[Any]]:
+        """Pages of activity reports for each UTC day of [since, until), in day order."""
+        if until <= since:
+            raise ValueError(f"empty interval: {since} >= {until}")
+        if (until - since) % DAY or since.astimezone(dt.UTC).timetz() != dt.time(tzinfo=dt.UTC):
+            raise ValueError("LinkedIn Learning activity is read by whole UTC days")
+        day = since
+        while day < until:
+            params = {**c.REPORTS_QUERY, c.STARTED_AT_PARAM: str(int(day.timestamp() * 1000))}
+            yield from self._iter_pages(c.REPORTS_PATH, params, f"activity reports of {day:%Y-%m-%d}")
+            day += DAY
+
+    # --- paging -----------------------------------------------------------
+    def _iter_pages(self, path: str, params: dict[str, str], what: str) -> Iterator[list[Any]]:
+        start, total, read, pages = 0, None, 0, 0
+        started = time.monotonic()
+        while total is None or start < total:
+            page_params = {**params, "start": str(start), "count": str(self.page_size)}
+            elements, page_total = self.get(
+                path,
+                page_params,
+                c.HEADERS,
+                lambda resp, body, start=start: self._check_page(resp, body, start, what),
+            )
+            if total is None:
+                total = page_total
+            elif page_total != total:
+                raise ListingChanged(f"{self._source} {what}: the total changed while paging ({total} -> {page_total})")
+            if not elements:
+                if start < total:
+                    raise ListingChanged(f"{self._source} {what}: no element from {start} on, of {total}")
+                break
+            read += len(elements)
+            pages += 1
+            self.stats["pages"] += 1
+            yield elements
+            start += len(elements)
+        log.info("%s %s: %d items in %d pages (%.1f s)", self._source, what, read, pages, time.monotonic() - started)
+
+    def _check_page(self, resp: requests.Response, body: bytes, start: int, what: str) -> tuple[list[Any], int]:
+        """The page's elements and announced total; anything wrong with this one answer is asked again."""
+        try:
+            elements, others = decode_array(body, c.ELEMENTS)
+        except PageDecodeError as exc:
+            raise TransientError(
+                f"{self._source} {what}: malformed JSON in the response to GET {url_path(resp.url)} ({exc})",
+                final=ProviderResponseError,
+            ) from None
+        paging = others.get(c.PAGING)
+        if not isinstance(paging, dict) or not all(type(paging.get(k)) is int for k in ("start", "count", "total")):
+            raise TransientError(f"{self._source} {what}: the page has no valid paging", final=ProviderPagingError)
+        problem = None
+        expected = max(0, min(self.page_size, paging["total"] - start))
+        if paging["start"] != start:
+            problem = (
+                f"asked for elements from {start}, got a page from {paging['start']} (a repeated or overlapping range)"
+            )
+        elif len(elements) != expected:
+            problem = f"the page from {start} holds {len(elements)} elements, {expected} expected of {paging['total']}"
+        if problem:
+            raise TransientError(f"{self._source} {what}: {problem}", final=ProviderPagingError)
+        return elements, paging["total"]
