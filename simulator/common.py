@@ -9,12 +9,14 @@ API serves it, so one test can drive either simulator the same way.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import datetime as dt
 import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -125,6 +127,22 @@ def with_hostile(
             served[raw.variant] = served.get(raw.variant, 0) + 1
             out.append(raw)
     state.hostile_listed[listing_key] = served
+    return out
+
+
+def malformed(state: SimState, items: list[Any], start: int, mutate: Callable[[Any, int], None]) -> list[Any]:
+    """The page with a share of its records broken in plain ways (fault ``malformed_share``): each hit
+    record is copied and ``mutate(copy, variant)`` breaks it, variant 0-2 in turn (the same at every call)."""
+    share = state.faults.malformed_share
+    if not share or not items:
+        return items
+    hit = np.random.default_rng([state.cfg.seed, 7, start]).random(len(items)) < share
+    out = []
+    for i, item in enumerate(items):
+        if hit[i] and isinstance(item, dict):
+            item = copy.deepcopy(item)
+            mutate(item, (start + i) % 3)
+        out.append(item)
     return out
 
 

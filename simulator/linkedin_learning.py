@@ -17,15 +17,12 @@ kept one (active, coming-soon, pre-registration), RETIRED otherwise.
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
 import pathlib
 import re
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import orjson
 import yaml
 from starlette.requests import Request
@@ -33,7 +30,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulator import data, hostile
-from simulator.common import announced_total, error, fault_gate, items_json, json_response, respond, with_hostile
+from simulator.common import (
+    announced_total,
+    error,
+    fault_gate,
+    items_json,
+    json_response,
+    malformed,
+    respond,
+    with_hostile,
+)
 from simulator.state import SimState, parse_rfc3339
 
 MAX_COUNT = 100
@@ -209,36 +215,27 @@ def routes(state: SimState) -> list[Route]:
         body = {"paging": {"start": shown_start, "count": count, "total": announced_total(state, total), "links": []}}
         # The elements are written as they come (hostile ones as their exact bytes).
         raw = items_json(items)
-        text = b'{"elements":' + raw + b"," + json_body(body)[1:]
+        text = b'{"elements":' + raw + b"," + orjson.dumps(body)[1:]
         return respond(request, state, text, 200, {"X-RestLi-Protocol-Version": "2.0.0"})
 
     def corrupt(items: list[Any], start: int, kind: str) -> list[Any]:
         """Records that break the contract in plain ways (fault malformed_share)."""
-        share = state.faults.malformed_share
-        if not share or not items:
-            return items
-        rng = np.random.default_rng([cfg.seed, 7, start])
-        hit = rng.random(len(items)) < share
-        out = []
-        for i, item in enumerate(items):
-            if hit[i] and isinstance(item, dict):
-                item = _deep_copy(item)
-                variant = (start + i) % 3
-                if kind == "course":
-                    if variant == 0:
-                        item["details"]["timeToComplete"]["unit"] = "FORTNIGHT"
-                    elif variant == 1:
-                        item["urn"] = None
-                    else:
-                        item["title"]["locale"]["language"] = "French"
-                elif variant == 0:
-                    _metric(item, "PROGRESS_PERCENTAGE")["engagementValue"] = 140
-                elif variant == 1:
-                    item["contentDetails"]["contentUrn"] = None
-                else:
-                    _metric(item, "PROGRESS_PERCENTAGE")["lastEngagedAt"] = None
-            out.append(item)
-        return out
+
+        def mutate(item: dict[str, Any], variant: int) -> None:
+            if kind == "course" and variant == 0:
+                item["details"]["timeToComplete"]["unit"] = "FORTNIGHT"
+            elif kind == "course" and variant == 1:
+                item["urn"] = None
+            elif kind == "course":
+                item["title"]["locale"]["language"] = "French"
+            elif variant == 0:
+                _metric(item, "PROGRESS_PERCENTAGE")["engagementValue"] = 140
+            elif variant == 1:
+                item["contentDetails"]["contentUrn"] = None
+            else:
+                _metric(item, "PROGRESS_PERCENTAGE")["lastEngagedAt"] = None
+
+        return malformed(state, items, start, mutate)
 
     async def assets(request: Request) -> Response:
         denied = await gate(request)
@@ -341,17 +338,5 @@ def activity_variant(record: dict[str, Any], n: int) -> hostile.Raw:
     return hostile.Raw(ACTIVITY_VARIANTS[name](record), name)
 
 
-def json_body(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
 def _metric(element: dict[str, Any], kind: str) -> dict[str, Any]:
     return next(a for a in element["activities"] if a["engagementType"] == kind)
-
-
-def _deep_copy(value: Any) -> Any:
-    return copy.deepcopy(value)
-
-
-def day_start_ms(day: dt.date) -> int:
-    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)

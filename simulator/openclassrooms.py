@@ -16,7 +16,6 @@ import pathlib
 import re
 from typing import Any
 
-import numpy as np
 import yaml
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +28,7 @@ from simulator.common import (
     fault_gate,
     items_json,
     json_response,
+    malformed,
     respond,
     with_hostile,
 )
@@ -101,31 +101,15 @@ def routes(state: SimState) -> list[Route]:
 
     def corrupt(items: list[Any], start: int, kind: str) -> list[Any]:
         """Records that break the contract in plain ways (fault malformed_share)."""
-        share = state.faults.malformed_share
-        if not share or not items:
-            return items
-        rng = np.random.default_rng([cfg.seed, 7, start])
-        hit = rng.random(len(items)) < share
-        out = []
-        for i, item in enumerate(items):
-            if hit[i] and isinstance(item, dict):
-                item = dict(item)
-                variant = (start + i) % 3
-                if kind == "course":
-                    if variant == 0:
-                        item["duration"] = "about two hours"
-                    elif variant == 1:
-                        item["id"] = None
-                    else:
-                        item["language"] = "French"
-                elif variant == 0:
-                    item["progress"] = 140
-                elif variant == 1:
-                    item["course_id"] = None
-                else:
-                    item["updated_at"] = "yesterday"
-            out.append(item)
-        return out
+
+        def mutate(item: dict[str, Any], variant: int) -> None:
+            if kind == "course":
+                key, value = [("duration", "about two hours"), ("id", None), ("language", "French")][variant]
+            else:
+                key, value = [("progress", 140), ("course_id", None), ("updated_at", "yesterday")][variant]
+            item[key] = value
+
+        return malformed(state, items, start, mutate)
 
     async def courses(request: Request) -> Response:
         denied = await gate(request)
