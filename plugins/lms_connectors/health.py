@@ -14,8 +14,10 @@ Read-only: the figures come from the warehouse tables the DAGs write.
 import datetime as dt
 import html
 import logging
+import re
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg.rows import dict_row
@@ -32,12 +34,13 @@ URL_PREFIX = "/lms-connector-health"
 def connector_health(
     conn: psycopg.Connection, connector_id: str, today: dt.date, window_days: int = WINDOW_DAYS
 ) -> dict[str, Any]:
-    """The page's figures for one connector; the window is the ``window_days`` days before ``today``, today included."""
+    """The page's figures for one connector; the window is the ``window_days`` complete days before ``today``
+    (today is still being recorded: a chart ending on it always dropped to zero)."""
     sql = sql_statements("health/connector_health.sql")
     params = {
         "connector_id": connector_id,
-        "day_from": today - dt.timedelta(days=window_days - 1),
-        "day_to": today + dt.timedelta(days=1),
+        "day_from": today - dt.timedelta(days=window_days),
+        "day_to": today,
         "run_limit": RUN_LIMIT,
     }
     with conn.cursor(row_factory=dict_row) as cur:
@@ -49,7 +52,7 @@ def connector_health(
         unmatched = rows("unmatched")[0]
         return {
             "connector_id": connector_id,
-            "window": {"from": params["day_from"], "to": today},
+            "window": {"from": params["day_from"], "to": today - dt.timedelta(days=1)},
             "last_runs": rows("last_runs"),
             "courses": {
                 "active": courses["active"],
@@ -98,6 +101,10 @@ def daily_chart(daily: list[dict[str, Any]]) -> str:
 </svg>"""
 
 
+class Markup(str):
+    """HTML this module built itself from escaped parts: a table cell takes it as is."""
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -119,9 +126,47 @@ def _table(
     fields = [h.lower().replace(" ", "_") for h in headers]
     for row in rows:
         key = f' data-key="{html.escape(_cell(row[0]))}"' if key_attr else ""
-        cells = "".join(f'<td data-field="{f}">{html.escape(_cell(v))}</td>' for f, v in zip(fields, row, strict=True))
+        cells = "".join(
+            f'<td data-field="{f}">{v if isinstance(v, Markup) else html.escape(_cell(v))}</td>'
+            for f, v in zip(fields, row, strict=True)
+        )
         body.append(f"<tr{key}>{cells}</tr>")
     return f'<table data-table="{name}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def run_links(run_key: str, status: str, error: str | None) -> str:
+    """Links to the run in the Airflow UI and to the log of the task that matters (the failed one, or the report).
+
+    The page is framed by the UI under ``<airflow>/plugin/...``: links are relative to the UI's base
+    and open in the top window.
+    """
+    dag_id, _, run_id = run_key.partition("/")
+    task = "report"
+    if status in ("failed", "rejected", "awaiting_approval"):
+        head = (error or "").split(":", 1)[0].strip()
+        task = (
+            head if re.fullmatch(r"[a-z_]+", head) else "approve_catalogue_change" if status != "failed" else "config"
+        )
+    base = f"../dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    return (
+        f'<a data-link="run" target="_top" href="{html.escape(base)}">run</a> '
+        f'<a data-link="log" target="_top" href="{html.escape(base)}/tasks/{html.escape(task)}">log</a>'
+    )
+
+
+def duration_bar(seconds: float | None, longest: float) -> str:
+    """The run's duration, with a bar on one scale for the listed runs: a slow day stands out."""
+    if seconds is None:
+        return ""
+    width = 80 * seconds / longest if longest else 0
+    return (
+        f'<svg class="bar" width="80" height="10" aria-hidden="true"><rect width="{width:.1f}" height="10" '
+        f'fill="#1f77b4"/></svg> <span data-seconds="{seconds:.1f}">{_duration(seconds)}</span>'
+    )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _figure(name: str, label: str, value: Any) -> str:
@@ -129,21 +174,24 @@ def _figure(name: str, label: str, value: Any) -> str:
 
 
 def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
+    longest = max((r.get("duration_seconds") or 0 for r in h["last_runs"]), default=0)
     runs = [
         (
             r["interval_start"],
             r["status"],
             r["started_at"],
-            r["finished_at"],
+            Markup(duration_bar(r.get("duration_seconds"), longest)),
             r["courses_seen"],
             r["courses_created"],
             r["courses_updated"],
             r["courses_archived"],
             r["activity_records"],
             r["progress_rows"],
+            r.get("daily_rows"),
             r["matched_learners"],
             r["unmatched_learners"],
             r["rejected"],
+            Markup(run_links(r.get("run_id") or "", r["status"], r.get("error"))),
         )
         for r in h["last_runs"]
     ]
@@ -163,7 +211,7 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
 {_figure("unmatched_learners_window", f"unmatched learners seen, last {WINDOW_DAYS} days", h["unmatched_learners"]["seen_in_window"])}
 </div>
 <h3>Last runs</h3>
-{_table("runs", ("Interval start", "Status", "Started", "Finished", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows", "Matched learners", "Unmatched learners", "Rejected"), runs, "No run recorded yet.", key_attr="interval")}
+{_table("runs", ("Interval start", "Status", "Started", "Duration", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows written", "Day rows written", "Matched learners", "Unmatched learners", "Rejected", "Airflow"), runs, "No run recorded yet.", key_attr="interval")}
 <h3>Archived courses by reason</h3>
 {_table("archived_by_reason", ("Reason", "Courses"), reasons, "No archived course.", key_attr="reason")}
 <h3>Rejected records by rule, last {WINDOW_DAYS} days</h3>

@@ -1,13 +1,17 @@
 -- Figures of the connector health page (lms_connectors.health), read-only.
--- Parameters: connector_id, day_from, day_to (the chart's days, [from, to)), run_limit.
+-- Parameters: connector_id, day_from, day_to (the chart's days, [from, to):
+-- complete days only), run_limit.
 
 -- name: last_runs
-SELECT run_id, status, interval_start, interval_end, started_at, finished_at,
+-- By the day they cover, newest first: a backfill's runs fall in place
+-- whatever order they ran in.
+SELECT run_id, dag_id, status, interval_start, interval_end, started_at, finished_at,
+       extract(epoch FROM finished_at - started_at)::float8 AS duration_seconds,
        courses_seen, courses_created, courses_updated, courses_archived, courses_unarchived,
-       activity_records, progress_rows, daily_rows, matched_learners, unmatched_learners, rejected
+       activity_records, progress_rows, daily_rows, matched_learners, unmatched_learners, rejected, error
 FROM ops.sync_runs
 WHERE connector_id = %(connector_id)s
-ORDER BY started_at DESC
+ORDER BY interval_start DESC NULLS LAST, started_at DESC
 LIMIT %(run_limit)s;
 
 -- name: courses
