@@ -342,11 +342,14 @@ Trigger with the form to change the connector's settings and apply them to
 the catalogue at once, without calling the provider:
 
 - **languages**: the languages to keep (OR logic); leave empty to keep the
-  Variable's list, choose none ("[]") to allow every language.
+  Variable's list.
+- **all_languages**: tick to remove the language filter (every language
+  kept); Languages must then be empty.
 - **enabled**: untick to deactivate (every course archived with reason
   `connector_deactivated`, learning data kept, daily runs skipped); tick to
   reactivate (the reason removed; the next daily run re-applies every rule).
-- **dry_run**: report what would be archived and unarchived, change nothing.
+- **dry_run** (ticked by default): report what would be archived and
+  unarchived, change nothing. Untick it to save and apply.
 
 The choice is validated, saved to the Variable `{variable}` (not in a dry run)
 and applied in one transaction that only adds or removes the
@@ -383,7 +386,8 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
                 examples=codes,
                 uniqueItems=True,
                 title="Languages",
-                description="ISO 639-1 codes to keep (OR). Empty form = keep the Variable's value; [] = all languages.",
+                description="ISO 639-1 codes to keep (OR). Empty = keep the Variable's value. "
+                "To allow every language, tick 'All languages' below.",
             ),
             "enabled": Param(
                 None,
@@ -391,7 +395,18 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
                 title="Enabled",
                 description="false deactivates the connector; empty = keep the Variable's value",
             ),
-            "dry_run": Param(False, type="boolean", title="Dry run", description="Report only; change nothing"),
+            "all_languages": Param(
+                False,
+                type="boolean",
+                title="All languages",
+                description="Tick to remove the language filter (every language kept); leave Languages empty",
+            ),
+            "dry_run": Param(
+                True,
+                type="boolean",
+                title="Dry run",
+                description="Report what would change, change nothing; untick to save and apply",
+            ),
         },
     )
     def apply_settings_dag() -> None:
@@ -407,6 +422,13 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
             with _fail_fast():
                 current = settings.parse_settings(Variable.get(spec.variable, default=None), spec.variable)
                 changes = {k: params[k] for k in ("languages", "enabled") if params.get(k) is not None}
+                if params.get("all_languages"):
+                    if changes.get("languages"):
+                        raise settings.SettingsError(
+                            f"{spec.variable}: tick 'All languages' or pick languages, not both "
+                            f"(picked: {', '.join(changes['languages'])})"
+                        )
+                    changes["languages"] = []
                 wanted = settings.parse_settings({**current.model_dump(mode="json"), **changes}, spec.variable)
                 with connect(spec.warehouse_conn_id) as conn:
                     migrations.check_current(conn)

@@ -105,7 +105,9 @@ def test_apply_settings_form_offers_every_iso_language(bag):
     languages = params.get_param("languages").schema
     assert {"fr", "en", "es", "de"} <= set(languages["items"]["enum"])
     assert len(languages["items"]["enum"]) == 184
-    assert params["dry_run"] is False
+    # The form previews by default; applying is a deliberate untick. "All languages" is a choice of its own.
+    assert params["dry_run"] is True
+    assert params["all_languages"] is False
 
 
 @pytest.mark.parametrize("schedule", ["0 3 * * *", "0 0 * * 1-5", "*/30 * * * *", "0 0 1 * *", "@hourly", "nonsense"])

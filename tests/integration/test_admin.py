@@ -40,7 +40,9 @@ def db_variable(airflow_env, monkeypatch, profile):
 def trigger_admin(dags, **conf) -> str:
     """Trigger the form. Every field is passed: dag.test keeps params of earlier calls on the shared DAG object."""
     dag = dags.admin
-    return dag.test(run_conf={"languages": None, "enabled": None, "dry_run": False, **conf}).state
+    return dag.test(
+        run_conf={"languages": None, "enabled": None, "all_languages": False, "dry_run": False, **conf}
+    ).state
 
 
 def data_tables(warehouse) -> dict[str, list]:
@@ -188,9 +190,16 @@ def test_filters_apply_at_once_without_a_sync(dags, profile, db_variable, wareho
     assert all(
         c["is_active"] == (c["language"] in ("fr", "en") and c["provider_status"] in profile.kept) for c in got.values()
     )
-    assert trigger_admin(dags, languages=[]) == "success"
+    # "All languages" is a tick box in the form (a multi-select cannot say "[]"); both at once is refused.
+    assert trigger_admin(dags, languages=["de"], all_languages=True) == "failed"
+    assert db_variable()["languages"] == ["fr", "en"]
+    assert trigger_admin(dags, all_languages=True) == "success"
     got = courses(warehouse)
     assert all(c["is_active"] == (c["provider_status"] in profile.kept) for c in got.values())
+    assert db_variable()["languages"] == []
+    # From a script, [] says the same.
+    assert trigger_admin(dags, languages=["fr"]) == "success"
+    assert trigger_admin(dags, languages=[]) == "success"
     assert db_variable()["languages"] == []
     assert _provider_requests(sim) == requests_before
 
