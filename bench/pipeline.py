@@ -292,7 +292,8 @@ def end_to_end(
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS": json.dumps(settings),
     }
-    logical = dt.datetime.combine(START + dt.timedelta(days=days), dt.time(), dt.UTC)
+    # The run's day is the last of the load: initial_load_days counts back from its end.
+    logical = dt.datetime.combine(START + dt.timedelta(days=days - 1), dt.time(), dt.UTC)
     code = f"""
 import datetime as dt, json, time
 from airflow.utils import db

@@ -152,11 +152,11 @@ def world_courses(sim: SimulatorProcess) -> dict[str, dict[str, Any]]:
 
 
 def run_day(dagbag: Any, day: Any, dag_id: str = "lms_connector_openclassrooms", **conf: Any) -> str:
-    """Run a connector DAG for the interval [day, day+1): a manual run at D covers [D-1, D)."""
+    """Run a connector DAG for the interval [day, day+1): its logical date is the day, as for every run."""
     import datetime as dt
 
     dag = dagbag.get_dag(dag_id)
-    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    logical = dt.datetime.combine(day, dt.time(), dt.UTC)
     if not conf:
         return dag.test(logical_date=logical).state
     # Every parameter is passed: dag.test keeps the params of earlier calls on the shared DAG object.

@@ -7,7 +7,9 @@ connection, so it runs the same under Airflow, in tests and in benchmarks.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +33,82 @@ CHUNK_ROWS = 5000
 
 class MassArchiveBlocked(RuntimeError, PermanentError):
     """The run would archive more of the active catalogue than the settings allow."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchivePlan:
+    """What the provider's data would archive of the active catalogue: what an approval is asked for.
+
+    ``digest`` names the exact set of courses, so an approval applies to that change and no other.
+    """
+
+    provider_archivals: int
+    active_before: int
+    max_share: float
+    digest: str
+    examples: tuple[str, ...]
+
+    @property
+    def share(self) -> float:
+        return self.provider_archivals / self.active_before if self.active_before else 0.0
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.share > self.max_share
+
+    def describe(self) -> str:
+        return (
+            f"this run would archive {self.provider_archivals} of {self.active_before} active courses "
+            f"({self.share:.0%}) because the provider no longer lists them or changed their status, above "
+            f"max_archive_share ({self.max_share:.0%})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "examples": list(self.examples)}
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> ArchivePlan:
+        return cls(**{**value, "examples": tuple(value["examples"])})
+
+
+EXAMPLES = 10
+
+
+def _archive_plan(conn: psycopg.Connection, sql: dict[str, str], max_share: float) -> ArchivePlan:
+    provider_archivals, active_before = conn.execute(sql["breaker"]).fetchone()
+    courses = conn.execute(sql["breaker_courses"]).fetchall()
+    digest = hashlib.sha256(",".join(str(course_id) for course_id, _ in courses).encode()).hexdigest()
+    examples = tuple(sorted(str(title) for _, title in courses)[:EXAMPLES])
+    return ArchivePlan(provider_archivals, active_before, max_share, digest, examples)
+
+
+def _merge_params(
+    run_id: str, connector_id: str, settings: ConnectorSettings, synced_at: dt.datetime, provider: Provider
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "connector_id": connector_id,
+        "group_id": settings.target_group_id,
+        "author_email": settings.author_email,
+        "languages": list(settings.languages),
+        "kept": sorted(provider.kept_statuses),
+        "synced_at": synced_at,
+    }
+
+
+def archive_plan(
+    conn: psycopg.Connection,
+    run_id: str,
+    connector_id: str,
+    settings: ConnectorSettings,
+    synced_at: dt.datetime,
+    provider: Provider,
+) -> ArchivePlan:
+    """The change ``load_courses`` would make to the active catalogue, computed and thrown away."""
+    sql = sql_statements("catalogue/merge_courses.sql")
+    with conn.transaction(force_rollback=True):
+        conn.execute(sql["plan"], _merge_params(run_id, connector_id, settings, synced_at, provider))
+        return _archive_plan(conn, sql, settings.max_archive_share)
 
 
 def advisory_key(connector_id: str) -> str:
@@ -167,40 +245,38 @@ def load_courses(
     provider: Provider,
     *,
     override_mass_archive: bool = False,
+    approved_digest: str | None = None,
 ) -> dict[str, Any]:
     """Merge staged courses into lms.courses and the group's catalogue, in one transaction.
 
     Raises MassArchiveBlocked, changing nothing, when the provider's data would
     archive more than ``max_archive_share`` of the active catalogue, unless
-    ``override_mass_archive``.
+    ``override_mass_archive`` or the change is exactly the approved one
+    (``approved_digest``, from ``archive_plan``).
     """
     sql = sql_statements("catalogue/merge_courses.sql")
-    params = {
-        "run_id": run_id,
-        "connector_id": connector_id,
-        "group_id": settings.target_group_id,
-        "author_email": settings.author_email,
-        "languages": list(settings.languages),
-        "kept": sorted(provider.kept_statuses),
-        "synced_at": synced_at,
-    }
+    params = _merge_params(run_id, connector_id, settings, synced_at, provider)
     with conn.transaction():
         lock_connector(conn, connector_id)
         conn.execute(sql["plan"], params)
         conn.execute(sql["analyze_plan"])
         with conn.cursor(row_factory=dict_row) as cur:
             counts = cur.execute(sql["counts"]).fetchone()
-        provider_archivals, active_before = conn.execute(sql["breaker"]).fetchone()
-        share = provider_archivals / active_before if active_before else 0.0
-        if share > settings.max_archive_share and not override_mass_archive:
-            raise MassArchiveBlocked(
-                f"this run would archive {provider_archivals} of {active_before} active courses ({share:.0%}) "
-                f"because the provider no longer lists them or changed their status, above max_archive_share "
-                f"({settings.max_archive_share:.0%}); nothing was changed. If the change is real, run the day "
-                f"again with the parameter override_mass_archive = true"
+        plan = _archive_plan(conn, sql, settings.max_archive_share)
+        approved = plan.needs_approval and approved_digest == plan.digest
+        if plan.needs_approval and not (override_mass_archive or approved):
+            why = (
+                "it differs from the change that was approved (the catalogue changed meanwhile)"
+                if approved_digest
+                else "nobody approved it"
             )
-        if share > settings.max_archive_share:
-            log.warning("mass archive of %d/%d active courses allowed by override", provider_archivals, active_before)
+            raise MassArchiveBlocked(
+                f"{plan.describe()}; {why}: nothing was changed. If the change is real, run the day again and "
+                "approve it, or with the parameter override_mass_archive = true"
+            )
+        if plan.needs_approval:
+            log.warning("%s: applied, %s", plan.describe(), "approved" if approved else "allowed by override")
+        provider_archivals = plan.provider_archivals
         added = dict(conn.execute(sql["reasons_added"]).fetchall())
         removed = dict(conn.execute(sql["reasons_removed"]).fetchall())
         inserted = conn.execute(sql["insert_new"], params).rowcount
@@ -220,6 +296,7 @@ def load_courses(
         "catalogue_added": catalogued,
         "provider_archivals": provider_archivals,
         "override_mass_archive": override_mass_archive,
+        "approved_archive": approved,
     }
     log.info("catalogue merge for %s: %s", connector_id, result)
     return result

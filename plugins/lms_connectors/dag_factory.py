@@ -16,13 +16,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, TaskGroup, Variable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from lms_connectors.alerts import RunFailedNotifier
+from lms_connectors.approval import CatalogueChangeApproval
+from lms_connectors.assets import catalogue_asset, statistics_asset
 from lms_connectors.context import RunContext
 from lms_connectors.errors import PermanentError
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
+from lms_connectors.timetable import DayIntervalTimetable
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,11 @@ Variable `{variable}` (JSON: `enabled`, `target_group_id`, `author_email`,
 `extract_courses` streams the provider catalogue into run-scoped staging ->
 `transform_courses` types and checks every record -> `validate_courses`
 quarantines rejected rows and applies the batch rules -> `load_courses` merges
-into `lms.courses` and the group's catalogue in one transaction.
+into `lms.courses` and the group's catalogue in one transaction. When that load
+would archive more than `max_archive_share` of the active catalogue,
+`approve_catalogue_change` first waits in **Required Actions** with the counts
+and example titles: Approve applies exactly that change, Reject (or no answer
+within `approval_timeout_hours`) ends the run with nothing changed.
 
 In parallel, `extract_progress` streams the interval's learning activity
 (learner emails hashed on the way in); once the catalogue is loaded,
@@ -47,7 +55,8 @@ time spent -> `validate_progress` -> `load_progress` merges
 (the interval's days replaced) -> `report`.
 
 Provider Connection: `{provider_conn_id}`. Warehouse Connection: `{warehouse_conn_id}`.
-Each run covers the data interval [day, day + 1) in UTC. Run history with
+Each run covers the data interval [day, day + 1) in UTC, and its logical date is
+that day (manual runs too: trigger with the day at 00:00 UTC). Run history with
 counts and timings: `ops.sync_runs`.
 """
 
@@ -80,7 +89,39 @@ def _interval(context: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime 
     return context.get("data_interval_start"), context.get("data_interval_end")
 
 
+def _check_logical_date(logical: dt.datetime | None, start: dt.datetime) -> None:
+    """A logical date at midnight names the day the run covers; refuse a run whose interval says otherwise.
+
+    ``airflow dags trigger --logical-date D`` (Airflow 3.3) derives the interval from the time of the
+    trigger, not from D: such a run would sync another day than the one its logical date names.
+    """
+    if logical is None or logical.astimezone(dt.UTC).time() != dt.time() or logical == start:
+        return
+    day = logical.astimezone(dt.UTC).date()
+    raise AirflowFailException(
+        f"this run's logical date is {day} but its data interval starts at {start.isoformat()}: "
+        f"`airflow dags trigger` computes the interval from the trigger time. To run the day {day}, use "
+        f"`airflow backfill create --dag-id <dag> --from-date {day} --to-date {day} --reprocess-behavior completed` "
+        "(add --dag-run-conf for parameters), or trigger from the UI or the REST API with that logical date"
+    )
+
+
+def _announce(asset: Any, ctx: RunContext, rows_written: int) -> None:
+    """Tell the Asset's consumers which day changed and how much was written."""
+    events = get_current_context()["outlet_events"]
+    events[asset].extra = {
+        "connector_id": ctx.connector_id,
+        "interval_start": ctx.interval_start.isoformat(),
+        "interval_end": ctx.interval_end.isoformat(),
+        "rows_written": rows_written,
+    }
+
+
 def build_dag(spec: ConnectorSpec) -> DAG:
+    # Not named after the modules the tasks import (a task's local import would shadow them).
+    catalogue_out = catalogue_asset(spec)
+    statistics_out = statistics_asset(spec)
+
     def mark_failed(context: dict[str, Any]) -> None:
         """Record the failure in ops.sync_runs so analysts see it next to the counts."""
         from lms_connectors import runs
@@ -90,9 +131,10 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         message = f"{context['task_instance'].task_id}: {type(exc).__name__}: {exc}" if exc else "failed"
         try:
             with connect(spec.warehouse_conn_id) as conn:
-                runs.finish_run(conn, _run_key(context), "failed", message[:4000])
+                runs.fail_run(conn, _run_key(context), message[:4000])
         except Exception:
             log.exception("could not record the failure in ops.sync_runs")
+        RunFailedNotifier(spec.id, spec.alerts_conn_id)(context)
 
     @contextlib.contextmanager
     def step(cfg: dict[str, Any], name: str) -> Iterator[_Step]:
@@ -113,7 +155,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
 
     @dag(
         dag_id=spec.dag_id,
-        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
+        schedule=DayIntervalTimetable(spec.schedule, timezone="UTC"),
         start_date=dt.datetime.combine(spec.start_date, dt.time(), dt.UTC),
         catchup=True,
         max_active_runs=1,
@@ -164,6 +206,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             start, end = _interval(context)
             if start is None or end is None:
                 raise AirflowFailException("this run has no data interval; trigger it with a logical date")
+            _check_logical_date(context.get("logical_date"), start)
             initial_days = int(context["params"].get("initial_load_days") or 0)
             if initial_days:
                 start = end - dt.timedelta(days=initial_days)
@@ -229,8 +272,8 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                 s.counts = catalogue.validate_courses(s.conn, s.ctx.run_key, spec.id, s.ctx.settings)
             return {k: v for k, v in s.counts.items() if not isinstance(v, dict)}
 
-        @task
-        def load_courses(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
+        @task(outlets=[catalogue_out])
+        def load_courses(cfg: dict[str, Any], validated: dict[str, Any], approval: dict[str, Any]) -> dict[str, Any]:
             from lms_connectors import catalogue, providers, runs
 
             with step(cfg, "load_courses") as s:
@@ -242,12 +285,14 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                     s.ctx.interval_end,
                     providers.get(spec.provider),
                     override_mass_archive=s.ctx.override_mass_archive,
+                    approved_digest=approval.get("approved_digest"),
                 )
                 s.also_record.append(
                     lambda conn: runs.record_catalogue(
                         conn, s.ctx.run_key, validated["records"], merge, validated["rejected"]
                     )
                 )
+            _announce(catalogue_out, s.ctx, merge["rows_written"])
             return {k: v for k, v in merge.items() if not isinstance(v, dict)}
 
         @task
@@ -293,7 +338,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                 )
             return {**transformed, "rejected": s.counts["rejected"]}
 
-        @task
+        @task(outlets=[statistics_out])
         def load_progress(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
             from lms_connectors import progress, providers, runs
 
@@ -309,6 +354,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                     max_replay_delete_share=s.ctx.settings.max_replay_delete_share,
                 )
                 s.also_record.append(lambda conn: runs.record_progress(conn, s.ctx.run_key, validated, merge))
+            _announce(statistics_out, s.ctx, merge["progress_rows"] + merge["daily_rows"])
             return merge
 
         @task
@@ -327,9 +373,25 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             return {"courses": courses_loaded, "progress": progress_loaded, "staging_rows_pruned": pruned}
 
         cfg = config()
-        courses_loaded = load_courses(cfg, validate_courses(cfg, transform_courses(cfg, extract_courses(cfg))))
-        transformed = transform_progress(cfg, extract_progress(cfg), courses_loaded)
-        progress_loaded = load_progress(cfg, validate_progress(cfg, transformed))
+        # Groups per entity so the graph reads like the README's diagram; task ids stay unprefixed
+        # (they name the steps in ops.sync_runs and in the docs).
+        with TaskGroup("catalogue", prefix_group_id=False, tooltip="courses: extract, transform, validate, load"):
+            validated = validate_courses(cfg, transform_courses(cfg, extract_courses(cfg)))
+            approval = CatalogueChangeApproval(
+                task_id="approve_catalogue_change",
+                run_config=cfg,
+                warehouse_conn_id=spec.warehouse_conn_id,
+                provider_name=spec.provider,
+                connector_id=spec.id,
+                doc_md="Waits for a human only when the load would archive more than max_archive_share.",
+            )
+            validated >> approval
+            courses_loaded = load_courses(cfg, validated, approval.output)
+        with TaskGroup(
+            "statistics", prefix_group_id=False, tooltip="learning activity: extract, transform, validate, load"
+        ):
+            transformed = transform_progress(cfg, extract_progress(cfg), courses_loaded)
+            progress_loaded = load_progress(cfg, validate_progress(cfg, transformed))
         report(cfg, courses_loaded, progress_loaded)
 
     return connector()
@@ -456,10 +518,70 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
     return apply_settings_dag()
 
 
+WATCHDOG_DOC_MD = """
+### Deadlines of the connector syncs
+
+Every hour, for each connector: was the day whose deadline (the end of the
+day + the registry's `deadline_hours`) fell within the past hour synced
+successfully (`ops.sync_runs`)? If not, an alert goes out through the
+connector's alerts Connection (`lms_alerts` by default; none: alerts off).
+Each deadline is checked by exactly one hourly run, so a late day alerts
+once. Reads the warehouse with the read-only login.
+"""
+
+
+def build_watchdog_dag(specs: list[ConnectorSpec]) -> DAG:
+    """One DAG for every connector: deadlines are checked on a clock, not by the runs that may be missing."""
+
+    @dag(
+        dag_id="lms_connectors_deadlines",
+        schedule=CronTriggerTimetable("0 * * * *", timezone="UTC"),
+        start_date=dt.datetime.combine(min(s.start_date for s in specs), dt.time(), dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=WATCHDOG_DOC_MD,
+        tags=["lms", "alerts"],
+        default_args={
+            "owner": "data-engineering",
+            "retries": 2,
+            "retry_delay": dt.timedelta(seconds=60),
+            "execution_timeout": dt.timedelta(minutes=10),
+        },
+    )
+    def deadlines() -> None:
+        @task
+        def check_deadlines() -> dict[str, Any]:
+            from lms_connectors import alerts
+            from lms_connectors.warehouse.db import connect
+
+            checked_at = get_current_context()["logical_date"]
+            late = {}
+            for spec in specs:
+                day = alerts.day_due(checked_at, spec.deadline_hours)
+                if day is None:
+                    continue
+                with connect(spec.readonly_conn_id) as conn:
+                    conn.read_only = True
+                    done = alerts.day_synced(conn, spec.id, day)
+                if not done:
+                    late[spec.id] = day.isoformat()
+                    alerts.deadline_missed(spec, day, checked_at)
+            log.info("deadlines checked at %s: late %s", checked_at, late or "none")
+            return {"late": late}
+
+        check_deadlines()
+
+    return deadlines()
+
+
 def build_all(registry: Path = REGISTRY_FILE) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
-    for spec in load_registry(registry):
+    specs = load_registry(registry)
+    for spec in specs:
         dags[spec.dag_id] = build_dag(spec)
         admin_dag = build_admin_dag(spec)
         dags[admin_dag.dag_id] = admin_dag
+    if specs:
+        watchdog = build_watchdog_dag(specs)
+        dags[watchdog.dag_id] = watchdog
     return dags

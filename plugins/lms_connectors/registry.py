@@ -29,6 +29,10 @@ class ConnectorSpec:
     readonly_conn_id: str = "lms_warehouse_readonly"
     # Its password is the key that pseudonymises learner emails (lms_connectors.pseudonym).
     pseudonymisation_conn_id: str = "lms_pseudonymisation_key"
+    # Failures and missed deadlines are sent through this Connection (none: alerts off).
+    alerts_conn_id: str = "lms_alerts"
+    # The day's sync must have succeeded this many hours after its interval ends, or an alert goes out.
+    deadline_hours: float = 6.0
 
     @property
     def dag_id(self) -> str:
@@ -91,6 +95,8 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
             execution_timeout_minutes=float(entry.get("execution_timeout_minutes", 60)),
             readonly_conn_id=entry.get("readonly_conn_id", "lms_warehouse_readonly"),
             pseudonymisation_conn_id=entry.get("pseudonymisation_conn_id", "lms_pseudonymisation_key"),
+            alerts_conn_id=entry.get("alerts_conn_id", "lms_alerts"),
+            deadline_hours=float(entry.get("deadline_hours", 6)),
         )
         if not providers.exists(spec.provider):
             raise ValueError(
@@ -100,6 +106,8 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
         problem = daily_utc_problem(spec.schedule)
         if problem:
             raise ValueError(f"{path}: connector {spec.id!r}: {problem}")
+        if not 0 < spec.deadline_hours <= 24 * 7:
+            raise ValueError(f"{path}: connector {spec.id!r}: deadline_hours must be in (0, 168]")
         if spec.execution_timeout_minutes <= 0:
             raise ValueError(f"{path}: connector {spec.id!r}: execution_timeout_minutes must be positive")
         specs.append(spec)

@@ -103,3 +103,48 @@ def record_progress(conn: psycopg.Connection, run_id: str, transformed: dict[str
             run_id,
         ),
     )
+
+
+def fail_run(conn: psycopg.Connection, run_id: str, error: str) -> None:
+    """Mark the run failed, unless a human already ended it (a rejected change keeps its own status)."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE ops.sync_runs SET status = 'failed', finished_at = now(), error = %s "
+            "WHERE run_id = %s AND status <> 'rejected'",
+            (error, run_id),
+        )
+
+
+APPROVAL_STEP = "approve_catalogue_change"
+
+
+def await_approval(conn: psycopg.Connection, run_id: str, request: dict[str, Any]) -> None:
+    """The run waits for a human: what is asked is kept with the run (the approval binds to it)."""
+    with conn.transaction():
+        conn.execute(
+            """UPDATE ops.sync_runs SET status = 'awaiting_approval',
+                      counts = counts || jsonb_build_object(%s::text, %s::jsonb)
+               WHERE run_id = %s""",
+            (APPROVAL_STEP, json.dumps({"decision": "pending", **request}), run_id),
+        )
+
+
+def approval_request(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT counts -> %s FROM ops.sync_runs WHERE run_id = %s", (APPROVAL_STEP, run_id)).fetchone()
+    return row[0] if row else None
+
+
+def record_decision(
+    conn: psycopg.Connection, run_id: str, decision: str, by: str | None, error: str | None = None
+) -> None:
+    """Approved: the run goes on. Rejected or unanswered: the run ends 'rejected', nothing changed."""
+    status = "running" if decision == "approved" else "rejected"
+    with conn.transaction():
+        conn.execute(
+            """UPDATE ops.sync_runs
+               SET status = %s, error = %s, finished_at = CASE WHEN %s = 'rejected' THEN now() END,
+                   counts = jsonb_set(counts, ARRAY[%s::text], (counts -> %s) || jsonb_build_object(
+                       'decision', %s::text, 'by', %s::text, 'at', now()))
+               WHERE run_id = %s""",
+            (status, error, status, APPROVAL_STEP, APPROVAL_STEP, decision, by, run_id),
+        )

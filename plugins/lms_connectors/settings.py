@@ -50,6 +50,8 @@ class ConnectorSettings(pydantic.BaseModel):
     max_reject_share: float = pydantic.Field(default=0.05, ge=0, le=1)
     # Share of the active catalogue one run may archive without an override.
     max_archive_share: float = pydantic.Field(default=0.2, ge=0, le=1)
+    # How long a run whose catalogue change needs approval waits for an answer (then: rejected).
+    approval_timeout_hours: float = pydantic.Field(default=24, gt=0, le=24 * 14)
     # Share of a day's stored rows a replay asked to delete unreported rows may delete.
     max_replay_delete_share: float = pydantic.Field(default=0.1, ge=0, le=1)
     # Days of run-scoped staging rows kept for debugging.

@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-from airflow.sdk import CronDataIntervalTimetable
 
+from lms_connectors.timetable import DayIntervalTimetable
 from tests.conftest import ROOT
 
 
@@ -62,20 +62,73 @@ def test_policies(bag):
         assert dag.max_active_runs == 1, dag_id
         if dag_id.endswith("_apply_settings"):
             assert dag.schedule is None, dag_id
+        elif dag_id in ("lms_dashboards_refresh", "lms_connectors_deadlines"):
+            assert dag.catchup is False, dag_id
         else:
             assert dag.catchup is True, dag_id
-            assert isinstance(dag.timetable, CronDataIntervalTimetable), dag_id
+            assert isinstance(dag.timetable, DayIntervalTimetable), dag_id
         for t in dag.tasks:
             assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
             assert t.execution_timeout is not None, f"{dag_id}.{t.task_id} may run forever"
 
 
+def test_every_run_of_a_connector_dag_has_its_logical_date_at_its_interval_start(bag):
+    """Manual, scheduled and backfill runs of one day share one logical date, so they never collide;
+    the scheduler (which reads the serialized DAG) sees the same timetable."""
+    import pendulum
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dagbag, _ = bag
+    dag = dagbag.dags["lms_connector_openclassrooms"]
+    timetable = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag)).timetable
+    assert type(timetable) is DayIntervalTimetable
+    day = pendulum.datetime(2026, 11, 5, tz="UTC")
+    manual = timetable.infer_manual_data_interval(run_after=day)
+    assert (manual.start, manual.end) == (day, day.add(days=1))
+    scheduled = timetable.next_dagrun_info(last_automated_data_interval=manual, restriction=_no_restriction())
+    assert scheduled.logical_date == scheduled.data_interval.start == day.add(days=1)
+    # The UI's default logical date is "now": that run covers the last complete day.
+    now = pendulum.datetime(2026, 11, 5, 16, 30, tz="UTC")
+    ui = timetable.infer_manual_data_interval(run_after=now)
+    assert (ui.start, ui.end) == (day.subtract(days=1), day)
+
+
+def _no_restriction():
+    from airflow.timetables.base import TimeRestriction
+
+    return TimeRestriction(earliest=None, latest=None, catchup=True)
+
+
 def test_task_shape(bag):
     dagbag, _ = bag
     dag = dagbag.dags["lms_connector_openclassrooms"]
-    order = ["config", "extract_courses", "transform_courses", "validate_courses", "load_courses", "report"]
+    order = [
+        "config",
+        "extract_courses",
+        "transform_courses",
+        "validate_courses",
+        "approve_catalogue_change",
+        "load_courses",
+        "report",
+    ]
     for upstream, downstream in itertools.pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids
+    # The graph groups the steps by entity, as the README's diagram does.
+    groups = {
+        name: sorted(t.task_id for t in group.iter_tasks())
+        for name, group in dag.task_group.children.items()
+        if hasattr(group, "iter_tasks")
+    }
+    assert groups == {
+        "catalogue": [
+            "approve_catalogue_change",
+            "extract_courses",
+            "load_courses",
+            "transform_courses",
+            "validate_courses",
+        ],
+        "statistics": ["extract_progress", "load_progress", "transform_progress", "validate_progress"],
+    }
 
 
 def test_production_registry_builds_dags_with_the_policies():
@@ -84,7 +137,10 @@ def test_production_registry_builds_dags_with_the_policies():
     dags = build_all(ROOT / "include" / "connectors.yaml")
     connectors = ["linkedin_learning", "openclassrooms"]
     assert sorted(dags) == sorted(
-        name for c in connectors for name in (f"lms_connector_{c}", f"lms_connector_{c}_apply_settings")
+        [
+            "lms_connectors_deadlines",
+            *(name for c in connectors for name in (f"lms_connector_{c}", f"lms_connector_{c}_apply_settings")),
+        ]
     )
     for connector in connectors:
         daily = dags[f"lms_connector_{connector}"]

@@ -7,6 +7,7 @@ Needs Debian's chromium (/usr/bin/chromium), which `make test` installs.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LMS_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
+GRAPH_SHOT = ARTIFACTS / "dag-graph.png"
 # The probe of this machine kind: without these, Chromium tries Google's hosts at start.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -61,6 +64,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     # What a user's shell has: no test-only Airflow settings from conftest.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "LMS_CONNECTORS_REGISTRY"}
     env |= {"LMS_LOCAL_DIR": str(local), "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}"}
+    # The production registry, starting the day before the demo's three days: unpaused, the
+    # scheduler would otherwise catch up every day since its start_date (minutes per day here).
+    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=4)
+    registry = local / "connectors.yaml"
+    registry.write_text(
+        re.sub(r'start_date: "[0-9-]+"', f'start_date: "{start}"', (ROOT / "include" / "connectors.yaml").read_text())
+    )
+    env["LMS_CONNECTORS_REGISTRY"] = str(registry)
     run = lambda *args, timeout: subprocess.run(  # noqa: E731
         [sys.executable, "-m", *args], env=env, cwd=ROOT, timeout=timeout, capture_output=True, text=True
     )
@@ -133,7 +144,7 @@ def _expected(stack: dict[str, Any]) -> dict[str, Any]:
             "unmatched": q("SELECT count(*) FROM ops.unmatched_learners WHERE connector_id = 'openclassrooms'")[0][0],
             "runs": q(
                 "SELECT status, activity_records FROM ops.sync_runs WHERE connector_id = 'openclassrooms' "
-                "ORDER BY started_at DESC LIMIT 10"
+                "ORDER BY interval_start DESC NULLS LAST, started_at DESC LIMIT 10"
             ),
             "connectors": sorted(r[0] for r in q("SELECT DISTINCT connector_id FROM ops.sync_runs")),
             # The analysts' view is the definition the page must agree with.
@@ -141,7 +152,8 @@ def _expected(stack: dict[str, Any]) -> dict[str, Any]:
                 d.isoformat(): (a, c)
                 for d, a, c in q(
                     "SELECT activity_date, active_learners, completions FROM stats.v_daily_activity "
-                    "WHERE connector_id = 'openclassrooms' AND activity_date > current_date - 30"
+                    "WHERE connector_id = 'openclassrooms' AND activity_date >= current_date - 30 "
+                    "AND activity_date < current_date"
                 )
             },
         }
@@ -236,6 +248,14 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
             assert [int(r.locator('[data-field="activity_records"]').inner_text()) for r in runs.all()] == [
                 n for _, n in expected["runs"]
             ]
+            # Each run: its duration on one scale, links to its Airflow run and log.
+            assert runs.locator('[data-field="duration"] svg.bar').count() == runs.count()
+            assert all(
+                float(s) > 0 for s in runs.locator("[data-seconds]").evaluate_all("e => e.map(x => x.dataset.seconds)")
+            )
+            link = runs.first.locator('a[data-link="run"]')
+            assert link.get_attribute("target") == "_top"
+            assert "/dags/lms_connector_openclassrooms/runs/" in link.get_attribute("href")
             assert section.locator("svg.chart polyline.series-active").count() == 1
             section.locator("details summary").click()
             shown = {
@@ -251,7 +271,93 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
                     assert shown[day] == figures, day
             assert sum(a for a, _ in shown.values()) > 0
             page.screenshot(path=str(shot), full_page=True)
+            # The DAG's graph, as the README shows it: the two task groups by entity.
+            graph_page = context.new_page()
+            graph_page.add_init_script("window.localStorage.setItem('default_dag_view', JSON.stringify('graph'))")
+            graph_page.goto(f"{url}/dags/lms_connector_openclassrooms", wait_until="networkidle")
+            for group in ("catalogue", "statistics"):
+                graph_page.get_by_text(group, exact=True).first.wait_for(timeout=60_000)
+            graph_page.screenshot(path=str(GRAPH_SHOT), full_page=True)
         finally:
             browser.close()
-    assert shot.stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000 and GRAPH_SHOT.stat().st_size > 10_000
     shutil.copy(shot, stack["local"] / shot.name)
+
+
+def _readme_block(heading: str) -> str:
+    """The first ```bash block after a README heading: what a user copies."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(heading) :]
+    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+
+
+def _runs(url: str, token: str, dag_id: str) -> list[dict[str, Any]]:
+    r = requests.get(
+        f"{url}/api/v2/dags/{dag_id}/dagRuns",
+        params={"limit": 100, "order_by": "logical_date"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    r.raise_for_status()
+    return r.json()["dag_runs"]
+
+
+def _tries(url: str, token: str, dag_id: str, run_id: str) -> int:
+    r = requests.get(
+        f"{url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/config",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    r.raise_for_status()
+    return r.json()["try_number"]
+
+
+def test_demo_runs_backfills_and_the_scheduler_agree_on_each_day(stack):
+    """The README's backfill commands, as written (their dates moved next to the demo's days), after
+    `make demo`: each requested day runs once, the demo's days are reprocessed in place, and once
+    unpaused the scheduler finds every day done and leaves nothing queued."""
+    from devstack.airflow_ui import password
+
+    dag_id = "lms_connector_openclassrooms"
+    url = stack["state"]["airflow"]["url"]
+    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    demo = _runs(url, token, dag_id)
+    assert len(demo) == 3
+    assert all(r["logical_date"] == r["data_interval_start"] for r in demo), demo
+    # Their start and end are the real ones (dag.test records the logical date as the start).
+    lasted = [dt.datetime.fromisoformat(r["end_date"]) - dt.datetime.fromisoformat(r["start_date"]) for r in demo]
+    assert all(dt.timedelta(0) < d < dt.timedelta(minutes=10) for d in lasted), lasted
+    days = sorted(r["logical_date"][:10] for r in demo)
+    first_demo = dt.date.fromisoformat(days[0])
+    earlier = first_demo - dt.timedelta(days=1)  # the registry's start_date: no run yet
+    block = _readme_block("## Backfills: replaying missed days")
+    block = block.replace("2026-11-01", earlier.isoformat()).replace("2026-11-10", first_demo.isoformat())
+    t0 = time.monotonic()
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        env=stack["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # The dry run names the two requested days.
+    assert earlier.isoformat() in out.stdout and first_demo.isoformat() in out.stdout
+    wanted = {earlier.isoformat(), *days}
+    while time.monotonic() - t0 < 600:
+        runs = _runs(url, token, dag_id)
+        if {r["logical_date"][:10] for r in runs} == wanted and all(r["state"] == "success" for r in runs):
+            break
+        assert not any(r["state"] == "failed" for r in runs), runs
+        time.sleep(5)
+    else:
+        pytest.fail(f"runs not done after 10 minutes: {runs}")
+    time.sleep(15)  # a scheduler loop or two: nothing more is created
+    runs = _runs(url, token, dag_id)
+    assert sorted(r["logical_date"][:10] for r in runs) == sorted(wanted)
+    assert all(r["logical_date"] == r["data_interval_start"] for r in runs)
+    assert all(r["state"] == "success" for r in runs), runs
+    tries = {r["logical_date"][:10]: _tries(url, token, dag_id, r["dag_run_id"]) for r in runs}
+    # The new day once; the demo day inside the range replayed once; the others untouched.
+    assert tries == {earlier.isoformat(): 1, days[0]: 2, days[1]: 1, days[2]: 1}

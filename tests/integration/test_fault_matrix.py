@@ -21,7 +21,6 @@ from tests.builders import (
     add_course,
     change_course,
     provider_client,
-    remove_course,
     set_faults,
     sim_state,
 )
@@ -336,32 +335,7 @@ def test_exception_mid_load_leaves_targets_as_they_were_and_a_rerun_converges(da
     assert targets(warehouse) == clean_day
 
 
-# --- mass-archive circuit breaker ---------------------------------------------------
-
-
-def trigger(dags, day: dt.date, **conf) -> str:
-    return dags.run(day, **{"override_mass_archive": False, **conf})
-
-
-@pytest.mark.parametrize("shrink", [1.0, 0.5], ids=["empty-catalogue", "half-the-catalogue"])
-def test_a_shrinking_catalogue_is_not_mass_archived_without_override(
-    dags, profile, airflow_env, warehouse, sim, shrink
-):
-    assert trigger(dags, DAY1) == "success"
-    before = targets(warehouse)
-    ids = sorted(c[1] for c in before["lms.courses"])
-    for cid in ids[: int(len(ids) * shrink)]:
-        remove_course(sim, profile.world_id(cid))
-    assert trigger(dags, DAY1 + dt.timedelta(days=1)) == "failed"
-    assert targets(warehouse) == before
-    run = last_run(warehouse)
-    assert "max_archive_share" in run["error"]
-    assert "override_mass_archive" in run["error"]
-    assert trigger(dags, DAY1 + dt.timedelta(days=1), override_mass_archive=True) == "success"
-    run = last_run(warehouse)
-    assert run["override_mass_archive"] is True
-    gone = {r[1] for r in targets(warehouse)["lms.courses"] if "removed_by_provider" in r[12]}
-    assert gone == set(ids[: int(len(ids) * shrink)])
+# --- mass-archive circuit breaker: tests/integration/test_approval.py -----------------
 
 
 # --- no interleaving ----------------------------------------------------------------

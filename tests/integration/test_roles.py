@@ -23,6 +23,7 @@ FORBIDDEN = {
         "INSERT INTO ops.schema_migrations (version, name, checksum) VALUES (999, 'x', 'x')",
         "DELETE FROM ops.schema_migrations",
         "DROP TABLE lms.courses",
+        "REFRESH MATERIALIZED VIEW stats.mv_daily_summary",
         "ALTER TABLE stats.course_progress ADD COLUMN x int",
         "CREATE TABLE lms.sneaky (x int)",
         "CREATE TABLE staging.sneaky (x int)",
@@ -48,6 +49,7 @@ FORBIDDEN = {
         "SELECT * FROM staging.progress",
         "SELECT * FROM staging.run_day_records('r')",
         "SELECT stats.analyze_progress()",
+        "SELECT stats.refresh_daily_summary()",
         "DELETE FROM stats.course_progress",
         "UPDATE stats.course_progress_daily SET progress_pct = 0",
     ],
@@ -60,6 +62,7 @@ FORBIDDEN = {
         "INSERT INTO ops.unmatched_learners VALUES ('c', 'h', 'r', current_date)",
         "UPDATE lms.courses SET title = title",
         "SELECT stats.analyze_progress()",
+        "SELECT stats.refresh_daily_summary()",
     ],
 }
 ALLOWED = {
@@ -73,6 +76,7 @@ ALLOWED = {
         # The progress merge reads the run's records through this function and refreshes statistics through that one.
         "SELECT count(*) FROM staging.run_day_records('none')",
         "SELECT stats.analyze_progress()",
+        "SELECT stats.refresh_daily_summary()",
         "INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record) VALUES ('r', 'c', 'e', 'x', '{}')",
         "CREATE TEMP TABLE scratch (x int)",
     ],
@@ -86,6 +90,7 @@ ALLOWED = {
         "SELECT count(*) FROM stats.course_progress",
         "SELECT count(*) FROM stats.v_course_engagement",
         "SELECT count(*) FROM stats.v_daily_activity",
+        "SELECT count(*) FROM stats.mv_daily_summary",
         "SELECT count(*) FROM stats.v_learner_summary",
         "SELECT count(*) FROM stats.v_path_progress",
     ],

@@ -69,6 +69,15 @@ SELECT count(*) FILTER (WHERE NOT is_new AND cardinality(old_reasons) = 0
        count(*) FILTER (WHERE NOT is_new AND cardinality(old_reasons) = 0) AS active_before
 FROM course_plan;
 
+-- name: breaker_courses
+-- The courses the breaker counts, for the approval request: ids bind an
+-- approval to exactly this change, titles show it.
+SELECT lms_course_id, title
+FROM course_plan
+WHERE NOT is_new AND cardinality(old_reasons) = 0
+  AND new_reasons && ARRAY['provider_status', 'removed_by_provider']
+ORDER BY lms_course_id;
+
 -- name: reasons_added
 SELECT r AS reason, count(*) AS courses
 FROM course_plan, unnest(new_reasons) AS r
