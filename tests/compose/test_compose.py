@@ -247,7 +247,13 @@ def test_the_production_image_ships_neither_simulators_nor_development_tooling(c
     copied = re.findall(r"^COPY (?:--\S+ )*(\S+) ", airflow_stage, re.M)
     assert sorted(copied) == ["dags", "include", "plugins", "requirements.lock"]
     for item in (ROOT / "plugins").iterdir():
-        assert item.name in {"lms_connectors", "lms_connector_health.py", ".airflowignore", "__pycache__"}, item
+        assert item.name in {
+            "lms_connectors",
+            "lms_connector_health.py",
+            "lms_connector_timetable.py",
+            ".airflowignore",
+            "__pycache__",
+        }, item
     # The demo profile's simulators run their own image.
     for name in SIMULATORS:
         assert compose["services"][name]["build"] == {"context": ".", "target": "simulator"}
