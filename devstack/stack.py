@@ -246,7 +246,9 @@ def airflow_env(
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+        # SQLite allows one writer: the CLI (a backfill clearing runs) waits for the scheduler's
+        # transactions up to 60 s instead of failing with "database is locked" after sqlite3's 5 s.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db?timeout=60",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)]),
         # The DAG's tasks: the sync login, never the owner or the superuser.

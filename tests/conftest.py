@@ -14,7 +14,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+# The approval tests answer through the API while dag.test writes: wait for the lock, as the dev stack does.
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db?timeout=60"
 os.environ["LMS_CONNECTORS_REGISTRY"] = str(ROOT / "tests" / "fixtures" / "connectors.yaml")
 
 # Everything below may import airflow: the environment is set above.
