@@ -16,6 +16,7 @@ Messages carry ids, dates and the error's first line: no settings, no credential
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import logging
 from typing import Any
@@ -37,13 +38,17 @@ def _connection(conn_id: str) -> Any | None:
         return None
 
 
-def _ui_link(dag_id: str, run_id: str) -> str | None:
+def _ui_link(dag_id: str, run_id: str | None = None) -> str | None:
+    """The DAG (or one of its runs) in the Airflow UI, when the API's base URL is configured."""
     from urllib.parse import quote
 
     from airflow.configuration import conf
 
     base = conf.get("api", "base_url", fallback=None)
-    return f"{base.rstrip('/')}/dags/{dag_id}/runs/{quote(run_id, safe='')}" if base else None
+    if not base:
+        return None
+    dag_url = f"{base.rstrip('/')}/dags/{dag_id}"
+    return f"{dag_url}/runs/{quote(run_id, safe='')}" if run_id else dag_url
 
 
 def send(conn_id: str, alert: dict[str, Any]) -> bool:
@@ -63,7 +68,7 @@ def send(conn_id: str, alert: dict[str, Any]) -> bool:
                 raise ValueError(f"Connection {conn_id!r} has no recipients (extra 'to')")
             body = "\n".join(f"{k}: {v}" for k, v in alert.items() if v is not None)
             with SmtpHook(smtp_conn_id=conn_id) as hook:
-                hook.send_email_smtp(to=to, subject=subject, html_content=f"<pre>{_escape(body)}</pre>")
+                hook.send_email_smtp(to=to, subject=subject, html_content=f"<pre>{html.escape(body)}</pre>")
         else:
             import requests
 
@@ -85,12 +90,6 @@ def send(conn_id: str, alert: dict[str, Any]) -> bool:
         return False
     log.info("alert sent through Connection %r: %s", conn_id, alert["summary"])
     return True
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 class RunFailedNotifier(BaseNotifier):
@@ -157,6 +156,6 @@ def deadline_missed(spec: Any, day: dt.date, checked_at: dt.datetime) -> bool:
             "dag_id": spec.dag_id,
             "interval_start": f"{day.isoformat()}T00:00:00+00:00",
             "deadline_hours": spec.deadline_hours,
-            "url": _ui_link(spec.dag_id, "").rsplit("/runs/", 1)[0] if _ui_link(spec.dag_id, "") else None,
+            "url": _ui_link(spec.dag_id),
         },
     )

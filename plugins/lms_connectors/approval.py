@@ -92,7 +92,7 @@ class CatalogueChangeApproval(HITLOperator):
                 decision, message = "approved", None
             else:
                 decision, message = "rejected", f"mass archive rejected by {by}: nothing changed"
-            runs.record_decision(conn, ctx.run_key, decision, by if decision != "timed out" else None, message)
+            runs.record_decision(conn, ctx.run_key, decision, by, message)
         if message:
             raise AirflowFailException(message)
         log.info("approved by %s: the load applies exactly the change shown", by)
