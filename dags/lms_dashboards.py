@@ -3,7 +3,7 @@
 
 Scheduled on the **statistics Asset** of every connector of
 `include/connectors.yaml` (`lms_statistics__<connector id>`, updated by each
-connector's `load_progress`): whenever any connector loads a day, this DAG
+connector's `sync_statistics`): whenever any connector loads a day, this DAG
 refreshes the materialized view `stats.mv_daily_summary` (one row per
 connector and day: active learners, completions, time spent; the figures of
 `stats.v_daily_activity`) so dashboards read a precomputed table.

@@ -31,6 +31,7 @@ from lms_connectors.registry import load_registry
 
 ADMIN_USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+PRELOADING_EXECUTOR = "lms_connectors.executors.PreloadingLocalExecutor"
 
 
 def standalone_env(state: dict[str, Any], port: int) -> dict[str, str]:
@@ -42,7 +43,10 @@ def standalone_env(state: dict[str, Any], port: int) -> dict[str, str]:
         # Two cores: one API worker, one parsing process, four task slots.
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Task processes fork from a parent that already imported pandas, great_expectations and the
+        # connector (lms_connectors/executors.py): seconds off every task start. LMS_AIRFLOW_EXECUTOR
+        # (e.g. LocalExecutor) is for comparing, as `make bench-airflow` does.
+        "AIRFLOW__CORE__EXECUTOR": os.environ.get("LMS_AIRFLOW_EXECUTOR", PRELOADING_EXECUTOR),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
         "LMS_DEMO_STATE": json.dumps(state),

@@ -7,25 +7,21 @@ The tasks are thin: they open the Connections and call the steps of
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime as dt
 import logging
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, TaskGroup, Variable, dag, get_current_context, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, Variable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from lms_connectors import catalogue_sync
 from lms_connectors.alerts import RunFailedNotifier
-from lms_connectors.approval import CatalogueChangeApproval
 from lms_connectors.assets import catalogue_asset, statistics_asset
 from lms_connectors.context import RunContext
-from lms_connectors.errors import PermanentError
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
+from lms_connectors.steps import fail_fast, scalars, step
 from lms_connectors.timetable import DayIntervalTimetable
 
 log = logging.getLogger(__name__)
@@ -37,22 +33,24 @@ Daily sync of the **{provider}** catalogue into the LMS group set in the
 Variable `{variable}` (JSON: `enabled`, `target_group_id`, `author_email`,
 `languages`, thresholds).
 
-`config` validates the settings and checks the warehouse schema is current ->
-`extract_courses` streams the provider catalogue into run-scoped staging ->
-`transform_courses` types and checks every record -> `validate_courses`
-quarantines rejected rows and applies the batch rules -> `load_courses` merges
-into `lms.courses` and the group's catalogue in one transaction. When that load
-would archive more than `max_archive_share` of the active catalogue,
-`approve_catalogue_change` first waits in **Required Actions** with the counts
-and example titles: Approve applies exactly that change, Reject (or no answer
-within `approval_timeout_hours`) ends the run with nothing changed.
+`config` validates the settings and checks the warehouse schema is current.
 
-In parallel, `extract_progress` streams the interval's learning activity
-(learner emails hashed on the way in); once the catalogue is loaded,
-`transform_progress` matches learners to LMS users and computes theoretical
-time spent -> `validate_progress` -> `load_progress` merges
-`stats.course_progress` (newer record wins) and `stats.course_progress_daily`
-(the interval's days replaced) -> `report`.
+`sync_catalogue` runs the catalogue's steps: `extract_courses` streams the provider
+catalogue into run-scoped staging -> `transform_courses` types and checks every record ->
+`validate_courses` quarantines rejected rows and applies the batch rules -> `load_courses`
+merges into `lms.courses` and the group's catalogue in one transaction. When that load would
+archive more than `max_archive_share` of the active catalogue, the task first waits in
+**Required Actions** with the counts and example titles: Approve applies exactly that change,
+Reject (or no answer within `approval_timeout_hours`) ends the run with nothing changed.
+
+In parallel, `extract_progress` streams the interval's learning activity (learner emails
+hashed on the way in); once the catalogue is loaded, `sync_statistics` runs
+`transform_progress` (learners matched to LMS users, theoretical time spent) ->
+`validate_progress` -> `load_progress` (`stats.course_progress`, newer record wins;
+`stats.course_progress_daily`, the interval's days) -> the run report.
+
+Each step is timed under its own name in `ops.sync_runs.step_seconds`; clearing a task reruns
+its steps from the run's staging.
 
 Provider Connection: `{provider_conn_id}`. Warehouse Connection: `{warehouse_conn_id}`.
 Each run covers the data interval [day, day + 1) in UTC, and its logical date is
@@ -61,24 +59,15 @@ counts and timings: `ops.sync_runs`.
 """
 
 
-@contextlib.contextmanager
-def _fail_fast() -> Iterator[None]:
-    """Errors a retry cannot fix fail the task at once (no retries), with their message."""
-    try:
-        yield
-    except PermanentError as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-
-
-@dataclasses.dataclass
-class _Step:
-    """What a step task works with (its run context and a warehouse connection), and what it hands
-    back to ``step``: counts to record, and more bookkeeping to write in the same transaction."""
-
-    ctx: RunContext
-    conn: Any
-    counts: dict[str, Any] = dataclasses.field(default_factory=dict)
-    also_record: list[Callable[[Any], None]] = dataclasses.field(default_factory=list)
+# The steps each task runs, by task id, as ops.sync_runs.step_seconds names them. Four tasks, not
+# eleven: each task start cost 3-10 s through the scheduler, and a boundary inside the catalogue or
+# the statistics bought no retry a data engineer could use (README, Benchmarks).
+TASK_STEPS: dict[str, tuple[str, ...]] = {
+    "config": (),
+    "sync_catalogue": catalogue_sync.STEPS,
+    "extract_progress": ("extract_progress",),
+    "sync_statistics": ("transform_progress", "validate_progress", "load_progress"),
+}
 
 
 def _run_key(context: dict[str, Any]) -> str:
@@ -106,17 +95,6 @@ def _check_logical_date(logical: dt.datetime | None, start: dt.datetime) -> None
     )
 
 
-def _announce(asset: Any, ctx: RunContext, rows_written: int) -> None:
-    """Tell the Asset's consumers which day changed and how much was written."""
-    events = get_current_context()["outlet_events"]
-    events[asset].extra = {
-        "connector_id": ctx.connector_id,
-        "interval_start": ctx.interval_start.isoformat(),
-        "interval_end": ctx.interval_end.isoformat(),
-        "rows_written": rows_written,
-    }
-
-
 def build_dag(spec: ConnectorSpec) -> DAG:
     # Not named after the modules the tasks import (a task's local import would shadow them).
     catalogue_out = catalogue_asset(spec)
@@ -135,23 +113,6 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         except Exception:
             log.exception("could not record the failure in ops.sync_runs")
         RunFailedNotifier(spec.id, spec.alerts_conn_id)(context)
-
-    @contextlib.contextmanager
-    def step(cfg: dict[str, Any], name: str) -> Iterator[_Step]:
-        """One pipeline step: the run context, a warehouse connection, its timing and counts
-        recorded in ops.sync_runs when it succeeds, permanent errors failing fast."""
-        from lms_connectors import runs
-        from lms_connectors.warehouse.db import connect
-
-        t0 = time.monotonic()
-        ctx = RunContext.from_xcom(cfg)
-        with _fail_fast(), connect(spec.warehouse_conn_id) as conn:
-            current = _Step(ctx, conn)
-            yield current
-            with conn.transaction():
-                for record in current.also_record:
-                    record(conn)
-                runs.record_step(conn, ctx.run_key, name, time.monotonic() - t0, current.counts)
 
     @dag(
         dag_id=spec.dag_id,
@@ -211,7 +172,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             if initial_days:
                 start = end - dt.timedelta(days=initial_days)
             raw = Variable.get(spec.variable, default=None)
-            with _fail_fast():
+            with fail_fast():
                 parsed = settings.parse_settings(raw, spec.variable)
                 with connect(spec.warehouse_conn_id) as conn:
                     migrations.check_current(conn)
@@ -245,62 +206,25 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                 delete_unreported=bool(context["params"].get("delete_unreported_rows")),
             ).to_xcom()
 
-        @task
-        def extract_courses(cfg: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue, providers
-
-            provider = providers.get(spec.provider)
-            with step(cfg, "extract_courses") as s:
-                client = provider.client(spec.provider_conn_id)
-                n = catalogue.extract_courses(s.conn, client.iter_course_pages, s.ctx.run_key, provider)
-                s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
-            return {"records": n}
-
-        @task
-        def transform_courses(cfg: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue, providers
-
-            with step(cfg, "transform_courses") as s:
-                s.counts = catalogue.transform_courses(s.conn, s.ctx.run_key, providers.get(spec.provider))
-            return s.counts
-
-        @task
-        def validate_courses(cfg: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue
-
-            with step(cfg, "validate_courses") as s:
-                s.counts = catalogue.validate_courses(s.conn, s.ctx.run_key, spec.id, s.ctx.settings)
-            return {k: v for k, v in s.counts.items() if not isinstance(v, dict)}
-
-        @task(outlets=[catalogue_out])
-        def load_courses(cfg: dict[str, Any], validated: dict[str, Any], approval: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import catalogue, providers, runs
-
-            with step(cfg, "load_courses") as s:
-                s.counts = merge = catalogue.load_courses(
-                    s.conn,
-                    s.ctx.run_key,
-                    spec.id,
-                    s.ctx.settings,
-                    s.ctx.interval_end,
-                    providers.get(spec.provider),
-                    override_mass_archive=s.ctx.override_mass_archive,
-                    approved_digest=approval.get("approved_digest"),
-                )
-                s.also_record.append(
-                    lambda conn: runs.record_catalogue(
-                        conn, s.ctx.run_key, validated["records"], merge, validated["rejected"]
-                    )
-                )
-            _announce(catalogue_out, s.ctx, merge["rows_written"])
-            return {k: v for k, v in merge.items() if not isinstance(v, dict)}
+        cfg = config()
+        courses_loaded = catalogue_sync.CatalogueSync(
+            task_id="sync_catalogue",
+            run_config=cfg,
+            warehouse_conn_id=spec.warehouse_conn_id,
+            provider_conn_id=spec.provider_conn_id,
+            provider_name=spec.provider,
+            connector_id=spec.id,
+            outlets=[catalogue_out],
+            doc_md="Extract, transform, validate and load the catalogue; waits in Required Actions only when "
+            "the load would archive more than max_archive_share.",
+        )
 
         @task
         def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
             from lms_connectors import progress, providers, pseudonym
 
             provider = providers.get(spec.provider)
-            with step(cfg, "extract_progress") as s:
+            with step(spec.warehouse_conn_id, cfg, "extract_progress") as s:
                 client = provider.client(spec.provider_conn_id)
                 n = progress.extract_activity(
                     s.conn,
@@ -312,87 +236,56 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                 s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
             return {"records": n}
 
-        @task
-        def transform_progress(
+        @task(outlets=[statistics_out])
+        def sync_statistics(
             cfg: dict[str, Any], extracted: dict[str, Any], courses_loaded: dict[str, Any]
         ) -> dict[str, Any]:
-            from lms_connectors import progress, providers, pseudonym
+            """Transform, validate and load the interval's learning activity; finish the run and report."""
+            from lms_connectors import progress, providers, pseudonym, reporting, runs
+            from lms_connectors.warehouse.db import connect
 
-            with step(cfg, "transform_progress") as s:
+            provider = providers.get(spec.provider)
+            with step(spec.warehouse_conn_id, cfg, "transform_progress") as s:
                 s.counts = progress.transform_progress(
                     s.conn,
                     s.ctx.run_key,
                     spec.id,
                     pseudonym.key_from_connection(spec.pseudonymisation_conn_id),
-                    providers.get(spec.provider),
+                    provider,
                 )
-            return {k: v for k, v in s.counts.items() if not isinstance(v, dict)}
-
-        @task
-        def validate_progress(cfg: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import progress
-
-            with step(cfg, "validate_progress") as s:
+            transformed = scalars(s.counts)
+            with step(spec.warehouse_conn_id, cfg, "validate_progress") as s:
                 s.counts = progress.validate_progress(
                     s.conn, s.ctx.run_key, spec.id, s.ctx.settings, s.ctx.interval_start, s.ctx.interval_end
                 )
-            return {**transformed, "rejected": s.counts["rejected"]}
-
-        @task(outlets=[statistics_out])
-        def load_progress(cfg: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import progress, providers, runs
-
-            with step(cfg, "load_progress") as s:
+            validated = {**transformed, "rejected": s.counts["rejected"]}
+            with step(spec.warehouse_conn_id, cfg, "load_progress") as s:
                 s.counts = merge = progress.load_progress(
                     s.conn,
                     s.ctx.run_key,
                     spec.id,
                     s.ctx.interval_start,
                     s.ctx.interval_end,
-                    measured=providers.get(spec.provider).time_spent_rule == "measured",
+                    measured=provider.time_spent_rule == "measured",
                     delete_unreported=s.ctx.delete_unreported,
                     max_replay_delete_share=s.ctx.settings.max_replay_delete_share,
                 )
                 s.also_record.append(lambda conn: runs.record_progress(conn, s.ctx.run_key, validated, merge))
-            _announce(statistics_out, s.ctx, merge["progress_rows"] + merge["daily_rows"])
-            return merge
-
-        @task
-        def report(
-            cfg: dict[str, Any], courses_loaded: dict[str, Any], progress_loaded: dict[str, Any]
-        ) -> dict[str, Any]:
-            from lms_connectors import reporting, runs
-            from lms_connectors.warehouse.db import connect
-
-            ctx = RunContext.from_xcom(cfg)
+            ctx = s.ctx
+            get_current_context()["outlet_events"][statistics_out].extra = {
+                "connector_id": ctx.connector_id,
+                "interval_start": ctx.interval_start.isoformat(),
+                "interval_end": ctx.interval_end.isoformat(),
+                "rows_written": merge["progress_rows"] + merge["daily_rows"],
+            }
             with connect(spec.warehouse_conn_id) as conn:
                 runs.finish_run(conn, ctx.run_key, "success")
                 text = reporting.run_table(conn, ctx.run_key)
                 pruned = reporting.prune_staging(conn, ctx.settings.staging_retention_days, ctx.interval_end)
             log.info("run report\n%s", text)
-            return {"courses": courses_loaded, "progress": progress_loaded, "staging_rows_pruned": pruned}
+            return {"courses": courses_loaded, "progress": merge, "staging_rows_pruned": pruned}
 
-        cfg = config()
-        # Groups per entity so the graph reads like the README's diagram; task ids stay unprefixed
-        # (they name the steps in ops.sync_runs and in the docs).
-        with TaskGroup("catalogue", prefix_group_id=False, tooltip="courses: extract, transform, validate, load"):
-            validated = validate_courses(cfg, transform_courses(cfg, extract_courses(cfg)))
-            approval = CatalogueChangeApproval(
-                task_id="approve_catalogue_change",
-                run_config=cfg,
-                warehouse_conn_id=spec.warehouse_conn_id,
-                provider_name=spec.provider,
-                connector_id=spec.id,
-                doc_md="Waits for a human only when the load would archive more than max_archive_share.",
-            )
-            validated >> approval
-            courses_loaded = load_courses(cfg, validated, approval.output)
-        with TaskGroup(
-            "statistics", prefix_group_id=False, tooltip="learning activity: extract, transform, validate, load"
-        ):
-            transformed = transform_progress(cfg, extract_progress(cfg), courses_loaded)
-            progress_loaded = load_progress(cfg, validate_progress(cfg, transformed))
-        report(cfg, courses_loaded, progress_loaded)
+        sync_statistics(cfg, extract_progress(cfg), courses_loaded.output)
 
     return connector()
 
@@ -481,7 +374,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
 
             params = get_current_context()["params"]
             dry_run = bool(params.get("dry_run"))
-            with _fail_fast():
+            with fail_fast():
                 current = settings.parse_settings(Variable.get(spec.variable, default=None), spec.variable)
                 changes = {k: params[k] for k in ("languages", "enabled") if params.get(k) is not None}
                 if params.get("all_languages"):

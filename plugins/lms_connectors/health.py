@@ -141,12 +141,10 @@ def run_links(run_key: str, status: str, error: str | None) -> str:
     and open in the top window.
     """
     dag_id, _, run_id = run_key.partition("/")
-    task = "report"
+    task = "sync_statistics"
     if status in ("failed", "rejected", "awaiting_approval"):
         head = (error or "").split(":", 1)[0].strip()
-        task = (
-            head if re.fullmatch(r"[a-z_]+", head) else "approve_catalogue_change" if status != "failed" else "config"
-        )
+        task = head if re.fullmatch(r"[a-z_]+", head) else "sync_catalogue" if status != "failed" else "config"
     base = f"../dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
     return (
         f'<a data-link="run" target="_top" href="{html.escape(base)}">run</a> '

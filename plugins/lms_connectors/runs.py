@@ -115,6 +115,12 @@ def fail_run(conn: psycopg.Connection, run_id: str, error: str) -> None:
         )
 
 
+def step_counts(conn: psycopg.Connection, run_id: str, step: str) -> dict[str, Any]:
+    """What a step recorded (a task resumed after a wait reads what it computed before)."""
+    row = conn.execute("SELECT counts -> %s FROM ops.sync_runs WHERE run_id = %s", (step, run_id)).fetchone()
+    return (row[0] if row else None) or {}
+
+
 APPROVAL_STEP = "approve_catalogue_change"
 
 

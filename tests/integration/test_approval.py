@@ -23,7 +23,7 @@ from tests.integration.test_fault_matrix import last_run, targets
 
 pytestmark = pytest.mark.integration
 DAY2 = DAY1 + dt.timedelta(days=1)
-TASK = "approve_catalogue_change"
+TASK = "sync_catalogue"
 
 
 @pytest.fixture(scope="module")

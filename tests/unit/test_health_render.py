@@ -108,13 +108,13 @@ def _run(day: int, seconds: float | None, status: str = "success", error: str | 
 
 
 def test_each_run_has_a_duration_bar_on_one_scale_and_links_to_its_airflow_run_and_log():
-    runs = [_run(25, 12.0), _run(24, 48.0), _run(23, 300.0, "failed", "load_progress: ReplayDeleteBlocked: ...")]
+    runs = [_run(25, 12.0), _run(24, 48.0), _run(23, 300.0, "failed", "sync_statistics: ReplayDeleteBlocked: ...")]
     out = health.render_connector(SPEC, figures(last_runs=runs))
     widths = [float(w) for w in re.findall(r'<rect width="([0-9.]+)"', out)]
     assert widths == [3.2, 12.8, 80.0]  # the slow day takes the whole bar
     assert 'data-seconds="300.0">5.0 min<' in out and 'data-seconds="12.0">12.0 s<' in out
     assert '<td data-field="progress_rows_written">8</td>' in out and '<td data-field="day_rows_written">9</td>' in out
     run = "../dags/lms_connector_openclassrooms/runs/scheduled__2026-11-25T00%3A00%3A00%2B00%3A00"
-    assert f'href="{run}"' in out and f'href="{run}/tasks/report"' in out
-    assert 'runs/scheduled__2026-11-23T00%3A00%3A00%2B00%3A00/tasks/load_progress"' in out
+    assert f'href="{run}"' in out and f'href="{run}/tasks/sync_statistics"' in out
+    assert 'runs/scheduled__2026-11-23T00%3A00%3A00%2B00%3A00/tasks/sync_statistics"' in out
     assert out.count('target="_top"') == 6

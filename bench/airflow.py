@@ -1,0 +1,328 @@
+"""``make bench-airflow``: a connector's runs through the real scheduler, fixed cost and replays.
+
+Starts a stack of its own (under ``.local/bench-airflow``: warehouse Postgres,
+the simulators, ``airflow standalone`` with the LocalExecutor as ``make
+airflow`` runs it) with a registry whose start_date is yesterday, then:
+
+- unpauses the OpenClassrooms DAG: the scheduler runs yesterday (first run,
+  empty warehouse), then the same day again through a one-day backfill (a
+  daily run on time: the catalogue and every learner already stored);
+- per task: the gap between its upstream tasks ending and its start
+  (scheduling and executor), and its duration beyond the steps it ran
+  (process start, imports, Airflow's API calls), from the task instances and
+  the steps' own timings in ``ops.sync_runs``;
+- replays the simulator's 30 days with the README's backfill command
+  (``--max-active-runs``, default 1 as documented);
+- with ``--celery``, the same replay on ``make cluster`` with 1 and then 2
+  Celery workers.
+
+Prints a table with held/MISSED against the targets and writes
+``bench/results/airflow.json``. Stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from lms_connectors.paths import PROJECT_ROOT
+
+LOCAL = PROJECT_ROOT / ".local" / "bench-airflow"
+RESULTS = PROJECT_ROOT / "bench" / "results" / "airflow.json"
+DAG_ID = "lms_connector_openclassrooms"
+CONNECTOR = "openclassrooms"
+
+# The targets of issue 15, each stated once: the table and the held/MISSED lines come from here.
+MAX_DAILY_RUN_SECONDS = 12.0
+MAX_REPLAY_30_SECONDS = 240.0
+
+
+class Airflow:
+    """The REST API of a running Airflow, as the admin user."""
+
+    def __init__(self, url: str, password: str) -> None:
+        self.url = url
+        r = requests.post(f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
+        r.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = requests.get(f"{self.url}/api/v2{path}", params=params, headers=self.headers, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+    def send(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        r = requests.request(method, f"{self.url}/api/v2{path}", json=body, headers=self.headers, timeout=60)
+        if not r.ok:
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:500]}")
+        return r.json()
+
+    def runs(self) -> list[dict[str, Any]]:
+        return self.get(f"/dags/{DAG_ID}/dagRuns", limit=200, order_by="logical_date")["dag_runs"]
+
+    def wait(self, done: Any, timeout: float, what: str) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.runs()
+            failed = [r["dag_run_id"] for r in runs if r["state"] == "failed"]
+            if failed:
+                raise RuntimeError(f"{what}: runs failed: {failed}")
+            if done(runs):
+                return runs
+            time.sleep(0.5)
+        raise TimeoutError(f"{what}: not done within {timeout:.0f} s")
+
+    def backfill(self, first: dt.date, last: dt.date, max_active_runs: int) -> None:
+        # The scheduler marks a backfill complete a loop after its last run; one at a time per DAG.
+        deadline = time.monotonic() + 120
+        while any(b["completed_at"] is None for b in self.get("/backfills", dag_id=DAG_ID)["backfills"]):
+            if time.monotonic() > deadline:
+                raise TimeoutError("a backfill of the DAG is still running")
+            time.sleep(0.5)
+        self.send(
+            "POST",
+            "/backfills",
+            {
+                "dag_id": DAG_ID,
+                "from_date": f"{first.isoformat()}T00:00:00Z",
+                "to_date": f"{last.isoformat()}T00:00:00Z",
+                "reprocess_behavior": "completed",
+                "max_active_runs": max_active_runs,
+            },
+        )
+
+
+def _seconds(a: str | None, b: str | None) -> float | None:
+    if not a or not b:
+        return None
+    return (dt.datetime.fromisoformat(b) - dt.datetime.fromisoformat(a)).total_seconds()
+
+
+def run_anatomy(af: Airflow, run: dict[str, Any], step_seconds: dict[str, float]) -> dict[str, Any]:
+    """Where one run's wall time went: per task, the wait after its upstream ended, and its
+    duration beyond the steps it ran."""
+    tasks = {t["task_id"]: t for t in af.get(f"/dags/{DAG_ID}/tasks")["tasks"]}
+    upstream: dict[str, list[str]] = {t: [] for t in tasks}
+    for tid, t in tasks.items():
+        for down in t["downstream_task_ids"]:
+            upstream[down].append(tid)
+    tis = {
+        ti["task_id"]: ti
+        for ti in af.get(f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances", limit=100)["task_instances"]
+    }
+    try:
+        from lms_connectors.dag_factory import TASK_STEPS
+    except ImportError:  # a DAG with one step per task
+        TASK_STEPS = {}
+
+    per_task = {}
+    for tid, ti in tis.items():
+        ready = max((tis[u]["end_date"] for u in upstream[tid] if tis.get(u, {}).get("end_date")), default=None)
+        ready = ready or run["start_date"]
+        work = sum(step_seconds.get(s, 0.0) for s in TASK_STEPS.get(tid, (tid,)))
+        duration = ti["duration"] or 0.0
+        per_task[tid] = {
+            "start_gap": round(_seconds(ready, ti["start_date"]) or 0.0, 2),
+            "duration": round(duration, 2),
+            "step_work": round(work, 2),
+            "in_task_overhead": round(max(duration - work, 0.0), 2),
+        }
+    wall = _seconds(run["start_date"], run["end_date"]) or 0.0
+    return {
+        "wall_seconds": round(wall, 2),
+        "queued_to_end_seconds": round(_seconds(run.get("queued_at") or run["start_date"], run["end_date"]) or 0.0, 2),
+        "step_work_seconds": round(sum(step_seconds.values()), 2),
+        "tasks": per_task,
+        "mean_start_gap": round(statistics.mean(t["start_gap"] for t in per_task.values()), 2),
+        "mean_in_task_overhead": round(statistics.mean(t["in_task_overhead"] for t in per_task.values()), 2),
+    }
+
+
+def _env(registry: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    return env | {
+        "LMS_LOCAL_DIR": str(LOCAL),
+        "LMS_CONNECTORS_REGISTRY": str(registry),
+        "PYTHONPATH": f"{PROJECT_ROOT / 'plugins'}:{PROJECT_ROOT}",
+    }
+
+
+def _registry(today: dt.date) -> Path:
+    """The production registry, OpenClassrooms only, starting yesterday: unpaused, the scheduler runs
+    yesterday and nothing before it."""
+    spec = yaml.safe_load((PROJECT_ROOT / "include" / "connectors.yaml").read_text())
+    spec["connectors"] = [c for c in spec["connectors"] if c["id"] == CONNECTOR]
+    spec["connectors"][0]["start_date"] = (today - dt.timedelta(days=1)).isoformat()
+    path = LOCAL / "connectors.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _step_seconds(env: dict[str, str], run_key: str) -> dict[str, float]:
+    code = (
+        "import json, sys; from devstack import postgres, stack; s = stack.load_state(); "
+        "c = stack.cluster(s).connect(postgres.OWNER, s['postgres']['dbname']); "
+        "r = c.execute('SELECT step_seconds FROM ops.sync_runs WHERE run_id = %s', (sys.argv[1],)).fetchone(); "
+        "print(json.dumps(r[0] if r else {}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, run_key], env=env, capture_output=True, text=True, check=True)
+    return {k: float(v) for k, v in json.loads(out.stdout).items()}
+
+
+def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
+    from devstack import airflow_ui
+
+    env = _env(_registry(today))
+    port = args.port
+    t0 = time.monotonic()
+    up = subprocess.run(
+        [sys.executable, "-m", "devstack.airflow_ui", "--port", str(port)], env=env, capture_output=True, text=True
+    )
+    if up.returncode:
+        raise RuntimeError(f"make airflow failed:\n{up.stdout[-3000:]}{up.stderr[-3000:]}")
+    startup = time.monotonic() - t0
+    af = Airflow(f"http://127.0.0.1:{port}", airflow_ui.password(LOCAL / "airflow") or "")
+    yesterday = today - dt.timedelta(days=1)
+    day = lambda runs, d: [r for r in runs if r["logical_date"][:10] == d.isoformat()]  # noqa: E731
+    out: dict[str, Any] = {"startup_seconds": round(startup, 1)}
+
+    print("first run (the scheduler, empty warehouse) ...", flush=True)
+    deadline = time.monotonic() + 120
+    while DAG_ID not in {d["dag_id"] for d in af.get("/dags", limit=100)["dags"]}:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{DAG_ID} not parsed within 120 s")
+        time.sleep(1)
+    af.send("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+    runs = af.wait(lambda rs: any(r["state"] == "success" for r in day(rs, yesterday)), 600, "first run")
+    first = day(runs, yesterday)[0]
+    out["first_run"] = run_anatomy(af, first, _step_seconds(env, f"{DAG_ID}/{first['dag_run_id']}"))
+
+    daily = []
+    for i in range(args.daily_reps):
+        print(f"daily run {i + 1}/{args.daily_reps} (the same day again: every learner already stored) ...", flush=True)
+        before = day(af.runs(), yesterday)[0]["end_date"]
+        af.backfill(yesterday, yesterday, 1)
+        runs = af.wait(
+            lambda rs, before=before: any(
+                r["state"] == "success" and r["end_date"] != before for r in day(rs, yesterday)
+            ),
+            600,
+            "daily run",
+        )
+        run = day(runs, yesterday)[0]
+        daily.append(run_anatomy(af, run, _step_seconds(env, f"{DAG_ID}/{run['dag_run_id']}")))
+    out["daily_runs"] = daily
+    out["daily_run_seconds"] = statistics.median(d["wall_seconds"] for d in daily)
+
+    if args.days:
+        first_day = today - dt.timedelta(days=args.days)
+        print(f"replaying {args.days} days ({first_day} .. {yesterday}, --max-active-runs {args.max_active_runs}) ...")
+        marks = {r["logical_date"][:10]: r["end_date"] for r in af.runs()}
+        wanted = {(first_day + dt.timedelta(days=i)).isoformat() for i in range(args.days)}
+        t0 = time.monotonic()
+        af.backfill(first_day, yesterday, args.max_active_runs)
+
+        def replayed(rs: list[dict[str, Any]]) -> bool:
+            done = {
+                r["logical_date"][:10]
+                for r in rs
+                if r["state"] == "success" and r["end_date"] != marks.get(r["logical_date"][:10])
+            }
+            return wanted <= done
+
+        runs = af.wait(replayed, args.timeout, "replay")
+        out["replay"] = {
+            "days": args.days,
+            "max_active_runs": args.max_active_runs,
+            "seconds": round(time.monotonic() - t0, 1),
+            "per_day_seconds": round((time.monotonic() - t0) / args.days, 2),
+        }
+    return out
+
+
+def report(figures: dict[str, Any]) -> list[str]:
+    lines = ["", "Airflow, through the real scheduler (airflow standalone, LocalExecutor, parallelism 4)", ""]
+    local = figures["local"]
+    first = local["first_run"]
+    lines.append(f"  stack and airflow standalone up            {local['startup_seconds']:>8.1f} s")
+    lines.append(f"  first run (empty warehouse)                {first['wall_seconds']:>8.1f} s")
+    lines.append(
+        f"  daily run (median of {len(local['daily_runs'])})                   {local['daily_run_seconds']:>8.1f} s"
+    )
+    d = local["daily_runs"][-1]
+    lines.append(f"    of which the steps' own work             {d['step_work_seconds']:>8.1f} s")
+    lines.append("")
+    lines.append(f"  {'task':<26}{'start gap':>10}{'duration':>10}{'steps':>8}{'overhead':>10}")
+    for tid, t in sorted(d["tasks"].items(), key=lambda kv: kv[1]["start_gap"] + kv[1]["duration"]):
+        lines.append(
+            f"  {tid:<26}{t['start_gap']:>9.2f}s{t['duration']:>9.2f}s{t['step_work']:>7.2f}s"
+            f"{t['in_task_overhead']:>9.2f}s"
+        )
+    lines.append(
+        f"  per-task start overhead (mean): gap {d['mean_start_gap']:.2f} s + in task {d['mean_in_task_overhead']:.2f} s"
+    )
+    held = targets_held(figures)
+    if "replay" in local:
+        r = local["replay"]
+        lines.append("")
+        lines.append(
+            f"  replay of {r['days']} days (backfill, --max-active-runs {r['max_active_runs']})"
+            f"  {r['seconds']:>8.1f} s  ({r['per_day_seconds']:.1f} s a day)"
+        )
+    for name, c in (figures.get("celery") or {}).items():
+        lines.append(f"  replay of {c['days']} days, Celery, {name:<12} {c['seconds']:>8.1f} s")
+    lines += ["", "targets (this run):"]
+    lines += [f"  {'holds ' if ok else 'MISSED'}  {name}" for name, ok in held.items()]
+    return lines
+
+
+def targets_held(f: dict[str, Any]) -> dict[str, bool]:
+    held = {f"daily run <= {MAX_DAILY_RUN_SECONDS:g} s": f["local"]["daily_run_seconds"] <= MAX_DAILY_RUN_SECONDS}
+    if "replay" in f["local"] and f["local"]["replay"]["days"] == 30:
+        held[f"30 days replayed <= {MAX_REPLAY_30_SECONDS:g} s"] = (
+            f["local"]["replay"]["seconds"] <= MAX_REPLAY_30_SECONDS
+        )
+    return held
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.airflow", description=__doc__)
+    p.add_argument("--days", type=int, default=30, help="days to replay (0: none)")
+    p.add_argument("--max-active-runs", type=int, default=1)
+    p.add_argument("--daily-reps", type=int, default=3)
+    p.add_argument("--port", type=int, default=8095)
+    p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--keep", action="store_true", help="leave the stack running (stop: see the printed command)")
+    args = p.parse_args(argv)
+    today = dt.datetime.now(dt.UTC).date()
+    shutil.rmtree(LOCAL, ignore_errors=True)
+    LOCAL.mkdir(parents=True)
+    figures: dict[str, Any] = {"date": today.isoformat()}
+    try:
+        figures["local"] = bench_local(args, today)
+    finally:
+        if not args.keep:
+            env = _env(LOCAL / "connectors.yaml")
+            subprocess.run([sys.executable, "-m", "devstack.stack", "down"], env=env, check=False)
+    figures["targets_held"] = targets_held(figures)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2))
+    print("\n".join(report(figures)))
+    print(f"\nwritten: {RESULTS.relative_to(PROJECT_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
