@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install browser test lint format lock demo airflow bench bench-sim sim migrate stop env clean
+.PHONY: install browser redis test lint format lock demo airflow cluster bench bench-airflow bench-sim sim migrate stop env clean
 
 install: $(VENV)/.installed
 
@@ -40,7 +40,15 @@ browser:
 	@# Debian's wrapper script prints a harmless shell warning on stderr here.
 	@$(CHROMIUM) --version 2>/dev/null
 
-test: lint browser
+# Debian's redis-server: the Celery broker of `make cluster`. Needs root or sudo, as on CI.
+redis:
+	@command -v redis-server >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+	@redis-server --version
+
+test: lint browser redis
 	$(PY) -m pytest -q -ra
 
 sim: install
@@ -60,6 +68,16 @@ clean:
 # Airflow on SQLite; three daily runs and a summary.
 demo: install
 	$(PY) -m devstack.demo
+
+# The embedded stack plus the CeleryExecutor for real: Redis, Airflow's metadata on the
+# embedded Postgres, API server, scheduler, DAG processor and two Celery workers.
+cluster: install redis
+	$(PY) -m devstack.cluster
+
+# Through the real scheduler: a daily run's wall time, per-task start overhead, a 30-day
+# replay (LocalExecutor; Celery with 1 and 2 workers); writes bench/results/airflow.json.
+bench-airflow: install redis
+	$(PY) -m bench.airflow
 
 # The embedded stack plus `airflow standalone` (UI, scheduler, DAG processor,
 # triggerer) with Connections and Variables preset; prints the URL and login.

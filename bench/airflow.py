@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
+from devstack.api import AirflowApi
 from lms_connectors.paths import PROJECT_ROOT
 
 LOCAL = PROJECT_ROOT / ".local" / "bench-airflow"
@@ -49,68 +49,13 @@ MAX_DAILY_RUN_SECONDS = 12.0
 MAX_REPLAY_30_SECONDS = 240.0
 
 
-class Airflow:
-    """The REST API of a running Airflow, as the admin user."""
-
-    def __init__(self, url: str, password: str) -> None:
-        self.url = url
-        r = requests.post(f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
-        r.raise_for_status()
-        self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = requests.get(f"{self.url}/api/v2{path}", params=params, headers=self.headers, timeout=60)
-        r.raise_for_status()
-        return r.json()
-
-    def send(self, method: str, path: str, body: dict[str, Any]) -> Any:
-        r = requests.request(method, f"{self.url}/api/v2{path}", json=body, headers=self.headers, timeout=60)
-        if not r.ok:
-            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:500]}")
-        return r.json()
-
-    def runs(self) -> list[dict[str, Any]]:
-        return self.get(f"/dags/{DAG_ID}/dagRuns", limit=200, order_by="logical_date")["dag_runs"]
-
-    def wait(self, done: Any, timeout: float, what: str) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            runs = self.runs()
-            failed = [r["dag_run_id"] for r in runs if r["state"] == "failed"]
-            if failed:
-                raise RuntimeError(f"{what}: runs failed: {failed}")
-            if done(runs):
-                return runs
-            time.sleep(0.5)
-        raise TimeoutError(f"{what}: not done within {timeout:.0f} s")
-
-    def backfill(self, first: dt.date, last: dt.date, max_active_runs: int) -> None:
-        # The scheduler marks a backfill complete a loop after its last run; one at a time per DAG.
-        deadline = time.monotonic() + 120
-        while any(b["completed_at"] is None for b in self.get("/backfills", dag_id=DAG_ID)["backfills"]):
-            if time.monotonic() > deadline:
-                raise TimeoutError("a backfill of the DAG is still running")
-            time.sleep(0.5)
-        self.send(
-            "POST",
-            "/backfills",
-            {
-                "dag_id": DAG_ID,
-                "from_date": f"{first.isoformat()}T00:00:00Z",
-                "to_date": f"{last.isoformat()}T00:00:00Z",
-                "reprocess_behavior": "completed",
-                "max_active_runs": max_active_runs,
-            },
-        )
-
-
 def _seconds(a: str | None, b: str | None) -> float | None:
     if not a or not b:
         return None
     return (dt.datetime.fromisoformat(b) - dt.datetime.fromisoformat(a)).total_seconds()
 
 
-def run_anatomy(af: Airflow, run: dict[str, Any], step_seconds: dict[str, float]) -> dict[str, Any]:
+def run_anatomy(af: AirflowApi, run: dict[str, Any], step_seconds: dict[str, float]) -> dict[str, Any]:
     """Where one run's wall time went: per task, the wait after its upstream ended, and its
     duration beyond the steps it ran."""
     tasks = {t["task_id"]: t for t in af.get(f"/dags/{DAG_ID}/tasks")["tasks"]}
@@ -182,7 +127,6 @@ def _step_seconds(env: dict[str, str], run_key: str) -> dict[str, float]:
 
 
 def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
-    from devstack import airflow_ui
 
     env = _env(_registry(today))
     port = args.port
@@ -193,18 +137,13 @@ def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
     if up.returncode:
         raise RuntimeError(f"make airflow failed:\n{up.stdout[-3000:]}{up.stderr[-3000:]}")
     startup = time.monotonic() - t0
-    af = Airflow(f"http://127.0.0.1:{port}", airflow_ui.password(LOCAL / "airflow") or "")
+    af = AirflowApi(f"http://127.0.0.1:{port}", LOCAL / "airflow", DAG_ID)
     yesterday = today - dt.timedelta(days=1)
     day = lambda runs, d: [r for r in runs if r["logical_date"][:10] == d.isoformat()]  # noqa: E731
     out: dict[str, Any] = {"startup_seconds": round(startup, 1)}
 
     print("first run (the scheduler, empty warehouse) ...", flush=True)
-    deadline = time.monotonic() + 120
-    while DAG_ID not in {d["dag_id"] for d in af.get("/dags", limit=100)["dags"]}:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{DAG_ID} not parsed within 120 s")
-        time.sleep(1)
-    af.send("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+    af.unpause()
     runs = af.wait(lambda rs: any(r["state"] == "success" for r in day(rs, yesterday)), 600, "first run")
     first = day(runs, yesterday)[0]
     out["first_run"] = run_anatomy(af, first, _step_seconds(env, f"{DAG_ID}/{first['dag_run_id']}"))
@@ -227,29 +166,82 @@ def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
     out["daily_run_seconds"] = statistics.median(d["wall_seconds"] for d in daily)
 
     if args.days:
-        first_day = today - dt.timedelta(days=args.days)
-        print(f"replaying {args.days} days ({first_day} .. {yesterday}, --max-active-runs {args.max_active_runs}) ...")
-        marks = {r["logical_date"][:10]: r["end_date"] for r in af.runs()}
-        wanted = {(first_day + dt.timedelta(days=i)).isoformat() for i in range(args.days)}
-        t0 = time.monotonic()
-        af.backfill(first_day, yesterday, args.max_active_runs)
-
-        def replayed(rs: list[dict[str, Any]]) -> bool:
-            done = {
-                r["logical_date"][:10]
-                for r in rs
-                if r["state"] == "success" and r["end_date"] != marks.get(r["logical_date"][:10])
-            }
-            return wanted <= done
-
-        runs = af.wait(replayed, args.timeout, "replay")
-        out["replay"] = {
-            "days": args.days,
-            "max_active_runs": args.max_active_runs,
-            "seconds": round(time.monotonic() - t0, 1),
-            "per_day_seconds": round((time.monotonic() - t0) / args.days, 2),
-        }
+        out["replay"] = replay(af, env, today, args.days, args.max_active_runs, args.timeout)
     return out
+
+
+def reset_warehouse(env: dict[str, str]) -> None:
+    """Empty the connector's tables (the LMS seed stays): each replay starts from the same state."""
+    code = (
+        "from devstack import postgres, stack; s = stack.load_state(); "
+        "c = stack.cluster(s).connect(postgres.OWNER, s['postgres']['dbname'], autocommit=True); "
+        "c.execute('TRUNCATE lms.courses, stats.course_progress, stats.course_progress_daily, "
+        "ops.sync_runs, ops.rejected_records CASCADE')"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+def replay(
+    af: AirflowApi, env: dict[str, str], today: dt.date, days: int, max_active_runs: int, timeout: float
+) -> dict[str, Any]:
+    """The README's replay of ``days`` days into an empty warehouse: one backfill, every day run once."""
+    first_day = today - dt.timedelta(days=days)
+    yesterday = today - dt.timedelta(days=1)
+    reset_warehouse(env)
+    print(f"replaying {days} days ({first_day} .. {yesterday}, --max-active-runs {max_active_runs}) ...", flush=True)
+    marks = {r["logical_date"][:10]: r["end_date"] for r in af.runs()}
+    wanted = {(first_day + dt.timedelta(days=i)).isoformat() for i in range(days)}
+    t0 = time.monotonic()
+    af.backfill(first_day, yesterday, max_active_runs)
+
+    def replayed(rs: list[dict[str, Any]]) -> bool:
+        done = {
+            r["logical_date"][:10]
+            for r in rs
+            if r["state"] == "success" and r["end_date"] != marks.get(r["logical_date"][:10])
+        }
+        return wanted <= done
+
+    af.wait(replayed, timeout, "replay")
+    seconds = time.monotonic() - t0
+    return {
+        "days": days,
+        "max_active_runs": max_active_runs,
+        "seconds": round(seconds, 1),
+        "per_day_seconds": round(seconds / days, 2),
+    }
+
+
+def bench_celery(args: argparse.Namespace, today: dt.date, workers: int) -> dict[str, Any]:
+    """The same replay on `make cluster` (CeleryExecutor, metadata on Postgres) with ``workers`` workers."""
+    from devstack.cluster import AIRFLOW_HOME as CLUSTER_HOME
+
+    env = _env(LOCAL / "connectors.yaml")
+    port = args.port + workers
+    t0 = time.monotonic()
+    up = subprocess.run(
+        [sys.executable, "-m", "devstack.cluster", "--workers", str(workers), "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if up.returncode:
+        raise RuntimeError(f"make cluster failed:\n{up.stdout[-3000:]}{up.stderr[-3000:]}")
+    startup = time.monotonic() - t0
+
+    try:
+        af = AirflowApi(f"http://127.0.0.1:{port}", _under(CLUSTER_HOME), DAG_ID)
+        af.unpause()
+        result = replay(af, env, today, args.days, args.max_active_runs, args.timeout)
+    finally:
+        code = "from devstack import cluster, stack; s = stack.load_state(); cluster.stop(s); stack.save_state(s)"
+        subprocess.run([sys.executable, "-c", code], env=env, check=False)
+    return {"workers": workers, "startup_seconds": round(startup, 1), **result}
+
+
+def _under(path: Path) -> Path:
+    """``path`` (a devstack path under the project's .local) under this bench's own .local."""
+    return LOCAL / path.relative_to(PROJECT_ROOT / ".local")
 
 
 def report(figures: dict[str, Any]) -> list[str]:
@@ -281,8 +273,11 @@ def report(figures: dict[str, Any]) -> list[str]:
             f"  replay of {r['days']} days (backfill, --max-active-runs {r['max_active_runs']})"
             f"  {r['seconds']:>8.1f} s  ({r['per_day_seconds']:.1f} s a day)"
         )
-    for name, c in (figures.get("celery") or {}).items():
-        lines.append(f"  replay of {c['days']} days, Celery, {name:<12} {c['seconds']:>8.1f} s")
+    for c in figures.get("celery") or []:
+        lines.append(
+            f"  replay of {c['days']} days, Celery, {c['workers']} worker(s) {c['seconds']:>8.1f} s  "
+            f"({c['per_day_seconds']:.1f} s a day; cluster up in {c['startup_seconds']:.0f} s)"
+        )
     lines += ["", "targets (this run):"]
     lines += [f"  {'holds ' if ok else 'MISSED'}  {name}" for name, ok in held.items()]
     return lines
@@ -304,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--daily-reps", type=int, default=3)
     p.add_argument("--port", type=int, default=8095)
     p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--no-celery", action="store_true", help="skip the replays on make cluster")
     p.add_argument("--keep", action="store_true", help="leave the stack running (stop: see the printed command)")
     args = p.parse_args(argv)
     today = dt.datetime.now(dt.UTC).date()
@@ -312,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"date": today.isoformat()}
     try:
         figures["local"] = bench_local(args, today)
+        if args.days and not args.no_celery:
+            # The stack's standalone Airflow stops first: one scheduler per stack.
+            code = "from devstack import stack; s = stack.load_state(); stack.stop_group(s['airflow']['pid'])"
+            subprocess.run([sys.executable, "-c", code], env=_env(LOCAL / "connectors.yaml"), check=True)
+            figures["celery"] = [bench_celery(args, today, workers) for workers in (1, 2)]
     finally:
         if not args.keep:
             env = _env(LOCAL / "connectors.yaml")

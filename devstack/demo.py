@@ -59,7 +59,7 @@ def prepare() -> dict:
     from lms_connectors.registry import load_registry
 
     state = json.loads(os.environ["LMS_DEMO_STATE"])
-    print("preparing Airflow metadata (SQLite) ...", flush=True)
+    print("preparing Airflow metadata ...", flush=True)
     db.initdb()
     done = stack.deploy(state)
     print(f"  warehouse deploy step (as {postgres.OWNER}): {', '.join(done) if done else 'nothing to do'}")

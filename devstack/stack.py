@@ -73,7 +73,7 @@ def alive(pid: int | None) -> bool:
     return True
 
 
-def _group_alive(pgid: int | None) -> bool:
+def group_alive(pgid: int | None) -> bool:
     if not pgid:
         return False
     try:
@@ -95,7 +95,7 @@ def save_state(state: dict[str, Any]) -> None:
     STATE_FILE.write_text(json.dumps(state, indent=2))
 
 
-def _stop_group(pid: int, timeout: float = 45.0) -> None:
+def stop_group(pid: int, timeout: float = 45.0) -> None:
     """SIGINT (a clean stop for airflow standalone), then TERM and KILL to its whole process group.
 
     The process was started as the leader of a new session, so its group id is
@@ -192,11 +192,13 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
 
 
 def down() -> list[str]:
+    from devstack import cluster
+
     state = load_state()
-    stopped = []
+    stopped = cluster.stop(state)
     airflow_pid = (state.get("airflow") or {}).get("pid")
-    if alive(airflow_pid) or _group_alive(airflow_pid):
-        _stop_group(airflow_pid)
+    if alive(airflow_pid) or group_alive(airflow_pid):
+        stop_group(airflow_pid)
         stopped.append(f"airflow standalone (pid {airflow_pid}) and its children")
     for connector_id, sim in {**simulators(state), "": state.get("simulator") or {}}.items():
         sim_pid = sim.get("pid")

@@ -85,6 +85,10 @@ def test_airflow_services_run_celery_with_the_locked_image(compose):
         if name.startswith("airflow-"):
             assert svc["build"] == {"context": ".", "target": "airflow"}
             assert svc["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+            # The Celery settings the cluster test runs with: heavy imports before the pool forks.
+            options = svc["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+            module, _, name = options.rpartition(".")
+            assert (ROOT / "plugins" / (module.replace(".", "/") + ".py")).exists() and name == "CELERY_CONFIG"
             mounts = {v.split(":")[1] for v in svc["volumes"]}
             assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
 

@@ -24,6 +24,8 @@ import psycopg
 import pytest
 import requests
 
+from tests.e2e.shell import runner, user_env
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LMS_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -61,20 +63,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (make browser)")
     local = tmp_path_factory.mktemp("stack")
-    # What a user's shell has: no test-only Airflow settings from conftest.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "LMS_CONNECTORS_REGISTRY"}
-    env |= {"LMS_LOCAL_DIR": str(local), "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}"}
-    # The production registry, starting the day before the demo's three days: unpaused, the
-    # scheduler would otherwise catch up every day since its start_date (minutes per day here).
-    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=4)
-    registry = local / "connectors.yaml"
-    registry.write_text(
-        re.sub(r'start_date: "[0-9-]+"', f'start_date: "{start}"', (ROOT / "include" / "connectors.yaml").read_text())
-    )
-    env["LMS_CONNECTORS_REGISTRY"] = str(registry)
-    run = lambda *args, timeout: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", *args], env=env, cwd=ROOT, timeout=timeout, capture_output=True, text=True
-    )
+    # The demo's three days, and the day before them: the registry's start_date.
+    env = user_env(local, dt.datetime.now(dt.UTC).date() - dt.timedelta(days=4))
+    run = runner(env)
     try:
         demo = run("devstack.demo", timeout=600)
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
@@ -271,12 +262,12 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
                     assert shown[day] == figures, day
             assert sum(a for a, _ in shown.values()) > 0
             page.screenshot(path=str(shot), full_page=True)
-            # The DAG's graph, as the README shows it: the two task groups by entity.
+            # The DAG's graph, as the README shows it: its four tasks.
             graph_page = context.new_page()
             graph_page.add_init_script("window.localStorage.setItem('default_dag_view', JSON.stringify('graph'))")
             graph_page.goto(f"{url}/dags/lms_connector_openclassrooms", wait_until="networkidle")
-            for group in ("catalogue", "statistics"):
-                graph_page.get_by_text(group, exact=True).first.wait_for(timeout=60_000)
+            for task_id in ("config", "sync_catalogue", "extract_progress", "sync_statistics"):
+                graph_page.get_by_text(task_id, exact=True).first.wait_for(timeout=60_000)
             graph_page.screenshot(path=str(GRAPH_SHOT), full_page=True)
         finally:
             browser.close()
