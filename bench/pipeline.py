@@ -1,21 +1,23 @@
-"""``make bench``: the progress load against the COPY floor, pandas to_sql, the whole DAG, memory.
+"""``make bench``: the progress load against the two-table COPY floor, the whole DAG, memory, parsing.
 
 Builds a scale scenario with the simulator (default 5,000 courses, 200,000
 learners, about 1,000,000 activity records over 30 days) on an embedded
 Postgres, then measures in one run, on the same rows:
 
-- floor: COPY of the progress rows into an empty logged table with the
-  primary key of ``stats.course_progress_daily``;
-- for reference, the same COPY into copies of both tables the load fills (the
+- floor: COPY of the rows into copies of both tables the load fills (the
   daily snapshot and current progress, with their keys and indexes): what
-  writing the warehouse's two targets costs at the least;
+  writing the warehouse's two targets costs at the least; for reference, the
+  COPY into the daily table alone;
 - the project's progress load (COPY into staging + ``load_progress``):
-  initial, no-change re-run, 10 % of rows changed, with rows written;
-- pandas ``to_sql`` of the same rows into the same kind of table;
+  initial, no-change re-run, 10 % of rows changed, with rows written, and a
+  daily run on time (a new day's rows while current progress already holds
+  every learner) against the two-table COPY of that day's rows;
+- pandas ``to_sql`` of the same rows into the daily table's shape;
 - the whole DAG (``dag.test``, one run loading every day with
   ``initial_load_days``): seconds and records/s;
-- peak RSS of each task, run in a process of its own, at 100,000 and at
-  1,000,000 records.
+- peak RSS of each step, run in a process of its own, at 100,000 and at
+  1,000,000 records (flat: no more at full scale than at a tenth);
+- parsing the DAG file with a registry of 200 connectors, in a fresh process.
 
 Medians of ``--reps`` repetitions; prints one table and writes JSON.
 ``--smoke`` runs a 10,000-record version (used by the test suite).
@@ -103,8 +105,9 @@ class Bench:
                 buf.write(chunk)
         return buf.getvalue()
 
-    def staged(self, source_run: str, run_id: str, changed_share: float = 0.0) -> bytes:
-        """The source run's accepted rows as staging rows of ``run_id`` (a share made newer)."""
+    def staged(self, source_run: str, run_id: str, changed_share: float = 0.0, days: str = "true") -> bytes:
+        """The source run's accepted rows as staging rows of ``run_id`` (a share made newer; ``days``: a
+        condition on ``provider_updated_at`` selecting some days only)."""
         change = f"(seq % {round(1 / changed_share)} = 0)" if changed_share else "false"
         return self._export(
             f"""SELECT '{run_id}'::text, seq, provider_course_id, lms_course_id, user_id,
@@ -112,26 +115,26 @@ class Bench:
                        time_spent_minutes, started_at, completed_at,
                        CASE WHEN {change} THEN provider_updated_at + interval '1 second' ELSE provider_updated_at END,
                        learner_hash, outcome
-                FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok'"""
+                FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok' AND ({days})"""
         )
 
-    def target_rows(self, source_run: str) -> bytes:
+    def target_rows(self, source_run: str, days: str = "true") -> bytes:
         """The same rows shaped as the daily table (one per day, course and learner)."""
         return self._export(
             f"""SELECT DISTINCT ON (d, lms_course_id, user_id) (provider_updated_at AT TIME ZONE 'UTC')::date AS d,
                        lms_course_id, user_id, 'openclassrooms'::text, progress_pct, time_spent_minutes, started_at,
                        completed_at, provider_updated_at
-                FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok'
+                FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok' AND ({days})
                 ORDER BY d, lms_course_id, user_id, provider_updated_at DESC"""
         )
 
-    def current_rows(self, source_run: str) -> bytes:
+    def current_rows(self, source_run: str, days: str = "true") -> bytes:
         """The same rows shaped as current progress (one per course and learner)."""
         return self._export(
             f"""SELECT DISTINCT ON (lms_course_id, user_id) lms_course_id, user_id, 'openclassrooms'::text,
                        progress_pct, time_spent_minutes, started_at, completed_at, provider_updated_at,
                        '{source_run}'::text
-                FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok'
+                FROM staging.progress WHERE run_id = '{source_run}' AND outcome = 'ok' AND ({days})
                 ORDER BY lms_course_id, user_id, provider_updated_at DESC, progress_pct DESC"""
         )
 
@@ -179,7 +182,9 @@ class Bench:
             rows = conn.execute("SELECT count(*) FROM bench_floor").fetchone()[0]
         return {"seconds": seconds, "rows": rows}
 
-    def project_load(self, data: bytes, run_id: str) -> dict[str, Any]:
+    def project_load(
+        self, data: bytes, run_id: str, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> dict[str, Any]:
         from lms_connectors import progress
 
         with psycopg.connect(self.sync_dsn) as conn:
@@ -192,7 +197,7 @@ class Bench:
             ):
                 copy.write(data)
             conn.commit()
-            merge = progress.load_progress(conn, run_id, "openclassrooms", self.since, self.until)
+            merge = progress.load_progress(conn, run_id, "openclassrooms", since or self.since, until or self.until)
             seconds = time.perf_counter() - t0
         return {"seconds": seconds, "rows_written": merge["progress_rows"] + merge["daily_rows"]}
 
@@ -371,7 +376,27 @@ def main(argv: list[str] | None = None) -> int:
             return bench.project_load(changed_rows, "bench-changed")
 
         figures["changed_10pct"] = median_of(args.reps, ten_percent)
+
+        # A daily run on time: current progress already holds every learner, the new day has no rows yet.
+        last = until - dt.timedelta(days=1)
+        in_last = f"provider_updated_at >= '{last.isoformat()}'"
+        before_rows = bench.staged("bench-src", "bench-before", days=f"NOT ({in_last})")
+        day_rows = bench.staged("bench-src", "bench-day", days=in_last)
+
+        def new_day() -> dict[str, Any]:
+            bench.reset_targets()
+            bench.project_load(before_rows, "bench-before")
+            return bench.project_load(day_rows, "bench-day", last, until)
+
+        figures["new_day"] = median_of(args.reps, new_day)
+        figures["new_day_floor"] = median_of(
+            args.reps,
+            lambda: bench.both_targets(
+                bench.target_rows("bench-src", in_last), bench.current_rows("bench-src", in_last)
+            ),
+        )
         figures["to_sql"] = median_of(1 if args.smoke else args.reps, lambda: bench.to_sql("bench-src"))
+        figures["registry"] = registry_parse(20 if args.smoke else REGISTRY_SIZE)
         build(cluster, sim, "bench_e2e")
         figures["end_to_end"] = end_to_end(cluster, "bench_e2e", sim, settings, args.days)
     figures["targets_held"] = targets_held(figures)
@@ -382,17 +407,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# The targets of issue #7, each stated once: the report's target column and
-# the held/MISSED list are both written from these.
-MAX_X_FLOOR = {"initial": 1.3, "no_change": 0.5, "changed_10pct": 0.8}
-MIN_TO_SQL_SPEEDUP = 5
-MAX_DAG_SECONDS = 120
-MAX_RSS_MB = 500
+# The targets of issue 15, each stated once: the report's target column and the held/MISSED list
+# are both written from these. Ratios are to the two-table floor: a COPY of the same rows into
+# copies of the two tables the warehouse keeps (daily snapshot and current progress).
+MAX_X_FLOOR = {"initial": 1.5, "no_change": 0.5, "changed_10pct": 0.8}
+MAX_DAG_SECONDS = 45
+MAX_RSS_MB = 400
+# "Flat": a step's peak RSS at full scale within this factor of its peak at a tenth of the scale.
+MAX_RSS_GROWTH = 1.10
+# The DAG file with a registry of this many connectors parses within MAX_REGISTRY_PARSE_SECONDS once
+# Airflow itself is imported (as in the DAG processor, whose file processes fork from a parent that
+# has imported it); the README states the bound.
+REGISTRY_SIZE = 200
+MAX_REGISTRY_PARSE_SECONDS = 5.0
 
 
 def target_text(key: str) -> str:
-    if key == "to_sql":
-        return f"project >= {MIN_TO_SQL_SPEEDUP}x faster"
     if key not in MAX_X_FLOOR:
         return ""
     return f"<= {MAX_X_FLOOR[key]}x floor" + (", 0 rows" if key == "no_change" else "")
@@ -400,43 +430,96 @@ def target_text(key: str) -> str:
 
 def targets_held(f: dict[str, Any]) -> dict[str, bool]:
     """Each target of the benchmark and whether this run met it (ratios from this run)."""
-    floor = f["floor"]["seconds"]
+    floor = f["both_targets"]["seconds"]
     names = {"initial": "initial", "no_change": "no change", "changed_10pct": "10 % changed"}
     held = {
         f"{names[key]} {target_text(key)}": f[key]["seconds"] <= limit * floor
         and (key != "no_change" or f[key]["rows_written"] == 0)
         for key, limit in MAX_X_FLOOR.items()
     }
-    held[f"to_sql >= {MIN_TO_SQL_SPEEDUP}x the initial load"] = (
-        f["to_sql"]["seconds"] >= MIN_TO_SQL_SPEEDUP * f["initial"]["seconds"]
-    )
     if f.get("end_to_end"):
         held[f"whole DAG < {MAX_DAG_SECONDS} s"] = f["end_to_end"]["seconds"] < MAX_DAG_SECONDS
     peaks = [m["peak_rss_mb"] for size in ("steps", "steps_small") for m in (f.get(size) or {}).values()]
     held[f"peak RSS < {MAX_RSS_MB} MB"] = max(peaks) < MAX_RSS_MB
+    if f.get("steps_small"):
+        held[f"peak RSS flat (full scale <= {MAX_RSS_GROWTH}x a tenth)"] = all(
+            m["peak_rss_mb"] <= MAX_RSS_GROWTH * f["steps_small"][step]["peak_rss_mb"] for step, m in f["steps"].items()
+        )
+    if f.get("registry"):
+        held[f"{REGISTRY_SIZE}-connector registry: DAG file parses < {MAX_REGISTRY_PARSE_SECONDS:g} s"] = (
+            f["registry"]["parse"] < MAX_REGISTRY_PARSE_SECONDS
+        )
     return held
 
 
+def registry_parse(size: int = REGISTRY_SIZE) -> dict[str, Any]:
+    """Parse the DAG file with a registry of ``size`` connectors in a fresh process: imports, YAML and
+    building every DAG, as the DAG processor does (no database or network at parse time)."""
+    home = Path(tempfile.mkdtemp(prefix="lms-bench-registry-"))
+    entry = yaml.safe_load((PROJECT_ROOT / "include" / "connectors.yaml").read_text())["connectors"][0]
+    registry = home / "connectors.yaml"
+    registry.write_text(
+        yaml.safe_dump({"connectors": [{**entry, "id": f"c{i:03d}", "tags": ["lms"]} for i in range(size)]})
+    )
+    code = f"""
+import json, time
+t0 = time.perf_counter()
+from airflow.dag_processing.dagbag import DagBag
+t1 = time.perf_counter()
+bag = DagBag(dag_folder={str(PROJECT_ROOT / "dags" / "lms_connectors.py")!r})
+t2 = time.perf_counter()
+print("PARSE", json.dumps({{"imports": t1 - t0, "parse": t2 - t1, "dags": len(bag.dags), "errors": len(bag.import_errors)}}))
+"""
+    env = {
+        **os.environ,
+        "LMS_CONNECTORS_REGISTRY": str(registry),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+    }
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t0
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("PARSE ")), None)
+    if line is None:
+        raise RuntimeError(f"registry parse failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    result = json.loads(line[6:])
+    if result["errors"] or result["dags"] < 2 * size:
+        raise RuntimeError(f"registry parse: {result}")
+    return {"connectors": size, "seconds": seconds, **result}
+
+
 def report(f: dict[str, Any]) -> None:
-    floor = f["floor"]["seconds"]
+    floor = f["both_targets"]["seconds"]
     lines = [f"scenario: {f['scenario']}, progress rows: {f['rows']:,}", ""]
-    lines.append(f"{'measure':<34}{'median s':>10}{'x floor':>9}{'rows written':>14}  target")
+    lines.append(f"{'measure':<38}{'median s':>10}{'x floor':>9}{'rows written':>14}  target")
     for key, label in (
-        ("floor", "floor: COPY into keyed table"),
-        ("both_targets", "COPY into both target tables"),
+        ("both_targets", "floor: COPY into both target tables"),
+        ("floor", "COPY into the daily table alone"),
         ("initial", "project load, empty target"),
         ("no_change", "project load, no change"),
         ("changed_10pct", "project load, 10 % changed"),
-        ("to_sql", "pandas to_sql"),
+        ("to_sql", "pandas to_sql (daily table alone)"),
     ):
         m = f[key]
         written = m.get("rows_written", m.get("rows", ""))
-        lines.append(f"{label:<34}{m['seconds']:>10.2f}{m['seconds'] / floor:>9.2f}{written!s:>14}  {target_text(key)}")
-    lines.append(f"{'to_sql / project initial':<34}{f['to_sql']['seconds'] / f['initial']['seconds']:>10.1f}x")
+        lines.append(f"{label:<38}{m['seconds']:>10.2f}{m['seconds'] / floor:>9.2f}{written!s:>14}  {target_text(key)}")
+    if f.get("new_day"):
+        day, day_floor = f["new_day"], f["new_day_floor"]["seconds"]
+        lines.append(
+            f"{'new day on time (its own floor: ' + format(day_floor, '.2f') + ' s)':<38}{day['seconds']:>10.2f}"
+            f"{day['seconds'] / day_floor:>9.2f}{day['rows_written']!s:>14}  (current progress holds every learner)"
+        )
+    if f.get("registry"):
+        r = f["registry"]
+        lines.append(
+            f"{'registry of ' + str(r['connectors']) + ' connectors: DAG file':<38}{r['parse']:>10.2f}   "
+            f"{r['dags']} DAGs (a fresh process: {r['seconds']:.1f} s with Airflow's import); "
+            f"target < {MAX_REGISTRY_PARSE_SECONDS:g} s"
+        )
     if f.get("end_to_end"):
         e = f["end_to_end"]
         lines.append(
-            f"{'whole DAG, one run':<34}{e['seconds']:>10.1f}   {e['records']:,} records, "
+            f"{'whole DAG, one run':<38}{e['seconds']:>10.2f}   {e['records']:,} records, "
             f"{e['records_per_s']:,} records/s ({e['state']}); target < {MAX_DAG_SECONDS} s"
         )
     lines += ["", f"{'task':<22}{'s (1/10)':>10}{'RSS MB (1/10)':>15}{'s (full)':>10}{'RSS MB (full)':>15}"]

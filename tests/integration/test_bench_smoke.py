@@ -22,6 +22,9 @@ def test_pipeline_benchmark_smoke(tmp_path):
     assert figures["both_targets"]["rows"] == figures["initial"]["rows_written"]
     assert figures["no_change"]["rows_written"] == 0
     assert 0 < figures["changed_10pct"]["rows_written"] < figures["initial"]["rows_written"]
+    # A day on time: its own rows into the daily table, its learners' current progress updated.
+    assert 0 < figures["new_day"]["rows_written"] < figures["initial"]["rows_written"]
+    assert figures["registry"]["dags"] >= 2 * figures["registry"]["connectors"]
     assert figures["end_to_end"]["state"].endswith("success")
     assert figures["end_to_end"]["records"] >= figures["rows"]
     assert set(figures["steps"]) == {
