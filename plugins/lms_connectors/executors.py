@@ -29,7 +29,8 @@ from airflow.executors.local_executor import LocalExecutor
 
 log = logging.getLogger(__name__)
 
-# Heaviest first. The connector's own modules bring psycopg, orjson, pydantic and requests.
+# Heaviest first. The connector's own modules bring psycopg, orjson, pydantic and requests; every
+# provider package is imported too.
 PRELOAD = (
     "pandas",
     "great_expectations",
@@ -41,8 +42,6 @@ PRELOAD = (
     "lms_connectors.progress",
     "lms_connectors.quality",
     "lms_connectors.reporting",
-    "lms_connectors.providers.openclassrooms",
-    "lms_connectors.providers.linkedin_learning",
 )
 
 
@@ -55,8 +54,13 @@ def preload(modules: tuple[str, ...] = PRELOAD) -> float:
     t0 = time.monotonic()
     for name in modules:
         importlib.import_module(name)
+    from lms_connectors import providers
+
+    # Every provider package there is: adding one needs no change here.
+    for name in providers.names():
+        providers.get(name)
     seconds = time.monotonic() - t0
-    log.info("preloaded %d modules for task processes in %.1f s", len(modules), seconds)
+    log.info("preloaded %d modules and the providers for task processes in %.1f s", len(modules), seconds)
     return seconds
 
 

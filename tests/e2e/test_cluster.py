@@ -77,6 +77,10 @@ def test_a_backfill_on_two_celery_workers_equals_the_local_executor(setup):
     runs = replay(api, setup["first"], setup["last"])
     hosts = hostnames(api, runs)
     assert set(hosts.values()) == {"worker1", "worker2"}, hosts
+    # Each worker imported the heavy modules once, before its pool forked.
+    for name in ("worker1", "worker2"):
+        log = Path(state["cluster"]["processes"][name]["log"]).read_text(errors="replace")
+        assert "for task processes in" in log, name
     on_celery = _warehouse(local)
     assert on_celery["stats.course_progress_daily"], "the backfill loaded no day rows"
     # Metadata on Postgres, as its own non-superuser login.

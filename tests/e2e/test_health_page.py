@@ -155,6 +155,10 @@ def test_make_airflow_prints_the_login_and_the_page(stack):
     url = stack["state"]["airflow"]["url"]
     assert url in out and "login:       admin / " in out
     assert f"{url}/plugin/lms-connector-health" in out
+    # Its scheduler forks task processes with the heavy imports already done.
+    log = Path(stack["state"]["airflow"]["log"]).read_text(errors="replace")
+    assert "Loaded executor: ::lms_connectors.executors.PreloadingLocalExecutor" in log
+    assert "preloaded " in log and "for task processes in" in log
 
 
 def test_health_page_is_private(stack):

@@ -140,7 +140,7 @@ def test_bad_settings_fail_the_first_task_and_touch_no_data(
     assert dr.state == "failed"
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert states["config"] == "failed"
-    assert states["extract_courses"] == "upstream_failed"
+    assert states["sync_catalogue"] == "upstream_failed"
     assert data_tables(warehouse) == before
 
 
