@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install browser redis test lint format lock demo airflow cluster bench bench-airflow bench-sim sim migrate stop env clean
+.PHONY: install browser redis test lint format lock demo airflow cluster cluster-env bench bench-airflow bench-sim sim migrate stop env clean
 
 install: $(VENV)/.installed
 
@@ -73,6 +73,11 @@ demo: install
 # embedded Postgres, API server, scheduler, DAG processor and two Celery workers.
 cluster: install redis
 	$(PY) -m devstack.cluster
+
+# `export` lines pointing this shell's airflow CLI at the running cluster.
+cluster-env: install
+	@$(PY) -m devstack.cluster --env
+	@echo "export PATH='$(CURDIR)/$(VENV)/bin:$$PATH'"
 
 # Through the real scheduler: a daily run's wall time, per-task start overhead, a 30-day
 # replay (LocalExecutor; Celery with 1 and 2 workers); writes bench/results/airflow.json.

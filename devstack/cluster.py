@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  workers:  {', '.join(n for n in c['processes'] if n.startswith('worker'))} (CeleryExecutor, Redis :{c['redis_port']})"
     )
     print(f"  logs:     {CLUSTER_DIR}/*.log")
-    print('  CLI:      eval "$(python -m devstack.cluster --env)"')
+    print('  CLI:      eval "$(make -s cluster-env)"')
     print("  stop:     make stop")
     return 0
 

@@ -81,6 +81,11 @@ def test_a_backfill_on_two_celery_workers_equals_the_local_executor(setup):
     for name in ("worker1", "worker2"):
         log = Path(state["cluster"]["processes"][name]["log"]).read_text(errors="replace")
         assert "for task processes in" in log, name
+    # `make cluster-env`: this shell's airflow CLI on the cluster (metadata on Postgres, Celery).
+    exports = run("devstack.cluster", "--env", timeout=60)
+    assert exports.returncode == 0, exports.stderr
+    assert "export AIRFLOW__CORE__EXECUTOR='CeleryExecutor'" in exports.stdout
+    assert "export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg://airflow_meta:" in exports.stdout
     on_celery = _warehouse(local)
     assert on_celery["stats.course_progress_daily"], "the backfill loaded no day rows"
     # Metadata on Postgres, as its own non-superuser login.
