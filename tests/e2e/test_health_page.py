@@ -155,10 +155,15 @@ def test_make_airflow_prints_the_login_and_the_page(stack):
     url = stack["state"]["airflow"]["url"]
     assert url in out and "login:       admin / " in out
     assert f"{url}/plugin/lms-connector-health" in out
-    # Its scheduler forks task processes with the heavy imports already done.
-    log = Path(stack["state"]["airflow"]["log"]).read_text(errors="replace")
-    assert "Loaded executor: ::lms_connectors.executors.PreloadingLocalExecutor" in log
-    assert "preloaded " in log and "for task processes in" in log
+    # Its scheduler forks task processes with the heavy imports already done. The scheduler reports
+    # healthy before its executor has started: the preload's line may come a few seconds later.
+    log = Path(stack["state"]["airflow"]["log"])
+    deadline = time.monotonic() + 120
+    while "for task processes in" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(1)
+    text = log.read_text(errors="replace")
+    assert "Loaded executor: ::lms_connectors.executors.PreloadingLocalExecutor" in text
+    assert "preloaded " in text and "for task processes in" in text
 
 
 def test_health_page_is_private(stack):
