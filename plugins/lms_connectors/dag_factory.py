@@ -60,7 +60,7 @@ counts and timings: `ops.sync_runs`.
 
 
 # The steps each task runs, by task id, as ops.sync_runs.step_seconds names them. Four tasks, not
-# eleven: each task start cost 3-10 s through the scheduler, and a boundary inside the catalogue or
+# eleven: each task start cost 2-6 s through the scheduler, and a boundary inside the catalogue or
 # the statistics bought no retry a data engineer could use (README, Benchmarks).
 TASK_STEPS: dict[str, tuple[str, ...]] = {
     "config": (),
