@@ -37,6 +37,8 @@ from typing import Any
 import yaml
 
 from devstack.api import AirflowApi
+from devstack.postgres import OWNER
+from devstack.stack import running_at
 from lms_connectors.paths import PROJECT_ROOT
 
 LOCAL = PROJECT_ROOT / ".local" / "bench-airflow"
@@ -115,15 +117,11 @@ def _registry(today: dt.date) -> Path:
     return path
 
 
-def _step_seconds(env: dict[str, str], run_key: str) -> dict[str, float]:
-    code = (
-        "import json, sys; from devstack import postgres, stack; s = stack.load_state(); "
-        "c = stack.cluster(s).connect(postgres.OWNER, s['postgres']['dbname']); "
-        "r = c.execute('SELECT step_seconds FROM ops.sync_runs WHERE run_id = %s', (sys.argv[1],)).fetchone(); "
-        "print(json.dumps(r[0] if r else {}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code, run_key], env=env, capture_output=True, text=True, check=True)
-    return {k: float(v) for k, v in json.loads(out.stdout).items()}
+def _step_seconds(run_key: str) -> dict[str, float]:
+    state, cluster = running_at(LOCAL)
+    with cluster.connect(OWNER, state["postgres"]["dbname"]) as conn:
+        row = conn.execute("SELECT step_seconds FROM ops.sync_runs WHERE run_id = %s", (run_key,)).fetchone()
+    return {k: float(v) for k, v in (row[0] if row else {}).items()}
 
 
 def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
@@ -146,7 +144,7 @@ def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
     af.unpause()
     runs = af.wait(lambda rs: any(r["state"] == "success" for r in day(rs, yesterday)), 600, "first run")
     first = day(runs, yesterday)[0]
-    out["first_run"] = run_anatomy(af, first, _step_seconds(env, f"{DAG_ID}/{first['dag_run_id']}"))
+    out["first_run"] = run_anatomy(af, first, _step_seconds(f"{DAG_ID}/{first['dag_run_id']}"))
 
     daily = []
     for i in range(args.daily_reps):
@@ -161,33 +159,30 @@ def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
             "daily run",
         )
         run = day(runs, yesterday)[0]
-        daily.append(run_anatomy(af, run, _step_seconds(env, f"{DAG_ID}/{run['dag_run_id']}")))
+        daily.append(run_anatomy(af, run, _step_seconds(f"{DAG_ID}/{run['dag_run_id']}")))
     out["daily_runs"] = daily
     out["daily_run_seconds"] = statistics.median(d["wall_seconds"] for d in daily)
 
     if args.days:
-        out["replay"] = replay(af, env, today, args.days, args.max_active_runs, args.timeout)
+        out["replay"] = replay(af, today, args.days, args.max_active_runs, args.timeout)
     return out
 
 
-def reset_warehouse(env: dict[str, str]) -> None:
+def reset_warehouse() -> None:
     """Empty the connector's tables (the LMS seed stays): each replay starts from the same state."""
-    code = (
-        "from devstack import postgres, stack; s = stack.load_state(); "
-        "c = stack.cluster(s).connect(postgres.OWNER, s['postgres']['dbname'], autocommit=True); "
-        "c.execute('TRUNCATE lms.courses, stats.course_progress, stats.course_progress_daily, "
-        "ops.sync_runs, ops.rejected_records CASCADE')"
-    )
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    state, cluster = running_at(LOCAL)
+    with cluster.connect(OWNER, state["postgres"]["dbname"], autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE lms.courses, stats.course_progress, stats.course_progress_daily, "
+            "ops.sync_runs, ops.rejected_records CASCADE"
+        )
 
 
-def replay(
-    af: AirflowApi, env: dict[str, str], today: dt.date, days: int, max_active_runs: int, timeout: float
-) -> dict[str, Any]:
+def replay(af: AirflowApi, today: dt.date, days: int, max_active_runs: int, timeout: float) -> dict[str, Any]:
     """The README's replay of ``days`` days into an empty warehouse: one backfill, every day run once."""
     first_day = today - dt.timedelta(days=days)
     yesterday = today - dt.timedelta(days=1)
-    reset_warehouse(env)
+    reset_warehouse()
     print(f"replaying {days} days ({first_day} .. {yesterday}, --max-active-runs {max_active_runs}) ...", flush=True)
     marks = {r["logical_date"][:10]: r["end_date"] for r in af.runs()}
     wanted = {(first_day + dt.timedelta(days=i)).isoformat() for i in range(days)}
@@ -232,7 +227,7 @@ def bench_celery(args: argparse.Namespace, today: dt.date, workers: int) -> dict
     try:
         af = AirflowApi(f"http://127.0.0.1:{port}", _under(CLUSTER_HOME), DAG_ID)
         af.unpause()
-        result = replay(af, env, today, args.days, args.max_active_runs, args.timeout)
+        result = replay(af, today, args.days, args.max_active_runs, args.timeout)
     finally:
         code = "from devstack import cluster, stack; s = stack.load_state(); cluster.stop(s); stack.save_state(s)"
         subprocess.run([sys.executable, "-c", code], env=env, check=False)

@@ -36,10 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
 from psycopg import sql
 
 from devstack import stack
+from devstack.airflow_ui import healthy
 
 CLUSTER_DIR = stack.LOCAL / "cluster"
 AIRFLOW_HOME = CLUSTER_DIR / "airflow"
@@ -208,7 +208,8 @@ def start(workers: int = 2, port: int = 8090, timeout: float = 300.0) -> dict[st
 
 
 def wait_ready(state: dict[str, Any], workers: int, timeout: float) -> None:
-    """The API and the scheduler healthy, and every worker answering Celery's ping."""
+    """The API and the scheduler healthy (as `make airflow` waits for them), and every worker's
+    Celery consumer up."""
     url = state["cluster"]["url"]
     deadline = time.monotonic() + timeout
     procs = state["cluster"]["processes"]
@@ -217,11 +218,7 @@ def wait_ready(state: dict[str, Any], workers: int, timeout: float) -> None:
         if dead:
             logs = ", ".join(procs[n]["log"] for n in dead)
             raise RuntimeError(f"cluster processes exited: {', '.join(dead)}; see {logs}")
-        healthy = False
-        with contextlib.suppress(requests.RequestException, ValueError):
-            r = requests.get(f"{url}/api/v2/monitor/health", timeout=3)
-            healthy = r.ok and r.json().get("scheduler", {}).get("status") == "healthy"
-        if healthy and len(_answering(state)) >= workers:
+        if healthy(url) and len(_answering(state)) >= workers:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the cluster was not ready within {timeout:.0f} s; see the logs in {CLUSTER_DIR}")

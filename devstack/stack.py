@@ -145,6 +145,14 @@ def cluster(state: dict[str, Any]) -> postgres.Cluster:
     return postgres.Cluster(state["postgres"]["socket_dir"], load_secrets())
 
 
+def running_at(local: Path) -> tuple[dict[str, Any], postgres.Cluster]:
+    """The state and the Postgres cluster of the stack under ``local``: a stack another process
+    started with its own LMS_LOCAL_DIR (the benchmarks', the end-to-end tests')."""
+    state = json.loads((local / STATE_FILE.name).read_text())
+    secrets = json.loads((local / SECRETS_FILE.name).read_text())
+    return state, postgres.Cluster(state["postgres"]["socket_dir"], secrets)
+
+
 def up(today: dt.date | None = None) -> dict[str, Any]:
     """Start what is not running; return the stack description.
 

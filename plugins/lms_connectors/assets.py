@@ -8,8 +8,11 @@ time). Each load attaches the run's interval and the rows it wrote to its Asset 
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import Asset
 
+from lms_connectors.context import RunContext
 from lms_connectors.registry import ConnectorSpec
 
 
@@ -27,3 +30,14 @@ def statistics_asset(spec: ConnectorSpec) -> Asset:
         uri=f"lms://{spec.warehouse_conn_id}/stats.course_progress/{spec.id}",
         group="lms-statistics",
     )
+
+
+def announce(outlet_events: Any, asset: Asset, ctx: RunContext, rows_written: int) -> None:
+    """Tell the Asset's consumers which day changed and how much was written (the task's
+    ``outlet_events`` from its context)."""
+    outlet_events[asset].extra = {
+        "connector_id": ctx.connector_id,
+        "interval_start": ctx.interval_start.isoformat(),
+        "interval_end": ctx.interval_end.isoformat(),
+        "rows_written": rows_written,
+    }

@@ -25,6 +25,7 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from lms_connectors.assets import announce
 from lms_connectors.steps import scalars, step
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,12 @@ class CatalogueSync(HITLOperator):
             plan = catalogue.archive_plan(
                 s.conn, ctx.run_key, ctx.connector_id, ctx.settings, ctx.interval_end, provider
             )
-            if plan.needs_approval and not ctx.override_mass_archive:
-                hours = ctx.settings.approval_timeout_hours
+            ask = plan.needs_approval and not ctx.override_mass_archive
+            hours = ctx.settings.approval_timeout_hours
+            if ask:
                 runs.await_approval(s.conn, ctx.run_key, {"plan": plan.to_dict(), "timeout_hours": hours})
         validated = scalars(s.counts)
-        if not plan.needs_approval or ctx.override_mass_archive:
+        if not ask:
             return self._load(context, validated, approved_digest=None)
         self.response_timeout = dt.timedelta(hours=hours)
         self.body = _body(plan, hours)
@@ -138,12 +140,7 @@ class CatalogueSync(HITLOperator):
                 )
             )
         for asset in self.outlets:
-            context["outlet_events"][asset].extra = {
-                "connector_id": s.ctx.connector_id,
-                "interval_start": s.ctx.interval_start.isoformat(),
-                "interval_end": s.ctx.interval_end.isoformat(),
-                "rows_written": merge["rows_written"],
-            }
+            announce(context["outlet_events"], asset, s.ctx, merge["rows_written"])
         return {**scalars(merge), "rejected": validated["rejected"], "approved_digest": approved_digest}
 
 

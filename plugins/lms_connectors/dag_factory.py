@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from lms_connectors import catalogue_sync
 from lms_connectors.alerts import RunFailedNotifier
-from lms_connectors.assets import catalogue_asset, statistics_asset
+from lms_connectors.assets import announce, catalogue_asset, statistics_asset
 from lms_connectors.context import RunContext
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
@@ -272,12 +272,12 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                 )
                 s.also_record.append(lambda conn: runs.record_progress(conn, s.ctx.run_key, validated, merge))
             ctx = s.ctx
-            get_current_context()["outlet_events"][statistics_out].extra = {
-                "connector_id": ctx.connector_id,
-                "interval_start": ctx.interval_start.isoformat(),
-                "interval_end": ctx.interval_end.isoformat(),
-                "rows_written": merge["progress_rows"] + merge["daily_rows"],
-            }
+            announce(
+                get_current_context()["outlet_events"],
+                statistics_out,
+                ctx,
+                merge["progress_rows"] + merge["daily_rows"],
+            )
             with connect(spec.warehouse_conn_id) as conn:
                 runs.finish_run(conn, ctx.run_key, "success")
                 text = reporting.run_table(conn, ctx.run_key)

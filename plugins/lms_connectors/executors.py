@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 # provider package is imported too.
 PRELOAD = (
     "pandas",
-    "great_expectations",
-    "great_expectations.expectations",
     "airflow.sdk",
     "airflow.providers.postgres.hooks.postgres",
     "lms_connectors.dag_factory",
@@ -47,14 +45,17 @@ PRELOAD = (
 
 def preload(modules: tuple[str, ...] = PRELOAD) -> float:
     """Import ``modules`` in this process; return the seconds it took."""
-    # great_expectations would otherwise send usage statistics from a thread, and log hundreds of
-    # lines while registering its functions.
+    # great_expectations would otherwise send usage statistics from a thread.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     t0 = time.monotonic()
     for name in modules:
         importlib.import_module(name)
-    from lms_connectors import providers
+    from lms_connectors import providers, quality
+
+    # The heaviest import, as the validating steps make it (their logging quiet), and the
+    # expectations they build.
+    quality.import_gx()
+    importlib.import_module("great_expectations.expectations")
 
     # Every provider package there is: adding one needs no change here.
     for name in providers.names():

@@ -102,7 +102,8 @@ PROGRESS_ROW_RULES: tuple[Rule, ...] = (
 
 
 @functools.cache
-def _gx() -> Any:
+def import_gx() -> Any:
+    """great_expectations, imported once per process with its start-up logging kept quiet."""
     # Before the import: GX logs hundreds of lines while registering its functions.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
@@ -112,7 +113,7 @@ def _gx() -> Any:
 
 @functools.cache
 def _context() -> Any:
-    gx = _gx()
+    gx = import_gx()
     ctx = gx.get_context(mode="ephemeral")
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -128,7 +129,7 @@ def _validation(name: str, rules: tuple[Rule, ...]) -> Any:
     """A validation definition over an in-memory DataFrame, built once per process and name."""
     if name in _VALIDATIONS:
         return _VALIDATIONS[name]
-    gx = _gx()
+    gx = import_gx()
     import great_expectations.expectations as gxe
 
     ctx = _context()

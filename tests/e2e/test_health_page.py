@@ -113,9 +113,9 @@ def _token(url: str, password: str) -> str:
 
 
 def _cluster(stack: dict[str, Any]):
-    from devstack.postgres import Cluster
+    from devstack.stack import running_at
 
-    return Cluster(stack["state"]["postgres"]["socket_dir"], json.loads((stack["local"] / "secrets.json").read_text()))
+    return running_at(stack["local"])[1]
 
 
 def _expected(stack: dict[str, Any]) -> dict[str, Any]:
