@@ -114,7 +114,10 @@ def with_hostile(
     record_key: Callable[[Any], str],
     twin: Callable[[Any, int], hostile.Raw],
 ) -> list[Any]:
-    """The listing with a hostile twin after a share of its records (the same ones at every call)."""
+    """The listing with a hostile twin after a share of its records (the same ones at every call).
+
+    The n-th twin of a listing is the n-th variant (cycling), so a listing with as
+    many twins as variants serves every one of them."""
     share = state.faults.hostile_share
     if not share:
         return listing
@@ -123,7 +126,7 @@ def with_hostile(
     for item in listing:
         out.append(item)
         if fraction(state.cfg.seed, kind, record_key(item)) < share:
-            raw = twin(item, len(out))
+            raw = twin(item, sum(served.values()))
             served[raw.variant] = served.get(raw.variant, 0) + 1
             out.append(raw)
     state.hostile_listed[listing_key] = served

@@ -205,9 +205,10 @@ def test_hostile_records_over_http_are_quarantined_and_the_run_ends_like_a_clean
     simulator = provider_module(provider_name)
     assert set(reasons["course"]) == set(simulator.COURSE_VARIANTS)
     assert set(reasons["progress"]) == set(simulator.ACTIVITY_VARIANTS)
-    # A share that puts twins in both listings of the day (LinkedIn's aggregated report is short).
-    monkeypatch.setenv(profile.var_env, json.dumps({**airflow_env, "max_reject_share": 0.2}))
-    set_faults(sim, hostile_share=0.06)
+    # A share that gives each listing of the day (65 activity records) a twin of every variant:
+    # up to 27 % of a listing is then hostile, so the run's reject threshold is raised to match.
+    monkeypatch.setenv(profile.var_env, json.dumps({**airflow_env, "max_reject_share": 0.4}))
+    set_faults(sim, hostile_share=0.3)
     assert dags.run(DAY1) == "success"
     assert targets(warehouse) == clean_day
     served = sim_state(sim)["hostile_listed"]
@@ -221,6 +222,9 @@ def test_hostile_records_over_http_are_quarantined_and_the_run_ends_like_a_clean
         for _ in range(n)
     )
     assert {e for e, _ in expected} == {"course", "progress"}, served
+    # Twins take the variants in turn: every variant was served, so every one is checked here.
+    for listing, variants in served.items():
+        assert set(variants) == set(reasons["course" if listing == "courses" else "progress"]), (listing, variants)
     assert sorted(warehouse.rows("SELECT entity, reason FROM ops.rejected_records")) == expected
     assert warehouse.scalar("SELECT count(*) FROM ops.rejected_records WHERE detail IS NULL") == 0
 
