@@ -128,3 +128,34 @@ def test_completion_is_completed_at_or_exactly_100_and_progress_never_rounds_up_
     completed = [None if pd.isna(t) else t.isoformat() for t in out["completed_at"]]
     assert completed == [None, "2026-11-02T12:00:00+00:00", "2026-11-02T11:00:00+00:00", None]
     assert out["outcome"].tolist() == ["ok"] * 4
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        ("updated_at", "invalid_updated_at"),
+        ("started_at", "invalid_started_at"),
+        ("completed_at", "invalid_completed_at"),
+    ],
+)
+@pytest.mark.parametrize("value", ["yesterday morning", "2026-13-45T99:99:99Z", "9999-12-31T23:59:59-01:00"])
+def test_an_unreadable_timestamp_is_quarantined_with_its_reason_not_stored_as_null(field, reason, value):
+    import pandas as pd
+
+    from lms_connectors.progress import transform_chunk
+
+    clean = {
+        "seq": 0,
+        "learner_hash": "h1",
+        "course_id": "c1",
+        "progress": "40",
+        "started_at": "2026-11-01T09:00:00Z",
+        "completed_at": None,
+        "updated_at": "2026-11-02T12:00:00Z",
+    }
+    records = pd.DataFrame([clean, {**clean, "seq": 1, field: value}])
+    courses = pd.DataFrame({"course_id": ["c1"], "lms_course_id": [5], "duration_minutes": [600]})
+    out = transform_chunk(records, {"h1": "u1"}, courses, PROVIDER)
+    assert out["outcome"].tolist() == ["ok", reason]
+    assert field in out["reject_detail"].iloc[1]
+    assert out["progress_pct"].isna().tolist() == [False, True]
