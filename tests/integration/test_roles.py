@@ -163,3 +163,19 @@ def test_no_table_of_the_warehouse_holds_a_key(module_warehouse):
            WHERE table_schema IN ('lms', 'stats', 'ops', 'staging') AND column_name ILIKE '%%key%%'"""
     )
     assert columns == []
+
+
+def test_analysts_can_read_no_email_column(module_warehouse):
+    """Analysts see learners by user_id: no column an analyst may select, in any table or view, holds emails."""
+    readable = module_warehouse.rows(
+        """SELECT n.nspname || '.' || c.relname || '.' || a.attname
+           FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+           WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+             AND has_schema_privilege('lms_analyst', n.oid, 'USAGE')
+             AND has_column_privilege('lms_analyst', c.oid, a.attnum, 'SELECT')"""
+    )
+    # The check sees what analysts read (a vacuous pass would hide a broken query).
+    assert "stats.v_learner_summary.user_id" in {r[0] for r in readable}
+    assert [r[0] for r in readable if "email" in r[0].rsplit(".", 1)[1].lower()] == []
