@@ -37,6 +37,7 @@ from tests.builders import provider_client
 from tests.integration.test_hostile_records import (
     END,
     HOSTILE_SETTINGS,
+    HOSTILE_TIMEOUT,
     SAFE_TEXT,
     START,
     World,
@@ -273,6 +274,7 @@ def clean_world(simulators, pg_server, template_db):
 _examples = iter(range(10**9))
 
 
+@HOSTILE_TIMEOUT
 @HOSTILE_SETTINGS
 @given(data=st.data())
 def test_hostile_linkedin_records_are_quarantined_and_the_clean_ones_load_as_in_a_clean_run(clean_world, data):

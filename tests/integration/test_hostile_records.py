@@ -405,8 +405,12 @@ HOSTILE_SETTINGS = settings(
     report_multiple_bugs=True,
 )
 _examples = iter(range(10**9))
+# pytest-timeout's 300 s is for one test of the default size; each example is a pipeline run
+# (about half a second on two cores), so a larger LMS_HOSTILE_EXAMPLES gets its own bound.
+HOSTILE_TIMEOUT = pytest.mark.timeout(max(300, 3 * EXAMPLES))
 
 
+@HOSTILE_TIMEOUT
 @HOSTILE_SETTINGS
 @given(data=st.data())
 def test_hostile_records_are_quarantined_and_the_clean_ones_load_as_in_a_clean_run(clean_world, data):
