@@ -1,0 +1,59 @@
+"""The health page's app in-process, against the real Postgres: what it shows when a warehouse cannot be read."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from tests.unit.test_health_render import SPEC
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def page(module_warehouse, monkeypatch):
+    """GET / of the page's app as a signed-in user allowed to see SPEC, the readonly Connection as given."""
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.testclient import TestClient
+
+    from lms_connectors import health
+
+    monkeypatch.setattr(health, "visible_connectors", lambda user: [SPEC])
+    app = health.create_app()
+    app.dependency_overrides[get_user] = lambda: None
+
+    def get(conn: dict, path: str = "/"):
+        monkeypatch.setenv(f"AIRFLOW_CONN_{SPEC.readonly_conn_id.upper()}", json.dumps(conn))
+        with TestClient(app) as client:
+            return client.get(path)
+
+    return get
+
+
+def test_a_readable_warehouse_shows_its_figures(module_warehouse, page):
+    r = page(module_warehouse.readonly_conn())
+    assert r.status_code == 200
+    assert 'data-connector="openclassrooms"' in r.text
+    assert "not readable" not in r.text
+
+
+def test_an_unreadable_warehouse_shows_a_reference_never_connection_details(module_warehouse, page, caplog):
+    conn = {**module_warehouse.readonly_conn(), "password": "wrong-password-7Qx9"}
+    with caplog.at_level(logging.WARNING, logger="lms_connectors.health"):
+        r = page(conn)
+    assert r.status_code == 200
+    match = re.search(r"the warehouse could not be read \(reference ([0-9a-f]{8}) in the API server", r.text)
+    assert match, r.text
+    for detail in (conn["password"], conn["login"], conn["host"], conn["schema"], "password authentication"):
+        assert detail not in r.text
+    # The details are in the server's log, under the reference the page shows.
+    logged = [m for m in caplog.messages if match.group(1) in m]
+    assert logged and "password authentication failed" in logged[0]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_no_interactive_docs_or_schema(module_warehouse, page, path):
+    assert page(module_warehouse.readonly_conn(), path).status_code == 404
