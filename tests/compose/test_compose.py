@@ -258,6 +258,13 @@ def test_the_production_image_ships_neither_simulators_nor_development_tooling(c
             ".airflowignore",
             "__pycache__",
         }, item
+    # What the image copies of plugins/ imports nothing it does not ship.
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()]
+    for path in (ROOT / "plugins").rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if any(rel == i or rel.startswith(f"{i}/") for i in ignored):
+            continue
+        assert not re.search(r"^\s*(from|import) (devstack|simulator|tests|bench)\b", path.read_text(), re.M), rel
     # The demo profile's simulators run their own image.
     for name in SIMULATORS:
         assert compose["services"][name]["build"] == {"context": ".", "target": "simulator"}
