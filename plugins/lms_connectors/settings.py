@@ -46,7 +46,7 @@ class ConnectorSettings(pydantic.BaseModel):
     target_group_id: str = pydantic.Field(min_length=1)
     author_email: str
     languages: tuple[str, ...] = ()
-    # Share of rejected records above which a batch fails.
+    # Share of rejected records above which a batch fails (from two rejected records: one never fails it).
     max_reject_share: float = pydantic.Field(default=0.05, ge=0, le=1)
     # Share of the active catalogue one run may archive without an override.
     max_archive_share: float = pydantic.Field(default=0.2, ge=0, le=1)

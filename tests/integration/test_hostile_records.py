@@ -428,3 +428,36 @@ def test_hostile_records_are_quarantined_and_the_clean_ones_load_as_in_a_clean_r
     rejected = run_example(w, connector, bad_courses, bad_activity, data, PROVIDER, TRIED)
     emails = {r["learner_email"].lower() for r in activity}
     assert not any(e in r[3].lower() for r in rejected for e in emails), "an email reached ops.rejected_records"
+
+
+def test_one_hostile_record_in_a_small_tenants_day_does_not_stop_the_run(clean_world):
+    """A day of three courses and two activity records: one bad record of each is a third of its
+    listing, far above max_reject_share, and still quarantined without failing the run."""
+    w = clean_world
+    users = {email: user for user, email in w.warehouse.rows("SELECT user_id, lower(email) FROM lms.users")}
+    activity = [r for r in w.activity if r["learner_email"].strip().lower() in users]
+    activity = [activity[0], next(r for r in activity if r["course_id"] != activity[0]["course_id"])]
+    ids = {r["course_id"] for r in activity}
+    courses = [c for c in w.courses if c["id"] in ids] + [next(c for c in w.courses if c["id"] not in ids)]
+    ids = {c["id"] for c in courses}
+    bad_course = dumps({**courses[0], "id": "small-tenant-hostile", "title": "Python\x00 for all"})
+    bad_activity = dumps({**activity[0], "progress": 1000})
+    connector = "small-tenant"
+    with psycopg.connect(w.warehouse.sync_dsn) as conn:
+        run_pipeline(
+            conn,
+            connector,
+            page([*map(dumps, courses), bad_course]),
+            page([*map(dumps, activity), bad_activity]),
+            w.cfg,
+        )
+        got = targets(conn, connector)
+        rejected = conn.execute(
+            "SELECT entity, reason FROM ops.rejected_records WHERE connector_id = %s ORDER BY 1", (connector,)
+        ).fetchall()
+    assert rejected == [("course", "invalid_text"), ("progress", "progress_out_of_range")]
+    assert [c[0] for c in got["courses"]] == sorted(ids)
+    # The clean record of each pair loaded as in the clean run; the hostile twin changed nothing.
+    loaded = {(row[1], row[2]) for row in got["daily"]}
+    assert loaded == {(r["course_id"], users[r["learner_email"].strip().lower()]) for r in activity}
+    assert set(got["daily"]) <= set(w.reference["daily"])
