@@ -9,11 +9,11 @@ each validating task). Importing them once, in the process the workers are
 forked from, takes that cost out of every task.
 
 - LocalExecutor: set ``[core] executor`` to
-  ``lms_connectors.executors.PreloadingLocalExecutor`` (``make airflow``,
-  ``make cluster``'s comparison runs and the compose file do).
+  ``lms_connectors.executors.PreloadingLocalExecutor`` (``make airflow`` does).
 - Celery: ``[celery] celery_config_options`` =
   ``lms_connectors.celery_config.CELERY_CONFIG`` imports the same modules in
-  the worker's main process, before its prefork pool starts.
+  the worker's main process, before its prefork pool starts (``make cluster``
+  and the compose file do).
 
 Only imports happen here: no connection, no thread, no file opened.
 """

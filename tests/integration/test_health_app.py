@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def page(module_warehouse, monkeypatch):
+def page(monkeypatch):
     """GET / of the page's app as a signed-in user allowed to see SPEC, the readonly Connection as given."""
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi.testclient import TestClient
