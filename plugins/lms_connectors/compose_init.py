@@ -76,7 +76,8 @@ def settings_env(spec: ConnectorSpec) -> str:
 def required_env(specs: list[ConnectorSpec]) -> list[str]:
     names = [SYNC_PASSWORD_ENV, HEALTH_PASSWORD_ENV, KEY_ENV]
     for spec in specs:
-        optional = providers.get(spec.provider).optional_extras
+        provider = providers.get(spec.provider)
+        optional = (*provider.optional_extras, *provider.common_extras)
         names += [env for field, env in provider_env(spec).items() if field not in optional]
         names.append(settings_env(spec))
     return names

@@ -77,6 +77,8 @@ class Provider:
     connection_extras: ClassVar[tuple[str, ...]] = ()
     # Keys of the extra it reads when they are set (compose passes them from the environment too).
     optional_extras: ClassVar[tuple[str, ...]] = ()
+    # Extras every provider's client reads when set (providers.http.client_options_from_extra).
+    common_extras: ClassVar[tuple[str, ...]] = ("plain_http_hosts",)
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         raise NotImplementedError
@@ -99,7 +101,9 @@ class Provider:
     def env_names(self, prefix: str) -> dict[str, str]:
         """Connection field -> the environment variable that holds it in a compose deployment."""
         names = {"base_url": "BASE_URL", "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}
-        names |= {extra: extra.upper() for extra in (*self.connection_extras, *self.optional_extras)}
+        names |= {
+            extra: extra.upper() for extra in (*self.connection_extras, *self.optional_extras, *self.common_extras)
+        }
         return {field: f"{prefix}_{suffix}" for field, suffix in names.items()}
 
     def connection(self, base_url: str, client_id: str, client_secret: str, **extras: Any) -> dict[str, Any]:
@@ -117,7 +121,7 @@ class Provider:
     def connection_from_env(self, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
         names = self.env_names(prefix)
         extras = {e: env[names[e]] for e in self.connection_extras}
-        extras |= {e: env[names[e]] for e in self.optional_extras if env.get(names[e])}
+        extras |= {e: env[names[e]] for e in (*self.optional_extras, *self.common_extras) if env.get(names[e])}
         return self.connection(env[names["base_url"]], env[names["client_id"]], env[names["client_secret"]], **extras)
 
 

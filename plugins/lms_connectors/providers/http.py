@@ -7,6 +7,14 @@ request (a server that trickles its answer cannot hold a task), and a hook
 (``check``) run on every answer inside the retry loop, so that a malformed
 body or a page that does not match its request is asked again.
 
+Where secrets may go: every endpoint is https (plain http only for loopback
+addresses, or hosts a Connection names in ``plain_http_hosts``); the token
+request follows no redirect, and a data request follows redirects within its
+own origin only, so neither the client secret nor the bearer token is ever
+sent to another host. A page's JSON values are counted in its bytes before
+any record is built (``max_page_values``), so one page of tiny elements cannot
+take more memory than a documented bound.
+
 A provider's client subclasses :class:`OAuthClient`: it says how to ask for a
 token (:meth:`OAuthClient.token_request`) and how to read its pages. Secrets
 never appear in logs, reprs or exceptions.
@@ -16,9 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import logging
 import random
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +38,7 @@ import tenacity
 import urllib3
 
 from lms_connectors.errors import (
+    ConnectionConfigError,
     ProviderAuthError,
     ProviderError,
     ProviderForbiddenError,
@@ -37,6 +48,20 @@ from lms_connectors.errors import (
 
 log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+# JSON values a page may hold (records, members, array elements): a decoded value
+# costs at most about 110 bytes of Python objects beside its text (an empty object,
+# measured with tracemalloc), however few bytes it takes in the body.
+MAX_PAGE_VALUES = 2_000_000
+VALUE_BYTES = 110
+MAX_RESPONSE_BYTES = 64 * 2**20
+
+
+def page_memory_bound(max_response_bytes: int = MAX_RESPONSE_BYTES, max_page_values: int = MAX_PAGE_VALUES) -> int:
+    """The most memory one page takes: its body twice while it is joined, or once beside
+    what it decodes to (its text again, and VALUE_BYTES per value). About 350 MB by default."""
+    return 2 * max_response_bytes + VALUE_BYTES * max_page_values
 
 
 class TransientError(Exception):
@@ -86,6 +111,44 @@ def url_path(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+def origin(url: str) -> str:
+    """scheme://host:port of a URL (the default port written out), what same-origin compares."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    host = (parts.hostname or "").lower()
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: where the simulators listen."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str, what: str, plain_http_hosts: frozenset[str] = frozenset()) -> None:
+    """An endpoint the client may send credentials to: https, with a host and no userinfo;
+    plain http only for loopback addresses and the hosts of ``plain_http_hosts``."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme.lower() not in ("https", "http") or not host:
+        raise ConnectionConfigError(f"{what} must be an absolute https URL, got {url_path(url)!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConnectionConfigError(f"{what} must not carry a user name or password in the URL")
+    if parts.scheme.lower() == "http" and not (is_loopback(host) or host.lower() in plain_http_hosts):
+        raise ConnectionConfigError(
+            f"{what} must be https ({url_path(url)!r} is plain http); plain http is allowed only for "
+            "loopback addresses or for a host named in the Connection's extra plain_http_hosts"
+        )
+
+
 def error_code(body: bytes) -> str | None:
     """The ``error`` (or ``code``) member of a JSON error body, if any."""
     try:
@@ -114,10 +177,14 @@ class OAuthClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         source: str,
-        max_response_bytes: int = 64 * 2**20,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_page_values: int = MAX_PAGE_VALUES,
+        plain_http_hosts: frozenset[str] = frozenset(),
     ) -> None:
         if not base_url:
             raise ValueError("base_url is required")
+        self.plain_http_hosts = frozenset(h.lower() for h in plain_http_hosts)
+        check_endpoint(base_url, f"{source}: base_url", self.plain_http_hosts)
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self._secret = client_secret
@@ -127,6 +194,7 @@ class OAuthClient:
         self._sleep = sleep
         self._source = source
         self.max_response_bytes = max_response_bytes
+        self.max_page_values = max_page_values
         self._token: str | None = None
         self._token_expires = 0.0
         self.stats = {"requests": 0, "retries": 0, "token_fetches": 0, "pages": 0}
@@ -169,6 +237,7 @@ class OAuthClient:
                 raise ProviderResponseError(
                     f"{self._source}: unexpected status {resp.status_code} for {url_path(resp.url)}"
                 )
+            self._bound_values(body, resp.url)
             return check(resp, body)
 
         return self.with_retries(attempt)
@@ -177,7 +246,20 @@ class OAuthClient:
         self, path: str, params: dict[str, Any], headers: dict[str, str]
     ) -> tuple[requests.Response, bytes]:
         token = self._access_token()
-        return self._send("GET", path, params=params, headers={**headers, "Authorization": f"Bearer {token}"})
+        return self._send(
+            "GET", path, follow_redirects=True, params=params, headers={**headers, "Authorization": f"Bearer {token}"}
+        )
+
+    def _bound_values(self, body: bytes, url: str) -> None:
+        # Every JSON value but the first of an array or the document follows a ',' or
+        # a ':', so this count (which also counts those bytes inside strings) is an
+        # upper bound of the values a decoder would build, found at C speed.
+        values = body.count(b",") + body.count(b":") + body.count(b"[") + 1
+        if values > self.max_page_values:
+            raise ProviderResponseError(
+                f"{self._source}: the page of {url_path(url)} may hold up to {values:,} JSON values, above "
+                f"max_page_values ({self.max_page_values:,}); refused before decoding it"
+            )
 
     def _access_token(self) -> str:
         # Refresh a little early so a token does not die between check and use.
@@ -203,16 +285,41 @@ class OAuthClient:
         self.stats["token_fetches"] += 1
         return self._token
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
-        """One HTTP exchange, its body read whole within the deadline; transient failures become TransientError."""
+    def _send(
+        self, method: str, url: str, *, follow_redirects: bool = False, **kwargs: Any
+    ) -> tuple[requests.Response, bytes]:
+        """One HTTP exchange, its body read whole within the deadline; transient failures become TransientError.
+
+        Redirects are never left to ``requests``, which re-sends a form body and
+        credentials to wherever a 307 points: with ``follow_redirects`` a
+        redirect within the request's origin is followed, any other is an error.
+        """
         self.stats["requests"] += 1
         started = time.monotonic()
         target = url if "://" in url else self.base_url + url
         shown = url_path(url)
-        try:
-            resp = self._session.request(method, target, timeout=self.timeout, stream=True, **kwargs)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise TransientError(f"{type(exc).__name__} on {method} {shown}") from None
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self._request(method, target, shown, kwargs)
+            if resp.status_code not in REDIRECT_STATUS or "location" not in resp.headers:
+                break
+            location = urllib.parse.urljoin(target, resp.headers["location"])
+            resp.close()
+            if not follow_redirects:
+                raise ProviderResponseError(
+                    f"{self._source}: {method} {shown} answered {resp.status_code}, a redirect to "
+                    f"{origin(location)}; this request follows no redirect (set its final address in the Connection)"
+                )
+            if origin(location) != origin(target):
+                raise ProviderResponseError(
+                    f"{self._source}: {method} {shown} was redirected ({resp.status_code}) to another origin, "
+                    f"{origin(location)}; redirects are followed within {origin(target)} only"
+                )
+            # The Location carries its own query: the original parameters are not sent again.
+            target, kwargs = location, {k: v for k, v in kwargs.items() if k != "params"}
+        else:
+            raise ProviderResponseError(
+                f"{self._source}: {method} {shown} was redirected more than {MAX_REDIRECTS} times"
+            )
         try:
             if resp.status_code in RETRYABLE_STATUS:
                 retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
@@ -220,6 +327,14 @@ class OAuthClient:
             return resp, self._read_body(resp, started, f"{method} {shown}")
         finally:
             resp.close()
+
+    def _request(self, method: str, target: str, shown: str, kwargs: dict[str, Any]) -> requests.Response:
+        try:
+            return self._session.request(
+                method, target, timeout=self.timeout, stream=True, allow_redirects=False, **kwargs
+            )
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise TransientError(f"{type(exc).__name__} on {method} {shown}") from None
 
     def _read_body(self, resp: requests.Response, started: float, request: str) -> bytes:
         # read1 returns what one read of the socket gives: a server that trickles its
@@ -303,10 +418,15 @@ def retry_policy_from_extra(extra: dict[str, Any]) -> RetryPolicy:
 
 def client_options_from_extra(extra: dict[str, Any], conn_id: str, label: str) -> dict[str, Any]:
     """Timeouts, size cap and retry bounds from a Connection's extra, for any provider client."""
+    hosts = extra.get("plain_http_hosts") or ()
+    if isinstance(hosts, str):
+        hosts = [h.strip() for h in hosts.split(",")]
     return {
         "connect_timeout": float(extra.get("connect_timeout", 10)),
         "read_timeout": float(extra.get("read_timeout", 60)),
-        "max_response_bytes": int(extra.get("max_response_bytes", 64 * 2**20)),
+        "max_response_bytes": int(extra.get("max_response_bytes", MAX_RESPONSE_BYTES)),
+        "max_page_values": int(extra.get("max_page_values", MAX_PAGE_VALUES)),
+        "plain_http_hosts": frozenset(str(h) for h in hosts if h),
         "retry": retry_policy_from_extra(extra),
         "source": f"{label} (Connection {conn_id!r})",
     }

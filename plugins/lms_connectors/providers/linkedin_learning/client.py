@@ -21,7 +21,7 @@ import requests
 
 from lms_connectors.errors import ListingChanged, ProviderPagingError, ProviderResponseError
 from lms_connectors.jsonpage import PageDecodeError, decode_array
-from lms_connectors.providers.http import OAuthClient, TransientError, url_path
+from lms_connectors.providers.http import OAuthClient, TransientError, check_endpoint, url_path
 from lms_connectors.providers.linkedin_learning import contract as c
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class LinkedInLearningClient(OAuthClient):
             raise ValueError(f"page_size must be between 1 and {c.MAX_PAGE_SIZE}, got {page_size}")
         super().__init__(base_url, client_id, client_secret, source=source, **options)
         self.token_url = token_url or self.base_url + c.TOKEN_PATH
+        check_endpoint(self.token_url, f"{source}: token_url", self.plain_http_hosts)
         self.page_size = page_size
 
     def token_request(self) -> tuple[str, dict[str, Any]]:
