@@ -37,7 +37,7 @@ def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
                 until = dt.datetime.fromisoformat(params["until"])
                 result = progress.extract_activity(
                     conn, lambda: client.iter_activity_pages(since, until), run_id, params["key"].encode(), PROVIDER
-                )
+                )["records"]
         elif step == "transform_courses":
             result = catalogue.transform_courses(conn, run_id, PROVIDER)
         elif step == "validate_courses":

@@ -226,33 +226,40 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             provider = providers.get(spec.provider)
             with step(spec.warehouse_conn_id, cfg, "extract_progress") as s:
                 client = provider.client(spec.provider_conn_id)
-                n = progress.extract_activity(
+                keys = pseudonym.run_keys(s.conn, spec.pseudonymisation_conn_id, spec.id)
+                extracted = progress.extract_activity(
                     s.conn,
                     lambda: client.iter_activity_pages(s.ctx.interval_start, s.ctx.interval_end),
                     s.ctx.run_key,
-                    pseudonym.key_from_connection(spec.pseudonymisation_conn_id),
+                    keys.learner,
                     provider,
+                    suppression_key=keys.suppression,
                 )
-                s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
-            return {"records": n}
+                s.counts = {
+                    **extracted,
+                    "key_version": keys.version,
+                    "requests": client.stats["requests"],
+                    "retries": client.stats["retries"],
+                }
+            return extracted
 
         @task(outlets=[statistics_out])
         def sync_statistics(
             cfg: dict[str, Any], extracted: dict[str, Any], courses_loaded: dict[str, Any]
         ) -> dict[str, Any]:
             """Transform, validate and load the interval's learning activity; finish the run and report."""
-            from lms_connectors import progress, providers, pseudonym, reporting, runs
+            from lms_connectors import erasure, progress, providers, pseudonym, reporting, runs
             from lms_connectors.warehouse.db import connect
 
             provider = providers.get(spec.provider)
             with step(spec.warehouse_conn_id, cfg, "transform_progress") as s:
-                s.counts = progress.transform_progress(
-                    s.conn,
-                    s.ctx.run_key,
-                    spec.id,
-                    pseudonym.key_from_connection(spec.pseudonymisation_conn_id),
-                    provider,
-                )
+                # Learners the LMS removed are erased first: their rows must not outlive them.
+                removed = erasure.erase_removed_users(s.conn, s.ctx.run_key, spec.id)
+                keys = pseudonym.run_keys(s.conn, spec.pseudonymisation_conn_id, spec.id)
+                s.counts = {
+                    **progress.transform_progress(s.conn, s.ctx.run_key, spec.id, keys.learner, provider),
+                    "removed_users_erased": removed,
+                }
             transformed = scalars(s.counts)
             with step(spec.warehouse_conn_id, cfg, "validate_progress") as s:
                 s.counts = progress.validate_progress(
@@ -475,6 +482,9 @@ def build_all(registry: Path = REGISTRY_FILE) -> dict[str, DAG]:
         admin_dag = build_admin_dag(spec)
         dags[admin_dag.dag_id] = admin_dag
     if specs:
+        from lms_connectors.privacy_dags import build_privacy_dags
+
         watchdog = build_watchdog_dag(specs)
         dags[watchdog.dag_id] = watchdog
+        dags.update(build_privacy_dags(specs))
     return dags

@@ -77,24 +77,39 @@ def extract_activity(
     run_id: str,
     key: bytes,
     provider: Provider,
-) -> int:
+    suppression_key: bytes | None = None,
+) -> dict[str, int]:
     """Stream activity pages through the record guard into staging.raw_activity.
 
     The email is replaced by its keyed hash and every field off the
     allow-list is dropped before anything is written; a record the guard
-    quarantines is staged as its safe envelope with the reason. A listing
+    quarantines is staged as its safe envelope with the reason. A record of
+    an erased learner (``ops.suppressed_learners``, hashed with
+    ``suppression_key``) is dropped before staging and only counted. A listing
     that changed while it was read is read again (``pages`` a factory).
     """
     return listing.restarting(
-        lambda it: _extract_activity(conn, it, run_id, key, provider.activity_schema), pages, "the learning activity"
+        lambda it: _extract_activity(conn, it, run_id, key, provider.activity_schema, suppression_key),
+        pages,
+        "the learning activity",
     )
 
 
+def suppressed_hashes(conn: psycopg.Connection) -> frozenset[str]:
+    return frozenset(h for (h,) in conn.execute("SELECT suppression_hash FROM ops.suppressed_learners"))
+
+
 def _extract_activity(
-    conn: psycopg.Connection, pages: listing.Pages, run_id: str, key: bytes, schema: guard.RecordSchema
-) -> int:
+    conn: psycopg.Connection,
+    pages: listing.Pages,
+    run_id: str,
+    key: bytes,
+    schema: guard.RecordSchema,
+    suppression_key: bytes | None,
+) -> dict[str, int]:
     email_path = schema.field(r.LEARNER).path
-    seq = 0
+    seq = suppressed = 0
+    erased = suppressed_hashes(conn) if suppression_key is not None else frozenset()
     with conn.transaction():
         conn.execute("DELETE FROM staging.raw_activity WHERE run_id = %s", (run_id,))
         with (
@@ -105,6 +120,9 @@ def _extract_activity(
         ):
             for page in pages:
                 for raw in page:
+                    if erased and learner_hash(suppression_key, guard.lookup(raw, email_path)) in erased:
+                        suppressed += 1
+                        continue
                     screened = guard.screen(raw, schema)
                     record = screened.record
                     # A refused record's email still gives a hash (to link its rejects), never a clear value.
@@ -122,8 +140,8 @@ def _extract_activity(
                     seq += 1
                 if seq and seq % 200_000 < len(page):
                     log.info("staged %d activity records so far", seq)
-    log.info("staged %d raw activity records for run %s", seq, run_id)
-    return seq
+    log.info("staged %d raw activity records for run %s (%d of erased learners dropped)", seq, run_id, suppressed)
+    return {"records": seq, "suppressed": suppressed}
 
 
 def _lookups(conn: psycopg.Connection, connector_id: str, key: bytes) -> tuple[pd.Series, pd.DataFrame]:

@@ -23,6 +23,9 @@ def run_table(conn: psycopg.Connection, run_key: str) -> str:
     load = counts.get("load_courses", {})
     row["archived by reason"] = load.get("reasons_added", {})
     row["unarchived by reason"] = load.get("reasons_removed", {})
+    # Records of erased learners, dropped before staging (ops.suppressed_learners).
+    row["suppressed"] = counts.get("extract_progress", {}).get("suppressed", 0)
+    row["removed users erased"] = counts.get("transform_progress", {}).get("removed_users_erased", 0)
     row["rejected by rule"] = {
         step: counts.get(step, {}).get("rejected_by_reason", {}) for step in ("validate_courses", "validate_progress")
     }

@@ -54,8 +54,8 @@ class ConnectorSettings(pydantic.BaseModel):
     approval_timeout_hours: float = pydantic.Field(default=24, gt=0, le=24 * 14)
     # Share of a day's stored rows a replay asked to delete unreported rows may delete.
     max_replay_delete_share: float = pydantic.Field(default=0.1, ge=0, le=1)
-    # Days of run-scoped staging rows kept for debugging.
-    staging_retention_days: int = pydantic.Field(default=7, ge=0)
+    # Days of run-scoped staging rows kept for debugging (at most 30: they hold learners' hashes).
+    staging_retention_days: int = pydantic.Field(default=7, ge=0, le=30)
 
     @pydantic.field_validator("author_email")
     @classmethod

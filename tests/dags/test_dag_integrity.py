@@ -53,15 +53,18 @@ def test_parse_time_touches_no_database_or_network(monkeypatch):
     assert "lms_connector_openclassrooms" in build_all()
 
 
+MANUAL_PRIVACY_DAGS = ("lms_connectors_erase_learners", "lms_connectors_export_learners", "lms_connectors_rotate_key")
+
+
 def test_policies(bag):
     dagbag, _ = bag
     for dag_id, dag in dagbag.dags.items():
         assert dag.doc_md and len(dag.doc_md) > 100, dag_id
         assert dag.tags, dag_id
         assert dag.max_active_runs == 1, dag_id
-        if dag_id.endswith("_apply_settings"):
+        if dag_id.endswith("_apply_settings") or dag_id in MANUAL_PRIVACY_DAGS:
             assert dag.schedule is None, dag_id
-        elif dag_id in ("lms_dashboards_refresh", "lms_connectors_deadlines"):
+        elif dag_id in ("lms_dashboards_refresh", "lms_connectors_deadlines", "lms_connectors_retention"):
             assert dag.catchup is False, dag_id
         else:
             assert dag.catchup is True, dag_id
@@ -138,6 +141,8 @@ def test_production_registry_builds_dags_with_the_policies():
     assert sorted(dags) == sorted(
         [
             "lms_connectors_deadlines",
+            "lms_connectors_retention",
+            *MANUAL_PRIVACY_DAGS,
             *(name for c in connectors for name in (f"lms_connector_{c}", f"lms_connector_{c}_apply_settings")),
         ]
     )

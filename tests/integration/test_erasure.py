@@ -1,0 +1,165 @@
+"""Erasure and export of a learner, through Airflow against the real warehouse and simulator.
+
+Whether anything still identifies the learner is asked of the catalog: every
+column of every table, view and materialized view the project owns, so a new
+table holding learner data that erasure does not cover fails this test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from tests.builders import PROVIDERS, TEST_KEY
+
+pytestmark = pytest.mark.integration
+DAYS = [dt.date(2026, 11, 4), dt.date(2026, 11, 5)]
+# LMS-owned: the LMS erases its own users; the project only reads these.
+LMS_OWNED = ("lms.users", "lms.groups", "lms.group_members", "lms.course_tags", "lms.paths", "lms.path_steps")
+
+
+def relations(warehouse) -> list[tuple[str, str]]:
+    """Every (relation, column) of the schemas the project writes, from the catalog."""
+    return [
+        (f"{schema}.{rel}", col)
+        for schema, rel, col in warehouse.rows(
+            """SELECT n.nspname, c.relname, a.attname
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+               WHERE n.nspname IN ('staging', 'stats', 'ops', 'lms') AND c.relkind IN ('r', 'v', 'm', 'p')
+               ORDER BY 1, 2, 3"""
+        )
+        if f"{schema}.{rel}" not in LMS_OWNED
+    ]
+
+
+def traces(warehouse, user_id: str, email: str, hashes: list[str]) -> dict[str, int]:
+    """Rows per (relation.column) that still hold the user id, the email or one of the hashes."""
+    found = {}
+    for rel, col in relations(warehouse):
+        n = warehouse.scalar(
+            f"""SELECT count(*) FROM {rel} t
+                WHERE t.{col}::text = %(uid)s OR t.{col}::text LIKE %(quoted)s
+                   OR t.{col}::text ILIKE %(email)s OR t.{col}::text LIKE ANY(%(hashes)s)""",
+            {"uid": user_id, "quoted": f'%"{user_id}"%', "email": f"%{email}%", "hashes": [f"%{h}%" for h in hashes]},
+        )
+        if n:
+            found[f"{rel}.{col}"] = n
+    return found
+
+
+def busiest_learner(warehouse) -> tuple[str, str, list[str]]:
+    user_id, email = warehouse.rows(
+        """SELECT d.user_id, u.email FROM stats.course_progress_daily d JOIN lms.users u USING (user_id)
+           GROUP BY 1, 2 ORDER BY count(*) DESC, 1 LIMIT 1"""
+    )[0]
+    hashes = [
+        h
+        for (h,) in warehouse.rows("SELECT DISTINCT learner_hash FROM staging.progress WHERE user_id = %s", (user_id,))
+    ]
+    # The hash under the pseudonymisation key as it was used before per-connector keys.
+    hashes.append(hmac.new(TEST_KEY.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest())
+    return user_id, email, hashes
+
+
+def plant_old_traces(warehouse, connector_id: str, hashes: list[str]) -> None:
+    """What older runs may have left: an unmatched-learner row and a rejected record under the old key."""
+    with warehouse.connect() as conn:
+        conn.execute(
+            "INSERT INTO ops.unmatched_learners VALUES (%s, %s, 'old-run', '2026-10-01')", (connector_id, hashes[-1])
+        )
+        conn.execute(
+            """INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record)
+               VALUES ('old-run', %s, 'progress', 'progress_out_of_range', %s::jsonb)""",
+            (connector_id, json.dumps({"progress": 1000, "learner_hash": hashes[0]})),
+        )
+
+
+def erase(dagbag, **conf):
+    dag = dagbag.get_dag("lms_connectors_erase_learners")
+    return dag.test(run_conf={"user_ids": [], "emails": [], "dry_run": True, **conf}).state
+
+
+@pytest.mark.parametrize("provider_name", PROVIDERS)
+def test_erasure_leaves_nothing_that_identifies_the_learner_and_no_replay_brings_them_back(
+    dags, dagbag, profile, airflow_env, warehouse, sim
+):
+    for day in DAYS:
+        assert dags.run(day) == "success"
+    user_id, email, hashes = busiest_learner(warehouse)
+    plant_old_traces(warehouse, profile.provider, hashes)
+    before = traces(warehouse, user_id, email, hashes)
+    assert {
+        "stats.course_progress.user_id",
+        "stats.course_progress_daily.user_id",
+        "staging.progress.user_id",
+        "staging.raw_activity.learner_hash",
+        "ops.unmatched_learners.learner_hash",
+        "ops.rejected_records.record",
+    } <= set(before), before
+    others = warehouse.scalar("SELECT count(*) FROM stats.course_progress_daily WHERE user_id <> %s", (user_id,))
+
+    # A dry run counts and changes nothing.
+    assert erase(dagbag, user_ids=[user_id], reason="DPO-1 dry") == "success"
+    assert traces(warehouse, user_id, email, hashes) == before
+
+    # By user id and by email (in another case), for real.
+    assert erase(dagbag, user_ids=[user_id], emails=[email.upper()], reason="DPO-1", dry_run=False) == "success"
+    assert traces(warehouse, user_id, email, hashes) == {}
+    assert warehouse.scalar("SELECT count(*) FROM stats.course_progress_daily") == others
+    assert warehouse.scalar("SELECT count(*) FROM ops.suppressed_learners WHERE reason = 'DPO-1'") == 1
+    actor, details = warehouse.rows("SELECT actor, details FROM ops.audit_log WHERE action = 'erase_learners'")[0]
+    assert actor == "dag_test" and details["reason"] == "DPO-1" and details["rows"]["stats.course_progress"] > 0
+    assert email.lower() not in json.dumps(details).lower() and user_id not in json.dumps(details)
+
+    # The simulator still reports them: replays import nothing of theirs, and say how many they dropped.
+    for day in reversed(DAYS):
+        assert dags.run(day) == "success"
+    assert traces(warehouse, user_id, email, hashes) == {}
+    suppressed = warehouse.rows(
+        """SELECT (counts -> 'extract_progress' ->> 'suppressed')::int FROM ops.sync_runs
+           WHERE connector_id = %s ORDER BY started_at DESC LIMIT 2""",
+        (profile.provider,),
+    )
+    # Exactly the records of theirs the first runs staged, one day after the other.
+    assert sum(n for (n,) in suppressed) == before["staging.raw_activity.learner_hash"], suppressed
+
+
+def test_a_learner_removed_from_the_lms_is_erased_at_the_next_run(dags, airflow_env, warehouse, sim):
+    assert dags.run(DAYS[0]) == "success"
+    user_id, _, _ = busiest_learner(warehouse)
+    with warehouse.connect() as conn:
+        conn.execute("DELETE FROM lms.group_members WHERE user_id = %s", (user_id,))
+        conn.execute("DELETE FROM lms.users WHERE user_id = %s", (user_id,))
+    assert dags.run(DAYS[1]) == "success"
+    assert warehouse.scalar("SELECT count(*) FROM stats.course_progress WHERE user_id = %s", (user_id,)) == 0
+    assert warehouse.scalar("SELECT count(*) FROM stats.course_progress_daily WHERE user_id = %s", (user_id,)) == 0
+    entry = warehouse.rows("SELECT actor, details FROM ops.audit_log WHERE action = 'erase_removed_users'")
+    assert entry and entry[0][0] == "system" and entry[0][1]["learners"] == 1
+
+
+def test_export_holds_every_row_of_the_learner_and_nothing_of_others(
+    dags, dagbag, airflow_env, warehouse, sim, tmp_path, monkeypatch
+):
+    assert dags.run(DAYS[0]) == "success"
+    user_id, email, _ = busiest_learner(warehouse)
+    monkeypatch.setenv("LMS_EXPORT_DIR", str(tmp_path))
+    dag = dagbag.get_dag("lms_connectors_export_learners")
+    assert dag.test(run_conf={"user_ids": [user_id], "emails": []}).state == "success"
+    (path,) = tmp_path.glob("*.json")
+    assert path.stat().st_mode & 0o777 == 0o600
+    (data,) = json.loads(path.read_text()).values()
+    tables = data["tables"]
+    daily = warehouse.scalar("SELECT count(*) FROM stats.course_progress_daily WHERE user_id = %s", (user_id,))
+    assert len(tables["stats.course_progress_daily"]) == daily > 0
+    assert len(tables["stats.course_progress"]) == warehouse.scalar(
+        "SELECT count(*) FROM stats.course_progress WHERE user_id = %s", (user_id,)
+    )
+    assert tables["lms.users"] == [{"user_id": user_id, "email": email}]
+    rows = [row for rows in tables.values() for row in rows]
+    assert all(row.get("user_id") in (None, user_id) for row in rows)
+    assert warehouse.scalar("SELECT count(*) FROM ops.audit_log WHERE action = 'export_learners'") == 1
