@@ -163,3 +163,52 @@ def test_export_holds_every_row_of_the_learner_and_nothing_of_others(
     rows = [row for rows in tables.values() for row in rows]
     assert all(row.get("user_id") in (None, user_id) for row in rows)
     assert warehouse.scalar("SELECT count(*) FROM ops.audit_log WHERE action = 'export_learners'") == 1
+
+
+def unmatched_hashes(warehouse, connector_id: str) -> set[str]:
+    return {
+        h
+        for (h,) in warehouse.rows(
+            "SELECT learner_hash FROM ops.unmatched_learners WHERE connector_id = %s", (connector_id,)
+        )
+    }
+
+
+def test_connectors_hash_the_same_learner_apart(dagbag, warehouse, simulators, monkeypatch):
+    from tests.conftest import connector_env
+
+    for sim in simulators.values():
+        for key, value in connector_env(sim, warehouse).items():
+            monkeypatch.setenv(key, value)
+    for name in PROVIDERS:
+        assert (
+            dagbag.get_dag(f"lms_connector_{name}")
+            .test(logical_date=dt.datetime.combine(DAYS[0], dt.time(), dt.UTC))
+            .state
+            == "success"
+        )
+    # The same world: the same people are unmatched in both, under hashes that never match.
+    first, second = (unmatched_hashes(warehouse, name) for name in PROVIDERS)
+    assert first and second and not first & second
+
+
+def test_a_rotated_key_leaves_no_hash_under_the_old_one(dags, dagbag, profile, airflow_env, warehouse, sim):
+    assert dags.run(DAYS[0]) == "success"
+    old = unmatched_hashes(warehouse, profile.provider)
+    matched = warehouse.scalar("SELECT count(DISTINCT user_id) FROM stats.course_progress")
+    rotate = dagbag.get_dag("lms_connectors_rotate_key")
+    conf = {"connector": profile.provider, "reason": "yearly"}
+    assert rotate.test(run_conf={**conf, "dry_run": True}).state == "success"
+    assert unmatched_hashes(warehouse, profile.provider) == old
+    assert rotate.test(run_conf={**conf, "dry_run": False}).state == "success"
+    assert unmatched_hashes(warehouse, profile.provider) == set()
+    assert warehouse.scalar("SELECT count(*) FROM staging.raw_activity") == 0
+    assert warehouse.scalar("SELECT count(*) FROM ops.rejected_records WHERE record ? 'learner_hash'") == 0
+    assert warehouse.rows("SELECT version FROM ops.pseudonym_keys") == [(2,)]
+    assert warehouse.scalar("SELECT count(*) FROM ops.audit_log WHERE action = 'rotate_key'") == 1
+
+    # The next day hashes anew; LMS users still match (their hashes are computed each run).
+    assert dags.run(DAYS[1]) == "success"
+    new = unmatched_hashes(warehouse, profile.provider)
+    assert new and not new & old
+    assert warehouse.scalar("SELECT count(DISTINCT user_id) FROM stats.course_progress") >= matched
