@@ -125,7 +125,13 @@ def screen(raw: Any, schema: RecordSchema) -> Screened:
             f"no JSON decoder accepts this {raw.size}-byte record ({raw.error})",
         )
     if not isinstance(raw, dict):
-        return Screened({"_value": _safe(raw)}, NOT_AN_OBJECT, f"a record must be a JSON object, got {_kind(raw)}")
+        # Its type and size only: a bare string may be an email or any personal text.
+        size = len(raw) if isinstance(raw, str | list) else None
+        return Screened(
+            {"_not_an_object": {"json_type": _kind(raw), "length": size}},
+            NOT_AN_OBJECT,
+            f"a record must be a JSON object, got {_kind(raw)}",
+        )
     values = _extract(raw, schema)
     for spec in schema.fields:
         value = values.get(spec.name)

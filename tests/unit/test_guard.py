@@ -160,6 +160,15 @@ def test_records_that_are_not_objects_or_not_decodable_are_quarantined():
     assert guard.screen(["a"], COURSE_SCHEMA).reason == "not_an_object"
     assert guard.screen("text", COURSE_SCHEMA).reason == "not_an_object"
     assert guard.screen(None, COURSE_SCHEMA).reason == "not_an_object"
+
+
+@pytest.mark.parametrize("raw", ["alice@example.com", ["alice@example.com", "Alice Martin"], 4242])
+def test_a_record_that_is_not_an_object_is_kept_as_its_type_and_length_never_its_value(raw):
+    screened = guard.screen(raw, COURSE_SCHEMA)
+    assert screened.reason == "not_an_object"
+    kept = json.dumps(screened.record)
+    assert "alice" not in kept and "Alice" not in kept and "4242" not in kept
+    assert screened.record["_not_an_object"]["json_type"] in ("a string", "an array", "a number")
     out = guard.screen(UndecodableRecord(10, "ab" * 32, "depth"), COURSE_SCHEMA)
     assert out.reason == "undecodable_record"
     assert out.record == {"_undecodable": {"bytes": 10, "sha256": "ab" * 32}}
