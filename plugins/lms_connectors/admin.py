@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from lms_connectors.audit import audit
 from lms_connectors.catalogue import lock_connector
 from lms_connectors.paths import sql_statements
 from lms_connectors.settings import ConnectorSettings
@@ -21,9 +22,18 @@ log = logging.getLogger(__name__)
 
 
 def apply_settings(
-    conn: psycopg.Connection, connector_id: str, settings: ConnectorSettings, *, dry_run: bool = False
+    conn: psycopg.Connection,
+    connector_id: str,
+    settings: ConnectorSettings,
+    *,
+    dry_run: bool = False,
+    actor: str | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Bring the catalogue in line with ``settings``; with ``dry_run`` report and change nothing."""
+    """Bring the catalogue in line with ``settings``; with ``dry_run`` report and change nothing.
+
+    ``actor``: who asked (an admin's form); the change is then written to ops.audit_log. Without
+    one (a run applying a Variable edited by hand), only a change that archived or unarchived is."""
     sql = sql_statements("catalogue/apply_settings.sql")
     params = {"connector_id": connector_id, "languages": list(settings.languages), "enabled": settings.enabled}
     with conn.transaction():
@@ -34,6 +44,15 @@ def apply_settings(
         samples = dict(conn.execute(sql["samples"]).fetchall())
         written = 0 if dry_run else conn.execute(sql["apply"]).rowcount
         conn.execute("DROP TABLE settings_plan")
+        if not dry_run and (actor or written):
+            audit(
+                conn,
+                actor or "system",
+                "apply_settings" if settings.enabled else "deactivate",
+                connector_id=connector_id,
+                run_id=run_id,
+                details={"languages": list(settings.languages), "enabled": settings.enabled, "rows_written": written},
+            )
     result = {
         "dry_run": dry_run,
         "enabled": settings.enabled,

@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from lms_connectors import catalogue_sync
 from lms_connectors.alerts import RunFailedNotifier
 from lms_connectors.assets import announce, catalogue_asset, statistics_asset
+from lms_connectors.audit import actor_of
 from lms_connectors.context import RunContext
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
@@ -192,7 +193,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
                         # A Variable edited directly takes effect here too: every course archived.
                         from lms_connectors import admin
 
-                        admin.apply_settings(conn, spec.id, parsed)
+                        admin.apply_settings(conn, spec.id, parsed, run_id=_run_key(context))
                         runs.finish_run(conn, _run_key(context), "skipped", "connector disabled")
             if not parsed.enabled:
                 raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
@@ -397,7 +398,15 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
                     settings.check_against_lms(conn, wanted, spec.variable)
                     if changes and not dry_run:
                         Variable.set(spec.variable, wanted.model_dump_json(indent=2))
-                    result = admin.apply_settings(conn, spec.id, wanted, dry_run=dry_run)
+                    context = get_current_context()
+                    result = admin.apply_settings(
+                        conn,
+                        spec.id,
+                        wanted,
+                        dry_run=dry_run,
+                        actor=actor_of(context),
+                        run_id=_run_key(context),
+                    )
             verb = "would archive" if dry_run else "archived"
             log.info(
                 "%s%s %d and %s %d courses (languages=%s, enabled=%s); examples archived: %s; unarchived: %s",

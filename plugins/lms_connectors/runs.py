@@ -8,6 +8,8 @@ from typing import Any
 
 import psycopg
 
+from lms_connectors.audit import audit
+
 
 def start_run(
     conn: psycopg.Connection,
@@ -153,4 +155,13 @@ def record_decision(
                        'decision', %s::text, 'by', %s::text, 'at', now()))
                WHERE run_id = %s""",
             (status, error, status, APPROVAL_STEP, APPROVAL_STEP, decision, by, run_id),
+        )
+        connector_id = conn.execute("SELECT connector_id FROM ops.sync_runs WHERE run_id = %s", (run_id,)).fetchone()
+        audit(
+            conn,
+            by or "airflow:timeout",
+            "approval",
+            connector_id=connector_id[0] if connector_id else None,
+            run_id=run_id,
+            details={"decision": decision},
         )

@@ -202,6 +202,9 @@ def test_filters_apply_at_once_without_a_sync(dags, profile, db_variable, wareho
     assert trigger_admin(dags, languages=[]) == "success"
     assert db_variable()["languages"] == []
     assert _provider_requests(sim) == requests_before
+    # Each applied form is on record (who, what), the refused one is not.
+    entries = warehouse.rows("SELECT actor, action, details -> 'languages' FROM ops.audit_log ORDER BY audit_id")
+    assert entries[0] == ("dag_test", "apply_settings", ["fr"]) and len(entries) == 5
 
 
 def _provider_requests(sim) -> int:

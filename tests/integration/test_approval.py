@@ -158,6 +158,10 @@ def test_approve_applies_exactly_the_change_that_was_shown(dags, api, warehouse,
     assert status == "success"
     assert (request["decision"], request["by"]) == ("approved", "admin")
     assert request["plan"]["provider_archivals"] == len(shown)
+    # The approver is on record in the audit log, with the run.
+    assert warehouse.rows("SELECT actor, action, details ->> 'decision' FROM ops.audit_log") == [
+        ("admin", "approval", "approved")
+    ]
 
 
 @pytest.mark.parametrize("choice", ["Reject", None], ids=["rejected", "no-answer-before-the-timeout"])

@@ -31,6 +31,17 @@ FORBIDDEN = {
         "CREATE SCHEMA sneaky",
         "CREATE ROLE sneaky",
         "SELECT * FROM stats.v_learner_summary",
+        # Of lms.users the sync reads what matches learners, never their names.
+        "SELECT name FROM lms.users",
+        "SELECT * FROM lms.users",
+        # Of lms.courses it updates what it syncs, never the keys.
+        "UPDATE lms.courses SET provider_course_id = provider_course_id",
+        "UPDATE lms.courses SET connector_id = connector_id",
+        # The audit log and the suppression list are append-only for it.
+        "UPDATE ops.audit_log SET actor = actor",
+        "DELETE FROM ops.audit_log",
+        "DELETE FROM ops.suppressed_learners",
+        "UPDATE ops.suppressed_learners SET reason = reason",
     ],
     "lms_app": [
         "UPDATE lms.courses SET title = 'x'",
@@ -52,6 +63,8 @@ FORBIDDEN = {
         "SELECT stats.refresh_daily_summary()",
         "DELETE FROM stats.course_progress",
         "UPDATE stats.course_progress_daily SET progress_pct = 0",
+        "SELECT * FROM ops.audit_log",
+        "SELECT * FROM ops.suppressed_learners",
     ],
     "lms_monitor": [
         "SELECT * FROM lms.users",
@@ -79,6 +92,10 @@ ALLOWED = {
         "SELECT stats.refresh_daily_summary()",
         "INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record) VALUES ('r', 'c', 'e', 'x', '{}')",
         "CREATE TEMP TABLE scratch (x int)",
+        "SELECT user_id, email FROM lms.users",
+        "INSERT INTO ops.audit_log (actor, action) VALUES ('a', 'b')",
+        "DELETE FROM ops.unmatched_learners WHERE false",
+        "UPDATE ops.rejected_records SET record = record WHERE false",
     ],
     "lms_app": [
         "SELECT count(*) FROM lms.courses",
@@ -100,6 +117,7 @@ ALLOWED = {
         "SELECT count(*) FROM ops.unmatched_learners",
         "SELECT count(*) FROM lms.courses",
         "SELECT count(*) FROM stats.course_progress_daily",
+        "SELECT count(*) FROM ops.audit_log",
     ],
 }
 # The runtime logins are members of exactly these roles.
@@ -179,3 +197,21 @@ def test_analysts_can_read_no_email_column(module_warehouse):
     # The check sees what analysts read (a vacuous pass would hide a broken query).
     assert "stats.v_learner_summary.user_id" in {r[0] for r in readable}
     assert [r[0] for r in readable if "email" in r[0].rsplit(".", 1)[1].lower()] == []
+
+
+def test_no_default_privilege_hands_analysts_future_tables(module_warehouse):
+    """Analysts read what is granted to them by name: a table added later is not theirs."""
+    assert (
+        module_warehouse.rows("SELECT defaclacl::text FROM pg_default_acl WHERE defaclacl::text LIKE '%lms_analyst%'")
+        == []
+    )
+    with module_warehouse.connect(OWNER) as conn:
+        conn.execute("CREATE TABLE stats.added_later (user_id text)")
+    try:
+        with module_warehouse.connect() as conn:
+            conn.execute("SET ROLE lms_analyst")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT * FROM stats.added_later")
+    finally:
+        with module_warehouse.connect(OWNER) as conn:
+            conn.execute("DROP TABLE stats.added_later")
