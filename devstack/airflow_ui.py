@@ -39,6 +39,8 @@ def standalone_env(state: dict[str, Any], port: int) -> dict[str, str]:
         **os.environ,
         **stack.airflow_env(state),
         "AIRFLOW__API__PORT": str(port),
+        # This machine only: the UI, its admin password and the API are not offered to the network.
+        "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         # Two cores: one API worker, one parsing process, four task slots.
         "AIRFLOW__API__WORKERS": "1",
@@ -106,6 +108,8 @@ def _start(port: int, timeout: float) -> dict[str, Any]:
     state["airflow"] = {"pid": proc.pid, "url": url, "port": port, "log": str(stack.AIRFLOW_HOME / "standalone.log")}
     stack.save_state(state)
     wait_healthy(url, lambda: proc.poll() is None, timeout, state["airflow"]["log"])
+    # airflow standalone writes its admin password and airflow.cfg (JWT and API secrets) readable by all.
+    stack.make_private(stack.AIRFLOW_HOME / PASSWORDS_FILE, stack.AIRFLOW_HOME / "airflow.cfg")
     return state
 
 

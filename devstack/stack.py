@@ -91,8 +91,19 @@ def load_state() -> dict[str, Any]:
 
 
 def save_state(state: dict[str, Any]) -> None:
+    # It holds the simulators' client secrets: readable by its owner only.
     LOCAL.mkdir(parents=True, exist_ok=True)
-    STATE_FILE.write_text(json.dumps(state, indent=2))
+    fd = os.open(STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(state, indent=2))
+    make_private(STATE_FILE)
+
+
+def make_private(*paths: Path) -> None:
+    """Files holding secrets: mode 0600 (whatever wrote them first)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.chmod(0o600)
 
 
 def stop_group(pid: int, timeout: float = 45.0) -> None:

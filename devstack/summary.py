@@ -94,7 +94,7 @@ def demo_summary(
     parts += [
         "",
         f"== Learning statistics: {rows} progress rows for {learners} LMS learners, {completed} completions, "
-        f"{minutes:.0f} h of {time_rule} time; {unmatched} provider learners are not LMS users (counted, not stored) ==",
+        f"{minutes:.0f} h of {time_rule} time; {unmatched} provider learners are not LMS users (their activity is not loaded; a keyed hash of each is kept, see docs/PRIVACY.md) ==",
     ]
     daily = conn.execute(
         """SELECT activity_date, active_learners, completions, time_spent_minutes FROM stats.v_daily_activity

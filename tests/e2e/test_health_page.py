@@ -178,6 +178,26 @@ def test_health_page_is_private(stack):
         assert r.status_code == 404, path
 
 
+def test_make_airflow_listens_on_loopback_and_keeps_its_secrets_private(stack):
+    port = stack["state"]["airflow"]["port"]
+    # /proc/net/tcp: every listening socket on the API's port is bound to 127.0.0.1 (0100007F).
+    listening = [
+        line.split()[1]
+        for name in ("/proc/net/tcp", "/proc/net/tcp6")
+        for line in Path(name).read_text().splitlines()[1:]
+        if line.split()[3] == "0A" and line.split()[1].endswith(f":{port:04X}")
+    ]
+    assert listening and all(addr.startswith("0100007F:") for addr in listening), listening
+    local = Path(stack["local"])
+    for path in (
+        local / "stack.json",
+        local / "secrets.json",
+        local / "airflow" / "airflow.cfg",
+        local / "airflow" / "simple_auth_manager_passwords.json.generated",
+    ):
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+
+
 def test_the_printed_warehouse_connection_is_least_privileged(stack):
     """`stack env` prints the Connections the DAG and the page use: neither is the owner or a superuser.
 

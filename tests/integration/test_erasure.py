@@ -212,3 +212,20 @@ def test_a_rotated_key_leaves_no_hash_under_the_old_one(dags, dagbag, profile, a
     new = unmatched_hashes(warehouse, profile.provider)
     assert new and not new & old
     assert warehouse.scalar("SELECT count(DISTINCT user_id) FROM stats.course_progress") >= matched
+
+
+def test_the_cli_counts_then_erases(dags, airflow_env, warehouse, sim, capsys):
+    from lms_connectors import privacy
+
+    assert dags.run(DAYS[0]) == "success"
+    user_id, email, _ = busiest_learner(warehouse)
+    rows = warehouse.scalar("SELECT count(*) FROM stats.course_progress WHERE user_id = %s", (user_id,))
+    capsys.readouterr()  # what the day's run printed
+    assert privacy.main(["erase", "--email", email, "--reason", "request 2026-118"]) == 0
+    (counted,) = json.loads(capsys.readouterr().out).values()
+    assert counted["dry_run"] is True and counted["rows"]["stats.course_progress"] == rows > 0
+    assert warehouse.scalar("SELECT count(*) FROM stats.course_progress WHERE user_id = %s", (user_id,)) == rows
+    assert privacy.main(["erase", "--email", email, "--reason", "request 2026-118", "--apply"]) == 0
+    assert warehouse.scalar("SELECT count(*) FROM stats.course_progress WHERE user_id = %s", (user_id,)) == 0
+    assert privacy.main(["erase", "--reason", "nobody"]) == 2
+    assert "name at least one LMS user id or email" in capsys.readouterr().err
