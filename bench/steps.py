@@ -41,7 +41,7 @@ def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
         elif step == "transform_courses":
             result = catalogue.transform_courses(conn, run_id, PROVIDER)
         elif step == "validate_courses":
-            result = catalogue.validate_courses(conn, run_id, connector, settings)
+            result = catalogue.validate_courses(conn, run_id, connector, settings, PROVIDER)
         elif step == "load_courses":
             result = catalogue.load_courses(
                 conn, run_id, connector, settings, dt.datetime.fromisoformat(params["until"]), PROVIDER

@@ -140,7 +140,7 @@ def build_courses(cfg: SimConfig) -> list[dict[str, Any]]:
                 "status": STATUSES[statuses[i]],
                 "duration": iso_duration(int(hours[i]) * 60 + int(minutes[i])),
                 "url": f"https://openclassrooms.com/{lang}/courses/{cid}-{slug}",
-                "image_url": f"https://static.openclassrooms.example/courses/{cid}.jpg" if has_image[i] else None,
+                "image_url": f"https://user.oc-static.com/courses/{cid}.jpg" if has_image[i] else None,
                 "updated_at": rfc3339(updated[i]),
             }
         )

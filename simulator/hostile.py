@@ -57,6 +57,7 @@ COURSE_VARIANTS: dict[str, Callable[[dict[str, Any]], bytes]] = {
     "id_of_3000_characters": lambda r: _with(r, id="9" * 3000),
     "language_not_iso_639_1": lambda r: _with(r, language="xx"),
     "javascript_launch_url": lambda r: _with(r, url="javascript:alert(1)"),
+    "foreign_launch_url": lambda r: _with(r, url="https://openclassrooms.com.evil.example/courses/1"),
     "title_is_an_array": lambda r: _with(r, title=["Python", "for", "all"]),
     "record_is_a_string": lambda r: orjson.dumps("not a course"),
     "nesting_2000_levels_deep": lambda r: _splice(r, "title", deep(2000)),

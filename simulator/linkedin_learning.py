@@ -75,6 +75,14 @@ def _launch_url(world_url: Any) -> Any:
     return world_url
 
 
+def _image_url(world_url: Any) -> Any:
+    """LinkedIn serves images from its CDN (a URL a test set on purpose is served as it is)."""
+    prefix = "https://user.oc-static.com/courses/"
+    if isinstance(world_url, str) and world_url.startswith(prefix):
+        return "https://media.licdn.com/dms/image/" + world_url.removeprefix(prefix)
+    return world_url
+
+
 def asset(course: dict[str, Any]) -> dict[str, Any]:
     """A world course as a learningAssets element."""
     lang = course.get("language")
@@ -95,7 +103,7 @@ def asset(course: dict[str, Any]) -> dict[str, Any]:
             "availability": "AVAILABLE" if course.get("status") in data.KEPT_STATUSES else "RETIRED",
             "timeToComplete": time_to_complete,
             "urls": {"webLaunch": _launch_url(course.get("url"))},
-            "images": {"primary": course.get("image_url")},
+            "images": {"primary": _image_url(course.get("image_url"))},
             "lastUpdatedAt": _epoch_ms(course.get("updated_at")),
             "availableLocales": [locale],
         },
@@ -300,6 +308,9 @@ COURSE_VARIANTS: dict[str, Callable[[dict[str, Any]], bytes]] = {
     "urn_of_3000_characters": lambda r: hostile.nested(r, ("urn",), "urn:li:lyndaCourse:" + "9" * 3000),
     "language_not_iso_639_1": lambda r: hostile.nested(r, ("title", "locale", "language"), "xx"),
     "javascript_launch_url": lambda r: hostile.nested(r, ("details", "urls", "webLaunch"), "javascript:alert(1)"),
+    "foreign_launch_url": lambda r: hostile.nested(
+        r, ("details", "urls", "webLaunch"), "https://www.linkedin.com@evil.example/learning/x"
+    ),
     "record_is_a_string": lambda r: orjson.dumps("not a course"),
     "nesting_2000_levels_deep": lambda r: hostile.nested_raw(r, ("title", "value"), hostile.deep(2000)),
 }

@@ -192,7 +192,7 @@ def transform_courses(conn: psycopg.Connection, run_id: str, provider: Provider)
 
 
 def validate_courses(
-    conn: psycopg.Connection, run_id: str, connector_id: str, settings: ConnectorSettings
+    conn: psycopg.Connection, run_id: str, connector_id: str, settings: ConnectorSettings, provider: Provider
 ) -> dict[str, Any]:
     """Row rules (great-expectations) quarantine bad records; batch rules stop the run
     before any target table changes. Rejects are recorded even when the batch fails."""
@@ -206,8 +206,11 @@ def validate_courses(
     )
     # Records the guard or the transform already rejected keep that reason.
     earlier = frame["reject_reason"].notna()
+    hosts = settings.url_hosts or provider.url_hosts
     rules = quality.row_rules(
-        frame.drop(columns=["seq", "reject_reason", "reject_detail"]), quality.course_row_rules(), "courses"
+        frame.drop(columns=["seq", "reject_reason", "reject_detail"]),
+        quality.course_row_rules(hosts),
+        f"courses_{'_'.join(hosts)}",
     )
     newly = rules.notna() & ~earlier
     marks = frame.loc[newly, ["seq"]].assign(

@@ -75,7 +75,9 @@ class CatalogueSync(HITLOperator):
         with step(self.warehouse_conn_id, self.run_config, "transform_courses") as s:
             s.counts = catalogue.transform_courses(s.conn, s.ctx.run_key, provider)
         with step(self.warehouse_conn_id, self.run_config, "validate_courses") as s:
-            s.counts = catalogue.validate_courses(s.conn, s.ctx.run_key, s.ctx.connector_id, s.ctx.settings)
+            s.counts = catalogue.validate_courses(
+                s.conn, s.ctx.run_key, s.ctx.connector_id, s.ctx.settings, providers.get(self.provider_name)
+            )
             ctx = s.ctx
             plan = catalogue.archive_plan(
                 s.conn, ctx.run_key, ctx.connector_id, ctx.settings, ctx.interval_end, provider

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
 from typing import Any
 
 import pandas as pd
@@ -28,12 +29,16 @@ class Rule:
     detail: str = ""
 
 
-# Absolute http(s) URLs only: the START button must never run a script or open a local file.
-WEB_URL = r"(?i)^https?://[^\s/?#]+[^\s]*$"
+def web_url(hosts: tuple[str, ...]) -> str:
+    """The launch and image URLs a course may have: https, on one of ``hosts`` or a subdomain,
+    no user name or password, no quote, angle bracket, backslash or space anywhere. The START
+    button must never run a script, open a local file or send the learner to another site."""
+    names = "|".join(re.escape(h) for h in sorted(hosts))
+    return rf"(?i)^https://(?:[a-z0-9-]+\.)*(?:{names})(?::[0-9]{{1,5}})?(?:[/?#][^\s\"'<>\\`]*)?$"
 
 
 @functools.cache
-def course_row_rules() -> tuple[Rule, ...]:
+def course_row_rules(url_hosts: tuple[str, ...]) -> tuple[Rule, ...]:
     from lms_connectors.settings import iso_639_1_codes
 
     return (
@@ -65,14 +70,14 @@ def course_row_rules() -> tuple[Rule, ...]:
         Rule(
             "invalid_url",
             "ExpectColumnValuesToMatchRegex",
-            {"column": "launch_url", "regex": WEB_URL},
-            "launch URL is not an absolute http(s) URL",
+            {"column": "launch_url", "regex": web_url(url_hosts)},
+            f"launch URL is not an https URL on {', '.join(url_hosts)}",
         ),
         Rule(
             "invalid_url",
             "ExpectColumnValuesToMatchRegex",
-            {"column": "image_url", "regex": WEB_URL},
-            "image URL is not an absolute http(s) URL",
+            {"column": "image_url", "regex": web_url(url_hosts)},
+            f"image URL is not an https URL on {', '.join(url_hosts)}",
         ),
         Rule("invalid_updated_at", "ExpectColumnValuesToNotBeNull", {"column": "provider_updated_at"}, "no updated_at"),
     )

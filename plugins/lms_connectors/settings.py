@@ -32,6 +32,7 @@ def is_language_code(code: str) -> bool:
     return code in _ISO_639_1
 
 
+_HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -54,6 +55,8 @@ class ConnectorSettings(pydantic.BaseModel):
     approval_timeout_hours: float = pydantic.Field(default=24, gt=0, le=24 * 14)
     # Share of a day's stored rows a replay asked to delete unreported rows may delete.
     max_replay_delete_share: float = pydantic.Field(default=0.1, ge=0, le=1)
+    # Hosts (and their subdomains) course launch and image URLs may point to; empty: the provider's own.
+    url_hosts: tuple[str, ...] = ()
     # Days of run-scoped staging rows kept for debugging (at most 30: they hold learners' hashes).
     staging_retention_days: int = pydantic.Field(default=7, ge=0, le=30)
 
@@ -64,6 +67,19 @@ class ConnectorSettings(pydantic.BaseModel):
         if not _EMAIL_RE.match(value):
             raise ValueError(f"{value!r} is not an email address")
         return value
+
+    @pydantic.field_validator("url_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValueError('must be a list of host names, e.g. ["openclassrooms.com"]')
+        hosts = tuple(str(h).strip().lower() for h in value)
+        for host in hosts:
+            if not _HOST_RE.match(host):
+                raise ValueError(f"{host!r} is not a host name")
+        return hosts
 
     @pydantic.field_validator("languages", mode="before")
     @classmethod

@@ -140,6 +140,7 @@ HOSTILE_REASONS["openclassrooms"] = {
         "id_of_3000_characters": "text_too_long",
         "language_not_iso_639_1": "invalid_language",
         "javascript_launch_url": "invalid_url",
+        "foreign_launch_url": "invalid_url",
         "title_is_an_array": "wrong_type",
         "record_is_a_string": "not_an_object",
         "nesting_2000_levels_deep": "undecodable_record",
@@ -175,6 +176,7 @@ HOSTILE_REASONS["linkedin_learning"] = {
         "urn_of_3000_characters": "text_too_long",
         "language_not_iso_639_1": "invalid_language",
         "javascript_launch_url": "invalid_url",
+        "foreign_launch_url": "invalid_url",
         "record_is_a_string": "not_an_object",
         "nesting_2000_levels_deep": "undecodable_record",
     },
@@ -356,7 +358,7 @@ def test_two_loads_of_one_connector_never_interleave(profile, warehouse, sim):
     with warehouse.connect("lms_connector") as conn:
         catalogue.extract_courses(conn, provider_client(sim).iter_course_pages(), "run-b", provider)
         catalogue.transform_courses(conn, "run-b", provider)
-        catalogue.validate_courses(conn, "run-b", connector, settings)
+        catalogue.validate_courses(conn, "run-b", connector, settings, provider)
     holder = warehouse.connect("lms_connector")
     catalogue.lock_connector(holder, connector)  # a first load, in flight
     done = threading.Event()

@@ -222,7 +222,16 @@ def hostile_course(draw: st.DrawFn, clean: dict[str, Any], n: int) -> Hostile:
         return Hostile(cls, dumps(placed(record, LANGUAGE, value)), "invalid_language")
     value = draw(
         st.sampled_from(
-            ["javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "file:///etc/passwd", "//evil.example"]
+            [
+                "javascript:alert(1)",
+                "data:text/html,<script>alert(1)</script>",
+                "file:///etc/passwd",
+                "//evil.example",
+                "http://www.linkedin.com/learning/x",
+                "https://www.linkedin.com.evil.example/learning/x",
+                "https://u:p@www.linkedin.com/learning/x",
+                "https://www.linkedin.com/learning/x'><script>",
+            ]
         )
     )
     return Hostile("unsafe_url", dumps(placed(record, draw(st.sampled_from(URLS)), value)), "invalid_url")

@@ -192,6 +192,10 @@ def hostile_course(draw: st.DrawFn, clean: dict[str, Any], n: int) -> Hostile:
                 "/courses/1",
                 "https://",
                 "https:// spaced.example",
+                "http://openclassrooms.com/fr/courses/1",
+                "https://evil.example/courses/1",
+                "https://user:pw@openclassrooms.com/x",
+                'https://openclassrooms.com/x"onmouseover="alert(1)',
             ]
         )
     )
@@ -279,7 +283,7 @@ def run_pipeline(
     run = f"hostile/{connector}"
     catalogue.extract_courses(conn, [decode_array(courses)[0]], run, provider)
     catalogue.transform_courses(conn, run, provider)
-    catalogue.validate_courses(conn, run, connector, cfg)
+    catalogue.validate_courses(conn, run, connector, cfg, provider)
     catalogue.load_courses(conn, run, connector, cfg, END, provider)
     progress.extract_activity(conn, [decode_array(activity)[0]], run, TEST_KEY.encode(), provider)
     progress.transform_progress(conn, run, connector, TEST_KEY.encode(), provider)

@@ -77,6 +77,9 @@ class Provider:
     connection_extras: ClassVar[tuple[str, ...]] = ()
     # Keys of the extra it reads when they are set (compose passes them from the environment too).
     optional_extras: ClassVar[tuple[str, ...]] = ()
+    # Hosts (and their subdomains) a course's launch and image URLs may point to; a connector's
+    # settings may name others (url_hosts).
+    url_hosts: ClassVar[tuple[str, ...]] = ()
     # Extras every provider's client reads when set (providers.http.client_options_from_extra).
     common_extras: ClassVar[tuple[str, ...]] = ("plain_http_hosts",)
 

@@ -24,6 +24,7 @@ class LinkedInLearning(Provider):
     course_schema = contract.COURSE_SCHEMA
     activity_schema = contract.ACTIVITY_SCHEMA
     kept_statuses = contract.KEPT_STATUSES
+    url_hosts = ("linkedin.com", "licdn.com")
     activity_timestamps = "epoch_ms"
     time_spent_rule = "measured"
     # Reports are computed for any past window from LinkedIn's own history.

@@ -22,6 +22,7 @@ class OpenClassrooms(Provider):
     course_schema = contract.COURSE_SCHEMA
     activity_schema = contract.ACTIVITY_SCHEMA
     kept_statuses = contract.KEPT_STATUSES
+    url_hosts = ("openclassrooms.com", "oc-static.com")
     activity_timestamps = "rfc3339"
     time_spent_rule = "theoretical"
     history = "snapshots"
