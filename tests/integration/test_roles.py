@@ -215,3 +215,39 @@ def test_no_default_privilege_hands_analysts_future_tables(module_warehouse):
     finally:
         with module_warehouse.connect(OWNER) as conn:
             conn.execute("DROP TABLE stats.added_later")
+
+
+def test_the_deploy_step_revokes_what_it_did_not_grant_a_runtime_login(make_warehouse, pg_server):
+    from devstack import postgres
+
+    wh = make_warehouse()
+    with wh.connect(OWNER) as conn:
+        conn.execute(f"GRANT lms_analyst TO {SYNC_LOGIN}")
+        conn.execute(f"GRANT SELECT ON lms.users TO {SYNC_LOGIN}")
+        conn.execute(f"GRANT INSERT ON ops.schema_migrations TO {HEALTH_LOGIN}")
+    postgres.deploy(pg_server, wh.dbname)
+    memberships = wh.rows(
+        """SELECT r.rolname, m.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid
+           JOIN pg_roles m ON m.oid = a.member WHERE m.rolname IN (%s, %s) ORDER BY 2""",
+        (SYNC_LOGIN, HEALTH_LOGIN),
+    )
+    assert sorted(memberships) == [("lms_monitor", HEALTH_LOGIN), ("lms_sync", SYNC_LOGIN)]
+    direct = wh.rows(
+        "SELECT grantee, table_name FROM information_schema.role_table_grants WHERE grantee IN (%s, %s)",
+        (SYNC_LOGIN, HEALTH_LOGIN),
+    )
+    assert direct == []
+
+
+def test_the_deploy_step_stops_on_a_membership_it_cannot_revoke(make_warehouse, pg_server):
+    from devstack import postgres
+
+    wh = make_warehouse()
+    with wh.connect() as conn:  # the superuser: the owner cannot revoke what it granted
+        conn.execute(f"GRANT lms_app TO {SYNC_LOGIN}")
+    try:
+        with pytest.raises(PermissionError, match=f"REVOKE lms_app FROM {SYNC_LOGIN}"):
+            postgres.deploy(pg_server, wh.dbname)
+    finally:
+        with wh.connect() as conn:
+            conn.execute(f"REVOKE lms_app FROM {SYNC_LOGIN}")

@@ -74,7 +74,34 @@ def ensure_login(conn: psycopg.Connection, login: str, group: str, password: str
     else:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(name, verifier))
     conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), name))
+    revoke_others(conn, login, group)
     return "updated" if exists else "created"
+
+
+def revoke_others(conn: psycopg.Connection, login: str, group: str) -> None:
+    """Whatever the login was given besides ``group``: other memberships, grants on tables,
+    sequences and functions of the warehouse. It has what its group has, nothing else."""
+    name = sql.Identifier(login)
+    members_sql = """SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+                     WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = %s) AND r.rolname <> %s"""
+    for (role,) in conn.execute(members_sql, (login, group)).fetchall():
+        conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(role), name))
+    # A REVOKE of what someone else granted only warns and leaves it: say so, and stop.
+    left = [role for (role,) in conn.execute(members_sql, (login, group)).fetchall()]
+    if left:
+        raise PermissionError(
+            f"role {login} is also a member of {', '.join(left)}, granted by someone the deploy step cannot revoke "
+            f"for: a database administrator must run REVOKE {', '.join(left)} FROM {login}"
+        )
+    for schema, table in conn.execute(
+        "SELECT DISTINCT table_schema, table_name FROM information_schema.role_table_grants WHERE grantee = %s",
+        (login,),
+    ).fetchall():
+        conn.execute(sql.SQL("REVOKE ALL ON {}.{} FROM {}").format(sql.Identifier(schema), sql.Identifier(table), name))
+    for schema in ("staging", "lms", "stats", "ops"):
+        ident = sql.Identifier(schema)
+        conn.execute(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(ident, name))
+        conn.execute(sql.SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {} FROM {}").format(ident, name))
 
 
 def deploy(conn: psycopg.Connection, passwords: Mapping[str, str]) -> list[str]:
