@@ -251,3 +251,20 @@ def test_the_deploy_step_stops_on_a_membership_it_cannot_revoke(make_warehouse, 
     finally:
         with wh.connect() as conn:
             conn.execute(f"REVOKE lms_app FROM {SYNC_LOGIN}")
+
+
+def test_the_warehouse_database_admits_no_one_through_public(make_warehouse, pg_server):
+    from devstack import postgres
+
+    wh = make_warehouse()
+    postgres.deploy(pg_server, wh.dbname)  # a clone does not inherit its template's database privileges
+    acl = wh.scalar("SELECT datacl::text FROM pg_database WHERE datname = current_database()")
+    entries = acl.strip("{}").split(",")
+    assert not [e for e in entries if e.startswith("=")], acl  # "=Tc/...": PUBLIC's CONNECT and TEMP
+    assert any(e.startswith("lms_sync=Tc/") for e in entries), acl
+    assert any(e.startswith("lms_analyst=c/") for e in entries), acl
+    # The runtime logins still work: the sync creates a temporary table, the health login reads.
+    with wh.connect(SYNC_LOGIN) as conn:
+        conn.execute("CREATE TEMP TABLE scratch (x int)")
+    with wh.connect(HEALTH_LOGIN) as conn:
+        conn.execute("SELECT count(*) FROM ops.sync_runs")

@@ -112,7 +112,25 @@ def deploy(conn: psycopg.Connection, passwords: Mapping[str, str]) -> list[str]:
             if login not in LOGINS:
                 raise ValueError(f"unknown runtime login {login!r}; expected one of {', '.join(LOGINS)}")
             done.append(f"login {login} {ensure_login(conn, login, LOGINS[login], password)}")
+        restrict_database(conn)
     return done
+
+
+# Who may connect to the warehouse database, and who may create temporary tables (the merges do).
+CONNECT_ROLES = ("lms_sync", "lms_monitor", "lms_analyst", "lms_app")
+TEMP_ROLES = ("lms_sync",)
+
+
+def restrict_database(conn: psycopg.Connection) -> None:
+    """No login connects to the warehouse database, or creates temporary tables in it, through PUBLIC:
+    only the roles that need it, by name."""
+    db = sql.Identifier(conn.execute("SELECT current_database()").fetchone()[0])
+    roles = sql.SQL(", ").join(map(sql.Identifier, CONNECT_ROLES))
+    conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, roles))
+    conn.execute(
+        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, sql.SQL(", ").join(map(sql.Identifier, TEMP_ROLES)))
+    )
+    conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db))
 
 
 def passwords_from_env(env: Mapping[str, str]) -> dict[str, str]:
