@@ -80,6 +80,21 @@ def _defaults(owner: str) -> dict[str, Any]:
     }
 
 
+def _manual(dag_id: str, doc_md: str, params: dict[str, Param]) -> Any:
+    """The decorator of an admin DAG run by hand only, one run at a time."""
+    return dag(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc_md,
+        tags=["lms", "privacy", "admin"],
+        default_args=_defaults("lms-admin"),
+        params=params,
+    )
+
+
 def _who() -> tuple[dict[str, Any], str, str]:
     from lms_connectors.audit import actor_of
 
@@ -95,16 +110,10 @@ def _learner_params() -> dict[str, Param]:
 
 
 def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
-    @dag(
-        dag_id=ERASE_DAG_ID,
-        schedule=None,
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        catchup=False,
-        max_active_runs=1,
-        doc_md=ERASE_DOC_MD,
-        tags=["lms", "privacy", "admin"],
-        default_args=_defaults("lms-admin"),
-        params={
+    @_manual(
+        ERASE_DAG_ID,
+        ERASE_DOC_MD,
+        {
             **_learner_params(),
             "reason": Param(
                 "", type="string", minLength=1, title="Reason", description="A request or ticket reference"
@@ -141,17 +150,7 @@ def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
 
 
 def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
-    @dag(
-        dag_id=EXPORT_DAG_ID,
-        schedule=None,
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        catchup=False,
-        max_active_runs=1,
-        doc_md=EXPORT_DOC_MD,
-        tags=["lms", "privacy", "admin"],
-        default_args=_defaults("lms-admin"),
-        params=_learner_params(),
-    )
+    @_manual(EXPORT_DAG_ID, EXPORT_DOC_MD, _learner_params())
     def export_dag() -> None:
         @task
         def export_learners() -> None:
@@ -173,16 +172,10 @@ def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
 
 
 def build_rotate_dag(specs: list[ConnectorSpec]) -> DAG:
-    @dag(
-        dag_id=ROTATE_DAG_ID,
-        schedule=None,
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        catchup=False,
-        max_active_runs=1,
-        doc_md=ROTATE_DOC_MD,
-        tags=["lms", "privacy", "admin"],
-        default_args=_defaults("lms-admin"),
-        params={
+    @_manual(
+        ROTATE_DAG_ID,
+        ROTATE_DOC_MD,
+        {
             "connector": Param(specs[0].id, type="string", enum=[s.id for s in specs], title="Connector"),
             "reason": Param("", type="string", minLength=1, title="Reason"),
             "dry_run": Param(True, type="boolean", title="Dry run", description="Count, change nothing"),
