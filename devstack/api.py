@@ -33,8 +33,14 @@ class AirflowApi:
         r.raise_for_status()
         return r.json()
 
-    def send(self, method: str, path: str, body: dict[str, Any]) -> Any:
-        r = requests.request(method, f"{self.url}/api/v2{path}", json=body, headers=self.headers, timeout=60)
+    def send(self, method: str, path: str, body: dict[str, Any], attempts: int = 10) -> Any:
+        # On SQLite the API answers 503 ("database is locked") while the DAG processor writes; the
+        # write was rolled back: send it again, a bounded number of times.
+        for _ in range(attempts):
+            r = requests.request(method, f"{self.url}/api/v2{path}", json=body, headers=self.headers, timeout=60)
+            if r.status_code != 503:
+                break
+            time.sleep(2)
         if not r.ok:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:500]}")
         return r.json()
