@@ -33,7 +33,7 @@ class AirflowApi:
         r.raise_for_status()
         return r.json()
 
-    def send(self, method: str, path: str, body: dict[str, Any], attempts: int = 10) -> Any:
+    def send(self, method: str, path: str, body: dict[str, Any], attempts: int = 30) -> Any:
         # On SQLite the API answers 503 ("database is locked") while the DAG processor writes; the
         # write was rolled back: send it again, a bounded number of times.
         for _ in range(attempts):

@@ -122,9 +122,10 @@ def test_airflow_metadata_and_logs_go_at_their_bound(dags, airflow_env, sim, war
     (logs / "dag_id=x").mkdir(parents=True)
     old, new = logs / "dag_id=x" / "old.log", logs / "dag_id=x" / "new.log"
     with sqlite3.connect(copy) as db:
-        latest = db.execute("SELECT max(start_date) FROM dag_run").fetchone()[0]
-    # When Airflow says the newest run started (dag.test records its logical date there).
-    now = dt.datetime.fromisoformat(latest).replace(tzinfo=dt.UTC)
+        oldest, newest = db.execute("SELECT min(start_date), max(start_date) FROM dag_run").fetchone()
+    # When Airflow says the runs started (dag.test records their logical dates there; the session's
+    # other tests ran other days).
+    now, last = (dt.datetime.fromisoformat(v).replace(tzinfo=dt.UTC) for v in (oldest, newest))
     for path, age in ((old, 2), (new, 0)):
         path.write_text("a task's log")
         stamp = (now - dt.timedelta(days=age)).timestamp()
@@ -132,10 +133,10 @@ def test_airflow_metadata_and_logs_go_at_their_bound(dags, airflow_env, sim, war
     before = {t: rows(t) for t in ("xcom", "task_instance", "dag_run")}
     assert all(before.values()), before
 
-    # A day short of the bound they stay (the 2-day-old log goes); past it, all go.
+    # A day short of the bound the oldest run stays (the 2-day-old log goes); past it, all go.
     retention.purge_airflow(CFG, now + dt.timedelta(days=CFG.airflow_days - 1), logs)
     assert {t: rows(t) for t in before} == before
     assert old.exists() is False and new.exists()
-    retention.purge_airflow(CFG, now + dt.timedelta(days=CFG.airflow_days + 1), logs)
+    retention.purge_airflow(CFG, last + dt.timedelta(days=CFG.airflow_days + 1), logs)
     assert rows("xcom") == 0 and rows("task_instance") == 0
     assert not new.exists()
