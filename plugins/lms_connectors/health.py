@@ -137,8 +137,8 @@ def _table(
 def run_links(run_key: str, status: str, error: str | None) -> str:
     """Links to the run in the Airflow UI and to the log of the task that matters (the failed one, or the report).
 
-    The page is framed by the UI under ``<airflow>/plugin/...``: links are relative to the UI's base
-    and open in the top window.
+    Links are relative to the UI's base. Framed by the UI (``<airflow>/plugin/...``), they are
+    followed by ``FOLLOW_LINKS`` in the top window: the frame's sandbox forbids ``target=_top``.
     """
     dag_id, _, run_id = run_key.partition("/")
     task = "sync_statistics"
@@ -147,8 +147,8 @@ def run_links(run_key: str, status: str, error: str | None) -> str:
         task = head if re.fullmatch(r"[a-z_]+", head) else "sync_catalogue" if status != "failed" else "config"
     base = f"../dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
     return (
-        f'<a data-link="run" target="_top" href="{html.escape(base)}">run</a> '
-        f'<a data-link="log" target="_top" href="{html.escape(base)}/tasks/{html.escape(task)}">log</a>'
+        f'<a data-link="run" href="{html.escape(base)}">run</a> '
+        f'<a data-link="log" href="{html.escape(base)}/tasks/{html.escape(task)}">log</a>'
     )
 
 
@@ -163,6 +163,14 @@ def duration_bar(seconds: float | None, longest: float) -> str:
     )
 
 
+def _day(start: dt.datetime | None) -> dt.date | dt.datetime | None:
+    """The day a run covers: its interval starts at midnight UTC (any other start is shown as it is)."""
+    if start is None:
+        return None
+    utc = start.astimezone(dt.UTC)
+    return utc.date() if utc.time() == dt.time() else utc
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
@@ -175,7 +183,7 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
     longest = max((r.get("duration_seconds") or 0 for r in h["last_runs"]), default=0)
     runs = [
         (
-            r["interval_start"],
+            _day(r["interval_start"]),
             r["status"],
             r["started_at"],
             Markup(duration_bar(r.get("duration_seconds"), longest)),
@@ -209,7 +217,7 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
 {_figure("unmatched_learners_window", f"unmatched learners seen, last {WINDOW_DAYS} days", h["unmatched_learners"]["seen_in_window"])}
 </div>
 <h3>Last runs</h3>
-{_table("runs", ("Interval start", "Status", "Started", "Duration", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows written", "Day rows written", "Matched learners", "Unmatched learners", "Rejected", "Airflow"), runs, "No run recorded yet.", key_attr="interval")}
+{_table("runs", ("Day", "Status", "Started", "Duration", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows written", "Day rows written", "Matched learners", "Unmatched learners", "Rejected", "Airflow"), runs, "No run recorded yet.", key_attr="interval")}
 <h3>Archived courses by reason</h3>
 {_table("archived_by_reason", ("Reason", "Courses"), reasons, "No archived course.", key_attr="reason")}
 <h3>Rejected records by rule, last {WINDOW_DAYS} days</h3>
@@ -237,10 +245,33 @@ th:first-child, td:first-child { text-align: left; }
 """
 
 
+# Airflow 3.3 frames plugin pages in <iframe sandbox="allow-scripts allow-same-origin ...">: no
+# allow-top-navigation nor allow-popups, so a link cannot navigate the top window or open a tab.
+# Same-origin script access is allowed: the link is pushed onto the UI's history and the UI's
+# router (React Router, which listens to popstate) renders it, as if clicked in the UI itself.
+FOLLOW_LINKS = """
+document.addEventListener('click', function (e) {
+  var a = e.target.closest ? e.target.closest('a[data-link]') : null;
+  if (!a || window.top === window || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  var url = new URL(a.getAttribute('href'), window.location.href);
+  try {
+    var top = window.top, state = top.history.state;
+    var idx = state && typeof state.idx === 'number' ? state.idx + 1 : 0;
+    top.history.pushState({usr: null, key: Math.random().toString(36).slice(2, 10), idx: idx}, '',
+                          url.pathname + url.search + url.hash);
+    top.dispatchEvent(new PopStateEvent('popstate', {state: top.history.state}));
+    e.preventDefault();
+  } catch (err) {
+    console.warn('LMS connector health: cannot reach the Airflow UI window', err);
+  }
+});
+"""
+
+
 def render_page(sections: list[str], today: dt.date) -> str:
     body = "\n".join(sections) or "<p>No connector is visible to you.</p>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>LMS connector health</title><style>{STYLE}</style></head>
+<title>LMS connector health</title><style>{STYLE}</style><script>{FOLLOW_LINKS}</script></head>
 <body><h1>LMS connector health</h1><p class="meta">As of {today.isoformat()} (UTC). Figures from the warehouse tables the DAGs write.</p>
 {body}</body></html>"""
 
