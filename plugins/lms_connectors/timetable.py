@@ -8,15 +8,25 @@ looped on "run already exists". Here a manual run whose logical date falls on a 
 boundary covers the interval that starts there, exactly like a scheduled run; any other
 logical date (the UI's default "now") covers the last complete interval before it, as before.
 
+Run ids name that day too (``scheduled__2026-11-29``), not the time the run was created (Airflow
+3's default: a scheduled run for 29 November was ``scheduled__2026-11-30T00:00:00+00:00``).
+
 Registered by the ``lms_connector_timetable`` plugin so that the scheduler, the API server and
 the DAG processor can deserialize it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from airflow.timetables.base import DataInterval
 from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.utils.types import DagRunType
 from pendulum import DateTime
+
+# One run per interval for these types (the logical date is unique): the day alone is unique.
+ONE_PER_DAY = (DagRunType.SCHEDULED, DagRunType.BACKFILL_JOB)
 
 
 class DayIntervalTimetable(CronDataIntervalTimetable):
@@ -29,3 +39,18 @@ class DayIntervalTimetable(CronDataIntervalTimetable):
         if start == run_after:
             return DataInterval(start=start, end=self._get_next(start))
         return DataInterval(start=self._get_prev(start), end=start)
+
+    def generate_run_id(
+        self, *, run_type: DagRunType, run_after: DateTime, data_interval: DataInterval | None, **extra: Any
+    ) -> str:
+        if data_interval is None:
+            return super().generate_run_id(run_type=run_type, run_after=run_after, data_interval=data_interval, **extra)
+        return run_id_for(DagRunType(run_type), data_interval.start, run_after)
+
+
+def run_id_for(run_type: DagRunType, start: DateTime, run_after: DateTime) -> str:
+    """``scheduled__2026-11-29``; a manual run adds when it was triggered (two may cover one day)."""
+    day = start.date().isoformat() if start.time() == dt.time() else start.isoformat()
+    if run_type in ONE_PER_DAY:
+        return run_type.generate_run_id(suffix=day)
+    return run_type.generate_run_id(suffix=f"{day}__triggered_{run_after.isoformat()}")
