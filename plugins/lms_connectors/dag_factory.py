@@ -22,7 +22,7 @@ from lms_connectors.audit import actor_of
 from lms_connectors.context import RunContext
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
-from lms_connectors.steps import fail_fast, scalars, step
+from lms_connectors.steps import fail_fast, refuse_unknown_conf, scalars, step
 from lms_connectors.timetable import DayIntervalTimetable
 
 log = logging.getLogger(__name__)
@@ -168,33 +168,33 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             start, end = _interval(context)
             if start is None or end is None:
                 raise AirflowFailException("this run has no data interval; trigger it with a logical date")
-            _check_logical_date(context.get("logical_date"), start)
             initial_days = int(context["params"].get("initial_load_days") or 0)
             if initial_days:
                 start = end - dt.timedelta(days=initial_days)
             raw = Variable.get(spec.variable, default=None)
-            with fail_fast():
+            with fail_fast(), connect(spec.warehouse_conn_id) as conn:
+                migrations.check_current(conn)
+                runs.start_run(
+                    conn,
+                    run_id=_run_key(context),
+                    connector_id=spec.id,
+                    dag_id=spec.dag_id,
+                    interval_start=start,
+                    interval_end=end,
+                    override_mass_archive=bool(context["params"].get("override_mass_archive")),
+                    delete_unreported=bool(context["params"].get("delete_unreported_rows")),
+                )
+                refuse_unknown_conf(context)
+                _check_logical_date(context.get("logical_date"), context["data_interval_start"])
                 parsed = settings.parse_settings(raw, spec.variable)
-                with connect(spec.warehouse_conn_id) as conn:
-                    migrations.check_current(conn)
-                    settings.check_against_lms(conn, parsed, spec.variable)
-                    runs.start_run(
-                        conn,
-                        run_id=_run_key(context),
-                        connector_id=spec.id,
-                        dag_id=spec.dag_id,
-                        interval_start=start,
-                        interval_end=end,
-                        settings=parsed.model_dump(mode="json"),
-                        override_mass_archive=bool(context["params"].get("override_mass_archive")),
-                        delete_unreported=bool(context["params"].get("delete_unreported_rows")),
-                    )
-                    if not parsed.enabled:
-                        # A Variable edited directly takes effect here too: every course archived.
-                        from lms_connectors import admin
+                settings.check_against_lms(conn, parsed, spec.variable)
+                runs.record_settings(conn, _run_key(context), parsed.model_dump(mode="json"))
+                if not parsed.enabled:
+                    # A Variable edited directly takes effect here too: every course archived.
+                    from lms_connectors import admin
 
-                        admin.apply_settings(conn, spec.id, parsed, run_id=_run_key(context))
-                        runs.finish_run(conn, _run_key(context), "skipped", "connector disabled")
+                    admin.apply_settings(conn, spec.id, parsed, run_id=_run_key(context))
+                    runs.finish_run(conn, _run_key(context), "skipped", "connector disabled")
             if not parsed.enabled:
                 raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
             return RunContext(
@@ -308,9 +308,10 @@ the catalogue at once, without calling the provider:
   Variable's list.
 - **all_languages**: tick to remove the language filter (every language
   kept); Languages must then be empty.
-- **enabled**: untick to deactivate (every course archived with reason
-  `connector_deactivated`, learning data kept, daily runs skipped); tick to
-  reactivate (the reason removed; the next daily run re-applies every rule).
+- **Connector state** (`enabled`): *Keep as saved* (the default), *Disabled*
+  to deactivate (every course archived with reason `connector_deactivated`,
+  learning data kept, daily runs skipped) or *Enabled* to reactivate (the
+  reason removed; the next daily run re-applies every rule).
 - **dry_run** (ticked by default): report what would be archived and
   unarchived, change nothing. Untick it to save and apply.
 
@@ -320,6 +321,13 @@ and applied in one transaction that only adds or removes the
 archives stays archived. Triggered with no values, it re-applies the Variable
 as it stands.
 """
+
+
+ENABLED_CHOICES = {
+    "null": "Keep as saved in the Variable",
+    "true": "Enabled: sync the catalogue",
+    "false": "Disabled: archive every course, keep learning data",
+}
 
 
 def build_admin_dag(spec: ConnectorSpec) -> DAG:
@@ -342,21 +350,28 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
             "execution_timeout": dt.timedelta(minutes=spec.execution_timeout_minutes),
         },
         params={
+            # No enum: a bad code failed the trigger with a schema dump listing all 183 codes twice.
+            # The form offers the codes (examples); the task refuses any other in one line.
             "languages": Param(
                 None,
                 type=["null", "array"],
-                items={"type": "string", "enum": codes},
+                items={"type": "string"},
                 examples=codes,
                 uniqueItems=True,
                 title="Languages",
                 description="ISO 639-1 codes to keep (OR). Empty = keep the Variable's value. "
                 "To allow every language, tick 'All languages' below.",
             ),
+            # A choice, not a switch: a boolean renders as a switch whose "off" read as "disabled"
+            # while it sent null ("keep"). The UI draws a dropdown for an enum whose first non-null
+            # type is a string; the enum still admits only null, true and false.
             "enabled": Param(
                 None,
-                type=["null", "boolean"],
-                title="Enabled",
-                description="false deactivates the connector; empty = keep the Variable's value",
+                type=["string", "boolean", "null"],
+                enum=[None, True, False],
+                values_display=ENABLED_CHOICES,
+                title="Connector state",
+                description="Keep as saved, enable, or disable (every course archived, learning data kept)",
             ),
             "all_languages": Param(
                 False,
@@ -380,6 +395,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
             from lms_connectors.warehouse import migrations
             from lms_connectors.warehouse.db import connect
 
+            refuse_unknown_conf(get_current_context())
             params = get_current_context()["params"]
             dry_run = bool(params.get("dry_run"))
             with fail_fast():

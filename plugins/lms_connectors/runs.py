@@ -10,6 +10,24 @@ import psycopg
 
 from lms_connectors.audit import audit
 
+# What a try records: a new try of the same run starts from none of them (a re-run failing at its
+# first task showed the previous try's start, counts and step timings under status "failed").
+FIGURES = (
+    "courses_seen",
+    "courses_created",
+    "courses_updated",
+    "courses_archived",
+    "courses_unarchived",
+    "courses_rejected",
+    "activity_records",
+    "progress_rows",
+    "daily_rows",
+    "matched_learners",
+    "unmatched_learners",
+    "activity_rejected",
+    "rejected",
+)
+
 
 def start_run(
     conn: psycopg.Connection,
@@ -19,32 +37,33 @@ def start_run(
     dag_id: str,
     interval_start: dt.datetime | None,
     interval_end: dt.datetime | None,
-    settings: dict[str, Any] | None,
     override_mass_archive: bool = False,
     delete_unreported: bool = False,
 ) -> None:
-    """The run's row, with the overrides it was started with (visible even if the run fails)."""
+    """The run's row for this try, with the overrides it was started with (visible even if the run fails).
+
+    Called before anything of the try can fail: a row left by an earlier try is reset, so the row
+    never shows figures this try did not produce."""
+    reset = ", ".join(f"{column} = NULL" for column in FIGURES)
     with conn.transaction():
         conn.execute(
-            """INSERT INTO ops.sync_runs (run_id, connector_id, dag_id, interval_start, interval_end, status, settings,
+            f"""INSERT INTO ops.sync_runs (run_id, connector_id, dag_id, interval_start, interval_end, status,
                                           override_mass_archive, delete_unreported)
-               VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s)
+               VALUES (%s, %s, %s, %s, %s, 'running', %s, %s)
                ON CONFLICT (run_id) DO UPDATE
-               SET status = 'running', started_at = now(), finished_at = NULL, error = NULL,
+               SET status = 'running', started_at = now(), finished_at = NULL, error = NULL, settings = NULL,
+                   counts = '{{}}', step_seconds = '{{}}', {reset},
                    interval_start = EXCLUDED.interval_start, interval_end = EXCLUDED.interval_end,
-                   settings = EXCLUDED.settings, override_mass_archive = EXCLUDED.override_mass_archive,
+                   override_mass_archive = EXCLUDED.override_mass_archive,
                    delete_unreported = EXCLUDED.delete_unreported""",
-            (
-                run_id,
-                connector_id,
-                dag_id,
-                interval_start,
-                interval_end,
-                json.dumps(settings) if settings else None,
-                override_mass_archive,
-                delete_unreported,
-            ),
+            (run_id, connector_id, dag_id, interval_start, interval_end, override_mass_archive, delete_unreported),
         )
+
+
+def record_settings(conn: psycopg.Connection, run_id: str, settings: dict[str, Any]) -> None:
+    """The validated settings the run works with."""
+    with conn.transaction():
+        conn.execute("UPDATE ops.sync_runs SET settings = %s WHERE run_id = %s", (json.dumps(settings), run_id))
 
 
 def record_step(conn: psycopg.Connection, run_id: str, step: str, seconds: float, counts: dict[str, Any]) -> None:

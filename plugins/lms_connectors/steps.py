@@ -11,13 +11,36 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from lms_connectors.context import RunContext
 from lms_connectors.errors import PermanentError
+
+
+def unknown_conf_keys(conf: dict[str, Any] | None, accepted: Iterable[str]) -> str | None:
+    """The one-line refusal of a run's conf holding keys the DAG does not declare, or None.
+
+    Airflow keeps undeclared keys as extra params, silently: ``{"dryrun": false}`` meant to apply
+    a change and ran as a dry run."""
+    known = sorted(accepted)
+    unknown = sorted(set(conf or {}) - set(known))
+    if not unknown:
+        return None
+    return (
+        f"unknown key{'s' if len(unknown) > 1 else ''} in the run's conf: {', '.join(unknown)}; "
+        f"accepted: {', '.join(known)}"
+    )
+
+
+def refuse_unknown_conf(context: Any) -> None:
+    """Fail the task, without retries, when its run's conf holds an undeclared key."""
+    dag_run = context.get("dag_run")
+    message = unknown_conf_keys(getattr(dag_run, "conf", None), context["dag"].params.keys())
+    if message:
+        raise AirflowFailException(message)
 
 
 @contextlib.contextmanager

@@ -95,6 +95,28 @@ def test_every_run_of_a_connector_dag_has_its_logical_date_at_its_interval_start
     assert (ui.start, ui.end) == (day.subtract(days=1), day)
 
 
+def test_run_ids_name_the_day_the_run_covers(bag):
+    """Scheduled and backfill runs are named after their day; a manual run adds its trigger time."""
+    import pendulum
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import DataInterval
+    from airflow.utils.types import DagRunType
+
+    dagbag, _ = bag
+    dag = dagbag.dags["lms_connector_openclassrooms"]
+    timetable = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag)).timetable
+    day = pendulum.datetime(2026, 11, 29, tz="UTC")
+    interval = DataInterval(start=day, end=day.add(days=1))
+    ids = {
+        kind: timetable.generate_run_id(run_type=kind, run_after=day.add(days=1), data_interval=interval)
+        for kind in (DagRunType.SCHEDULED, DagRunType.BACKFILL_JOB)
+    }
+    assert ids == {DagRunType.SCHEDULED: "scheduled__2026-11-29", DagRunType.BACKFILL_JOB: "backfill__2026-11-29"}
+    now = pendulum.datetime(2026, 12, 3, 6, 20, 24, tz="UTC")
+    manual = timetable.generate_run_id(run_type=DagRunType.MANUAL, run_after=now, data_interval=interval)
+    assert manual == "manual__2026-11-29__triggered_2026-12-03T06:20:24+00:00"
+
+
 def _no_restriction():
     from airflow.timetables.base import TimeRestriction
 
@@ -163,8 +185,19 @@ def test_apply_settings_form_offers_every_iso_language(bag):
     dagbag, _ = bag
     params = dagbag.dags["lms_connector_openclassrooms_apply_settings"].params
     languages = params.get_param("languages").schema
-    assert {"fr", "en", "es", "de"} <= set(languages["items"]["enum"])
-    assert len(languages["items"]["enum"]) == 184
+    # Offered (the form's choices), not enforced by the schema: a bad code is refused in one line.
+    assert {"fr", "en", "es", "de"} <= set(languages["examples"])
+    assert len(languages["examples"]) == 184 and "enum" not in languages["items"]
+    # "Enabled" is a choice whose default reads "keep", not a switch whose "off" read as "disabled":
+    # the UI draws a switch for a first non-null type "boolean", a dropdown for an enum on "string".
+    enabled = params.get_param("enabled").schema
+    assert next(t for t in enabled["type"] if t != "null") == "string"
+    assert enabled["enum"] == [None, True, False] and params["enabled"] is None
+    assert enabled["values_display"]["null"].startswith("Keep")
+    assert "Disabled" in enabled["values_display"]["false"]
+    params.get_param("enabled").resolve(False)
+    with pytest.raises(Exception, match="is not one of"):
+        params.get_param("enabled").resolve("no")
     # The form previews by default; applying is a deliberate untick. "All languages" is a choice of its own.
     assert params["dry_run"] is True
     assert params["all_languages"] is False

@@ -141,7 +141,14 @@ def test_bad_settings_fail_the_first_task_and_touch_no_data(
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert states["config"] == "failed"
     assert states["sync_catalogue"] == "upstream_failed"
-    assert data_tables(warehouse) == before
+    after = data_tables(warehouse)
+    # The failed run is recorded (the health page shows it), with its error; no other row changed.
+    assert after.pop("ops.sync_runs") != before.pop("ops.sync_runs")
+    assert after == before
+    status, error, seen = warehouse.rows(
+        "SELECT status, error, courses_seen FROM ops.sync_runs WHERE interval_start = '2026-11-04'"
+    )[0]
+    assert (status, seen) == ("failed", None) and error.startswith("config: AirflowFailException: SettingsError: ")
 
 
 @pytest.mark.parametrize(
@@ -267,13 +274,18 @@ def test_form_with_no_values_reapplies_the_variable(dags, profile, db_variable, 
 
 
 def test_invalid_form_choice_fails_and_changes_nothing(dags, profile, db_variable, warehouse, sim):
-    from airflow.sdk.definitions.param import ParamValidationError
-
+    """A bad code or a misspelt key: the run fails at its task, in one line (no schema dump listing
+    every code), and changes nothing; ``dryrun`` is not taken for ``dry_run``."""
     dags.run(DAY1)
     before = data_tables(warehouse)
-    with pytest.raises(ParamValidationError):
-        trigger_admin(dags, languages=["klingon"])
+    variable_before = db_variable()
+    assert trigger_admin(dags, languages=["klingon"]) == "failed"
+    assert trigger_admin(dags, languages=["en"], dryrun=True) == "failed"
     assert data_tables(warehouse) == before
+    assert db_variable() == variable_before
+    with pytest.raises(SettingsError) as bad:
+        parse_settings({**variable_before, "languages": ["klingon"]}, profile.variable)
+    assert "\n" not in str(bad.value) and "'klingon' is not an ISO 639-1 language code" in str(bad.value)
 
 
 # --- deactivation ---------------------------------------------------------------

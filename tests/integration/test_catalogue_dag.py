@@ -278,3 +278,27 @@ def test_reject_share_above_the_threshold_fails_before_any_change(dags, profile,
     status, error = warehouse.rows("SELECT status, error FROM ops.sync_runs ORDER BY interval_start DESC LIMIT 1")[0]
     assert status == "failed"
     assert "max_reject_share" in error
+
+
+def test_a_rerun_refused_at_config_shows_that_try_only_and_names_the_unknown_key(dags, airflow_env, warehouse, sim):
+    """A re-run of a day is the same run (one ops.sync_runs row); failing at its first task, its row holds
+    that try's start and error, none of the previous try's counts or step timings. A misspelt conf key
+    is refused in one line naming it and the accepted ones, before anything is read or written."""
+    assert dags.run(DAY1) == "success"
+    (first,) = warehouse.rows("SELECT run_id, started_at, courses_seen FROM ops.sync_runs")
+    assert first[2] > 0
+    before = physical_rows(warehouse)
+    assert dags.run(DAY1, dryrun=True) == "failed"
+    rows = warehouse.rows(
+        "SELECT run_id, status, started_at, error, counts, step_seconds, courses_seen, activity_records, settings "
+        "FROM ops.sync_runs"
+    )
+    assert len(rows) == 1, rows
+    run_id, status, started, error, counts, steps, seen, records, settings = rows[0]
+    assert (run_id, status) == (first[0], "failed") and started > first[1]
+    assert error == (
+        "config: AirflowFailException: unknown key in the run's conf: dryrun; "
+        "accepted: delete_unreported_rows, initial_load_days, override_mass_archive"
+    )
+    assert (counts, steps, seen, records, settings) == ({}, {}, None, None, None)
+    assert physical_rows(warehouse) == before
