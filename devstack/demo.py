@@ -11,15 +11,21 @@ idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 DAYS = 3
+# Refreshes stats.mv_daily_summary, the table dashboards read: run after the connectors' days.
+DASHBOARDS_DAG = "lms_dashboards_refresh"
 
 
 def outer() -> int:
@@ -81,25 +87,37 @@ def prepare() -> dict:
 
 
 def inner() -> int:
-    import logging
-
     logging.getLogger("airflow").setLevel(logging.WARNING)
     from devstack.stack import quiet_known_warnings
 
     quiet_known_warnings()
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.models import Variable
 
-    from devstack import postgres, stack, summary
-    from lms_connectors import providers
+    from devstack import stack
     from lms_connectors.registry import load_registry
 
     state = prepare()
     # After Airflow's imports: its settings install warning filters of their own.
     stack.quiet_known_warnings()
+    specs = load_registry()
+    demo_dags = [d for spec in specs for d in (spec.dag_id, spec.admin_dag_id)] + [DASHBOARDS_DAG]
+    refusal = scheduler_in_the_way(demo_dags)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     today = dt.datetime.now(dt.UTC).date()
-    specs = load_registry()
+    with task_log_files():
+        return _run_and_summarise(bag, state, specs, today)
+
+
+def _run_and_summarise(bag: Any, state: dict[str, Any], specs: list[Any], today: dt.date) -> int:
+    from airflow.models import Variable
+
+    from devstack import postgres, stack, summary
+    from devstack.seed import seed_path
+    from lms_connectors import providers
+
     results: dict[str, list[tuple[dt.date, str, float]]] = {}
     for spec in specs:
         dag = bag.get_dag(spec.dag_id)
@@ -108,14 +126,18 @@ def inner() -> int:
             day = today - dt.timedelta(days=back)
             print(f"running {spec.dag_id} for {day} ...", flush=True)
             t0 = time.monotonic()
-            dr = dag.test(logical_date=dt.datetime.combine(day, dt.time(), dt.UTC))
-            _real_start(dr)
+            dr = run_day(dag, day)
             results[spec.id].append((day, dr.state, time.monotonic() - t0))
+    # Under `make airflow` the statistics Assets trigger it; dag.test records no Asset event, so it runs here.
+    print(f"running {DASHBOARDS_DAG} (refreshes stats.mv_daily_summary, what dashboards read) ...", flush=True)
+    dashboards = bag.get_dag(DASHBOARDS_DAG).test()
     # The summary reads views the sync login has no use for: the owner reads them.
     with stack.cluster(state).connect(postgres.OWNER, state["postgres"]["dbname"]) as conn:
         for spec in specs:
             settings = json.loads(Variable.get(spec.variable))
             provider = providers.get(spec.provider)
+            # As the LMS would: a path of the connector's courses, which stats.v_path_progress follows.
+            seed_path(conn, spec.id, settings["target_group_id"], provider.label)
             print(f"\n######## {provider.label} (connector {spec.id}) ########\n")
             print(
                 summary.demo_summary(
@@ -134,8 +156,116 @@ def inner() -> int:
     report = _xcom(dr.dag_id, dr.run_id, "apply_settings")
     print()
     print(summary.admin_help(first.dag_id, first.variable, json.loads(Variable.get(first.variable)), conf, report))
-    states = [s for runs in results.values() for _, s, _ in runs] + [dr.state]
+    print()
+    print(summary.analyst_help())
+    states = [s for runs in results.values() for _, s, _ in runs] + [dashboards.state, dr.state]
     return 0 if all(s == "success" for s in states) else 1
+
+
+def scheduler_in_the_way(dag_ids: list[str]) -> str | None:
+    """Why the demo must not run now, or None.
+
+    ``dag.test`` runs a DAG's tasks in this process; a live scheduler (``make airflow``) also queues
+    the tasks of any run of an unpaused DAG, so both ran the same tasks: duplicate-key errors,
+    "TI may be stuck", a 3 s day taking 89 s. Paused DAGs are left to the demo.
+    """
+    from airflow.jobs.job import most_recent_job
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        scheduler = most_recent_job("SchedulerJob", session=session)
+        if scheduler is None or not scheduler.is_alive():
+            return None
+        unpaused = session.scalars(
+            select(DagModel.dag_id).where(DagModel.dag_id.in_(dag_ids), DagModel.is_paused.is_(False))
+        ).all()
+    if not unpaused:
+        return None
+    names = ", ".join(sorted(unpaused))
+    return (
+        f"make demo: not run. The scheduler of `make airflow` is running (job {scheduler.id}) and would run the "
+        f"demo's tasks too, for these unpaused DAGs: {names}.\n"
+        f'Pause them (eval "$(make -s env)"; airflow dags pause <dag_id>) or stop Airflow (make stop), '
+        "then run make demo again; or let the scheduler run them (airflow dags trigger, backfills)."
+    )
+
+
+class JsonLinesHandler(logging.Handler):
+    """Log records as the JSON lines Airflow's task log files hold (what the UI's log view reads)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(logging.INFO)
+        self.file = path.open("a", encoding="utf-8")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = {
+            "timestamp": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        if record.exc_info:
+            line["event"] += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.file.write(json.dumps(line) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
+@contextlib.contextmanager
+def task_log_files() -> Iterator[None]:
+    """Each task's log records also in the file the UI reads for that try.
+
+    ``dag.test`` runs tasks in this process and logs them to the console only: the UI showed the
+    demo runs' task logs empty. Airflow has no setting for it, so the SDK's per-task runner is
+    wrapped while the demo runs (the console keeps its WARNING level; the files get INFO).
+    """
+    import airflow.sdk.definitions.dag as sdk_dag
+    from airflow.configuration import conf
+    from airflow.utils.log.file_task_handler import FileTaskHandler
+
+    base = Path(conf.get("logging", "base_log_folder"))
+    names = FileTaskHandler(str(base))
+    original = sdk_dag._run_task
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setLevel(max(handler.level, logging.WARNING))
+    logging.getLogger("lms_connectors").setLevel(logging.INFO)
+
+    def run_task(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
+        path = base / names._render_filename(ti, ti.try_number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = JsonLinesHandler(path)
+        root.addHandler(handler)
+        try:
+            return original(ti=ti, task=task, run_triggerer=run_triggerer)
+        finally:
+            root.removeHandler(handler)
+            handler.close()
+
+    sdk_dag._run_task = run_task
+    try:
+        yield
+    finally:
+        sdk_dag._run_task = original
+
+
+def run_day(dag: Any, day: dt.date, run_conf: dict[str, Any] | None = None) -> Any:
+    """One day's run with ``dag.test``, under one run id per day (``manual__<day>T00:00:00+00:00``).
+
+    ``dag.test`` names a run after its ``run_after``, the time of the call by default, and replaces
+    an earlier run of the same logical date: each re-run got a new id, and the ops.sync_runs rows of
+    the replaced runs linked to runs that no longer existed. With ``run_after`` at the day's start,
+    a re-run is the same run again, and its ops.sync_runs row is reset by its first task.
+    """
+    logical = dt.datetime.combine(day, dt.time(), dt.UTC)
+    dr = dag.test(logical_date=logical, run_after=logical, run_conf=run_conf)
+    _real_start(dr)
+    return dr
 
 
 def _real_start(dr: Any) -> None:

@@ -34,3 +34,46 @@ def seed_lms(conn: psycopg.Connection, seed: dict[str, Any]) -> dict[str, int]:
                WHERE lms.group_members.role <> EXCLUDED.role"""
         )
     return {"groups": len(seed["groups"]), "users": len(seed["users"]), "members": len(seed["group_members"])}
+
+
+PATH_STEPS = 3
+
+
+def seed_path(conn: psycopg.Connection, connector_id: str, group_id: str, label: str) -> dict[str, int]:
+    """An LMS path in the connector's group: its three most followed active courses, in that order.
+
+    Paths belong to the LMS (role lms_app writes them; the sync only reads them): without one,
+    stats.v_path_progress has no row. Run after the connector's first sync (steps are LMS
+    courses); idempotent: the steps are rewritten only when the most followed courses change.
+    """
+    path_id = f"demo-path-{connector_id}"
+    with conn.transaction():
+        courses = [
+            row[0]
+            for row in conn.execute(
+                """SELECT c.lms_course_id FROM lms.courses c JOIN stats.course_progress p USING (lms_course_id)
+                   WHERE c.connector_id = %s AND c.is_active
+                   GROUP BY c.lms_course_id ORDER BY count(*) DESC, c.lms_course_id LIMIT %s""",
+                (connector_id, PATH_STEPS),
+            ).fetchall()
+        ]
+        conn.execute(
+            "INSERT INTO lms.paths (path_id, group_id, name) VALUES (%s, %s, %s) "
+            "ON CONFLICT (path_id) DO UPDATE SET group_id = EXCLUDED.group_id, name = EXCLUDED.name "
+            "WHERE (lms.paths.group_id, lms.paths.name) IS DISTINCT FROM (EXCLUDED.group_id, EXCLUDED.name)",
+            (path_id, group_id, f"{label} starter path"),
+        )
+        current = [
+            row[0]
+            for row in conn.execute(
+                "SELECT lms_course_id FROM lms.path_steps WHERE path_id = %s ORDER BY step_no", (path_id,)
+            ).fetchall()
+        ]
+        if current != courses:
+            conn.execute("DELETE FROM lms.path_steps WHERE path_id = %s", (path_id,))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO lms.path_steps (path_id, step_no, lms_course_id) VALUES (%s, %s, %s)",
+                    [(path_id, n, course) for n, course in enumerate(courses, start=1)],
+                )
+    return {"steps": len(courses)}

@@ -109,23 +109,49 @@ def demo_summary(
         (connector_id,),
     ).fetchall()
     parts += ["", "Top courses", _table(("course", "lang", "started", "completed", "avg %"), top)]
+    steps = conn.execute(
+        """SELECT path_name, step_no, left(course_title, 45), count(*) FILTER (WHERE may_continue),
+                  count(*) FILTER (WHERE step_completed)
+           FROM stats.v_path_progress WHERE connector_id = %s
+           GROUP BY path_name, step_no, course_title ORDER BY path_name, step_no""",
+        (connector_id,),
+    ).fetchall()
+    parts += [
+        "",
+        "LMS paths (stats.v_path_progress: learners who may continue past each step, who completed it)",
+        _table(("path", "step", "course", "may continue", "completed"), steps),
+    ]
     return "\n".join(parts)
 
 
 def admin_help(dag_id: str, variable: str, settings: dict, conf: dict, report: dict) -> str:
+    """What the demo's dry run found, and commands that apply a filter as written (tested verbatim)."""
     langs = ", ".join(settings.get("languages") or []) or "all"
+    admin_dag = f"{dag_id}_apply_settings"
     return "\n".join(
         [
             "== Admin: language filter and deactivation ==",
             f"Current Variable {variable}: languages = {langs}, enabled = {settings.get('enabled')}",
-            f"Dry run of {dag_id}_apply_settings with languages {conf['languages']}:",
+            f"Dry run of {admin_dag} with languages {conf['languages']}:",
             f"  would archive {report.get('archived')} courses, e.g. {report.get('archived_titles')}",
             f"  would unarchive {report.get('unarchived')} courses; {report.get('active_after')} would stay active",
-            "To apply a filter now (no provider call): Airflow UI > DAG "
-            f"{dag_id}_apply_settings > Trigger, pick the languages (empty list = all), untick Dry run.",
-            f'Or from a shell: airflow dags trigger {dag_id}_apply_settings -c \'{{"languages": ["fr", "en"]}}\'',
-            'Deactivate: the same DAG with {"enabled": false} (every course archived, statistics kept);',
-            'reactivate with {"enabled": true}. Editing the Variable directly takes effect at the next daily run.',
+            f"To apply a filter now (no provider call): Airflow UI > DAG {admin_dag} > Trigger, pick the",
+            "languages (none picked = keep the Variable's; 'All languages' = no filter), untick Dry run.",
+            "Or from a shell (the run happens in that shell; under `make airflow`, with the DAG paused):",
+            f'  eval "$(make -s env)"; airflow dags test {admin_dag} -c \'{{"languages": ["fr", "en"], "dry_run": false}}\'',
+            'Deactivate: the same with {"enabled": false, "dry_run": false} (every course archived, statistics kept);',
+            'reactivate with {"enabled": true, "dry_run": false}. An edited Variable takes effect at the next daily run.',
+        ]
+    )
+
+
+def analyst_help() -> str:
+    return "\n".join(
+        [
+            "== Analysts: the stats schema, read-only ==",
+            'eval "$(make -s analyst-login)"   # LMS_ANALYST_DSN for login lms_reader (lms_analyst), psql on the PATH',
+            'psql "$LMS_ANALYST_DSN" -c "SELECT * FROM stats.mv_daily_summary ORDER BY activity_date DESC LIMIT 6"',
+            "Tables, views and example queries: docs/ANALYSTS.md",
         ]
     )
 

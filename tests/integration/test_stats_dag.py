@@ -269,13 +269,15 @@ def test_path_view_shows_who_may_continue_and_completed_steps(dagbag, airflow_en
     warehouse.execute("INSERT INTO lms.paths VALUES ('path-1', 'grp-openclassrooms', 'Data path')")
     warehouse.execute("INSERT INTO lms.path_steps VALUES ('path-1', 1, %s)", (lms_id,))
     rows = dict(
-        (uid, (cont, done))
-        for uid, cont, done in warehouse.rows(
-            "SELECT user_id, may_continue, step_completed FROM stats.v_path_progress WHERE path_id = 'path-1'"
+        (uid, (cont, done, connector))
+        for uid, cont, done, connector in warehouse.rows(
+            "SELECT user_id, may_continue, step_completed, connector_id FROM stats.v_path_progress "
+            "WHERE path_id = 'path-1'"
         )
     )
-    assert rows[user_id(warehouse, emails[0])] == (True, True)
-    assert rows[user_id(warehouse, emails[1])] == (True, False)
+    # Each step names its course's connector: a path may mix providers.
+    assert rows[user_id(warehouse, emails[0])] == (True, True, "openclassrooms")
+    assert rows[user_id(warehouse, emails[1])] == (True, False, "openclassrooms")
 
 
 # --- replay in any order ------------------------------------------------------
