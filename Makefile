@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install browser redis test lint format lock demo airflow cluster cluster-env bench bench-airflow bench-sim sim migrate stop env clean
+.PHONY: install browser redis test lint format lock demo airflow cluster cluster-env bench bench-airflow bench-sim sim migrate stop env analyst-login clean
 
 install: $(VENV)/.installed
 
@@ -94,10 +94,16 @@ migrate: install
 	$(PY) -m devstack.stack migrate
 
 # Print `export` lines for the embedded stack: eval "$(make -s env)" points a
-# shell's airflow CLI at it (starting Postgres and the simulator if needed).
+# shell's airflow CLI at it (starting Postgres and the simulator if needed); its
+# `airflow` is devstack/bin/airflow (repairs a backfill after "database is locked").
 env: install
 	@$(PY) -m devstack.stack env
-	@echo "export PATH='$(CURDIR)/$(VENV)/bin:$$PATH'"
+	@echo "export PATH='$(CURDIR)/devstack/bin:$(CURDIR)/$(VENV)/bin:$$PATH'"
+
+# `export` lines for an analyst's shell: LMS_ANALYST_DSN (login lms_reader, a member of lms_analyst,
+# a new password each time) and psql on the PATH: eval "$(make -s analyst-login)".
+analyst-login: install
+	@$(PY) -m devstack.stack analyst-login
 
 # Stop every process the stack started (Airflow, simulator, Postgres), by PID.
 stop: install

@@ -31,6 +31,9 @@ SUPERUSER = "postgres"
 OWNER = "lms_owner"
 SYNC_LOGIN = "lms_connector"
 HEALTH_LOGIN = "lms_health"
+# Dashboards and analysts (`make analyst-login`): a member of lms_analyst, a password per request.
+ANALYST_LOGIN = "lms_reader"
+ANALYST_ROLE = "lms_analyst"
 LOGINS = (SUPERUSER, OWNER, SYNC_LOGIN, HEALTH_LOGIN)
 SECURE_HBA = (
     "# Written by devstack.postgres: every login needs its password.\n"
@@ -139,6 +142,17 @@ def deploy(cluster: Cluster, dbname: str) -> list[str]:
         return deploy_warehouse(
             conn, {SYNC_LOGIN: cluster.secrets[SYNC_LOGIN], HEALTH_LOGIN: cluster.secrets[HEALTH_LOGIN]}
         )
+
+
+def bin_dir() -> Path:
+    """The folder of the wheel's Postgres programs (psql, pg_dump, ...), found without importing pgserver
+    (its import starts a platformdirs lookup that warns on machines without XDG_RUNTIME_DIR)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the pgserver wheel is not installed: run `make install`")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def start(data_dir: Path) -> str:

@@ -244,6 +244,34 @@ def deploy(state: dict[str, Any]) -> list[str]:
     return postgres.deploy(cluster(state), WAREHOUSE_DB)
 
 
+def analyst_login(state: dict[str, Any]) -> str:
+    """``export`` lines for an analyst's shell: a DSN of the analyst login (a member of lms_analyst,
+    which reads the stats schema only) with a new password, and psql on the PATH.
+
+    The password is not stored: each call resets it, so an old DSN stops working.
+    """
+    import secrets
+
+    from psycopg.conninfo import make_conninfo
+
+    from lms_connectors.warehouse.deploy import ensure_login
+
+    password = secrets.token_urlsafe(24)
+    with cluster(state).connect(postgres.OWNER, WAREHOUSE_DB) as conn:
+        ensure_login(conn, postgres.ANALYST_LOGIN, postgres.ANALYST_ROLE, password)
+    dsn = make_conninfo(
+        host=state["postgres"]["socket_dir"], dbname=WAREHOUSE_DB, user=postgres.ANALYST_LOGIN, password=password
+    )
+    return "\n".join(
+        [
+            f"# {postgres.ANALYST_LOGIN}: a member of {postgres.ANALYST_ROLE} (reads the stats schema, nothing else);"
+            " a new password each time this runs",
+            f"export LMS_ANALYST_DSN='{dsn}'",
+            f"export PATH='{postgres.bin_dir()}:$PATH'",
+        ]
+    )
+
+
 def airflow_env(
     state: dict[str, Any], secrets: dict[str, str] | None = None, registry: Path | None = None
 ) -> dict[str, str]:
@@ -289,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("command", choices=["up", "down", "status", "env", "migrate"])
+    p.add_argument("command", choices=["up", "down", "status", "env", "migrate", "analyst-login"])
     args = p.parse_args(argv)
     if args.command == "up":
         state = up()
@@ -312,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "migrate":
         for line in deploy(up()) or ["nothing to do: the warehouse is current"]:
             print(line)
+    elif args.command == "analyst-login":
+        print(analyst_login(up()))
     return 0
 
 
