@@ -88,7 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         state = json.loads((local / "stack.json").read_text())
         reported = {re.search(r"\(pid (\d+),", out).group(1) for out, _ in outs}
         assert reported == {str(state["airflow"]["pid"])}
-        yield {"state": state, "stdout": outs[0][0], "local": local, "env": env}
+        yield {"state": state, "stdout": outs[0][0], "local": local, "env": env, "demo": demo.stdout}
     finally:
         state = json.loads((local / "stack.json").read_text()) if (local / "stack.json").exists() else {}
         pids = [(state.get(k) or {}).get("pid") for k in ("airflow", "postgres")]
@@ -281,9 +281,8 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
             assert all(
                 float(s) > 0 for s in runs.locator("[data-seconds]").evaluate_all("e => e.map(x => x.dataset.seconds)")
             )
-            link = runs.first.locator('a[data-link="run"]')
-            assert link.get_attribute("target") == "_top"
-            assert "/dags/lms_connector_openclassrooms/runs/" in link.get_attribute("href")
+            run_href = runs.first.locator('a[data-link="run"]').get_attribute("href")
+            assert "/dags/lms_connector_openclassrooms/runs/" in run_href
             assert section.locator("svg.chart polyline.series-active").count() == 1
             section.locator("details summary").click()
             shown = {
@@ -299,6 +298,27 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
                     assert shown[day] == figures, day
             assert sum(a for a, _ in shown.values()) > 0
             page.screenshot(path=str(shot), full_page=True)
+            # Clicked, the links take the UI's window to the run, then to the task's log.
+            run_url = f"{url}/{run_href.removeprefix('../')}"
+            runs.first.locator('a[data-link="run"]').click()
+            page.wait_for_url(run_url, timeout=30_000)
+            page.get_by_text("Task Instances").first.wait_for(timeout=60_000)
+            page.go_back()
+            page.wait_for_url(f"{url}/plugin/lms-connector-health**", timeout=30_000)
+            log_link = frame.locator('section[data-connector="openclassrooms"] table[data-table="runs"] tbody tr')
+            log_link.first.locator('a[data-link="log"]').click()
+            page.wait_for_url(f"{run_url}/tasks/sync_statistics", timeout=30_000)
+            page.get_by_text("sync_statistics").first.wait_for(timeout=60_000)
+            # That run is one of `make demo`'s (dag.test, in process): its task log is there to read.
+            log = requests.get(
+                f"{url}/api/v2/{run_href.removeprefix('../').replace('/runs/', '/dagRuns/')}"
+                "/taskInstances/sync_statistics/logs/1",
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                timeout=30,
+            )
+            log.raise_for_status()
+            events = [line.get("event", "") for line in log.json()["content"] if isinstance(line, dict)]
+            assert any(e.startswith("run report\nstatus                success") for e in events), events[:20]
             # The DAG's graph, as the README shows it: its four tasks.
             graph_page = context.new_page()
             graph_page.add_init_script("window.localStorage.setItem('default_dag_view', JSON.stringify('graph'))")
@@ -352,6 +372,10 @@ def test_demo_runs_backfills_and_the_scheduler_agree_on_each_day(stack):
     demo = _runs(url, token, dag_id)
     assert len(demo) == 3
     assert all(r["logical_date"] == r["data_interval_start"] for r in demo), demo
+    # Each named after its day: a re-run of the demo is the same run, and its ops.sync_runs row too.
+    assert [r["dag_run_id"] for r in demo] == [
+        f"manual__{dt.datetime.fromisoformat(r['logical_date']).isoformat()}" for r in demo
+    ]
     # Their start and end are the real ones (dag.test records the logical date as the start).
     lasted = [dt.datetime.fromisoformat(r["end_date"]) - dt.datetime.fromisoformat(r["start_date"]) for r in demo]
     assert all(dt.timedelta(0) < d < dt.timedelta(minutes=10) for d in lasted), lasted
@@ -389,3 +413,144 @@ def test_demo_runs_backfills_and_the_scheduler_agree_on_each_day(stack):
     tries = {r["logical_date"][:10]: _tries(url, token, dag_id, r["dag_run_id"]) for r in runs}
     # The new day once; the demo day inside the range replayed once; the others untouched.
     assert tries == {earlier.isoformat(): 1, days[0]: 2, days[1]: 1, days[2]: 1}
+    # Airflow 3.3's backfill names its runs itself, after the run_after (the day after): not the timetable.
+    assert f"backfill__{first_demo.isoformat()}T00:00:00+00:00" in {r["dag_run_id"] for r in runs}
+    # Every ops.sync_runs row of the connector links to a run that exists.
+    with _cluster(stack).connect("postgres", stack["state"]["postgres"]["dbname"]) as conn:
+        recorded = {
+            row[0] for row in conn.execute("SELECT run_id FROM ops.sync_runs WHERE dag_id = %s", (dag_id,)).fetchall()
+        }
+    assert recorded == {f"{dag_id}/{r['dag_run_id']}" for r in runs}
+
+
+def test_a_backfill_left_without_runs_by_a_locked_attempt_does_not_block_running_it_again(stack):
+    """``database is locked`` in ``airflow backfill create`` (SQLite, the scheduler writing) came after the
+    backfill was committed and before its runs: it stayed open with none, and running the command again,
+    as Troubleshooting says, failed with AlreadyRunningBackfill. The shell's ``airflow`` closes it."""
+    import sqlite3
+
+    dag_id = "lms_connector_openclassrooms"
+    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat()
+    db = sqlite3.connect(Path(stack["local"]) / "airflow" / "airflow.db", timeout=60)
+    with db:
+        left = db.execute(
+            "INSERT INTO backfill (dag_id, from_date, to_date, dag_run_conf, is_paused, reprocess_behavior, "
+            "max_active_runs, created_at, updated_at) VALUES (?, ?, ?, '{}', 0, 'none', 1, ?, ?)",
+            (
+                dag_id,
+                f"{day} 00:00:00.000000",
+                f"{day} 00:00:00.000000",
+                "2026-01-01 00:00:00.000000",
+                "2026-01-01 00:00:00.000000",
+            ),
+        ).lastrowid
+    command = f"airflow backfill create --dag-id {dag_id} --from-date {day} --to-date {day}"
+    plain = _bash(stack, f'eval "$(make -s env)"; {ROOT}/.venv/bin/{command}')
+    assert plain.returncode != 0 and "Another backfill is running" in plain.stdout + plain.stderr
+    again = _bash(stack, f'eval "$(make -s env)"; {command}')
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"closed backfill {left} of {dag_id}" in again.stderr
+    closed = db.execute("SELECT completed_at FROM backfill WHERE id = ?", (left,)).fetchone()[0]
+    db.close()
+    assert closed is not None
+
+
+def _bash(stack: dict[str, Any], script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """A user's shell in the project, running what they pasted."""
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=stack["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _active_languages(stack: dict[str, Any]) -> set[str]:
+    with _cluster(stack).connect("postgres", stack["state"]["postgres"]["dbname"]) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT language FROM lms.courses WHERE connector_id = 'openclassrooms' AND is_active"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_the_demo_hint_applies_a_filter_as_printed(stack):
+    """`make demo` ends with the command that applies a language filter: pasted as printed (with the
+    apply DAG paused, as on a fresh stack), it saves and applies it."""
+    (hint,) = [line.strip() for line in stack["demo"].splitlines() if "airflow dags test" in line]
+    assert '"dry_run": false' in hint
+    assert _active_languages(stack) - {"fr", "en"}
+    out = _bash(stack, hint)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert _active_languages(stack) <= {"fr", "en"}
+    variable = subprocess.run(
+        ["bash", "-c", 'eval "$(make -s env)"; airflow variables get lms_connector_openclassrooms'],
+        env=stack["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert json.loads(variable.stdout)["languages"] == ["fr", "en"], variable.stdout + variable.stderr
+
+
+def test_the_readme_admin_block_runs_as_written(stack):
+    from devstack.airflow_ui import password
+
+    dag_id = "lms_connector_openclassrooms_apply_settings"
+    url = stack["state"]["airflow"]["url"]
+    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    before = {r["dag_run_id"] for r in _runs(url, token, dag_id)}
+    out = _bash(stack, _readme_block("## Admin actions"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    deadline = time.monotonic() + 300
+    while True:
+        new = [r for r in _runs(url, token, dag_id) if r["dag_run_id"] not in before]
+        if new and new[0]["state"] in ("success", "failed"):
+            break
+        assert time.monotonic() < deadline, new
+        time.sleep(3)
+    assert new[0]["state"] == "success", new
+    assert new[0]["conf"] == {"languages": ["fr", "en"], "dry_run": True}
+
+
+def test_make_demo_refuses_while_the_scheduler_would_run_its_dags(stack):
+    """The connector DAG (unpaused by the backfill test) and the apply DAG (by the admin block) are
+    unpaused under a live scheduler: the demo says so and runs nothing."""
+    from devstack.airflow_ui import password
+
+    url = stack["state"]["airflow"]["url"]
+    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    before = _runs(url, token, "lms_connector_openclassrooms")
+    demo = runner(stack["env"])("devstack.demo", timeout=300)
+    assert demo.returncode == 2, demo.stdout[-2000:] + demo.stderr[-2000:]
+    assert "lms_connector_openclassrooms, lms_connector_openclassrooms_apply_settings" in demo.stderr
+    assert "airflow dags pause" in demo.stderr and "make stop" in demo.stderr
+    assert "running lms_connector" not in demo.stdout
+    assert _runs(url, token, "lms_connector_openclassrooms") == before
+
+
+def test_the_readme_analyst_block_and_the_example_queries_run_as_an_analyst(stack):
+    out = _bash(stack, _readme_block("## Analysts"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # Dashboards have data after `make demo`: both connectors' days.
+    assert "openclassrooms" in out.stdout and "linkedin_learning" in out.stdout
+    login = _bash(stack, "make -s analyst-login")
+    (dsn,) = re.findall(r"^export LMS_ANALYST_DSN='(.*)'$", login.stdout, re.M)
+    guide = (ROOT / "docs" / "ANALYSTS.md").read_text()
+    examples = re.search(r"## Example queries.*?```sql\n(.*?)```", guide, re.S).group(1)
+    queries = [q.strip() for q in examples.split(";") if q.strip()]
+    assert len(queries) >= 7
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("lms_reader",)
+        results = {q.splitlines()[0]: conn.execute(q).fetchall() for q in queries}
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT 1 FROM lms.courses LIMIT 1")
+    # The demo's LMS paths: stats.v_path_progress has rows, per connector.
+    assert results["-- Progress of each learner through a path"]
+    with psycopg.connect(dsn) as conn:
+        by_connector = dict(
+            conn.execute("SELECT connector_id, count(*) FROM stats.v_path_progress GROUP BY 1").fetchall()
+        )
+    assert set(by_connector) == {"openclassrooms", "linkedin_learning"}
