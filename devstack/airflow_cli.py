@@ -7,10 +7,16 @@ open without a single run: running the command again, as the message invites, fa
 ``AlreadyRunningBackfill`` for minutes, and the requested days never ran. Here, for
 ``backfill create`` only:
 
-- a backfill of the same DAG that has no run and no skipped day, open for over a minute (a
-  backfill gets its runs within a second of its creation), is closed first: it is what such a
-  failed attempt left;
-- an attempt that fails with ``database is locked`` is tried again, a few times.
+- an attempt that fails with ``database is locked`` is tried again, a few times, after closing
+  the backfill that attempt left without runs;
+- a backfill of the same DAG with no run and no skipped day, open for over a minute (a backfill
+  gets its runs within seconds of its creation), is closed first: another such failed attempt
+  left it. Airflow's scheduler closes it too, but only two minutes after its creation: until
+  then every attempt was refused.
+
+And a trigger (``dags trigger``, ``backfill create``) whose conf breaks a DAG param's schema is
+answered in one line (``Invalid input for param initial_load_days: 999 is greater than the
+maximum of 366``), not Airflow's traceback with the schema dumped after it.
 
 Every other command is Airflow's own, unchanged (``exec``).
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 import time
@@ -64,19 +71,36 @@ def close_left_backfills(dag_id: str, ours_since: dt.datetime) -> list[int]:
         return [b.id for b in left]
 
 
+PARAM_ERROR = re.compile(r"ParamValidationError: (Invalid input for param [^\n]*)")
+
+
 def _run(argv: list[str]) -> tuple[int, bool]:
-    """Airflow's CLI with ``argv``; its output passes through as it comes. Returns (exit code, locked?)."""
+    """Airflow's CLI with ``argv``; its output passes through as it comes, but a traceback, held until
+    the end, is shortened to its one line when it is a param's validation error. Returns (exit
+    code, locked?)."""
     proc = subprocess.Popen([AIRFLOW, *argv], stderr=subprocess.PIPE, text=True)
     locked = False
+    held: list[str] = []
     assert proc.stderr is not None
     for line in proc.stderr:
-        sys.stderr.write(line)
         locked = locked or LOCKED in line
-    return proc.wait(), locked
+        if held or line.startswith("Traceback (most recent call last)"):
+            held.append(line)
+        else:
+            sys.stderr.write(line)
+    code = proc.wait()
+    refused = PARAM_ERROR.search("".join(held))
+    if refused:
+        print(f"airflow {' '.join(argv[:2])}: {refused.group(1)}", file=sys.stderr)
+    else:
+        sys.stderr.writelines(held)
+    return code, locked
 
 
 def main(argv: list[str]) -> int:
     dag_id = _dag_id(argv)
+    if argv[:2] == ["dags", "trigger"]:
+        return _run(argv)[0]
     if argv[:2] != ["backfill", "create"] or "--dry-run" in argv or dag_id is None:
         os.execv(AIRFLOW, [AIRFLOW, *argv])  # noqa: S606 - the user's own command, as typed: no shell involved
     code = 1
