@@ -395,8 +395,9 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
             from lms_connectors.warehouse import migrations
             from lms_connectors.warehouse.db import connect
 
-            refuse_unknown_conf(get_current_context())
-            params = get_current_context()["params"]
+            context = get_current_context()
+            refuse_unknown_conf(context)
+            params = context["params"]
             dry_run = bool(params.get("dry_run"))
             with fail_fast():
                 current = settings.parse_settings(Variable.get(spec.variable, default=None), spec.variable)
@@ -414,7 +415,6 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
                     settings.check_against_lms(conn, wanted, spec.variable)
                     if changes and not dry_run:
                         Variable.set(spec.variable, wanted.model_dump_json(indent=2))
-                    context = get_current_context()
                     result = admin.apply_settings(
                         conn,
                         spec.id,

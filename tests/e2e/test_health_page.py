@@ -7,6 +7,7 @@ Needs Debian's chromium (/usr/bin/chromium), which `make test` installs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -113,6 +114,30 @@ def _token(url: str, password: str) -> str:
     return r.json()["access_token"]
 
 
+def _login(stack: dict[str, Any]) -> tuple[str, str]:
+    """The UI's URL and a token of its admin, signed in with the password `make airflow` printed."""
+    from devstack.airflow_ui import password
+
+    url = stack["state"]["airflow"]["url"]
+    return url, _token(url, password(Path(stack["local"]) / "airflow"))
+
+
+@contextlib.contextmanager
+def _ui_page(url: str, token: str, width: int, height: int) -> Iterator[tuple[Any, Any]]:
+    """Headless Chromium signed in to the UI: (browser context, its first page)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height})
+            # The UI keeps its session in this cookie; the plugin's requests carry it.
+            context.add_cookies([{"name": "_token", "value": token, "url": url}])
+            yield context, context.new_page()
+        finally:
+            browser.close()
+
+
 def _cluster(stack: dict[str, Any]):
     from devstack.stack import running_at
 
@@ -168,12 +193,9 @@ def test_make_airflow_prints_the_login_and_the_page(stack):
 
 
 def test_health_page_is_private(stack):
-    url = stack["state"]["airflow"]["url"]
+    url, token = _login(stack)
     assert requests.get(f"{url}/lms-connector-health/", timeout=30).status_code == 401
     # No interactive docs or schema of the page's app, signed in or not.
-    from devstack.airflow_ui import password
-
-    token = _token(url, password(Path(stack["local"]) / "airflow"))
     for path in ("docs", "redoc", "openapi.json"):
         r = requests.get(f"{url}/lms-connector-health/{path}", cookies={"_token": token}, timeout=30)
         assert r.status_code == 404, path
@@ -235,100 +257,86 @@ def test_the_printed_warehouse_connection_is_least_privileged(stack):
 
 
 def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
-    from playwright.sync_api import sync_playwright
-
-    from devstack.airflow_ui import password
-
-    state = stack["state"]
-    url = state["airflow"]["url"]
-    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    url, token = _login(stack)
     expected = _expected(stack)
     assert expected["runs"] and all(status == "success" for status, _ in expected["runs"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "connector-health.png"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1600})
-            # The UI keeps its session in this cookie; the plugin's requests carry it.
-            context.add_cookies([{"name": "_token", "value": token, "url": url}])
-            page = context.new_page()
-            page.goto(f"{url}/plugin/lms-connector-health", wait_until="networkidle")
-            frame = page.frame_locator("iframe").first
-            section = frame.locator('section[data-connector="openclassrooms"]')
-            section.wait_for(timeout=60_000)
-            # Every connector of the registry has its section (make demo ran them all).
-            listed = sorted(s.get_attribute("data-connector") for s in frame.locator("section[data-connector]").all())
-            assert listed == expected["connectors"] == ["linkedin_learning", "openclassrooms"]
-            other = frame.locator('section[data-connector="linkedin_learning"] [data-figure="last_status"]')
-            assert other.inner_text() == "success"
-            fig = lambda name: section.locator(f'[data-figure="{name}"]').inner_text()  # noqa: E731
-            assert fig("last_status") == "success"
-            assert int(fig("active_courses")) == expected["active"] > 0
-            assert int(fig("archived_courses")) == expected["archived"]
-            assert int(fig("unmatched_learners")) == expected["unmatched"]
-            reasons = {
-                row.get_attribute("data-key"): int(row.locator('[data-field="courses"]').inner_text())
-                for row in section.locator('table[data-table="archived_by_reason"] tbody tr').all()
-            }
-            assert reasons == expected["reasons"]
-            runs = section.locator('table[data-table="runs"] tbody tr')
-            assert runs.count() == len(expected["runs"])
-            assert [int(r.locator('[data-field="activity_records"]').inner_text()) for r in runs.all()] == [
-                n for _, n in expected["runs"]
-            ]
-            # Each run: its duration on one scale, links to its Airflow run and log.
-            assert runs.locator('[data-field="duration"] svg.bar').count() == runs.count()
-            assert all(
-                float(s) > 0 for s in runs.locator("[data-seconds]").evaluate_all("e => e.map(x => x.dataset.seconds)")
+    with _ui_page(url, token, 1400, 1600) as (context, page):
+        page.goto(f"{url}/plugin/lms-connector-health", wait_until="networkidle")
+        frame = page.frame_locator("iframe").first
+        section = frame.locator('section[data-connector="openclassrooms"]')
+        section.wait_for(timeout=60_000)
+        # Every connector of the registry has its section (make demo ran them all).
+        listed = sorted(s.get_attribute("data-connector") for s in frame.locator("section[data-connector]").all())
+        assert listed == expected["connectors"] == ["linkedin_learning", "openclassrooms"]
+        other = frame.locator('section[data-connector="linkedin_learning"] [data-figure="last_status"]')
+        assert other.inner_text() == "success"
+        fig = lambda name: section.locator(f'[data-figure="{name}"]').inner_text()  # noqa: E731
+        assert fig("last_status") == "success"
+        assert int(fig("active_courses")) == expected["active"] > 0
+        assert int(fig("archived_courses")) == expected["archived"]
+        assert int(fig("unmatched_learners")) == expected["unmatched"]
+        reasons = {
+            row.get_attribute("data-key"): int(row.locator('[data-field="courses"]').inner_text())
+            for row in section.locator('table[data-table="archived_by_reason"] tbody tr').all()
+        }
+        assert reasons == expected["reasons"]
+        runs = section.locator('table[data-table="runs"] tbody tr')
+        assert runs.count() == len(expected["runs"])
+        assert [int(r.locator('[data-field="activity_records"]').inner_text()) for r in runs.all()] == [
+            n for _, n in expected["runs"]
+        ]
+        # Each run: its duration on one scale, links to its Airflow run and log.
+        assert runs.locator('[data-field="duration"] svg.bar').count() == runs.count()
+        assert all(
+            float(s) > 0 for s in runs.locator("[data-seconds]").evaluate_all("e => e.map(x => x.dataset.seconds)")
+        )
+        run_href = runs.first.locator('a[data-link="run"]').get_attribute("href")
+        assert "/dags/lms_connector_openclassrooms/runs/" in run_href
+        assert section.locator("svg.chart polyline.series-active").count() == 1
+        section.locator("details summary").click()
+        shown = {
+            row.get_attribute("data-key"): (
+                int(row.locator('[data-field="active_learners"]').inner_text()),
+                int(row.locator('[data-field="completions"]').inner_text()),
             )
-            run_href = runs.first.locator('a[data-link="run"]').get_attribute("href")
-            assert "/dags/lms_connector_openclassrooms/runs/" in run_href
-            assert section.locator("svg.chart polyline.series-active").count() == 1
-            section.locator("details summary").click()
-            shown = {
-                row.get_attribute("data-key"): (
-                    int(row.locator('[data-field="active_learners"]').inner_text()),
-                    int(row.locator('[data-field="completions"]').inner_text()),
-                )
-                for row in section.locator('table[data-table="daily"] tbody tr').all()
-            }
-            assert len(shown) == 30
-            for day, figures in expected["daily"].items():
-                if day in shown:
-                    assert shown[day] == figures, day
-            assert sum(a for a, _ in shown.values()) > 0
-            page.screenshot(path=str(shot), full_page=True)
-            # Clicked, the links take the UI's window to the run, then to the task's log.
-            run_url = f"{url}/{run_href.removeprefix('../')}"
-            runs.first.locator('a[data-link="run"]').click()
-            page.wait_for_url(run_url, timeout=30_000)
-            page.get_by_text("Task Instances").first.wait_for(timeout=60_000)
-            page.go_back()
-            page.wait_for_url(f"{url}/plugin/lms-connector-health**", timeout=30_000)
-            log_link = frame.locator('section[data-connector="openclassrooms"] table[data-table="runs"] tbody tr')
-            log_link.first.locator('a[data-link="log"]').click()
-            page.wait_for_url(f"{run_url}/tasks/sync_statistics", timeout=30_000)
-            page.get_by_text("sync_statistics").first.wait_for(timeout=60_000)
-            # That run is one of `make demo`'s (dag.test, in process): its task log is there to read.
-            log = requests.get(
-                f"{url}/api/v2/{run_href.removeprefix('../').replace('/runs/', '/dagRuns/')}"
-                "/taskInstances/sync_statistics/logs/1",
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                timeout=30,
-            )
-            log.raise_for_status()
-            events = [line.get("event", "") for line in log.json()["content"] if isinstance(line, dict)]
-            assert any(e.startswith("run report\nstatus                success") for e in events), events[:20]
-            # The DAG's graph, as the README shows it: its four tasks.
-            graph_page = context.new_page()
-            graph_page.add_init_script("window.localStorage.setItem('default_dag_view', JSON.stringify('graph'))")
-            graph_page.goto(f"{url}/dags/lms_connector_openclassrooms", wait_until="networkidle")
-            for task_id in ("config", "sync_catalogue", "extract_progress", "sync_statistics"):
-                graph_page.get_by_text(task_id, exact=True).first.wait_for(timeout=60_000)
-            graph_page.screenshot(path=str(GRAPH_SHOT), full_page=True)
-        finally:
-            browser.close()
+            for row in section.locator('table[data-table="daily"] tbody tr').all()
+        }
+        assert len(shown) == 30
+        for day, figures in expected["daily"].items():
+            if day in shown:
+                assert shown[day] == figures, day
+        assert sum(a for a, _ in shown.values()) > 0
+        page.screenshot(path=str(shot), full_page=True)
+        # Clicked, the links take the UI's window to the run, then to the task's log.
+        run_url = f"{url}/{run_href.removeprefix('../')}"
+        runs.first.locator('a[data-link="run"]').click()
+        page.wait_for_url(run_url, timeout=30_000)
+        page.get_by_text("Task Instances").first.wait_for(timeout=60_000)
+        page.go_back()
+        page.wait_for_url(f"{url}/plugin/lms-connector-health**", timeout=30_000)
+        log_link = frame.locator('section[data-connector="openclassrooms"] table[data-table="runs"] tbody tr')
+        log_link.first.locator('a[data-link="log"]').click()
+        page.wait_for_url(f"{run_url}/tasks/sync_statistics", timeout=30_000)
+        page.get_by_text("sync_statistics").first.wait_for(timeout=60_000)
+        # That run is one of `make demo`'s (dag.test, in process): its task log is there to read.
+        log = requests.get(
+            f"{url}/api/v2/{run_href.removeprefix('../').replace('/runs/', '/dagRuns/')}"
+            "/taskInstances/sync_statistics/logs/1",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=30,
+        )
+        log.raise_for_status()
+        events = [line.get("event", "") for line in log.json()["content"] if isinstance(line, dict)]
+        assert any(e.startswith("run report\nstatus                success") for e in events), events[:20]
+        # The DAG's graph, as the README shows it: its four tasks.
+        graph_page = context.new_page()
+        graph_page.add_init_script("window.localStorage.setItem('default_dag_view', JSON.stringify('graph'))")
+        graph_page.goto(f"{url}/dags/lms_connector_openclassrooms", wait_until="networkidle")
+        for task_id in ("config", "sync_catalogue", "extract_progress", "sync_statistics"):
+            graph_page.get_by_text(task_id, exact=True).first.wait_for(timeout=60_000)
+        graph_page.screenshot(path=str(GRAPH_SHOT), full_page=True)
     assert shot.stat().st_size > 10_000 and GRAPH_SHOT.stat().st_size > 10_000
     shutil.copy(shot, stack["local"] / shot.name)
 
@@ -365,11 +373,8 @@ def test_demo_runs_backfills_and_the_scheduler_agree_on_each_day(stack):
     """The README's backfill commands, as written (their dates moved next to the demo's days), after
     `make demo`: each requested day runs once, the demo's days are reprocessed in place, and once
     unpaused the scheduler finds every day done and leaves nothing queued."""
-    from devstack.airflow_ui import password
-
     dag_id = "lms_connector_openclassrooms"
-    url = stack["state"]["airflow"]["url"]
-    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    url, token = _login(stack)
     demo = _runs(url, token, dag_id)
     assert len(demo) == 3
     assert all(r["logical_date"] == r["data_interval_start"] for r in demo), demo
@@ -386,14 +391,7 @@ def test_demo_runs_backfills_and_the_scheduler_agree_on_each_day(stack):
     block = _readme_block("## Backfills: replaying missed days")
     block = block.replace("2026-11-01", earlier.isoformat()).replace("2026-11-10", first_demo.isoformat())
     t0 = time.monotonic()
-    out = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block],
-        env=stack["env"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = _bash(stack, block)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # The dry run names the two requested days.
     assert earlier.isoformat() in out.stdout and first_demo.isoformat() in out.stdout
@@ -465,6 +463,17 @@ def _bash(stack: dict[str, Any], script: str, timeout: float = 300) -> subproces
     )
 
 
+def _new_run_done(url: str, token: str, dag_id: str, before: set[str], timeout: float = 300) -> dict[str, Any]:
+    """The run of ``dag_id`` not in ``before`` (the one just triggered), once it has finished."""
+    deadline = time.monotonic() + timeout
+    while True:
+        new = [r for r in _runs(url, token, dag_id) if r["dag_run_id"] not in before]
+        if new and new[0]["state"] in ("success", "failed"):
+            return new[0]
+        assert time.monotonic() < deadline, new or "no new run"
+        time.sleep(3)
+
+
 def _active_languages(stack: dict[str, Any]) -> set[str]:
     with _cluster(stack).connect("postgres", stack["state"]["postgres"]["dbname"]) as conn:
         rows = conn.execute(
@@ -482,35 +491,19 @@ def test_the_demo_hint_applies_a_filter_as_printed(stack):
     out = _bash(stack, hint)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert _active_languages(stack) <= {"fr", "en"}
-    variable = subprocess.run(
-        ["bash", "-c", 'eval "$(make -s env)"; airflow variables get lms_connector_openclassrooms'],
-        env=stack["env"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    variable = _bash(stack, 'eval "$(make -s env)"; airflow variables get lms_connector_openclassrooms', 120)
     assert json.loads(variable.stdout)["languages"] == ["fr", "en"], variable.stdout + variable.stderr
 
 
 def test_the_readme_admin_block_runs_as_written(stack):
-    from devstack.airflow_ui import password
-
     dag_id = "lms_connector_openclassrooms_apply_settings"
-    url = stack["state"]["airflow"]["url"]
-    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    url, token = _login(stack)
     before = {r["dag_run_id"] for r in _runs(url, token, dag_id)}
     out = _bash(stack, _readme_block("## Admin actions"))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    deadline = time.monotonic() + 300
-    while True:
-        new = [r for r in _runs(url, token, dag_id) if r["dag_run_id"] not in before]
-        if new and new[0]["state"] in ("success", "failed"):
-            break
-        assert time.monotonic() < deadline, new
-        time.sleep(3)
-    assert new[0]["state"] == "success", new
-    assert new[0]["conf"] == {"languages": ["fr", "en"], "dry_run": True}
+    run = _new_run_done(url, token, dag_id, before)
+    assert run["state"] == "success", run
+    assert run["conf"] == {"languages": ["fr", "en"], "dry_run": True}
 
 
 def test_a_value_outside_a_params_schema_is_refused_in_one_line(stack):
@@ -527,50 +520,28 @@ def test_a_value_outside_a_params_schema_is_refused_in_one_line(stack):
 
 def test_the_trigger_form_offers_keep_enable_or_disable_not_a_switch(stack):
     """The form's "Connector state" reads "Keep as saved" by default; picking "Disabled" sends false."""
-    from playwright.sync_api import sync_playwright
-
-    from devstack.airflow_ui import password
-
     dag_id = "lms_connector_openclassrooms_apply_settings"
-    url = stack["state"]["airflow"]["url"]
-    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    url, token = _login(stack)
     before = {r["dag_run_id"] for r in _runs(url, token, dag_id)}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1300, "height": 1400})
-            context.add_cookies([{"name": "_token", "value": token, "url": url}])
-            page = context.new_page()
-            page.goto(f"{url}/dags/{dag_id}", wait_until="networkidle")
-            page.get_by_role("button", name="Trigger").first.click()
-            dialog = page.get_by_role("dialog")
-            dialog.get_by_text("Keep as saved in the Variable").wait_for(timeout=30_000)
-            dialog.locator("#element_enabled").click()  # the dropdown (a switch would have no options)
-            dialog.get_by_text("Disabled: archive every course, keep learning data").click()
-            dialog.get_by_role("button", name="Trigger").click()
-            deadline = time.monotonic() + 120
-            while not (new := [r for r in _runs(url, token, dag_id) if r["dag_run_id"] not in before]):
-                assert time.monotonic() < deadline, "the form created no run"
-                time.sleep(2)
-        finally:
-            browser.close()
+    with _ui_page(url, token, 1300, 1400) as (_, page):
+        page.goto(f"{url}/dags/{dag_id}", wait_until="networkidle")
+        page.get_by_role("button", name="Trigger").first.click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_text("Keep as saved in the Variable").wait_for(timeout=30_000)
+        dialog.locator("#element_enabled").click()  # the dropdown (a switch would have no options)
+        dialog.get_by_text("Disabled: archive every course, keep learning data").click()
+        dialog.get_by_role("button", name="Trigger").click()
+        run = _new_run_done(url, token, dag_id, before)
     # Dry run stays ticked by default: the choice is sent, nothing is applied.
-    assert new[0]["conf"]["enabled"] is False and new[0]["conf"]["dry_run"] is True, new[0]["conf"]
-    deadline = time.monotonic() + 300
-    while (state := _runs(url, token, dag_id)[-1]["state"]) not in ("success", "failed"):
-        assert time.monotonic() < deadline, state
-        time.sleep(3)
-    assert state == "success"
+    assert run["conf"]["enabled"] is False and run["conf"]["dry_run"] is True, run["conf"]
+    assert run["state"] == "success", run
     assert _active_languages(stack)
 
 
 def test_make_demo_refuses_while_the_scheduler_would_run_its_dags(stack):
     """The connector DAG (unpaused by the backfill test) and the apply DAG (by the admin block) are
     unpaused under a live scheduler: the demo says so and runs nothing."""
-    from devstack.airflow_ui import password
-
-    url = stack["state"]["airflow"]["url"]
-    token = _token(url, password(Path(stack["local"]) / "airflow"))
+    url, token = _login(stack)
     before = _runs(url, token, "lms_connector_openclassrooms")
     demo = runner(stack["env"])("devstack.demo", timeout=300)
     assert demo.returncode == 2, demo.stdout[-2000:] + demo.stderr[-2000:]
