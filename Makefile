@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install browser redis test lint format lock demo airflow cluster cluster-env bench bench-airflow bench-sim sim migrate stop env analyst-login clean
+.PHONY: install browser redis test test-unit bench-smoke lint format lock demo airflow cluster cluster-env bench bench-airflow bench-sim sim migrate stop env analyst-login clean
 
 install: $(VENV)/.installed
 
@@ -51,11 +51,20 @@ redis:
 test: lint browser redis
 	$(PY) -m pytest -q -ra
 
+# The fast lane: pure rules, the DAG integrity checks and the compose file's checks; no service is
+# started (no Postgres, simulator, browser or Redis), under a minute.
+test-unit: install
+	$(PY) -m pytest -q -ra -p no:cacheprovider tests/unit tests/dags tests/compose
+
 sim: install
 	$(PY) -m simulator --port 8081
 
 bench-sim: install
 	$(PY) -m bench.simulator_throughput
+
+# The benchmark on 10,000 records: that it runs and reports every figure (not a timing).
+bench-smoke: install
+	$(PY) -m pytest -q -p no:cacheprovider bench/test_smoke.py
 
 # Load path against the COPY floor, to_sql, the whole DAG, peak RSS per task.
 bench: install

@@ -1,12 +1,24 @@
-"""Small builders for clients, connections and simulator scenarios."""
+"""Small builders for clients, connections, warehouses and simulator scenarios.
+
+The one module tests share helpers through: a test module never imports another test module
+(nor ``conftest``), so what two of them need lives here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import itertools
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import requests
 
+from devstack import postgres
 from devstack.postgres import HEALTH_LOGIN, SUPERUSER, SYNC_LOGIN, Cluster
 from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient, RetryPolicy
 from simulator.launch import SimulatorProcess
@@ -82,6 +94,9 @@ PROFILES = {
 # Every provider: modules that run for each take their params from here.
 PROVIDERS = list(PROFILES)
 
+ROOT = Path(__file__).resolve().parent.parent
+# The first day of the simulators' world that the DAG tests run.
+DAY1 = dt.date(2026, 11, 2)
 SIM_SEED = 7
 # The pseudonymisation key of every test run (a Connection in the tests' environment).
 TEST_KEY = "test-pseudonymisation-key-0123456789abcdef"
@@ -258,3 +273,127 @@ class Warehouse:
 def set_history(sim: SimulatorProcess, mode: str, as_of: str | None = None) -> None:
     """How the simulator keeps learning activity (snapshots or latest) and its clock."""
     requests.put(f"{sim.url}/_sim/history", json={"mode": mode, "as_of": as_of}, timeout=10).raise_for_status()
+
+
+def artifacts_dir() -> Path:
+    """Where tests leave files for a person to look at (screenshots, figures): ``LMS_TEST_ARTIFACTS``,
+    or a folder under the system's temporary directory; never inside the source tree."""
+    path = Path(os.environ.get("LMS_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "lms-test-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_db_names = itertools.count()
+
+
+def create_database(pg_server: Cluster, template: str) -> Warehouse:
+    name = f"lms_test_{next(_db_names)}"
+    with pg_server.connect(autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {postgres.OWNER}")
+    return Warehouse(pg_server, name)
+
+
+def drop_database(pg_server: Cluster, warehouse: Warehouse) -> None:
+    with pg_server.connect(autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {warehouse.dbname} WITH (FORCE)")
+
+
+def connector_env(sim: SimulatorProcess, warehouse: Warehouse) -> dict[str, str]:
+    """Connections and the settings Variable of the simulator's connector for DAG runs, through
+    Airflow's env secrets (retries made fast, pages small)."""
+    from lms_connectors import providers
+
+    profile = PROFILES[sim.provider]
+    settings = requests.get(f"{sim.url}/_sim/lms-seed", timeout=30).json()["settings"]
+    conn = providers.get(sim.provider).connection(sim.url, sim.client_id, sim.client_secret, **sim.extras)
+    conn["extra"] |= {
+        "page_size": 25,
+        "max_attempts": 4,
+        "initial_wait": 0.01,
+        "max_retry_after": 1,
+        "read_timeout": 10,
+    }
+    return {
+        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),
+        "AIRFLOW_CONN_LMS_WAREHOUSE_READONLY": json.dumps(warehouse.readonly_conn()),
+        "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps({"conn_type": "generic", "password": TEST_KEY}),
+        profile.conn_env: json.dumps(conn),
+        profile.var_env: json.dumps(settings),
+    }
+
+
+def courses(warehouse: Warehouse) -> dict[str, dict]:
+    """The connector's courses by world id (a provider id ends with it: '1000084', 'urn:li:lyndaCourse:1000084')."""
+    rows = warehouse.rows(
+        """SELECT provider_course_id, lms_course_id, title, language, provider_status, archive_reasons,
+                  is_active, group_id, duration_minutes FROM lms.courses"""
+    )
+    keys = (
+        "lms_course_id",
+        "title",
+        "language",
+        "provider_status",
+        "archive_reasons",
+        "is_active",
+        "group_id",
+        "duration_minutes",
+    )
+    return {r[0].rsplit(":", 1)[-1]: dict(zip(keys, r[1:], strict=True)) for r in rows}
+
+
+# The target tables a run writes, in a stable order, to compare two runs' results. Keyed by provider
+# ids: identity values are not gap-free (a rolled-back insert consumes them).
+TARGETS = {
+    "lms.courses": """SELECT connector_id, provider_course_id, group_id, author_email, title, description, language,
+                             provider_status, duration_minutes, launch_url, image_url, provider_updated_at,
+                             archive_reasons, is_active, last_synced_at
+                      FROM lms.courses ORDER BY 1, 2""",
+    "lms.group_catalogue": """SELECT g.group_id, c.provider_course_id, g.in_catalogue, g.in_library
+                              FROM lms.group_catalogue g JOIN lms.courses c USING (lms_course_id) ORDER BY 1, 2""",
+    "lms.course_tags": """SELECT c.provider_course_id, t.tag FROM lms.course_tags t JOIN lms.courses c USING (lms_course_id)
+                          ORDER BY 1, 2""",
+    "stats.course_progress": """SELECT c.provider_course_id, p.user_id, p.progress_pct, p.time_spent_minutes, p.started_at,
+                                       p.completed_at, p.provider_updated_at
+                                FROM stats.course_progress p JOIN lms.courses c USING (lms_course_id) ORDER BY 1, 2""",
+    "stats.course_progress_daily": """SELECT d.activity_date, c.provider_course_id, d.user_id, d.progress_pct,
+                                             d.time_spent_minutes, d.started_at, d.completed_at, d.provider_updated_at
+                                      FROM stats.course_progress_daily d JOIN lms.courses c USING (lms_course_id)
+                                      ORDER BY 1, 2, 3""",
+}
+
+
+def targets(warehouse: Warehouse) -> dict[str, list]:
+    return {name: warehouse.rows(sql) for name, sql in TARGETS.items()}
+
+
+def last_run(warehouse: Warehouse) -> dict:
+    cols = ("status", "error", "override_mass_archive", "courses_archived")
+    row = warehouse.rows(f"SELECT {', '.join(cols)} FROM ops.sync_runs ORDER BY started_at DESC LIMIT 1")[0]
+    return dict(zip(cols, row, strict=True))
+
+
+def health_spec() -> Any:
+    """A connector as the registry declares it, for the health page's tests."""
+    from lms_connectors.registry import ConnectorSpec
+
+    return ConnectorSpec(
+        id="openclassrooms",
+        provider="openclassrooms",
+        provider_conn_id="openclassrooms_default",
+        warehouse_conn_id="lms_warehouse",
+        schedule="0 0 * * *",
+        start_date=dt.date(2026, 11, 1),
+    )
+
+
+def tag_every_course(warehouse: Warehouse) -> int:
+    """An admin's tag on every course the connector created: LMS-owned rows no run may touch."""
+    return warehouse.execute(
+        "INSERT INTO lms.course_tags (lms_course_id, tag) SELECT lms_course_id, 'admin-pick' FROM lms.courses"
+    )

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # tests.builders.ROOT too: set before anything imports airflow
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lms-airflow-test-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -19,7 +19,6 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ["LMS_CONNECTORS_REGISTRY"] = str(ROOT / "tests" / "fixtures" / "connectors.yaml")
 
 # Everything below may import airflow: the environment is set above.
-import itertools  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
@@ -30,9 +29,15 @@ import requests  # noqa: E402
 from devstack import postgres  # noqa: E402
 from devstack.postgres import Cluster  # noqa: E402
 from simulator import launch  # noqa: E402
-from tests.builders import PROFILES, SIM_ARGS, TEST_KEY, Profile, Warehouse  # noqa: E402
-
-_db_names = itertools.count()
+from tests.builders import (  # noqa: E402
+    PROFILES,
+    SIM_ARGS,
+    Profile,
+    Warehouse,
+    connector_env,
+    create_database,
+    drop_database,
+)
 
 
 @pytest.fixture(scope="session")
@@ -105,18 +110,6 @@ def template_db(pg_server, simulators) -> str:
     return "lms_template"
 
 
-def create_database(pg_server: Cluster, template: str) -> Warehouse:
-    name = f"lms_test_{next(_db_names)}"
-    with pg_server.connect(autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {postgres.OWNER}")
-    return Warehouse(pg_server, name)
-
-
-def drop_database(pg_server: Cluster, warehouse: Warehouse) -> None:
-    with pg_server.connect(autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {warehouse.dbname} WITH (FORCE)")
-
-
 @pytest.fixture
 def make_warehouse(pg_server, template_db) -> Iterator[Callable[[], Warehouse]]:
     """Fresh, migrated and seeded warehouse databases, dropped after the test."""
@@ -164,30 +157,6 @@ def dags(dagbag, profile):
     from tests.builders import Dags
 
     return Dags(dagbag, profile)
-
-
-def connector_env(sim: launch.SimulatorProcess, warehouse: Warehouse) -> dict[str, str]:
-    """Connections and the settings Variable of the simulator's connector for DAG runs, through
-    Airflow's env secrets (retries made fast, pages small)."""
-    from lms_connectors import providers
-
-    profile = PROFILES[sim.provider]
-    settings = requests.get(f"{sim.url}/_sim/lms-seed", timeout=30).json()["settings"]
-    conn = providers.get(sim.provider).connection(sim.url, sim.client_id, sim.client_secret, **sim.extras)
-    conn["extra"] |= {
-        "page_size": 25,
-        "max_attempts": 4,
-        "initial_wait": 0.01,
-        "max_retry_after": 1,
-        "read_timeout": 10,
-    }
-    return {
-        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),
-        "AIRFLOW_CONN_LMS_WAREHOUSE_READONLY": json.dumps(warehouse.readonly_conn()),
-        "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps({"conn_type": "generic", "password": TEST_KEY}),
-        profile.conn_env: json.dumps(conn),
-        profile.var_env: json.dumps(settings),
-    }
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from lms_connectors.timetable import DayIntervalTimetable
-from tests.conftest import ROOT
+from tests.builders import ROOT
 
 
 @pytest.fixture(scope="module")

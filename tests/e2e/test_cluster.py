@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from devstack.api import AirflowApi
+from tests.builders import TARGETS, free_port
 from tests.e2e.shell import runner, user_env
-from tests.e2e.test_health_page import _free_port
-from tests.integration.test_fault_matrix import TARGETS
 
 pytestmark = pytest.mark.timeout(900)
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +74,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def test_a_backfill_on_two_celery_workers_equals_the_local_executor(setup):
     local, run = setup["local"], setup["run"]
-    port = _free_port()
+    port = free_port()
     up = run("devstack.cluster", "--port", str(port), timeout=600)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     assert "worker1, worker2 (CeleryExecutor" in up.stdout
@@ -115,7 +114,7 @@ def test_a_backfill_on_two_celery_workers_equals_the_local_executor(setup):
     # The same days with the LocalExecutor, from a fresh warehouse and the same simulated world.
     shutil.rmtree(local / "pg")
     shutil.rmtree(local / "airflow", ignore_errors=True)
-    up = run("devstack.airflow_ui", "--port", str(_free_port()), timeout=600)
+    up = run("devstack.airflow_ui", "--port", str(free_port()), timeout=600)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     state = json.loads((local / "stack.json").read_text())
     replay(AirflowApi(state["airflow"]["url"], local / "airflow", DAG_ID), setup["first"], setup["last"])

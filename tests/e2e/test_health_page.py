@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +24,11 @@ import psycopg
 import pytest
 import requests
 
+from tests.builders import artifacts_dir, free_port
 from tests.e2e.shell import runner, user_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LMS_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = ROOT / "tests" / "artifacts"
-GRAPH_SHOT = ARTIFACTS / "dag-graph.png"
 # The probe of this machine kind: without these, Chromium tries Google's hosts at start.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -43,12 +41,6 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = pytest.mark.timeout(900)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _alive(pid: int) -> bool:
@@ -71,7 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         # The README's first command, as written.
         demo = subprocess.run(["make", "demo"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
-        port = _free_port()
+        port = free_port()
         # Two at once, as from two terminals: one Airflow starts and both report it.
         ups = [
             subprocess.Popen(
@@ -260,8 +252,8 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
     url, token = _login(stack)
     expected = _expected(stack)
     assert expected["runs"] and all(status == "success" for status, _ in expected["runs"])
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "connector-health.png"
+    shot = artifacts_dir() / "connector-health.png"
+    graph_shot = artifacts_dir() / "dag-graph.png"
     with _ui_page(url, token, 1400, 1600) as (context, page):
         page.goto(f"{url}/plugin/lms-connector-health", wait_until="networkidle")
         frame = page.frame_locator("iframe").first
@@ -336,8 +328,8 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
         graph_page.goto(f"{url}/dags/lms_connector_openclassrooms", wait_until="networkidle")
         for task_id in ("config", "sync_catalogue", "extract_progress", "sync_statistics"):
             graph_page.get_by_text(task_id, exact=True).first.wait_for(timeout=60_000)
-        graph_page.screenshot(path=str(GRAPH_SHOT), full_page=True)
-    assert shot.stat().st_size > 10_000 and GRAPH_SHOT.stat().st_size > 10_000
+        graph_page.screenshot(path=str(graph_shot), full_page=True)
+    assert shot.stat().st_size > 10_000 and graph_shot.stat().st_size > 10_000
     shutil.copy(shot, stack["local"] / shot.name)
 
 

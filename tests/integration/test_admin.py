@@ -9,8 +9,7 @@ import pytest
 
 from lms_connectors import admin
 from lms_connectors.settings import ConnectorSettings, SettingsError, check_against_lms, parse_settings
-from tests.builders import PROVIDERS, change_course
-from tests.integration.test_catalogue_dag import DAY1, courses
+from tests.builders import DAY1, PROVIDERS, change_course, courses
 
 pytestmark = pytest.mark.integration
 VARIABLE = "lms_connector_openclassrooms"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_catalogue_dag import DAY1
+from tests.builders import DAY1
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import remove_course
-from tests.integration.test_catalogue_dag import DAY1
-from tests.integration.test_fault_matrix import last_run, targets
+from tests.builders import DAY1, last_run, remove_course, targets
 
 pytestmark = pytest.mark.integration
 DAY2 = DAY1 + dt.timedelta(days=1)

@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from tests.integration.test_catalogue_dag import DAY1
+from tests.builders import DAY1
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,18 @@ import json
 import psycopg
 import pytest
 
-from tests.builders import PROVIDERS, WORLD_KEPT, add_course, change_course, remove_course, world_courses
+from tests.builders import (
+    DAY1,
+    PROVIDERS,
+    WORLD_KEPT,
+    add_course,
+    change_course,
+    courses,
+    remove_course,
+    world_courses,
+)
 
 pytestmark = pytest.mark.integration
-DAY1 = dt.date(2026, 11, 2)
 
 
 @pytest.fixture(params=PROVIDERS)
@@ -23,25 +31,6 @@ def provider_name(request) -> str:
 
 def set_languages(monkeypatch, profile, settings: dict, languages: list[str]) -> None:
     monkeypatch.setenv(profile.var_env, json.dumps({**settings, "languages": languages}))
-
-
-def courses(warehouse) -> dict[str, dict]:
-    """The connector's courses by world id (a provider id ends with it: '1000084', 'urn:li:lyndaCourse:1000084')."""
-    rows = warehouse.rows(
-        """SELECT provider_course_id, lms_course_id, title, language, provider_status, archive_reasons,
-                  is_active, group_id, duration_minutes FROM lms.courses"""
-    )
-    keys = (
-        "lms_course_id",
-        "title",
-        "language",
-        "provider_status",
-        "archive_reasons",
-        "is_active",
-        "group_id",
-        "duration_minutes",
-    )
-    return {r[0].rsplit(":", 1)[-1]: dict(zip(keys, r[1:], strict=True)) for r in rows}
 
 
 def physical_rows(warehouse) -> list[tuple]:

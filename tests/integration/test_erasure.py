@@ -175,7 +175,7 @@ def unmatched_hashes(warehouse, connector_id: str) -> set[str]:
 
 
 def test_connectors_hash_the_same_learner_apart(dagbag, warehouse, simulators, monkeypatch):
-    from tests.conftest import connector_env
+    from tests.builders import connector_env
 
     for sim in simulators.values():
         for key, value in connector_env(sim, warehouse).items():

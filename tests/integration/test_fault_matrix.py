@@ -14,17 +14,23 @@ import requests
 
 from simulator import launch
 from tests.builders import (
+    DAY1,
     PROFILES,
     PROVIDERS,
     SIM_ARGS,
     add_activity,
     add_course,
     change_course,
+    connector_env,
+    create_database,
+    drop_database,
+    last_run,
     provider_client,
     set_faults,
     sim_state,
+    tag_every_course,
+    targets,
 )
-from tests.integration.test_catalogue_dag import DAY1
 
 pytestmark = pytest.mark.integration
 
@@ -36,30 +42,6 @@ def provider_name(request) -> str:
     return request.param
 
 
-# Keyed by provider ids: identity values are not gap-free (a rolled-back insert consumes them).
-TARGETS = {
-    "lms.courses": """SELECT connector_id, provider_course_id, group_id, author_email, title, description, language,
-                             provider_status, duration_minutes, launch_url, image_url, provider_updated_at,
-                             archive_reasons, is_active, last_synced_at
-                      FROM lms.courses ORDER BY 1, 2""",
-    "lms.group_catalogue": """SELECT g.group_id, c.provider_course_id, g.in_catalogue, g.in_library
-                              FROM lms.group_catalogue g JOIN lms.courses c USING (lms_course_id) ORDER BY 1, 2""",
-    "lms.course_tags": """SELECT c.provider_course_id, t.tag FROM lms.course_tags t JOIN lms.courses c USING (lms_course_id)
-                          ORDER BY 1, 2""",
-    "stats.course_progress": """SELECT c.provider_course_id, p.user_id, p.progress_pct, p.time_spent_minutes, p.started_at,
-                                       p.completed_at, p.provider_updated_at
-                                FROM stats.course_progress p JOIN lms.courses c USING (lms_course_id) ORDER BY 1, 2""",
-    "stats.course_progress_daily": """SELECT d.activity_date, c.provider_course_id, d.user_id, d.progress_pct,
-                                             d.time_spent_minutes, d.started_at, d.completed_at, d.provider_updated_at
-                                      FROM stats.course_progress_daily d JOIN lms.courses c USING (lms_course_id)
-                                      ORDER BY 1, 2, 3""",
-}
-
-
-def targets(warehouse) -> dict[str, list]:
-    return {name: warehouse.rows(sql) for name, sql in TARGETS.items()}
-
-
 def use(monkeypatch, warehouse) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_LMS_WAREHOUSE", json.dumps(warehouse.airflow_conn()))
 
@@ -69,7 +51,6 @@ def clean_reference(dagbag, simulators, provider_name, pg_server, template_db) -
     """Target tables after a clean run of DAY1, computed once per provider (the seeded
     simulator makes it the same for every test)."""
     from tests.builders import Dags
-    from tests.conftest import connector_env, create_database, drop_database
 
     simulator = simulators[provider_name]
     requests.post(f"{simulator.url}/_sim/reset", timeout=30).raise_for_status()
@@ -88,12 +69,6 @@ def clean_reference(dagbag, simulators, provider_name, pg_server, template_db) -
 @pytest.fixture
 def clean_day(clean_reference, airflow_env) -> dict[str, list]:
     return clean_reference
-
-
-def last_run(warehouse) -> dict:
-    cols = ("status", "error", "override_mass_archive", "courses_archived")
-    row = warehouse.rows(f"SELECT {', '.join(cols)} FROM ops.sync_runs ORDER BY started_at DESC LIMIT 1")[0]
-    return dict(zip(cols, row, strict=True))
 
 
 # --- transient faults: retried, then identical to a clean run ---------------------
@@ -293,7 +268,9 @@ def test_bad_credentials_or_account_settings_fail_fast_naming_the_connection(
 )
 def test_broken_responses_fail_and_change_nothing(dags, warehouse, sim, clean_day, faults):
     assert dags.run(DAY1) == "success"
+    assert tag_every_course(warehouse) > 0
     before = targets(warehouse)
+    assert before["lms.course_tags"]  # what the admin owns is compared too, not empty with empty
     set_faults(sim, **faults)
     assert dags.run(DAY1 + dt.timedelta(days=1)) == "failed"
     assert targets(warehouse) == before

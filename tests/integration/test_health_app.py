@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from tests.unit.test_health_render import SPEC
+from tests.builders import health_spec
+
+SPEC = health_spec()
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +40,30 @@ def test_a_readable_warehouse_shows_its_figures(module_warehouse, page):
     assert r.status_code == 200
     assert 'data-connector="openclassrooms"' in r.text
     assert "not readable" not in r.text
+
+
+def test_runs_are_listed_by_the_day_they_cover_newest_first_at_most_the_limit(warehouse):
+    """A backfill runs old days after new ones: the page still lists them by day, newest first."""
+    import datetime as dt
+
+    from lms_connectors import health, runs
+
+    days = [dt.datetime(2026, 11, d, tzinfo=dt.UTC) for d in (20, 5, 27, 12, 1, 23, 9, 30, 16, 2, 25, 14)]
+    with warehouse.connect() as conn:
+        for day in days:  # started in this order: their started_at is not their day's order
+            runs.start_run(
+                conn,
+                run_id=f"lms_connector_openclassrooms/backfill__{day:%Y-%m-%d}",
+                connector_id=SPEC.id,
+                dag_id=SPEC.dag_id,
+                interval_start=day,
+                interval_end=day + dt.timedelta(days=1),
+            )
+        listed = [
+            r["interval_start"] for r in health.connector_health(conn, SPEC.id, dt.date(2026, 12, 1))["last_runs"]
+        ]
+    assert listed == sorted(days, reverse=True)[: health.RUN_LIMIT]
+    assert len(days) > health.RUN_LIMIT
 
 
 def test_an_unreadable_warehouse_shows_a_reference_never_connection_details(module_warehouse, page, caplog):

@@ -10,17 +10,15 @@ its own and asserts that every hostile record is quarantined with the reason
 its class expects while the clean ones load exactly as in a clean run.
 
 ``LMS_HOSTILE_EXAMPLES`` sets the number of examples (default 40); the
-records tried per class are written to
-``tests/artifacts/hostile_linkedin_records.json``.
+records tried per class are written to ``hostile_linkedin_records.json`` in the tests' artifacts
+folder (``LMS_TEST_ARTIFACTS``, by default under the system's temporary directory).
 """
 
 from __future__ import annotations
 
 import collections
 import copy
-import json
 import string
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,13 +31,14 @@ from lms_connectors.guard import Kind
 from lms_connectors.providers.linkedin_learning import PROVIDER
 from lms_connectors.providers.linkedin_learning.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA, DURATION_UNITS
 from lms_connectors.settings import iso_639_1_codes, parse_settings
-from tests.builders import provider_client
-from tests.integration.test_hostile_records import (
+from tests.builders import create_database, drop_database, provider_client
+from tests.hostile import (
     END,
     HOSTILE_SETTINGS,
     HOSTILE_TIMEOUT,
     SAFE_TEXT,
     START,
+    Hostile,
     World,
     dumps,
     not_an_object,
@@ -48,11 +47,10 @@ from tests.integration.test_hostile_records import (
     run_example,
     run_pipeline,
     targets,
+    write_tried,
 )
-from tests.integration.test_hostile_records import Hostile as Hostile
 
 pytestmark = pytest.mark.integration
-ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "hostile_linkedin_records.json"
 TRIED: collections.Counter[str] = collections.Counter()
 
 STRINGS = {"course": [f.path for f in COURSE_SCHEMA.fields if f.kind is not Kind.NUMBER]}
@@ -257,8 +255,6 @@ def hostile_activity(draw: st.DrawFn, clean: dict[str, Any]) -> Hostile:
 @pytest.fixture(scope="module")
 def clean_world(simulators, pg_server, template_db):
     """A database, LinkedIn's clean records (from the seeded simulator) and their clean-run targets."""
-    from tests.conftest import create_database, drop_database
-
     sim = simulators["linkedin_learning"]
     requests.post(f"{sim.url}/_sim/reset", timeout=30).raise_for_status()
     client = provider_client(sim)
@@ -275,9 +271,7 @@ def clean_world(simulators, pg_server, template_db):
     assert reference["courses"] and reference["progress"] and reference["daily"]
     yield World(warehouse, courses, activity, cfg, reference)
     drop_database(pg_server, warehouse)
-    ARTIFACT.parent.mkdir(exist_ok=True)
-    ARTIFACT.write_text(json.dumps(dict(sorted(TRIED.items())), indent=2))
-    print(f"\nhostile LinkedIn records tried per class: {dict(sorted(TRIED.items()))}")
+    write_tried("hostile_linkedin_records", TRIED)
 
 
 _examples = iter(range(10**9))

@@ -9,95 +9,58 @@ asserts that no step fails, that every hostile record is quarantined in
 clean records load exactly as in a clean run.
 
 ``LMS_HOSTILE_EXAMPLES`` sets the number of examples (default 40); the
-records tried per class are written to ``tests/artifacts/hostile_records.json``.
+records tried per class are written to ``hostile_records.json`` in the tests' artifacts folder
+(``LMS_TEST_ARTIFACTS``, by default under the system's temporary directory).
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
-import datetime as dt
 import json
-import os
 import string
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from lms_connectors import catalogue, progress
-from lms_connectors.jsonpage import decode_array
 from lms_connectors.providers.openclassrooms import PROVIDER
 from lms_connectors.providers.openclassrooms.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA
 from lms_connectors.settings import iso_639_1_codes, parse_settings
-from tests.builders import TEST_KEY, make_client
+from tests.builders import create_database, drop_database, make_client
+from tests.hostile import (
+    END,
+    HOSTILE_SETTINGS,
+    HOSTILE_TIMEOUT,
+    SAFE_TEXT,
+    START,
+    Hostile,
+    World,
+    dumps,
+    not_an_object,
+    nul_or_surrogate_or_control,
+    page,
+    run_example,
+    run_pipeline,
+    splice,
+    targets,
+    write_tried,
+)
 
 pytestmark = pytest.mark.integration
-DAY = dt.date(2026, 11, 4)
-START = dt.datetime.combine(DAY, dt.time(), dt.UTC)
-END = START + dt.timedelta(days=1)
-EXAMPLES = int(os.environ.get("LMS_HOSTILE_EXAMPLES", "40"))
-ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "hostile_records.json"
 TRIED: collections.Counter[str] = collections.Counter()
-
-
-@dataclasses.dataclass(frozen=True)
-class Hostile:
-    """One hostile record as raw JSON text, the class it belongs to and the reason it must get."""
-
-    cls: str
-    body: bytes
-    reason: str
 
 
 # --- strategies ---------------------------------------------------------------------
 
-SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
 # Fields by their key in the provider's record (the path), which is what a hostile provider breaks.
 LINE_FIELDS = [f.path[0] for f in COURSE_SCHEMA.fields if f.kind.value == "line"]
 TEXT_FIELDS = [f.path[0] for f in COURSE_SCHEMA.fields if f.kind.value == "text"]
 ACTIVITY_LINE_FIELDS = [f.path[0] for f in ACTIVITY_SCHEMA.fields if f.kind.value == "line"]
 ACTIVITY_CAPS = {f.path[0]: f.cap for f in ACTIVITY_SCHEMA.fields}
 COURSE_CAPS = {f.path[0]: f.cap for f in COURSE_SCHEMA.fields}
-
-
-def dumps(value: Any) -> bytes:
-    """JSON text as a permissive encoder writes it: lone surrogates escaped, NaN and Infinity as literals."""
-    return json.dumps(value, ensure_ascii=True, allow_nan=True).encode()
-
-
-def splice(record: dict[str, Any], field: str, raw: bytes) -> bytes:
-    marker = "\x01spliced\x01"
-    return dumps({**record, field: marker}).replace(dumps(marker), raw)
-
-
-def nul_or_surrogate_or_control(fields: list[str], text_fields: list[str]) -> st.SearchStrategy[tuple[str, str]]:
-    """(field, value): a value holding one character the guard refuses for that field."""
-
-    @st.composite
-    def build(draw: st.DrawFn) -> tuple[str, str]:
-        field = draw(st.sampled_from(fields + text_fields))
-        allowed_in_text = {"\t", "\n", "\r"}
-        bad = draw(
-            st.one_of(
-                st.just("\x00"),
-                st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
-                st.sampled_from([chr(c) for c in [*range(0x20), 0x7F]]).filter(
-                    lambda ch: field not in text_fields or ch not in allowed_in_text
-                ),
-            )
-        )
-        return field, draw(SAFE_TEXT) + bad + draw(SAFE_TEXT)
-
-    return build()
-
-
-def not_an_object() -> st.SearchStrategy[Any]:
-    return st.one_of(st.none(), st.booleans(), st.integers(), SAFE_TEXT, st.lists(st.integers(), max_size=3))
 
 
 @st.composite
@@ -273,65 +236,9 @@ def hostile_activity(draw: st.DrawFn, clean: dict[str, Any]) -> Hostile:
     return Hostile("timestamp_out_of_window", dumps({**record, field: value}), reason)
 
 
-# --- the pipeline -----------------------------------------------------------------------
-
-
-def run_pipeline(
-    conn: psycopg.Connection, connector: str, courses: bytes, activity: bytes, cfg: Any, provider: Any = PROVIDER
-) -> None:
-    """The steps of one DAG run, in the DAG's order, on one page of each listing."""
-    run = f"hostile/{connector}"
-    catalogue.extract_courses(conn, [decode_array(courses)[0]], run, provider)
-    catalogue.transform_courses(conn, run, provider)
-    catalogue.validate_courses(conn, run, connector, cfg, provider)
-    catalogue.load_courses(conn, run, connector, cfg, END, provider)
-    progress.extract_activity(conn, [decode_array(activity)[0]], run, TEST_KEY.encode(), provider)
-    progress.transform_progress(conn, run, connector, TEST_KEY.encode(), provider)
-    progress.validate_progress(conn, run, connector, cfg, START, END)
-    progress.load_progress(conn, run, connector, START, END, measured=provider.time_spent_rule == "measured")
-
-
-def page(records: list[bytes]) -> bytes:
-    return b"[" + b",".join(records) + b"]"
-
-
-TARGETS = {
-    "courses": """SELECT provider_course_id, group_id, author_email, title, description, language, provider_status,
-                         duration_minutes, launch_url, image_url, provider_updated_at, archive_reasons, last_synced_at
-                  FROM lms.courses WHERE connector_id = %s ORDER BY 1""",
-    "catalogue": """SELECT c.provider_course_id, g.in_catalogue, g.in_library FROM lms.group_catalogue g
-                    JOIN lms.courses c USING (lms_course_id) WHERE c.connector_id = %s ORDER BY 1""",
-    "progress": """SELECT c.provider_course_id, p.user_id, p.progress_pct, p.time_spent_minutes, p.started_at,
-                          p.completed_at, p.provider_updated_at
-                   FROM stats.course_progress p JOIN lms.courses c USING (lms_course_id)
-                   WHERE c.connector_id = %s ORDER BY 1, 2""",
-    "daily": """SELECT d.activity_date, c.provider_course_id, d.user_id, d.progress_pct, d.time_spent_minutes,
-                       d.completed_at, d.provider_updated_at
-                FROM stats.course_progress_daily d JOIN lms.courses c USING (lms_course_id)
-                WHERE c.connector_id = %s ORDER BY 1, 2, 3""",
-}
-
-
-def targets(conn: psycopg.Connection, connector: str) -> dict[str, list]:
-    return {name: conn.execute(sql, (connector,)).fetchall() for name, sql in TARGETS.items()}
-
-
-@dataclasses.dataclass(frozen=True)
-class World:
-    """The module's database, clean records and clean-run targets (a short repr for failure reports)."""
-
-    warehouse: Any = dataclasses.field(repr=False)
-    courses: list[dict[str, Any]] = dataclasses.field(repr=False)
-    activity: list[dict[str, Any]] = dataclasses.field(repr=False)
-    cfg: Any = dataclasses.field(repr=False)
-    reference: dict[str, list] = dataclasses.field(repr=False)
-
-
 @pytest.fixture(scope="module")
 def clean_world(simulator_proc, pg_server, template_db):
     """A database, the clean records (from the seeded simulator) and their clean-run targets."""
-    from tests.conftest import create_database, drop_database
-
     requests.post(f"{simulator_proc.url}/_sim/reset", timeout=30).raise_for_status()
     client = make_client(simulator_proc, page_size=500)
     courses = [c for p in client.iter_course_pages() for c in p]
@@ -343,76 +250,16 @@ def clean_world(simulator_proc, pg_server, template_db):
     warehouse = create_database(pg_server, template_db)
     # As the DAG's tasks do: the connector's runtime login.
     with psycopg.connect(warehouse.sync_dsn) as conn:
-        run_pipeline(conn, "clean", page(list(map(dumps, courses))), page(list(map(dumps, activity))), cfg)
+        run_pipeline(conn, "clean", page(list(map(dumps, courses))), page(list(map(dumps, activity))), cfg, PROVIDER)
         reference = targets(conn, "clean")
     assert reference["courses"] and reference["progress"] and reference["daily"]
     yield World(warehouse, courses, activity, cfg, reference)
     drop_database(pg_server, warehouse)
     if TRIED:  # a run of this module's other tests alone keeps the last figures
-        ARTIFACT.parent.mkdir(exist_ok=True)
-        ARTIFACT.write_text(json.dumps(dict(sorted(TRIED.items())), indent=2))
-        print(f"\nhostile records tried per class: {dict(sorted(TRIED.items()))}")
+        write_tried("hostile_records", TRIED)
 
 
-def run_example(
-    w: World,
-    connector: str,
-    bad_courses: list[Hostile],
-    bad_activity: list[Hostile],
-    data: st.DataObject,
-    provider: Any,
-    tried: collections.Counter[str],
-) -> list[tuple]:
-    """One example: the hostile records placed among the clean ones (where ``data`` draws), the
-    pipeline run for ``connector``; asserts that the clean records load exactly as in the clean run
-    and that each hostile one is quarantined with its reason and a detail. Returns the quarantine
-    (entity, reason, detail, record as text) for the caller's own checks."""
-    course_bodies = list(map(dumps, w.courses))
-    activity_bodies = list(map(dumps, w.activity))
-    for h in bad_courses:
-        course_bodies.insert(data.draw(st.integers(0, len(course_bodies))), h.body)
-    for h in bad_activity:
-        activity_bodies.insert(data.draw(st.integers(0, len(activity_bodies))), h.body)
-
-    with psycopg.connect(w.warehouse.sync_dsn) as conn:
-        run_pipeline(conn, connector, page(course_bodies), page(activity_bodies), w.cfg, provider)
-        got = targets(conn, connector)
-        rejected = conn.execute(
-            "SELECT entity, reason, detail, record::text FROM ops.rejected_records WHERE connector_id = %s",
-            (connector,),
-        ).fetchall()
-    for h in bad_courses:
-        tried[f"course/{h.cls}"] += 1
-    for h in bad_activity:
-        tried[f"activity/{h.cls}"] += 1
-
-    hostile = [h.cls for h in bad_courses + bad_activity]
-    for name, rows in w.reference.items():
-        extra = set(map(repr, got[name])) - set(map(repr, rows))
-        missing = set(map(repr, rows)) - set(map(repr, got[name]))
-        assert not extra and not missing, (
-            f"{name}: {len(extra)} rows not in the clean run, e.g. {sorted(extra)[:2]}; "
-            f"{len(missing)} missing, e.g. {sorted(missing)[:2]}; hostile: {hostile}"
-        )
-    assert got == w.reference
-    assert sorted(r[1] for r in rejected if r[0] == "course") == sorted(h.reason for h in bad_courses), hostile
-    assert sorted(r[1] for r in rejected if r[0] == "progress") == sorted(h.reason for h in bad_activity), hostile
-    assert all(r[2] for r in rejected), "every quarantined record says why"
-    return rejected
-
-
-# Generation only (no shrinking: an example costs a pipeline run); every failing example reported.
-HOSTILE_SETTINGS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    phases=[Phase.generate],
-    report_multiple_bugs=True,
-)
 _examples = iter(range(10**9))
-# pytest-timeout's 300 s is for one test of the default size; each example is a pipeline run
-# (about half a second on two cores), so a larger LMS_HOSTILE_EXAMPLES gets its own bound.
-HOSTILE_TIMEOUT = pytest.mark.timeout(max(300, 3 * EXAMPLES))
 
 
 @HOSTILE_TIMEOUT
@@ -455,6 +302,7 @@ def test_one_hostile_record_in_a_small_tenants_day_does_not_stop_the_run(clean_w
             page([*map(dumps, courses), bad_course]),
             page([*map(dumps, activity), bad_activity]),
             w.cfg,
+            PROVIDER,
         )
         got = targets(conn, connector)
         rejected = conn.execute(

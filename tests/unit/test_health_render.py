@@ -6,16 +6,9 @@ import datetime as dt
 import re
 
 from lms_connectors import health
-from lms_connectors.registry import ConnectorSpec
+from tests.builders import health_spec
 
-SPEC = ConnectorSpec(
-    id="openclassrooms",
-    provider="openclassrooms",
-    provider_conn_id="openclassrooms_default",
-    warehouse_conn_id="lms_warehouse",
-    schedule="0 0 * * *",
-    start_date=dt.date(2026, 11, 1),
-)
+SPEC = health_spec()
 
 
 def figures(**over):
@@ -63,7 +56,7 @@ def test_a_connector_that_never_ran_says_so():
     assert "No run recorded yet." in out and "No archived course." in out and "No rejected record." in out
 
 
-def test_runs_are_listed_newest_first_with_their_counts():
+def test_a_run_shows_the_day_it_covers_its_counts_and_no_duration_while_running():
     run = {
         "interval_start": dt.datetime(2026, 11, 25, tzinfo=dt.UTC),
         "status": "failed",

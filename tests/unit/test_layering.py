@@ -55,7 +55,6 @@ def test_every_provider_package_gives_a_complete_provider():
         assert provider.kept_statuses
         assert provider.time_spent_rule in ("theoretical", "measured")
         assert provider.activity_timestamps in ("rfc3339", "epoch_ms")
-        assert provider.history in ("snapshots", "latest")
         # The activity allow-list speaks the core's names (lms_connectors.records).
         from lms_connectors import records
 

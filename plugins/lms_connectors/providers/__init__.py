@@ -14,8 +14,7 @@ instance of a :class:`Provider` subclass, that gives:
 - a pure converter of a screened course record into the core's staging row;
 - its kept statuses, how its activity timestamps are written, how its
   learners are identified (an email field) and its time-spent rule;
-- its history model (snapshots, or latest state only) and the names of its
-  Connection's fields in a compose environment.
+- the names of its Connection's fields in a compose environment.
 
 Adding a provider is one package and one registry entry: see
 ``docs/ADDING_A_PROVIDER.md``.
@@ -33,7 +32,6 @@ from lms_connectors.guard import RecordSchema
 
 TimeSpentRule = Literal["theoretical", "measured"]
 Timestamps = Literal["rfc3339", "epoch_ms"]
-History = Literal["snapshots", "latest"]
 
 
 class ProviderClient(Protocol):
@@ -70,9 +68,6 @@ class Provider:
     # "theoretical": the course duration x progress; "measured": time the provider
     # measured per day (seconds viewed), summed by the warehouse.
     time_spent_rule: ClassVar[TimeSpentRule] = "theoretical"
-    # "snapshots": every update is kept and served again for any past interval;
-    # "latest": each learner and course's latest state only.
-    history: ClassVar[History] = "snapshots"
     # Keys of the Connection's extra that the client needs, besides base_url.
     connection_extras: ClassVar[tuple[str, ...]] = ()
     # Keys of the extra it reads when they are set (compose passes them from the environment too).

@@ -27,8 +27,6 @@ class LinkedInLearning(Provider):
     url_hosts = ("linkedin.com", "licdn.com")
     activity_timestamps = "epoch_ms"
     time_spent_rule = "measured"
-    # Reports are computed for any past window from LinkedIn's own history.
-    history = "snapshots"
     # LinkedIn's token endpoint is on another host than its API in production.
     optional_extras = ("token_url",)
 

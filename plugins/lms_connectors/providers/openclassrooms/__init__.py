@@ -25,7 +25,6 @@ class OpenClassrooms(Provider):
     url_hosts = ("openclassrooms.com", "oc-static.com")
     activity_timestamps = "rfc3339"
     time_spent_rule = "theoretical"
-    history = "snapshots"
     connection_extras = ("organization_id",)
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:

@@ -1,12 +1,11 @@
-"""The benchmark runs end to end on 10,000 records (a check that it works, not a timing)."""
+"""The benchmark runs end to end on 10,000 records (a check that it works, not a timing).
+
+Outside the test suite, which it slowed by 2-4 minutes on 2 cores: ``make bench-smoke`` runs it.
+"""
 
 from __future__ import annotations
 
 import json
-
-import pytest
-
-pytestmark = pytest.mark.integration
 
 
 def test_pipeline_benchmark_smoke(tmp_path):
