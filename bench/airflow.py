@@ -70,7 +70,7 @@ def run_anatomy(af: AirflowApi, run: dict[str, Any], step_seconds: dict[str, flo
         for ti in af.get(f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances", limit=100)["task_instances"]
     }
     try:
-        from lms_connectors.dag_factory import TASK_STEPS
+        from lms_connectors.connector_tasks import TASK_STEPS
     except ImportError:  # a DAG with one step per task
         TASK_STEPS = {}
 

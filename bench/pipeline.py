@@ -45,7 +45,7 @@ import requests
 import yaml
 
 from bench.scenario import SCENARIO_START, scenario_args
-from bench.steps import STEPS, run_step
+from bench.steps import begin, run_step, steps
 from devstack import postgres, stack
 from devstack.seed import seed_lms
 from lms_connectors.paths import PROJECT_ROOT
@@ -253,14 +253,11 @@ def pipeline_steps(
         "run_id": run_id,
         "since": since.isoformat(),
         "until": (since + dt.timedelta(days=days)).isoformat(),
-        "sim": {
-            "url": sim.url,
-            "client_id": sim.client_id,
-            "client_secret": sim.client_secret,
-            "organization_id": sim.organization_id,
-        },
+        "provider": sim.provider,
+        "sim": {"url": sim.url, "client_id": sim.client_id, "client_secret": sim.client_secret, "extras": sim.extras},
     }
-    return {step: run_step(step, params) for step in STEPS}
+    begin(params)
+    return {step: run_step(step, params) for step in steps()}
 
 
 def end_to_end(

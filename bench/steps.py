@@ -2,7 +2,8 @@
 
 Each DAG task runs in its own process in Airflow; measuring a step in a child
 of its own gives that task's peak memory, which the in-process ``dag.test``
-cannot separate.
+cannot separate. The step is the pipeline's own (``lms_connectors.pipeline.run``),
+the provider reached through the seam like any connector's.
 """
 
 from __future__ import annotations
@@ -14,60 +15,57 @@ import time
 from pathlib import Path
 from typing import Any
 
+CONNECTOR = "openclassrooms"
+
+
+def run_context(params: dict[str, Any]) -> Any:
+    from lms_connectors.context import RunContext
+    from lms_connectors.settings import ConnectorSettings
+
+    return RunContext(
+        run_key=params["run_id"],
+        connector_id=CONNECTOR,
+        interval_start=dt.datetime.fromisoformat(params["since"]),
+        interval_end=dt.datetime.fromisoformat(params["until"]),
+        settings=ConnectorSettings.model_validate(params["settings"]),
+    )
+
+
+def connector(params: dict[str, Any]) -> Any:
+    from lms_connectors import providers, pseudonym
+    from lms_connectors.pipeline import Connector
+
+    provider = providers.get(params["provider"])
+    sim = params["sim"]
+    fields = provider.connection(sim["url"], sim["client_id"], sim["client_secret"], **sim["extras"])
+    return Connector(
+        id=CONNECTOR,
+        provider=provider,
+        client=lambda: provider.client_from_fields(f"{params['provider']}_bench", fields),
+        keys=lambda conn: pseudonym.keys_for(conn, params["key"].encode(), CONNECTOR),
+    )
+
+
+def begin(params: dict[str, Any]) -> None:
+    """The run's row, which each step reads (earlier steps' counts) and writes (its own)."""
+    import psycopg
+
+    from lms_connectors import pipeline
+
+    with psycopg.connect(params["dsn"]) as conn:
+        pipeline.begin(conn, run_context(params), "bench")
+
 
 def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
     import psycopg
 
-    from lms_connectors import catalogue, progress
-    from lms_connectors.providers.openclassrooms import PROVIDER
-    from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient
-    from lms_connectors.settings import ConnectorSettings
+    from lms_connectors import pipeline
 
-    settings = ConnectorSettings.model_validate(params["settings"])
-    run_id, connector = params["run_id"], "openclassrooms"
     t0 = time.perf_counter()
     with psycopg.connect(params["dsn"]) as conn:
-        if step.startswith("extract"):
-            sim = params["sim"]
-            client = OpenClassroomsClient(sim["url"], sim["client_id"], sim["client_secret"], sim["organization_id"])
-            if step == "extract_courses":
-                result: Any = catalogue.extract_courses(conn, client.iter_course_pages, run_id, PROVIDER)
-            else:
-                since = dt.datetime.fromisoformat(params["since"])
-                until = dt.datetime.fromisoformat(params["until"])
-                result = progress.extract_activity(
-                    conn, lambda: client.iter_activity_pages(since, until), run_id, params["key"].encode(), PROVIDER
-                )["records"]
-        elif step == "transform_courses":
-            result = catalogue.transform_courses(conn, run_id, PROVIDER)
-        elif step == "validate_courses":
-            result = catalogue.validate_courses(conn, run_id, connector, settings, PROVIDER)
-        elif step == "load_courses":
-            result = catalogue.load_courses(
-                conn, run_id, connector, settings, dt.datetime.fromisoformat(params["until"]), PROVIDER
-            )
-        elif step == "transform_progress":
-            result = progress.transform_progress(conn, run_id, connector, params["key"].encode(), PROVIDER)
-        elif step == "validate_progress":
-            result = progress.validate_progress(
-                conn,
-                run_id,
-                connector,
-                settings,
-                dt.datetime.fromisoformat(params["since"]),
-                dt.datetime.fromisoformat(params["until"]),
-            )
-        elif step == "load_progress":
-            result = progress.load_progress(
-                conn,
-                run_id,
-                connector,
-                dt.datetime.fromisoformat(params["since"]),
-                dt.datetime.fromisoformat(params["until"]),
-            )
-        else:
-            raise ValueError(f"unknown step {step}")
+        counts = pipeline.run(step, conn, run_context(params), connector(params))
     seconds = time.perf_counter() - t0
+    result = counts["records"] if step.startswith("extract") else counts
     queue.put({"result": result, "seconds": seconds, "peak_rss_mb": peak_rss_mb()})
 
 
@@ -84,16 +82,10 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-STEPS = (
-    "extract_courses",
-    "transform_courses",
-    "validate_courses",
-    "load_courses",
-    "extract_progress",
-    "transform_progress",
-    "validate_progress",
-    "load_progress",
-)
+def steps() -> tuple[str, ...]:
+    from lms_connectors.pipeline import PIPELINES
+
+    return tuple(step for p in PIPELINES for step in p.steps)
 
 
 def run_step(step: str, params: dict[str, Any]) -> dict[str, Any]:

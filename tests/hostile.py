@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from lms_connectors import catalogue, progress
+from lms_connectors import pipeline, pseudonym
+from lms_connectors.context import RunContext
 from lms_connectors.jsonpage import decode_array
 from tests.builders import TEST_KEY, artifacts_dir
 
@@ -78,19 +79,37 @@ def not_an_object() -> st.SearchStrategy[Any]:
 # --- the pipeline -----------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class OnePage:
+    """A provider client that serves one page of each listing, as raw JSON text decoded by the
+    client's own page decoder."""
+
+    courses: bytes
+    activity: bytes
+    stats: dict[str, int] = dataclasses.field(default_factory=lambda: {"requests": 0, "retries": 0})
+
+    def iter_course_pages(self) -> Any:
+        yield decode_array(self.courses)[0]
+
+    def iter_activity_pages(self, since: Any, until: Any) -> Any:
+        yield decode_array(self.activity)[0]
+
+
 def run_pipeline(
     conn: psycopg.Connection, connector: str, courses: bytes, activity: bytes, cfg: Any, provider: Any
 ) -> None:
-    """The steps of one DAG run, in the DAG's order, on one page of each listing."""
-    run = f"hostile/{connector}"
-    catalogue.extract_courses(conn, [decode_array(courses)[0]], run, provider)
-    catalogue.transform_courses(conn, run, provider)
-    catalogue.validate_courses(conn, run, connector, cfg, provider)
-    catalogue.load_courses(conn, run, connector, cfg, END, provider)
-    progress.extract_activity(conn, [decode_array(activity)[0]], run, TEST_KEY.encode(), provider)
-    progress.transform_progress(conn, run, connector, TEST_KEY.encode(), provider)
-    progress.validate_progress(conn, run, connector, cfg, START, END)
-    progress.load_progress(conn, run, connector, START, END, measured=provider.time_spent_rule == "measured")
+    """One DAG run's steps, as the pipeline declares them, on one page of each listing."""
+    ctx = RunContext(
+        run_key=f"hostile/{connector}", connector_id=connector, interval_start=START, interval_end=END, settings=cfg
+    )
+    client = OnePage(courses, activity)
+    source = pipeline.Connector(
+        connector, provider, lambda: client, lambda c: pseudonym.keys_for(c, TEST_KEY.encode(), connector)
+    )
+    pipeline.begin(conn, ctx, "hostile")
+    for entity in pipeline.PIPELINES:
+        for step in entity.steps:
+            pipeline.run(step, conn, ctx, source)
 
 
 def page(records: list[bytes]) -> bytes:

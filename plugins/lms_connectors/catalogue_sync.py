@@ -26,13 +26,17 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from lms_connectors.assets import announce
-from lms_connectors.steps import scalars, step
+from lms_connectors.pipeline import CATALOGUE, scalars
+from lms_connectors.registry import ConnectorSpec
+from lms_connectors.steps import fail_fast, run_step
 
 log = logging.getLogger(__name__)
 
 APPROVE = "Approve"
 REJECT = "Reject"
-STEPS = ("extract_courses", "transform_courses", "validate_courses", "approve_catalogue_change", "load_courses")
+# The steps of this task as ops.sync_runs.step_seconds names them: the catalogue pipeline's, with the
+# wait for a human between its validation and its load.
+STEPS = (CATALOGUE.extract, CATALOGUE.transform, CATALOGUE.validate, "approve_catalogue_change", CATALOGUE.load)
 
 
 class CatalogueSync(HITLOperator):
@@ -40,18 +44,9 @@ class CatalogueSync(HITLOperator):
 
     template_fields = (*HITLOperator.template_fields, "run_config")
 
-    def __init__(
-        self,
-        *,
-        run_config: Any,
-        warehouse_conn_id: str,
-        provider_conn_id: str,
-        provider_name: str,
-        connector_id: str,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, run_config: Any, spec: ConnectorSpec, **kwargs: Any) -> None:
         super().__init__(
-            subject=f"Connector {connector_id}: archive many courses of the catalogue?",
+            subject=f"Connector {spec.id}: archive many courses of the catalogue?",
             options=[APPROVE, REJECT],
             multiple=False,
             # Replaced by the settings' approval_timeout_hours when the task asks; set here so that
@@ -60,35 +55,24 @@ class CatalogueSync(HITLOperator):
             **kwargs,
         )
         self.run_config = run_config
-        self.warehouse_conn_id = warehouse_conn_id
-        self.provider_conn_id = provider_conn_id
-        self.provider_name = provider_name
+        self.spec = spec
 
     def execute(self, context: Any) -> dict[str, Any]:
         from lms_connectors import catalogue, providers, runs
+        from lms_connectors.warehouse.db import connect
 
-        provider = providers.get(self.provider_name)
-        with step(self.warehouse_conn_id, self.run_config, "extract_courses") as s:
-            client = provider.client(self.provider_conn_id)
-            n = catalogue.extract_courses(s.conn, client.iter_course_pages, s.ctx.run_key, provider)
-            s.counts = {"records": n, "requests": client.stats["requests"], "retries": client.stats["retries"]}
-        with step(self.warehouse_conn_id, self.run_config, "transform_courses") as s:
-            s.counts = catalogue.transform_courses(s.conn, s.ctx.run_key, provider)
-        with step(self.warehouse_conn_id, self.run_config, "validate_courses") as s:
-            s.counts = catalogue.validate_courses(
-                s.conn, s.ctx.run_key, s.ctx.connector_id, s.ctx.settings, providers.get(self.provider_name)
-            )
-            ctx = s.ctx
+        for name in (CATALOGUE.extract, CATALOGUE.transform, CATALOGUE.validate):
+            ctx, _ = run_step(self.spec, self.run_config, name)
+        hours = ctx.settings.approval_timeout_hours
+        with fail_fast(), connect(self.spec.warehouse_conn_id) as conn:
             plan = catalogue.archive_plan(
-                s.conn, ctx.run_key, ctx.connector_id, ctx.settings, ctx.interval_end, provider
+                conn, ctx.run_key, ctx.connector_id, ctx.settings, ctx.interval_end, providers.get(self.spec.provider)
             )
             ask = plan.needs_approval and not ctx.override_mass_archive
-            hours = ctx.settings.approval_timeout_hours
             if ask:
-                runs.await_approval(s.conn, ctx.run_key, {"plan": plan.to_dict(), "timeout_hours": hours})
-        validated = scalars(s.counts)
+                runs.await_approval(conn, ctx.run_key, {"plan": plan.to_dict(), "timeout_hours": hours})
         if not ask:
-            return self._load(context, validated, approved_digest=None)
+            return self._load(context, approved_digest=None)
         self.response_timeout = dt.timedelta(hours=hours)
         self.body = _body(plan, hours)
         log.warning("%s: waiting for approval in Required Actions (up to %s h)", plan.describe(), hours)
@@ -104,7 +88,7 @@ class CatalogueSync(HITLOperator):
             self.validate_chosen_options(event["chosen_options"])
         by = _user(event.get("responded_by_user"))
         # The decision is committed before the task fails (leaving the connection's block commits).
-        with connect(self.warehouse_conn_id) as conn:
+        with connect(self.spec.warehouse_conn_id) as conn:
             request = runs.approval_request(conn, ctx.run_key) or {}
             if "error" in event:
                 decision = "timed out"
@@ -116,34 +100,16 @@ class CatalogueSync(HITLOperator):
             else:
                 decision, message = "rejected", f"mass archive rejected by {by}: nothing changed"
             runs.record_decision(conn, ctx.run_key, decision, by, message)
-            validated = runs.step_counts(conn, ctx.run_key, "validate_courses")
         if message:
             raise AirflowFailException(message)
         log.info("approved by %s: the load applies exactly the change shown", by)
-        return {**self._load(context, validated, request["plan"]["digest"]), "approved_by": by}
+        return {**self._load(context, request["plan"]["digest"]), "approved_by": by}
 
-    def _load(self, context: Any, validated: dict[str, Any], approved_digest: str | None) -> dict[str, Any]:
-        from lms_connectors import catalogue, providers, runs
-
-        with step(self.warehouse_conn_id, self.run_config, "load_courses") as s:
-            s.counts = merge = catalogue.load_courses(
-                s.conn,
-                s.ctx.run_key,
-                s.ctx.connector_id,
-                s.ctx.settings,
-                s.ctx.interval_end,
-                providers.get(self.provider_name),
-                override_mass_archive=s.ctx.override_mass_archive,
-                approved_digest=approved_digest,
-            )
-            s.also_record.append(
-                lambda conn: runs.record_catalogue(
-                    conn, s.ctx.run_key, validated["records"], merge, validated["rejected"]
-                )
-            )
+    def _load(self, context: Any, approved_digest: str | None) -> dict[str, Any]:
+        ctx, merge = run_step(self.spec, self.run_config, CATALOGUE.load, approved_digest=approved_digest)
         for asset in self.outlets:
-            announce(context["outlet_events"], asset, s.ctx, merge["rows_written"])
-        return {**scalars(merge), "rejected": validated["rejected"], "approved_digest": approved_digest}
+            announce(context["outlet_events"], asset, ctx, merge["rows_written"])
+        return {**scalars(merge), "approved_digest": approved_digest}
 
 
 def _user(user: Any) -> str | None:

@@ -1,8 +1,10 @@
-"""The run context: what every task of a connector run needs, typed, from one place.
+"""The run context: what every step of a connector run needs, typed, derived once.
 
-The ``config`` task builds it once (interval, validated settings, the run's
-overrides) and hands it to the other tasks through XCom as a small dict of
-JSON values: the same code works when tasks run on different workers.
+The ``config`` task derives a :class:`RunRequest` once from Airflow's context (the run's key, its
+interval, the overrides it was started with), records it, validates the settings and hands the
+:class:`RunContext` (the request with those settings) to the other tasks through XCom as a small
+dict of JSON values: the same code works when tasks run on different workers. The benchmark and
+the tests build the same objects without Airflow.
 """
 
 from __future__ import annotations
@@ -15,14 +17,26 @@ from lms_connectors.settings import ConnectorSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class RunContext:
+class RunRequest:
+    """A run as it was asked for, before its settings are read."""
+
     run_key: str
     connector_id: str
     interval_start: dt.datetime
     interval_end: dt.datetime
-    settings: ConnectorSettings
     override_mass_archive: bool = False
     delete_unreported: bool = False
+
+    def with_settings(self, settings: ConnectorSettings) -> RunContext:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(RunRequest)}
+        return RunContext(**fields, settings=settings)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunContext(RunRequest):
+    """A run with its validated settings: what the pipeline's steps work with."""
+
+    settings: ConnectorSettings
 
     def to_xcom(self) -> dict[str, Any]:
         return {

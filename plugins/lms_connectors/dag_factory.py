@@ -1,28 +1,28 @@
 """Builds one Airflow DAG per connector of include/connectors.yaml.
 
 Parse time reads only that YAML file: no database, network or heavy import.
-The tasks are thin: they open the Connections and call the steps of
-``lms_connectors.catalogue``, passing only small values through XCom.
+The factory declares tasks and their order only: a connector DAG's task bodies are in
+``lms_connectors.connector_tasks`` and the catalogue's operator, which run the steps that
+``lms_connectors.pipeline`` declares, passing only small values through XCom.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, Variable, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from lms_connectors import catalogue_sync
-from lms_connectors.alerts import RunFailedNotifier
-from lms_connectors.assets import announce, catalogue_asset, statistics_asset
+from lms_connectors import catalogue_sync, connector_tasks
+from lms_connectors.assets import catalogue_asset, statistics_asset
 from lms_connectors.audit import actor_of
-from lms_connectors.context import RunContext
+from lms_connectors.connector_tasks import run_key
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
-from lms_connectors.steps import fail_fast, refuse_unknown_conf, scalars, step
+from lms_connectors.steps import fail_fast, refuse_unknown_conf
 from lms_connectors.timetable import DayIntervalTimetable
 
 log = logging.getLogger(__name__)
@@ -60,65 +60,42 @@ counts and timings: `ops.sync_runs`.
 """
 
 
-# The steps each task runs, by task id, as ops.sync_runs.step_seconds names them. Four tasks, not
-# eleven: each task start cost 2-6 s through the scheduler, and a boundary inside the catalogue or
-# the statistics bought no retry a data engineer could use (README, Benchmarks).
-TASK_STEPS: dict[str, tuple[str, ...]] = {
-    "config": (),
-    "sync_catalogue": catalogue_sync.STEPS,
-    "extract_progress": ("extract_progress",),
-    "sync_statistics": ("transform_progress", "validate_progress", "load_progress"),
+CONNECTOR_PARAMS = {
+    "override_mass_archive": Param(
+        False, type="boolean", description="Allow this run to archive more than max_archive_share"
+    ),
+    "delete_unreported_rows": Param(
+        False,
+        type="boolean",
+        description="Replay: delete stored day rows the provider no longer reports (kept by default; "
+        "bounded by max_replay_delete_share; recorded in ops.sync_runs)",
+    ),
+    "initial_load_days": Param(
+        0,
+        type="integer",
+        minimum=0,
+        maximum=366,
+        description="Initial load: take this many days of learning activity, ending at the interval end, "
+        "in this one run (0 = the run's own day)",
+    ),
 }
 
 
-def _run_key(context: dict[str, Any]) -> str:
-    return f"{context['dag'].dag_id}/{context['run_id']}"
-
-
-def _interval(context: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime | None]:
-    return context.get("data_interval_start"), context.get("data_interval_end")
-
-
-def _check_logical_date(logical: dt.datetime | None, start: dt.datetime) -> None:
-    """A logical date at midnight names the day the run covers; refuse a run whose interval says otherwise.
-
-    ``airflow dags trigger --logical-date D`` (Airflow 3.3) derives the interval from the time of the
-    trigger, not from D: such a run would sync another day than the one its logical date names.
-    """
-    if logical is None or logical.astimezone(dt.UTC).time() != dt.time() or logical == start:
-        return
-    day = logical.astimezone(dt.UTC).date()
-    raise AirflowFailException(
-        f"this run's logical date is {day} but its data interval starts at {start.isoformat()}: "
-        f"`airflow dags trigger` computes the interval from the trigger time. To run the day {day}, use "
-        f"`airflow backfill create --dag-id <dag> --from-date {day} --to-date {day} --reprocess-behavior completed` "
-        "(add --dag-run-conf for parameters), or trigger from the UI or the REST API with that logical date"
-    )
+def _start_date(spec: ConnectorSpec) -> dt.datetime:
+    return dt.datetime.combine(spec.start_date, dt.time(), dt.UTC)
 
 
 def build_dag(spec: ConnectorSpec) -> DAG:
+    """The connector's DAG: four tasks whose bodies live in ``connector_tasks`` (and the catalogue's
+    operator), each running the pipeline steps it is given there."""
     # Not named after the modules the tasks import (a task's local import would shadow them).
     catalogue_out = catalogue_asset(spec)
     statistics_out = statistics_asset(spec)
 
-    def mark_failed(context: dict[str, Any]) -> None:
-        """Record the failure in ops.sync_runs so analysts see it next to the counts."""
-        from lms_connectors import runs
-        from lms_connectors.warehouse.db import connect
-
-        exc = context.get("exception")
-        message = f"{context['task_instance'].task_id}: {type(exc).__name__}: {exc}" if exc else "failed"
-        try:
-            with connect(spec.warehouse_conn_id) as conn:
-                runs.fail_run(conn, _run_key(context), message[:4000])
-        except Exception:
-            log.exception("could not record the failure in ops.sync_runs")
-        RunFailedNotifier(spec.id, spec.alerts_conn_id)(context)
-
     @dag(
         dag_id=spec.dag_id,
         schedule=DayIntervalTimetable(spec.schedule, timezone="UTC"),
-        start_date=dt.datetime.combine(spec.start_date, dt.time(), dt.UTC),
+        start_date=_start_date(spec),
         catchup=True,
         max_active_runs=1,
         doc_md=DOC_MD.format(
@@ -134,165 +111,35 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds),
             "retry_exponential_backoff": True,
             "execution_timeout": dt.timedelta(minutes=spec.execution_timeout_minutes),
-            "on_failure_callback": mark_failed,
+            "on_failure_callback": functools.partial(connector_tasks.mark_failed, spec),
         },
-        params={
-            "override_mass_archive": Param(
-                False, type="boolean", description="Allow this run to archive more than max_archive_share"
-            ),
-            "delete_unreported_rows": Param(
-                False,
-                type="boolean",
-                description="Replay: delete stored day rows the provider no longer reports (kept by default; "
-                "bounded by max_replay_delete_share; recorded in ops.sync_runs)",
-            ),
-            "initial_load_days": Param(
-                0,
-                type="integer",
-                minimum=0,
-                maximum=366,
-                description="Initial load: take this many days of learning activity, ending at the interval end, "
-                "in this one run (0 = the run's own day)",
-            ),
-        },
+        params=dict(CONNECTOR_PARAMS),
     )
     def connector() -> None:
         @task
         def config() -> dict[str, Any]:
             """Validate the settings Variable and the LMS side; check the warehouse schema is current."""
-            from lms_connectors import runs, settings
-            from lms_connectors.warehouse import migrations
-            from lms_connectors.warehouse.db import connect
+            return connector_tasks.configure(spec, get_current_context())
 
-            context = get_current_context()
-            start, end = _interval(context)
-            if start is None or end is None:
-                raise AirflowFailException("this run has no data interval; trigger it with a logical date")
-            initial_days = int(context["params"].get("initial_load_days") or 0)
-            if initial_days:
-                start = end - dt.timedelta(days=initial_days)
-            raw = Variable.get(spec.variable, default=None)
-            with fail_fast(), connect(spec.warehouse_conn_id) as conn:
-                migrations.check_current(conn)
-                runs.start_run(
-                    conn,
-                    run_id=_run_key(context),
-                    connector_id=spec.id,
-                    dag_id=spec.dag_id,
-                    interval_start=start,
-                    interval_end=end,
-                    override_mass_archive=bool(context["params"].get("override_mass_archive")),
-                    delete_unreported=bool(context["params"].get("delete_unreported_rows")),
-                )
-                refuse_unknown_conf(context)
-                _check_logical_date(context.get("logical_date"), context["data_interval_start"])
-                parsed = settings.parse_settings(raw, spec.variable)
-                settings.check_against_lms(conn, parsed, spec.variable)
-                runs.record_settings(conn, _run_key(context), parsed.model_dump(mode="json"))
-                if not parsed.enabled:
-                    # A Variable edited directly takes effect here too: every course archived.
-                    from lms_connectors import admin
+        @task
+        def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
+            """Stream the interval's learning activity into the run's staging (learner emails hashed)."""
+            return connector_tasks.extract_progress(spec, cfg)
 
-                    admin.apply_settings(conn, spec.id, parsed, run_id=_run_key(context))
-                    runs.finish_run(conn, _run_key(context), "skipped", "connector disabled")
-            if not parsed.enabled:
-                raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
-            return RunContext(
-                run_key=_run_key(context),
-                connector_id=spec.id,
-                interval_start=start,
-                interval_end=end,
-                settings=parsed,
-                override_mass_archive=bool(context["params"].get("override_mass_archive")),
-                delete_unreported=bool(context["params"].get("delete_unreported_rows")),
-            ).to_xcom()
+        @task(outlets=[statistics_out])
+        def sync_statistics(cfg: dict[str, Any], extracted: dict[str, Any], courses: dict[str, Any]) -> dict[str, Any]:
+            """Transform, validate and load the interval's learning activity; finish the run and report."""
+            return connector_tasks.sync_statistics(spec, cfg, get_current_context(), statistics_out)
 
         cfg = config()
         courses_loaded = catalogue_sync.CatalogueSync(
             task_id="sync_catalogue",
             run_config=cfg,
-            warehouse_conn_id=spec.warehouse_conn_id,
-            provider_conn_id=spec.provider_conn_id,
-            provider_name=spec.provider,
-            connector_id=spec.id,
+            spec=spec,
             outlets=[catalogue_out],
             doc_md="Extract, transform, validate and load the catalogue; waits in Required Actions only when "
             "the load would archive more than max_archive_share.",
         )
-
-        @task
-        def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
-            from lms_connectors import progress, providers, pseudonym
-
-            provider = providers.get(spec.provider)
-            with step(spec.warehouse_conn_id, cfg, "extract_progress") as s:
-                client = provider.client(spec.provider_conn_id)
-                keys = pseudonym.run_keys(s.conn, spec.pseudonymisation_conn_id, spec.id)
-                extracted = progress.extract_activity(
-                    s.conn,
-                    lambda: client.iter_activity_pages(s.ctx.interval_start, s.ctx.interval_end),
-                    s.ctx.run_key,
-                    keys.learner,
-                    provider,
-                    suppression_key=keys.suppression,
-                )
-                s.counts = {
-                    **extracted,
-                    "key_version": keys.version,
-                    "requests": client.stats["requests"],
-                    "retries": client.stats["retries"],
-                }
-            return extracted
-
-        @task(outlets=[statistics_out])
-        def sync_statistics(
-            cfg: dict[str, Any], extracted: dict[str, Any], courses_loaded: dict[str, Any]
-        ) -> dict[str, Any]:
-            """Transform, validate and load the interval's learning activity; finish the run and report."""
-            from lms_connectors import erasure, progress, providers, pseudonym, reporting, runs
-            from lms_connectors.warehouse.db import connect
-
-            provider = providers.get(spec.provider)
-            with step(spec.warehouse_conn_id, cfg, "transform_progress") as s:
-                # Learners the LMS removed are erased first: their rows must not outlive them.
-                removed = erasure.erase_removed_users(s.conn, s.ctx.run_key, spec.id)
-                keys = pseudonym.run_keys(s.conn, spec.pseudonymisation_conn_id, spec.id)
-                s.counts = {
-                    **progress.transform_progress(s.conn, s.ctx.run_key, spec.id, keys.learner, provider),
-                    "removed_users_erased": removed,
-                }
-            transformed = scalars(s.counts)
-            with step(spec.warehouse_conn_id, cfg, "validate_progress") as s:
-                s.counts = progress.validate_progress(
-                    s.conn, s.ctx.run_key, spec.id, s.ctx.settings, s.ctx.interval_start, s.ctx.interval_end
-                )
-            validated = {**transformed, "rejected": s.counts["rejected"]}
-            with step(spec.warehouse_conn_id, cfg, "load_progress") as s:
-                s.counts = merge = progress.load_progress(
-                    s.conn,
-                    s.ctx.run_key,
-                    spec.id,
-                    s.ctx.interval_start,
-                    s.ctx.interval_end,
-                    measured=provider.time_spent_rule == "measured",
-                    delete_unreported=s.ctx.delete_unreported,
-                    max_replay_delete_share=s.ctx.settings.max_replay_delete_share,
-                )
-                s.also_record.append(lambda conn: runs.record_progress(conn, s.ctx.run_key, validated, merge))
-            ctx = s.ctx
-            announce(
-                get_current_context()["outlet_events"],
-                statistics_out,
-                ctx,
-                merge["progress_rows"] + merge["daily_rows"],
-            )
-            with connect(spec.warehouse_conn_id) as conn:
-                runs.finish_run(conn, ctx.run_key, "success")
-                text = reporting.run_table(conn, ctx.run_key)
-                pruned = reporting.prune_staging(conn, ctx.settings.staging_retention_days, ctx.interval_end)
-            log.info("run report\n%s", text)
-            return {"courses": courses_loaded, "progress": merge, "staging_rows_pruned": pruned}
-
         sync_statistics(cfg, extract_progress(cfg), courses_loaded.output)
 
     return connector()
@@ -338,7 +185,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
     @dag(
         dag_id=spec.admin_dag_id,
         schedule=None,
-        start_date=dt.datetime.combine(spec.start_date, dt.time(), dt.UTC),
+        start_date=_start_date(spec),
         catchup=False,
         max_active_runs=1,
         doc_md=ADMIN_DOC_MD.format(provider=spec.provider, variable=spec.variable),
@@ -421,7 +268,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
                         wanted,
                         dry_run=dry_run,
                         actor=actor_of(context),
-                        run_id=_run_key(context),
+                        run_id=run_key(context),
                     )
             verb = "would archive" if dry_run else "archived"
             log.info(

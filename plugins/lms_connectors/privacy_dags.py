@@ -97,10 +97,10 @@ def _manual(dag_id: str, doc_md: str, params: dict[str, Param]) -> Any:
 
 def _who() -> tuple[dict[str, Any], str, str]:
     from lms_connectors.audit import actor_of
-    from lms_connectors.dag_factory import _run_key
+    from lms_connectors.connector_tasks import run_key
 
     context = get_current_context()
-    return context, actor_of(context), _run_key(context)
+    return context, actor_of(context), run_key(context)
 
 
 def _learner_params() -> dict[str, Param]:

@@ -91,6 +91,11 @@ class RunKeys:
 
 
 def run_keys(conn: Any, conn_id: str, connector_id: str) -> RunKeys:
-    master = key_from_connection(conn_id)
+    """The run's keys, from the master key in the Airflow Connection ``conn_id``."""
+    return keys_for(conn, key_from_connection(conn_id), connector_id)
+
+
+def keys_for(conn: Any, master: bytes, connector_id: str) -> RunKeys:
+    """The run's keys derived from ``master``: the connector's current key version and the suppression key."""
     version = current_version(conn, connector_id)
     return RunKeys(connector_key(master, connector_id, version), suppression_key(master), version)

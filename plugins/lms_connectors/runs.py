@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
 import psycopg
 
 from lms_connectors.audit import audit
+from lms_connectors.context import RunRequest
 
 # What a try records: a new try of the same run starts from none of them (a re-run failing at its
 # first task showed the previous try's start, counts and step timings under status "failed").
@@ -29,17 +29,7 @@ FIGURES = (
 )
 
 
-def start_run(
-    conn: psycopg.Connection,
-    *,
-    run_id: str,
-    connector_id: str,
-    dag_id: str,
-    interval_start: dt.datetime | None,
-    interval_end: dt.datetime | None,
-    override_mass_archive: bool = False,
-    delete_unreported: bool = False,
-) -> None:
+def start_run(conn: psycopg.Connection, request: RunRequest, dag_id: str) -> None:
     """The run's row for this try, with the overrides it was started with (visible even if the run fails).
 
     Called before anything of the try can fail: a row left by an earlier try is reset, so the row
@@ -56,7 +46,15 @@ def start_run(
                    interval_start = EXCLUDED.interval_start, interval_end = EXCLUDED.interval_end,
                    override_mass_archive = EXCLUDED.override_mass_archive,
                    delete_unreported = EXCLUDED.delete_unreported""",
-            (run_id, connector_id, dag_id, interval_start, interval_end, override_mass_archive, delete_unreported),
+            (
+                request.run_key,
+                request.connector_id,
+                dag_id,
+                request.interval_start,
+                request.interval_end,
+                request.override_mass_archive,
+                request.delete_unreported,
+            ),
         )
 
 

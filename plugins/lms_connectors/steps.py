@@ -1,23 +1,24 @@
-"""One pipeline step inside a task: its warehouse connection, timing and counts, permanent errors.
+"""What a task adds around the pipeline's steps: the registry entry's Connector, a warehouse
+connection, errors a retry cannot fix failing the task at once, and the run's conf checked.
 
-A task runs one or more steps (``extract_courses``, ``transform_courses``, ...). Each step is
-its own transaction on run-scoped staging (or the one merge transaction of a load), records
-its seconds and counts in ``ops.sync_runs`` when it succeeds, and fails the task at once,
-without retries, on an error a retry cannot fix.
+A task runs one or more steps of ``lms_connectors.pipeline`` (which declares them, their order and
+their bookkeeping) through :func:`run_step`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from lms_connectors.context import RunContext
 from lms_connectors.errors import PermanentError
+from lms_connectors.registry import ConnectorSpec
+
+if TYPE_CHECKING:
+    from lms_connectors.pipeline import Connector
 
 
 def unknown_conf_keys(conf: dict[str, Any] | None, accepted: Iterable[str]) -> str | None:
@@ -52,35 +53,29 @@ def fail_fast() -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-@dataclasses.dataclass
-class Step:
-    """What a step works with (its run context and a warehouse connection), and what it hands
-    back: counts to record, and more bookkeeping to write in the same transaction."""
+def connector_of(spec: ConnectorSpec) -> Connector:
+    """What the pipeline needs of a registry entry: its provider, its client from the entry's
+    Connection, and the run's learner keys from the pseudonymisation Connection."""
+    from lms_connectors import providers, pseudonym
+    from lms_connectors.pipeline import Connector
 
-    ctx: RunContext
-    conn: Any
-    counts: dict[str, Any] = dataclasses.field(default_factory=dict)
-    also_record: list[Callable[[Any], None]] = dataclasses.field(default_factory=list)
+    provider = providers.get(spec.provider)
+    return Connector(
+        id=spec.id,
+        provider=provider,
+        client=lambda: provider.client(spec.provider_conn_id),
+        keys=lambda conn: pseudonym.run_keys(conn, spec.pseudonymisation_conn_id, spec.id),
+    )
 
 
-@contextlib.contextmanager
-def step(warehouse_conn_id: str, cfg: dict[str, Any], name: str) -> Iterator[Step]:
-    """Run one step: the run context, a warehouse connection, its timing and counts recorded in
-    ops.sync_runs when it succeeds, permanent errors failing fast."""
-    from lms_connectors import runs
+def run_step(
+    spec: ConnectorSpec, cfg: dict[str, Any], name: str, *, approved_digest: str | None = None
+) -> tuple[RunContext, dict[str, Any]]:
+    """One pipeline step of a task: its warehouse connection, errors a retry cannot fix failing the
+    task at once. Returns the run context and the step's counts."""
+    from lms_connectors import pipeline
     from lms_connectors.warehouse.db import connect
 
-    t0 = time.monotonic()
     ctx = RunContext.from_xcom(cfg)
-    with fail_fast(), connect(warehouse_conn_id) as conn:
-        current = Step(ctx, conn)
-        yield current
-        with conn.transaction():
-            for record in current.also_record:
-                record(conn)
-            runs.record_step(conn, ctx.run_key, name, time.monotonic() - t0, current.counts)
-
-
-def scalars(counts: dict[str, Any]) -> dict[str, Any]:
-    """The counts worth an XCom: nested details stay in ops.sync_runs."""
-    return {k: v for k, v in counts.items() if not isinstance(v, dict)}
+    with fail_fast(), connect(spec.warehouse_conn_id) as conn:
+        return ctx, pipeline.run(name, conn, ctx, connector_of(spec), approved_digest=approved_digest)

@@ -126,7 +126,7 @@ def _no_restriction():
 def test_task_shape(bag):
     """Four tasks: the catalogue and the activity extract in parallel, then the statistics; every
     step of the README's diagram is timed under its own name by the task that runs it."""
-    from lms_connectors.dag_factory import TASK_STEPS
+    from lms_connectors.connector_tasks import TASK_STEPS
 
     dagbag, _ = bag
     dag = dagbag.dags["lms_connector_openclassrooms"]

@@ -47,18 +47,15 @@ def test_runs_are_listed_by_the_day_they_cover_newest_first_at_most_the_limit(wa
     import datetime as dt
 
     from lms_connectors import health, runs
+    from lms_connectors.context import RunRequest
 
     days = [dt.datetime(2026, 11, d, tzinfo=dt.UTC) for d in (20, 5, 27, 12, 1, 23, 9, 30, 16, 2, 25, 14)]
     with warehouse.connect() as conn:
         for day in days:  # started in this order: their started_at is not their day's order
-            runs.start_run(
-                conn,
-                run_id=f"lms_connector_openclassrooms/backfill__{day:%Y-%m-%d}",
-                connector_id=SPEC.id,
-                dag_id=SPEC.dag_id,
-                interval_start=day,
-                interval_end=day + dt.timedelta(days=1),
+            request = RunRequest(
+                f"lms_connector_openclassrooms/backfill__{day:%Y-%m-%d}", SPEC.id, day, day + dt.timedelta(days=1)
             )
+            runs.start_run(conn, request, SPEC.dag_id)
         listed = [
             r["interval_start"] for r in health.connector_health(conn, SPEC.id, dt.date(2026, 12, 1))["last_runs"]
         ]

@@ -22,6 +22,7 @@ Adding a provider is one package and one registry entry: see
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 from collections.abc import Iterator, Mapping
@@ -52,6 +53,23 @@ class ConnectionLike(Protocol):
 
     @property
     def extra_dejson(self) -> dict[str, Any]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class StaticConnection:
+    """A Connection's fields without Airflow (the benchmark's steps run in bare processes)."""
+
+    conn_id: str
+    login: str | None = None
+    password: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    host: str | None = None
+    schema: str | None = None
+    port: int | None = None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]:
+        return self.extra
 
 
 class Provider:
@@ -95,6 +113,11 @@ class Provider:
         from airflow.sdk import BaseHook
 
         return self.client_from_connection(BaseHook.get_connection(conn_id), **overrides)
+
+    def client_from_fields(self, conn_id: str, fields: Mapping[str, Any], **overrides: Any) -> ProviderClient:
+        """The client of a Connection given as :meth:`connection` writes it, without Airflow."""
+        conn = StaticConnection(conn_id, fields.get("login"), fields.get("password"), dict(fields.get("extra") or {}))
+        return self.client_from_connection(conn, **overrides)
 
     def env_names(self, prefix: str) -> dict[str, str]:
         """Connection field -> the environment variable that holds it in a compose deployment."""

@@ -1,0 +1,138 @@
+"""The bodies of a connector DAG's tasks: Airflow's context in, the pipeline's steps run, small
+values out through XCom.
+
+``config`` derives the run once (:func:`run_request`), records it and validates the settings;
+the other tasks run the pipeline steps :data:`TASK_STEPS` gives them, through
+``lms_connectors.steps.run_step``. The DAG factory only declares the tasks and their order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from airflow.sdk import Variable
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from lms_connectors import catalogue_sync
+from lms_connectors.assets import announce
+from lms_connectors.context import RunRequest
+from lms_connectors.pipeline import ACTIVITY
+from lms_connectors.registry import ConnectorSpec
+from lms_connectors.steps import fail_fast, refuse_unknown_conf, run_step
+
+log = logging.getLogger(__name__)
+
+# The pipeline steps each task runs, by task id, as ops.sync_runs.step_seconds names them. Four
+# tasks, not eleven: each task start cost 2-6 s through the scheduler, and a boundary inside the
+# catalogue or the statistics bought no retry a data engineer could use (README, Benchmarks).
+TASK_STEPS: dict[str, tuple[str, ...]] = {
+    "config": (),
+    "sync_catalogue": catalogue_sync.STEPS,
+    "extract_progress": (ACTIVITY.extract,),
+    "sync_statistics": (ACTIVITY.transform, ACTIVITY.validate, ACTIVITY.load),
+}
+
+
+def run_key(context: dict[str, Any]) -> str:
+    """The key of a DAG run in the warehouse (``ops.sync_runs.run_id``, audit and staging rows)."""
+    return f"{context['dag'].dag_id}/{context['run_id']}"
+
+
+def check_logical_date(logical: dt.datetime | None, start: dt.datetime) -> None:
+    """A logical date at midnight names the day the run covers; refuse a run whose interval says otherwise.
+
+    ``airflow dags trigger --logical-date D`` (Airflow 3.3) derives the interval from the time of the
+    trigger, not from D: such a run would sync another day than the one its logical date names.
+    """
+    if logical is None or logical.astimezone(dt.UTC).time() != dt.time() or logical == start:
+        return
+    day = logical.astimezone(dt.UTC).date()
+    raise AirflowFailException(
+        f"this run's logical date is {day} but its data interval starts at {start.isoformat()}: "
+        f"`airflow dags trigger` computes the interval from the trigger time. To run the day {day}, use "
+        f"`airflow backfill create --dag-id <dag> --from-date {day} --to-date {day} --reprocess-behavior completed` "
+        "(add --dag-run-conf for parameters), or trigger from the UI or the REST API with that logical date"
+    )
+
+
+def run_request(spec: ConnectorSpec, context: dict[str, Any]) -> RunRequest:
+    """The run as Airflow started it: its key, interval (widened by ``initial_load_days``) and overrides."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise AirflowFailException("this run has no data interval; trigger it with a logical date")
+    params = context["params"]
+    initial_days = int(params.get("initial_load_days") or 0)
+    return RunRequest(
+        run_key=run_key(context),
+        connector_id=spec.id,
+        interval_start=end - dt.timedelta(days=initial_days) if initial_days else start,
+        interval_end=end,
+        override_mass_archive=bool(params.get("override_mass_archive")),
+        delete_unreported=bool(params.get("delete_unreported_rows")),
+    )
+
+
+def configure(spec: ConnectorSpec, context: dict[str, Any]) -> dict[str, Any]:
+    """Record the try, then validate the settings Variable and the LMS side and check the warehouse
+    schema is current. A disabled connector archives every course and the run is skipped."""
+    from lms_connectors import admin, pipeline, settings
+    from lms_connectors.warehouse import migrations
+    from lms_connectors.warehouse.db import connect
+
+    request = run_request(spec, context)
+    raw = Variable.get(spec.variable, default=None)
+    with fail_fast(), connect(spec.warehouse_conn_id) as conn:
+        migrations.check_current(conn)
+        pipeline.begin(conn, request, spec.dag_id)
+        refuse_unknown_conf(context)
+        check_logical_date(context.get("logical_date"), context["data_interval_start"])
+        parsed = settings.parse_settings(raw, spec.variable)
+        settings.check_against_lms(conn, parsed, spec.variable)
+        ctx = request.with_settings(parsed)
+        pipeline.record_settings(conn, ctx)
+        if not parsed.enabled:
+            # A Variable edited directly takes effect here too: every course archived.
+            admin.apply_settings(conn, spec.id, parsed, run_id=ctx.run_key)
+            pipeline.finish(conn, ctx, "skipped", "connector disabled")
+    if not parsed.enabled:
+        raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
+    return ctx.to_xcom()
+
+
+def extract_progress(spec: ConnectorSpec, cfg: dict[str, Any]) -> dict[str, Any]:
+    _, counts = run_step(spec, cfg, ACTIVITY.extract)
+    return {k: counts[k] for k in ("records", "suppressed")}
+
+
+def sync_statistics(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str, Any], asset: Any) -> dict[str, Any]:
+    """Transform, validate and load the interval's learning activity; finish the run and report."""
+    from lms_connectors import pipeline, reporting
+    from lms_connectors.warehouse.db import connect
+
+    for name in TASK_STEPS["sync_statistics"]:
+        ctx, counts = run_step(spec, cfg, name)
+    announce(context["outlet_events"], asset, ctx, counts["progress_rows"] + counts["daily_rows"])
+    with connect(spec.warehouse_conn_id) as conn:
+        pipeline.finish(conn, ctx, "success")
+        text = reporting.run_table(conn, ctx.run_key)
+        pruned = reporting.prune_staging(conn, ctx.settings.staging_retention_days, ctx.interval_end)
+    log.info("run report\n%s", text)
+    return {"progress": counts, "staging_rows_pruned": pruned}
+
+
+def mark_failed(spec: ConnectorSpec, context: dict[str, Any]) -> None:
+    """Record a task's failure in ops.sync_runs, so analysts see it next to the counts, then alert."""
+    from lms_connectors import runs
+    from lms_connectors.alerts import RunFailedNotifier
+    from lms_connectors.warehouse.db import connect
+
+    exc = context.get("exception")
+    message = f"{context['task_instance'].task_id}: {type(exc).__name__}: {exc}" if exc else "failed"
+    try:
+        with connect(spec.warehouse_conn_id) as conn:
+            runs.fail_run(conn, run_key(context), message[:4000])
+    except Exception:
+        log.exception("could not record the failure in ops.sync_runs")
+    RunFailedNotifier(spec.id, spec.alerts_conn_id)(context)
