@@ -96,12 +96,15 @@ def activity_variant(record: dict[str, Any], n: int) -> Raw:
 
 
 def nested(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> bytes:
-    """The record's JSON with the value at ``path`` replaced: member names, and on a list the first
-    element holding the step among its values (e.g. a metric by its engagementType)."""
+    """The record's JSON with the value at ``path`` replaced: member names, list indices, and on a
+    list the first element holding a text step among its values (e.g. a metric by its engagementType)."""
     twin = copy.deepcopy(record)
     node: Any = twin
     for step in path[:-1]:
-        node = next(a for a in node if step in a.values()) if isinstance(node, list) else node[step]
+        if isinstance(node, list) and not isinstance(step, int):
+            node = next(a for a in node if step in a.values())
+        else:
+            node = node[step]
     node[path[-1]] = value
     return orjson.dumps(twin)
 

@@ -153,10 +153,15 @@ def report_elements(state: SimState, since_ms: int, until_ms: int) -> list[dict[
                     _activity("PROGRESS_PERCENTAGE", shown, first_ms, last_ms),
                     _activity("COMPLETIONS", 1 if shown == 100 else 0, first_ms, last_ms),
                 ],
-                "latestDataAt": until_ms - 1,
+                "latestDataAt": latest_data_at(state, until_ms),
             }
         )
     return out
+
+
+def latest_data_at(state: SimState, until_ms: int) -> int:
+    """How fresh a report's data is: its window's end, or the provider's publication clock if earlier."""
+    return min(until_ms, state.data_clock() * 1000) - 1
 
 
 def _activity(kind: str, value: Any, first_ms: Any, last_ms: Any) -> dict[str, Any]:
@@ -220,7 +225,12 @@ def routes(state: SimState) -> list[Route]:
         shown_start = start
         if state.faults.overlap_pages and start > 0:
             shown_start, items = start - 1, [listing[start - 1], *items][:count]
-        body = {"paging": {"start": shown_start, "count": count, "total": announced_total(state, total), "links": []}}
+        body: dict[str, Any] = {
+            "paging": {"start": shown_start, "count": count, "total": announced_total(state, total), "links": []}
+        }
+        if kind == "activity":
+            # Inferred: an empty report says how fresh it is too (elements each carry latestDataAt).
+            body["metadata"] = {"latestDataAt": latest_data_at(state, window(request)[1])}
         # The elements are written as they come (hostile ones as their exact bytes).
         raw = items_json(items)
         text = b'{"elements":' + raw + b"," + orjson.dumps(body)[1:]

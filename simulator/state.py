@@ -45,6 +45,10 @@ class Faults:
     latency_ms: int = 0
     token_lifetime: int = 3600
     token_max_uses: int = 0  # 0 = unlimited; else a token dies after N data calls
+    # Report jobs (providers whose activity is one): status answers "in progress" before the report.
+    report_polls: int = 1
+    # Late data: activity is published this many hours after it happened (the clock is as_of, or now).
+    data_lag_hours: float = 0.0
 
     def update(self, values: dict[str, Any]) -> None:
         names = {f.name: f.type for f in dataclasses.fields(self)}
@@ -86,6 +90,8 @@ class SimState:
         self.counters: dict[str, int] = {"token": 0, "data": 0, "faulted": 0}
         # Hostile records in the listings last served, by listing (courses, activity:<since>/<until>).
         self.hostile_listed: dict[str, dict[str, int]] = {}
+        # Listings held for stateful paging (a snapshot per paging request id): a reset expires them.
+        self.paging_snapshots: dict[str, tuple[float, list[Any]]] = {}
         self._rng = np.random.default_rng([cfg.seed, 99])
 
     # --- auth -------------------------------------------------------------
@@ -215,18 +221,33 @@ class SimState:
 
     def plain_activity(self) -> bool:
         """True when an interval's records are one slice of the seeded arrays (the fast path)."""
-        return self.history == "snapshots" and self.as_of is None and not self.extra_activity
+        return (
+            self.history == "snapshots"
+            and self.as_of is None
+            and not self.extra_activity
+            and not self.faults.data_lag_hours
+        )
+
+    def data_clock(self) -> int:
+        """Until when the provider has published activity: its clock (``as_of``, or now) less the
+        publication lag (fault ``data_lag_hours``); with neither, every record exists."""
+        lag = self.faults.data_lag_hours
+        if self.as_of is None and not lag:
+            return int(np.iinfo(np.int64).max)
+        clock = self.as_of if self.as_of is not None else int(time.time())
+        return clock - int(lag * 3600)
 
     def activity_listing(self, since: int, until: int, with_seconds: bool = False) -> list[dict[str, Any]]:
         """Every record the provider reports for [since, until), in contract order.
 
         ``snapshots``: every update ever made. ``latest``: only each learner and
         course's latest update, so an old interval replayed later reports
-        fewer records. Either way nothing later than the clock (``as_of``) exists.
+        fewer records. Either way nothing later than the clock (``as_of``, less the publication lag)
+        exists.
         ``with_seconds``: each record also carries ``seconds_viewed`` (an added
         record's own, else 0).
         """
-        clock = self.as_of if self.as_of is not None else np.iinfo(np.int64).max
+        clock = self.data_clock()
         until = min(until, clock)
         if self.history == "latest":
             base, extra = self._latest(clock)

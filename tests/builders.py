@@ -11,6 +11,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import re
 import socket
 import tempfile
 from pathlib import Path
@@ -36,9 +37,9 @@ class Profile:
     # The provider_status of courses that stay active.
     kept: frozenset[str]
     group_id: str
-    measured_time: bool
-    # A provider course id is this prefix and the world's id.
+    # A provider course id is this prefix and the world's id (zero-padded to 12 digits when ``padded``).
     course_prefix: str = ""
+    padded: bool = False
     # The provider_status stored for the world's kept statuses and for every other one
     # (None: the world's status as it is).
     kept_status: str | None = None
@@ -66,10 +67,17 @@ class Profile:
 
     def course_id(self, world_id: str) -> str:
         """The provider_course_id of a world course."""
-        return f"{self.course_prefix}{world_id}"
+        return f"{self.course_prefix}{int(world_id):012d}" if self.padded else f"{self.course_prefix}{world_id}"
 
     def world_id(self, provider_course_id: str) -> str:
-        return provider_course_id.removeprefix(self.course_prefix)
+        return world_id(provider_course_id)
+
+    @property
+    def removed_archives(self) -> bool:
+        """A course the provider stops listing is archived (else it stays as it was)."""
+        from lms_connectors import providers
+
+        return providers.get(self.provider).removed_courses == "archive"
 
     def status(self, world_status: str) -> str:
         """The provider_status the connector stores for a world status."""
@@ -80,12 +88,11 @@ class Profile:
 
 WORLD_KEPT = frozenset({"active", "coming-soon", "pre-registration"})
 PROFILES = {
-    "openclassrooms": Profile("openclassrooms", WORLD_KEPT, "grp-openclassrooms", measured_time=False),
+    "openclassrooms": Profile("openclassrooms", WORLD_KEPT, "grp-openclassrooms"),
     "linkedin_learning": Profile(
         "linkedin_learning",
         frozenset({"available"}),
         "grp-linkedin-learning",
-        measured_time=True,
         course_prefix="urn:li:lyndaCourse:",
         kept_status="available",
         other_status="retired",
@@ -275,6 +282,13 @@ def set_history(sim: SimulatorProcess, mode: str, as_of: str | None = None) -> N
     requests.put(f"{sim.url}/_sim/history", json={"mode": mode, "as_of": as_of}, timeout=10).raise_for_status()
 
 
+def world_id(provider_course_id: str) -> str:
+    """The world's id in a provider's course id: its trailing digits ('1000084',
+    'urn:li:lyndaCourse:1000084', '5b7e2c1d-9f4a-4e3b-8c6d-000001000084')."""
+    digits = re.search(r"(\d+)$", provider_course_id)
+    return str(int(digits.group(1))) if digits else provider_course_id
+
+
 def artifacts_dir() -> Path:
     """Where tests leave files for a person to look at (screenshots, figures): ``LMS_TEST_ARTIFACTS``,
     or a folder under the system's temporary directory; never inside the source tree."""
@@ -344,7 +358,7 @@ def courses(warehouse: Warehouse) -> dict[str, dict]:
         "group_id",
         "duration_minutes",
     )
-    return {r[0].rsplit(":", 1)[-1]: dict(zip(keys, r[1:], strict=True)) for r in rows}
+    return {world_id(r[0]): dict(zip(keys, r[1:], strict=True)) for r in rows}
 
 
 # The target tables a run writes, in a stable order, to compare two runs' results. Keyed by provider

@@ -92,6 +92,7 @@ def _merge_params(
         "author_email": settings.author_email,
         "languages": list(settings.languages),
         "kept": sorted(provider.kept_statuses),
+        "archive_removed": provider.removed_courses == "archive",
         "synced_at": synced_at,
     }
 

@@ -13,10 +13,9 @@ registry, creates what is missing in the Airflow metadata database:
 - Connection ``<pseudonymisation_conn_id>``: the key that pseudonymises
   learner emails (``LMS_PSEUDONYMISATION_KEY``);
 - Connection ``<provider_conn_id>`` from ``<PREFIX>_BASE_URL``,
-  ``<PREFIX>_CLIENT_ID``, ``<PREFIX>_CLIENT_SECRET`` and the provider's
-  extras (OpenClassrooms: ``<PREFIX>_ORGANIZATION_ID``; LinkedIn Learning:
-  ``<PREFIX>_TOKEN_URL`` when set), ``PREFIX`` being the connector id in
-  upper case;
+  ``<PREFIX>_CLIENT_ID``, ``<PREFIX>_CLIENT_SECRET`` and the extras the
+  provider declares (``Provider.env_names``: ``<PREFIX>_ORGANIZATION_ID``,
+  say), ``PREFIX`` being the connector id in upper case;
 - Variable ``lms_connector_<id>`` from ``LMS_CONNECTOR_<ID>_SETTINGS`` (JSON,
   validated), only if the Variable does not exist yet: admins change it
   afterwards in the UI and a restart must not undo their change.

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 TASK_STEPS: dict[str, tuple[str, ...]] = {
     "config": (),
     "sync_catalogue": catalogue_sync.STEPS,
+    "wait_for_activity": (),
     "extract_progress": (ACTIVITY.extract,),
     "sync_statistics": (ACTIVITY.transform, ACTIVITY.validate, ACTIVITY.load),
 }
@@ -99,6 +100,41 @@ def configure(spec: ConnectorSpec, context: dict[str, Any]) -> dict[str, Any]:
     if not parsed.enabled:
         raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
     return ctx.to_xcom()
+
+
+def activity_ready(spec: ConnectorSpec, cfg: dict[str, Any], waiting_since: dt.datetime, now: dt.datetime) -> bool:
+    """Whether the provider's published activity covers the run's whole interval (its freshness is
+    "reported"). Not yet: the sensor asks again later, holding no worker slot; ``data_wait_hours``
+    after its first check the run fails, saying how far the data goes."""
+    from lms_connectors.context import RunContext
+    from lms_connectors.steps import connector_of
+
+    ctx = RunContext.from_xcom(cfg)
+    with fail_fast():
+        covered = connector_of(spec).client().activity_covered_until(ctx.interval_start, ctx.interval_end)
+    if covered is None or covered >= ctx.interval_end:
+        log.info(
+            "the provider's activity covers %s to %s (published until %s)",
+            ctx.interval_start,
+            ctx.interval_end,
+            covered or "unsaid",
+        )
+        return True
+    deadline = waiting_since + dt.timedelta(hours=spec.data_wait_hours)
+    if now >= deadline:
+        raise AirflowFailException(
+            f"the provider's activity for {ctx.interval_start:%Y-%m-%d} is published only until {covered.isoformat()} "
+            f"after waiting since {waiting_since.isoformat()} (data_wait_hours = {spec.data_wait_hours:g}): nothing "
+            "was loaded. Run the day again once the provider has published it"
+        )
+    log.info(
+        "the provider's activity is published until %s, short of %s: asking again in %g s (until %s)",
+        covered.isoformat(),
+        ctx.interval_end.isoformat(),
+        spec.freshness_poke_seconds,
+        deadline.isoformat(),
+    )
+    return False
 
 
 def extract_progress(spec: ConnectorSpec, cfg: dict[str, Any]) -> dict[str, Any]:

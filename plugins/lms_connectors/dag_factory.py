@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, Variable, dag, get_current_context, task
 
-from lms_connectors import catalogue_sync, connector_tasks
+from lms_connectors import catalogue_sync, connector_tasks, providers
 from lms_connectors.assets import catalogue_asset, statistics_asset
 from lms_connectors.audit import actor_of
 from lms_connectors.connector_tasks import run_key
@@ -46,7 +46,7 @@ Reject (or no answer within `approval_timeout_hours`) ends the run with nothing 
 
 In parallel, `extract_progress` streams the interval's learning activity (learner emails
 hashed on the way in); once the catalogue is loaded, `sync_statistics` runs
-`transform_progress` (learners matched to LMS users, theoretical time spent) ->
+`transform_progress` (learners matched to LMS users; {time_rule}) ->
 `validate_progress` -> `load_progress` (`stats.course_progress`, newer record wins;
 `stats.course_progress_daily`, the interval's days) -> the run report.
 
@@ -99,6 +99,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         catchup=True,
         max_active_runs=1,
         doc_md=DOC_MD.format(
+            time_rule=providers.get(spec.provider).time_rule.described,
             provider=spec.provider,
             variable=spec.variable,
             provider_conn_id=spec.provider_conn_id,
@@ -132,6 +133,23 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             return connector_tasks.sync_statistics(spec, cfg, get_current_context(), statistics_out)
 
         cfg = config()
+        extracted = extract_progress(cfg)
+        if providers.get(spec.provider).freshness == "reported":
+            # The day's activity is extracted once the provider's data covers it; the wait holds no slot.
+            @task.sensor(
+                poke_interval=spec.freshness_poke_seconds,
+                # A backstop: the task fails first, saying how far the data goes (activity_ready).
+                timeout=spec.data_wait_hours * 3600 + 2 * spec.freshness_poke_seconds,
+                mode="reschedule",
+            )
+            def wait_for_activity(cfg: dict[str, Any]) -> bool:
+                """Wait until the provider has published the interval's whole activity."""
+                context = get_current_context()
+                now = dt.datetime.now(dt.UTC)
+                since = context["ti"].get_first_reschedule_date(context) or now
+                return connector_tasks.activity_ready(spec, cfg, since, now)
+
+            wait_for_activity(cfg) >> extracted
         courses_loaded = catalogue_sync.CatalogueSync(
             task_id="sync_catalogue",
             run_config=cfg,
@@ -140,7 +158,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
             doc_md="Extract, transform, validate and load the catalogue; waits in Required Actions only when "
             "the load would archive more than max_archive_share.",
         )
-        sync_statistics(cfg, extract_progress(cfg), courses_loaded.output)
+        sync_statistics(cfg, extracted, courses_loaded.output)
 
     return connector()
 

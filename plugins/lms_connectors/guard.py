@@ -61,9 +61,10 @@ _BAD_CHARS = {
 }
 
 
-# A step of a field's path: a member name, or the first element of an array
-# whose members have these values (e.g. {"engagementType": "SECONDS_VIEWED"}).
-Step = str | tuple[tuple[str, str], ...]
+# A step of a field's path: a member name, an array index (0: the first element),
+# or the first element of an array whose members have these values
+# (e.g. {"engagementType": "SECONDS_VIEWED"}).
+Step = str | int | tuple[tuple[str, str], ...]
 
 
 def where(**members: str) -> Step:
@@ -175,6 +176,11 @@ def _follow(node: Any, path: tuple[Step, ...]) -> Any:
                 )
             node = node.get(step)
             walked.append(step)
+        elif isinstance(step, int):
+            if not isinstance(node, list):
+                return _Shape(node, (WRONG_TYPE, f"expected an array at {'.'.join(walked)}, got {_kind(node)}"))
+            node = node[step] if -len(node) <= step < len(node) else None
+            walked.append(f"[{step}]")
         else:
             if not isinstance(node, list):
                 return _Shape(node, (WRONG_TYPE, f"expected an array at {'.'.join(walked)}, got {_kind(node)}"))

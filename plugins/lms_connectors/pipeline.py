@@ -200,7 +200,7 @@ def _load_progress(s: Step) -> None:
         ctx.connector_id,
         ctx.interval_start,
         ctx.interval_end,
-        measured=s.connector.provider.time_spent_rule == "measured",
+        measured=s.connector.provider.time_rule.summed_by_day,
         delete_unreported=ctx.delete_unreported,
         max_replay_delete_share=ctx.settings.max_replay_delete_share,
     )

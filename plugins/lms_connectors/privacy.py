@@ -6,7 +6,7 @@ module's command line call the same functions::
 
     python -m lms_connectors.privacy erase --email a@b.example --reason "ticket 42" [--apply]
     python -m lms_connectors.privacy export --user-id u00042 --output learner.json
-    python -m lms_connectors.privacy rotate-key --connector openclassrooms --reason "yearly" [--apply]
+    python -m lms_connectors.privacy rotate-key --connector <connector id> --reason "yearly" [--apply]
 
 Every warehouse of the registry is covered (one per distinct ``warehouse_conn_id``),
 with each connector's own pseudonymisation key.

@@ -158,24 +158,6 @@ def _lookups(conn: psycopg.Connection, connector_id: str, key: bytes) -> tuple[p
     return users, courses
 
 
-_MS_MIN = guard.TIMESTAMP_MIN.timestamp() * 1000
-_MS_MAX = guard.TIMESTAMP_MAX.timestamp() * 1000
-
-
-def _timestamps(values: pd.Series, encoding: str) -> tuple[pd.Series, pd.Series]:
-    """Parsed UTC timestamps, and where a value was given but is not a timestamp in the guard's window.
-
-    ``encoding``: "rfc3339" strings, or "epoch_ms" numbers (read back from JSON as text).
-    """
-    if encoding == "epoch_ms":
-        ms = pd.to_numeric(values, errors="coerce")
-        parsed = pd.to_datetime(ms.where((ms >= _MS_MIN) & (ms < _MS_MAX)), unit="ms", utc=True)
-    else:
-        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-        parsed = parsed.where((parsed >= guard.TIMESTAMP_MIN) & (parsed < guard.TIMESTAMP_MAX))
-    return parsed, values.notna() & parsed.isna()
-
-
 def transform_chunk(
     records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame, provider: Provider
 ) -> pd.DataFrame:
@@ -191,10 +173,10 @@ def transform_chunk(
     before any rounding: a completed record without completed_at gets its
     updated_at, and a progress below 100 never rounds up to 100.
 
-    Time comes from the provider's one rule (``Provider.time_spent_minutes``):
-    theoretical providers give the time accrued (``time_spent_minutes``),
-    measured ones the time viewed that day (``time_viewed_minutes``, summed by
-    the merge).
+    Timestamps are read in the provider's encoding (``Provider.timestamps``). Time
+    comes from the provider's rule (``Provider.time_rule``): a rule whose minutes
+    are the day's gives them as ``time_viewed_minutes`` (summed by the merge),
+    any other as ``time_spent_minutes``.
     """
     df = records.copy()
     for col in (*r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"):
@@ -210,10 +192,10 @@ def transform_chunk(
     raw_seconds = pd.to_numeric(df[r.SECONDS_VIEWED], errors="coerce")
     seconds_bad = raw_seconds.notna() & ~raw_seconds.between(0, MAX_SECONDS_VIEWED)
     seconds = raw_seconds.where(~seconds_bad).fillna(0.0)
-    encoding = provider.activity_timestamps
-    updated, updated_bad = _timestamps(df[r.UPDATED_AT], encoding)
-    started, started_bad = _timestamps(df[r.STARTED_AT], encoding)
-    completed, completed_bad = _timestamps(df[r.COMPLETED_AT], encoding)
+    encoding = provider.timestamps
+    updated, updated_bad = encoding.parse_series(df[r.UPDATED_AT])
+    started, started_bad = encoding.parse_series(df[r.STARTED_AT])
+    completed, completed_bad = encoding.parse_series(df[r.COMPLETED_AT])
     completed = completed.where(completed.notna() | (progress != 100), updated)
     df = df.merge(courses, on="course_id", how="left")
     df["user_id"] = df["learner_hash"].map(users)
@@ -221,11 +203,11 @@ def transform_chunk(
         df["duration_minutes"].to_numpy(dtype=float), progress.to_numpy(dtype=float), seconds.to_numpy(dtype=float)
     )
     minutes = pd.Series(rule, dtype=float).round(2)
-    measured = provider.time_spent_rule == "measured"
+    measured = provider.time_rule.summed_by_day
 
     reason = pd.Series(df["reject_reason"].to_numpy(), dtype=object)
     detail = pd.Series(df["reject_detail"].to_numpy(), dtype=object)
-    window = f"an RFC 3339 timestamp from {guard.TIMESTAMP_MIN:%Y} to {guard.TIMESTAMP_MAX:%Y}"
+    window = f"{encoding.described} from {guard.TIMESTAMP_MIN:%Y} to {guard.TIMESTAMP_MAX:%Y}"
     for bad, name, field, expected in (
         (progress_bad, "progress_out_of_range", r.PROGRESS, "a progress from 0 to 100"),
         (seconds_bad, "invalid_time_viewed", r.SECONDS_VIEWED, f"a time viewed from 0 to {MAX_SECONDS_VIEWED} s"),

@@ -33,6 +33,10 @@ class ConnectorSpec:
     alerts_conn_id: str = "lms_alerts"
     # The day's sync must have succeeded this many hours after its interval ends, or an alert goes out.
     deadline_hours: float = 6.0
+    # Providers that publish activity late (Provider.freshness "reported"): how often the run asks
+    # whether the day's data is complete, and how long it waits from its first check before failing.
+    freshness_poke_seconds: float = 1800.0
+    data_wait_hours: float = 48.0
 
     @property
     def dag_id(self) -> str:
@@ -97,6 +101,8 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
             pseudonymisation_conn_id=entry.get("pseudonymisation_conn_id", "lms_pseudonymisation_key"),
             alerts_conn_id=entry.get("alerts_conn_id", "lms_alerts"),
             deadline_hours=float(entry.get("deadline_hours", 6)),
+            freshness_poke_seconds=float(entry.get("freshness_poke_seconds", 1800)),
+            data_wait_hours=float(entry.get("data_wait_hours", 48)),
         )
         if not providers.exists(spec.provider):
             raise ValueError(
@@ -108,6 +114,11 @@ def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
             raise ValueError(f"{path}: connector {spec.id!r}: {problem}")
         if not 0 < spec.deadline_hours <= 24 * 7:
             raise ValueError(f"{path}: connector {spec.id!r}: deadline_hours must be in (0, 168]")
+        if not 0 < spec.data_wait_hours <= 24 * 14 or spec.freshness_poke_seconds <= 0:
+            raise ValueError(
+                f"{path}: connector {spec.id!r}: data_wait_hours must be in (0, 336] and "
+                "freshness_poke_seconds positive"
+            )
         if spec.execution_timeout_minutes <= 0:
             raise ValueError(f"{path}: connector {spec.id!r}: execution_timeout_minutes must be positive")
         specs.append(spec)

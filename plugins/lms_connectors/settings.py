@@ -74,7 +74,7 @@ class ConnectorSettings(pydantic.BaseModel):
         if value is None:
             return ()
         if isinstance(value, str) or not isinstance(value, list | tuple):
-            raise ValueError('must be a list of host names, e.g. ["openclassrooms.com"]')
+            raise ValueError('must be a list of host names, e.g. ["courses.example.com"]')
         hosts = tuple(str(h).strip().lower() for h in value)
         for host in hosts:
             if not _HOST_RE.match(host):

@@ -137,7 +137,7 @@ def test_task_shape(bag):
         "extract_progress": ["sync_statistics"],
         "sync_statistics": [],
     }
-    assert set(TASK_STEPS) == set(downstream)
+    assert set(TASK_STEPS) - {"wait_for_activity"} == set(downstream)
     steps = [s for t in ("sync_catalogue", "extract_progress", "sync_statistics") for s in TASK_STEPS[t]]
     assert steps == [
         "extract_courses",
@@ -153,6 +153,17 @@ def test_task_shape(bag):
     # Each task announces what it wrote: the Assets the dashboards DAG waits for.
     assert [a.name for a in dag.get_task("sync_catalogue").outlets] == ["lms_catalogue__openclassrooms"]
     assert [a.name for a in dag.get_task("sync_statistics").outlets] == ["lms_statistics__openclassrooms"]
+
+
+def test_a_provider_that_publishes_late_waits_for_its_data_in_reschedule_mode(bag):
+    """LinkedIn's reports say how fresh they are: the extract waits behind a sensor that gives its
+    worker slot back between checks (mode reschedule), bounded by the registry's deadline."""
+    dagbag, _ = bag
+    dag = dagbag.dags["lms_connector_linkedin_learning"]
+    sensor = dag.get_task("wait_for_activity")
+    assert sorted(sensor.downstream_task_ids) == ["extract_progress"]
+    assert sensor.mode == "reschedule" and sensor.reschedule
+    assert "wait_for_activity" not in dagbag.dags["lms_connector_openclassrooms"].task_ids
 
 
 def test_production_registry_builds_dags_with_the_policies():
@@ -175,8 +186,9 @@ def test_production_registry_builds_dags_with_the_policies():
         assert all(t.retries >= 2 for t in daily.tasks)
         assert all(t.retry_delay.total_seconds() >= 60 for t in daily.tasks)
         assert set(daily.tags) >= {"lms", connector}
-    # Same tasks for every provider: the seam is below the DAG.
-    assert {t.task_id for t in dags["lms_connector_linkedin_learning"].tasks} == {
+    # Same tasks for every provider (the seam is below the DAG), but the wait of a provider whose
+    # data is published late.
+    assert {t.task_id for t in dags["lms_connector_linkedin_learning"].tasks} - {"wait_for_activity"} == {
         t.task_id for t in dags["lms_connector_openclassrooms"].tasks
     }
 

@@ -4,10 +4,12 @@ import datetime as dt
 
 import pytest
 
+from lms_connectors.encodings import format_rfc3339 as format_timestamp
+from lms_connectors.encodings import iso8601_minutes as duration_minutes
+from lms_connectors.encodings import parse_rfc3339 as parse_timestamp
 from lms_connectors.progress import normalise_email
 from lms_connectors.providers.openclassrooms import PROVIDER
 from lms_connectors.providers.openclassrooms.client import ContentRange, ProviderPagingError, parse_content_range
-from lms_connectors.providers.openclassrooms.convert import duration_minutes, format_timestamp, parse_timestamp
 
 
 @pytest.mark.parametrize(

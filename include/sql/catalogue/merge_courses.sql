@@ -1,12 +1,13 @@
 -- Catalogue merge, run in one transaction by lms_connectors.catalogue.load_courses.
 -- Parameters: run_id, connector_id, group_id, author_email, languages (text[]),
--- kept (text[]), synced_at.
+-- kept (text[]), archive_removed (boolean: the provider's removed_courses is "archive"), synced_at.
 
 -- name: plan
 -- The desired state of every course of the connector: incoming courses get
 -- their reasons from the provider status and the language filter; courses
 -- the provider no longer lists keep their status reason and gain
--- removed_by_provider. A course whose record was rejected this run is
+-- removed_by_provider when the provider's removals archive (else they stay as
+-- they were, their language filter applied anew). A course whose record was rejected this run is
 -- neither updated nor treated as removed, and when a rejected record has no
 -- id at all, no course can be said to be gone: removals wait for a clean run.
 CREATE TEMP TABLE course_plan ON COMMIT DROP AS
@@ -36,7 +37,8 @@ SELECT c.lms_course_id, c.provider_course_id, c.group_id, c.author_email, c.titl
        c.language, c.provider_status, c.duration_minutes, c.launch_url, c.image_url,
        c.provider_updated_at, c.archive_reasons,
        lms.reason_set(
-           lms.provider_reasons(c.archive_reasons) || ARRAY['removed_by_provider']
+           lms.provider_reasons(c.archive_reasons)
+           || ARRAY[CASE WHEN %(archive_removed)s THEN 'removed_by_provider' END]
            || lms.settings_reasons(c.language, %(languages)s::text[], true)),
        false, false
 FROM lms.courses c

@@ -28,11 +28,14 @@ import importlib.util
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
+from lms_connectors.encodings import TimestampEncoding, timestamp_encoding
 from lms_connectors.errors import ConnectionConfigError
 from lms_connectors.guard import RecordSchema
+from lms_connectors.time_rules import TimeRule, time_rule
 
-TimeSpentRule = Literal["theoretical", "measured"]
-Timestamps = Literal["rfc3339", "epoch_ms"]
+RemovedCourses = Literal["archive", "keep"]
+Credentials = Literal["client", "token"]
+Freshness = Literal["on_time", "reported"]
 
 
 class ProviderClient(Protocol):
@@ -41,6 +44,12 @@ class ProviderClient(Protocol):
     def iter_course_pages(self) -> Iterator[list[Any]]: ...
 
     def iter_activity_pages(self, since: Any, until: Any) -> Iterator[list[Any]]: ...
+
+
+class ReportsFreshness(Protocol):
+    """The client of a provider whose ``freshness`` is "reported"."""
+
+    def activity_covered_until(self, since: Any, until: Any) -> Any: ...
 
 
 class ConnectionLike(Protocol):
@@ -73,7 +82,12 @@ class StaticConnection:
 
 
 class Provider:
-    """What the core needs from a provider. Subclasses set the class attributes and the methods."""
+    """What the core needs from a provider. Subclasses set the class attributes and the methods.
+
+    Most attributes name a strategy the core keeps in a registry: ``activity_timestamps`` an
+    encoding of ``lms_connectors.encodings``, ``time_spent_rule`` a rule of
+    ``lms_connectors.time_rules``; the others are declarations the core reads as they are.
+    """
 
     name: ClassVar[str]
     label: ClassVar[str]
@@ -81,11 +95,19 @@ class Provider:
     activity_schema: ClassVar[RecordSchema]
     # Provider statuses under which a course stays available in the LMS.
     kept_statuses: ClassVar[frozenset[str]]
-    # How activity timestamps are written: RFC 3339 strings or epoch milliseconds.
-    activity_timestamps: ClassVar[Timestamps] = "rfc3339"
-    # "theoretical": the course duration x progress; "measured": time the provider
-    # measured per day (seconds viewed), summed by the warehouse.
-    time_spent_rule: ClassVar[TimeSpentRule] = "theoretical"
+    # How activity timestamps are written (lms_connectors.encodings.TIMESTAMPS).
+    activity_timestamps: ClassVar[str] = "rfc3339"
+    # How time spent is computed (lms_connectors.time_rules.RULES).
+    time_spent_rule: ClassVar[str] = "theoretical"
+    # What a course the provider stops listing means: "archive" it (reason removed_by_provider), or
+    # "keep" it as it was (a provider that retires courses explicitly, through their status).
+    removed_courses: ClassVar[RemovedCourses] = "archive"
+    # When a day's activity is complete: "on_time" (once the day is over), or "reported" (the provider
+    # says until when its data is published: the client's activity_covered_until; the run waits).
+    freshness: ClassVar[Freshness] = "on_time"
+    # What the Connection holds: "client" (login = client id, password = client secret) or "token"
+    # (password = a static service-account token; no login).
+    credentials: ClassVar[Credentials] = "client"
     # Keys of the Connection's extra that the client needs, besides base_url.
     connection_extras: ClassVar[tuple[str, ...]] = ()
     # Keys of the extra it reads when they are set (compose passes them from the environment too).
@@ -103,9 +125,24 @@ class Provider:
         """The core's staging row (``catalogue.COURSE_COLUMNS``) of a screened course record."""
         raise NotImplementedError
 
+    @property
+    def time_rule(self) -> TimeRule:
+        return time_rule(self.time_spent_rule)
+
+    @property
+    def timestamps(self) -> TimestampEncoding:
+        return timestamp_encoding(self.activity_timestamps)
+
     def time_spent_minutes(self, duration_minutes: Any, progress: Any, seconds_viewed: Any) -> Any:
-        """The provider's time-spent rule, on scalars or pandas Series (the pipeline calls this one)."""
-        raise NotImplementedError
+        """The provider's time-spent rule, on scalars or numpy arrays (the pipeline calls this one)."""
+        return self.time_rule.minutes(duration_minutes, progress, seconds_viewed)
+
+    def require(self, conn: ConnectionLike) -> None:
+        """Fail with the Connection's name when it lacks a credential or an extra the client needs."""
+        require(conn, self.connection_extras, client_id=self.credentials == "client")
+
+    def base_url(self, conn: ConnectionLike) -> str:
+        return base_url_of(conn)
 
     # --- shared --------------------------------------------------------------
     def client(self, conn_id: str, **overrides: Any) -> ProviderClient:
@@ -121,7 +158,11 @@ class Provider:
 
     def env_names(self, prefix: str) -> dict[str, str]:
         """Connection field -> the environment variable that holds it in a compose deployment."""
-        names = {"base_url": "BASE_URL", "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}
+        names = (
+            {"base_url": "BASE_URL", "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}
+            if self.credentials == "client"
+            else {"base_url": "BASE_URL", "client_secret": "TOKEN"}
+        )
         names |= {
             extra: extra.upper() for extra in (*self.connection_extras, *self.optional_extras, *self.common_extras)
         }
@@ -143,7 +184,8 @@ class Provider:
         names = self.env_names(prefix)
         extras = {e: env[names[e]] for e in self.connection_extras}
         extras |= {e: env[names[e]] for e in (*self.optional_extras, *self.common_extras) if env.get(names[e])}
-        return self.connection(env[names["base_url"]], env[names["client_id"]], env[names["client_secret"]], **extras)
+        client_id = env[names["client_id"]] if "client_id" in names else ""
+        return self.connection(env[names["base_url"]], client_id, env[names["client_secret"]], **extras)
 
 
 def base_url_of(conn: ConnectionLike) -> str:
@@ -160,16 +202,14 @@ def base_url_of(conn: ConnectionLike) -> str:
     return host
 
 
-def require(conn: ConnectionLike, extras: tuple[str, ...]) -> None:
-    """Fail with the Connection's name when it lacks the client id, the secret or an extra."""
+def require(conn: ConnectionLike, extras: tuple[str, ...], client_id: bool = True) -> None:
+    """Fail with the Connection's name when it lacks the client id (``client_id``), the secret or an extra."""
     extra = conn.extra_dejson
+    fields = [("login (client id)", conn.login)] if client_id else []
+    secret = "password (client secret)" if client_id else "password (the service account's token)"
     missing = [
         name
-        for name, value in (
-            ("login (client id)", conn.login),
-            ("password (client secret)", conn.password),
-            *((f"extra.{e}", extra.get(e)) for e in extras),
-        )
+        for name, value in (*fields, (secret, conn.password), *((f"extra.{e}", extra.get(e)) for e in extras))
         if not value
     ]
     if missing:

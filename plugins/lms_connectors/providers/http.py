@@ -16,7 +16,8 @@ any record is built (``max_page_values``), so one page of tiny elements cannot
 take more memory than a documented bound.
 
 A provider's client subclasses :class:`OAuthClient`: it says how to ask for a
-token (:meth:`OAuthClient.token_request`) and how to read its pages. Secrets
+token (:meth:`OAuthClient.token_request`), or that its token is static, and how
+to read its pages. Secrets
 never appear in logs, reprs or exceptions.
 """
 
@@ -106,6 +107,23 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+def token_lifetime(expires_in: float, date: str | None, now: dt.datetime | None = None) -> float:
+    """Seconds a token has left: ``expires_in`` counts from the moment the server answered (its
+    ``Date`` header), not from when the answer arrived; never more than ``expires_in``."""
+    from email.utils import parsedate_to_datetime
+
+    if not date:
+        return expires_in
+    try:
+        issued = parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return expires_in
+    if issued.tzinfo is None:
+        return expires_in
+    left = (issued - (now or dt.datetime.now(dt.UTC))).total_seconds() + expires_in
+    return max(0.0, min(expires_in, left))
+
+
 def url_path(url: str) -> str:
     """The URL without its query string, which may be long and is never needed in errors."""
     return url.split("?", 1)[0]
@@ -160,10 +178,14 @@ def error_code(body: bytes) -> str | None:
 
 
 class OAuthClient:
-    """Requests with a bearer token from OAuth2 client credentials, retried and bounded."""
+    """Requests with a bearer token, retried and bounded. The token comes from OAuth2 client
+    credentials (:meth:`token_request`), or is the Connection's secret itself when the provider
+    gives a static service-account token (``STATIC_TOKEN``): it is then never refreshed, and a 401
+    fails at once."""
 
     # Answers a data call may give besides errors; a provider adds its own (416 for Range paging).
     OK_STATUS: frozenset[int] = frozenset({200, 206})
+    STATIC_TOKEN: bool = False
 
     def __init__(
         self,
@@ -220,17 +242,19 @@ class OAuthClient:
     ) -> Any:
         """One logical GET: transient failures retried (bounded), the token refreshed once on 401,
         and ``check`` run on every answer inside the retry loop (it raises TransientError to ask again)."""
+        return self.request("GET", path, check, params=params, headers=headers)
+
+    def request(self, method: str, path: str, check: Callable[[requests.Response, bytes], Any], **kwargs: Any) -> Any:
+        """One logical request (``requests`` arguments: params, headers, json), retried like :meth:`get`."""
 
         def attempt() -> Any:
-            resp, body = self._authorized_get(path, params, headers)
-            if resp.status_code == 401:
+            resp, body = self._authorized(method, path, kwargs)
+            if resp.status_code == 401 and not self.STATIC_TOKEN:
                 # One refresh on an expired or revoked token, then the call again.
                 self._token = None
-                resp, body = self._authorized_get(path, params, headers)
-                if resp.status_code == 401:
-                    raise ProviderAuthError(
-                        f"{self._source}: the access token was refused twice for {url_path(resp.url)}"
-                    )
+                resp, body = self._authorized(method, path, kwargs)
+            if resp.status_code == 401:
+                raise ProviderAuthError(self.refused_token_message(url_path(resp.url)))
             if resp.status_code == 403:
                 raise ProviderForbiddenError(self.forbidden_message())
             if resp.status_code not in self.OK_STATUS:
@@ -242,13 +266,18 @@ class OAuthClient:
 
         return self.with_retries(attempt)
 
-    def _authorized_get(
-        self, path: str, params: dict[str, Any], headers: dict[str, str]
-    ) -> tuple[requests.Response, bytes]:
+    def refused_token_message(self, url: str) -> str:
+        if self.STATIC_TOKEN:
+            return (
+                f"{self._source} refused the service account's token for {url} (401); check the Connection's "
+                "password (the token)"
+            )
+        return f"{self._source}: the access token was refused twice for {url}"
+
+    def _authorized(self, method: str, path: str, kwargs: dict[str, Any]) -> tuple[requests.Response, bytes]:
         token = self._access_token()
-        return self._send(
-            "GET", path, follow_redirects=True, params=params, headers={**headers, "Authorization": f"Bearer {token}"}
-        )
+        headers = {**kwargs.get("headers", {}), "Authorization": f"Bearer {token}"}
+        return self._send(method, path, follow_redirects=True, **{**kwargs, "headers": headers})
 
     def _bound_values(self, body: bytes, url: str) -> None:
         # Every JSON value but the first of an array or the document follows a ',' or
@@ -262,6 +291,8 @@ class OAuthClient:
             )
 
     def _access_token(self) -> str:
+        if self.STATIC_TOKEN:
+            return self._secret
         # Refresh a little early so a token does not die between check and use.
         if self._token and time.monotonic() < self._token_expires - 30:
             return self._token
@@ -277,7 +308,9 @@ class OAuthClient:
         try:
             token_body = orjson.loads(body)
             self._token = str(token_body["access_token"])
-            self._token_expires = time.monotonic() + float(token_body.get("expires_in", 3600))
+            self._token_expires = time.monotonic() + token_lifetime(
+                float(token_body.get("expires_in", 3600)), resp.headers.get("Date")
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise TransientError(
                 f"{self._source}: token response lacks access_token/expires_in", final=ProviderResponseError

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lms_connectors.providers import ConnectionLike, Provider, ProviderClient, base_url_of, require
+from lms_connectors.providers import ConnectionLike, Provider, ProviderClient
 from lms_connectors.providers.linkedin_learning import contract
 
 
@@ -27,6 +27,8 @@ class LinkedInLearning(Provider):
     url_hosts = ("linkedin.com", "licdn.com")
     activity_timestamps = "epoch_ms"
     time_spent_rule = "measured"
+    # Reports say how fresh they are (latestDataAt): a day is loaded once LinkedIn's data covers it.
+    freshness = "reported"
     # LinkedIn's token endpoint is on another host than its API in production.
     optional_extras = ("token_url",)
 
@@ -34,7 +36,7 @@ class LinkedInLearning(Provider):
         from lms_connectors.providers.http import client_options_from_extra
         from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient
 
-        require(conn, self.connection_extras)
+        self.require(conn)
         extra = conn.extra_dejson
         options = {
             **client_options_from_extra(extra, conn.conn_id, self.label),
@@ -42,16 +44,12 @@ class LinkedInLearning(Provider):
             "token_url": extra.get("token_url"),
             **overrides,
         }
-        return LinkedInLearningClient(base_url_of(conn), str(conn.login), str(conn.password), **options)
+        return LinkedInLearningClient(self.base_url(conn), str(conn.login), str(conn.password), **options)
 
     def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
         from lms_connectors.providers.linkedin_learning.convert import course_row
 
         return course_row(record)
-
-    def time_spent_minutes(self, duration_minutes: Any, progress: Any, seconds_viewed: Any) -> Any:
-        """Measured: the seconds LinkedIn reports as viewed that day, in minutes (the merge sums the days)."""
-        return seconds_viewed / 60
 
 
 PROVIDER = LinkedInLearning()

@@ -72,6 +72,34 @@ class LinkedInLearningClient(OAuthClient):
             yield from self._iter_pages(c.REPORTS_PATH, params, f"activity reports of {day:%Y-%m-%d}")
             day += DAY
 
+    def activity_covered_until(self, since: dt.datetime, until: dt.datetime) -> dt.datetime | None:
+        """Until when LinkedIn's reports hold the interval's activity: the ``latestDataAt`` of the
+        last day's report (its first element, else its ``metadata``), or None when it says nothing."""
+        day = until - DAY
+        params = {
+            **c.REPORTS_QUERY,
+            c.STARTED_AT_PARAM: str(int(day.timestamp() * 1000)),
+            "start": "0",
+            "count": "1",
+        }
+        latest = self.get(c.REPORTS_PATH, params, c.HEADERS, self._latest_data_at)
+        return None if latest is None else dt.datetime.fromtimestamp((latest + 1) / 1000, dt.UTC)
+
+    def _latest_data_at(self, resp: requests.Response, body: bytes) -> int | None:
+        try:
+            elements, others = decode_array(body, c.ELEMENTS)
+        except PageDecodeError as exc:
+            raise TransientError(
+                f"{self._source}: malformed JSON in the response to GET {url_path(resp.url)} ({exc})",
+                final=ProviderResponseError,
+            ) from None
+        found = [e.get(c.LATEST_DATA_AT) for e in elements[:1] if isinstance(e, dict)]
+        metadata = others.get("metadata")
+        if isinstance(metadata, dict):
+            found.append(metadata.get(c.LATEST_DATA_AT))
+        stamps = [v for v in found if type(v) is int and 0 < v < 10**14]
+        return min(stamps) if stamps else None
+
     # --- paging -----------------------------------------------------------
     def _iter_pages(self, path: str, params: dict[str, str], what: str) -> Iterator[list[Any]]:
         start, total, read, pages = 0, None, 0, 0

@@ -41,6 +41,8 @@ REPORTS_QUERY = {
 }
 STARTED_AT_PARAM = "startedAt"
 
+# How fresh a report's data is (epoch ms): on each element, and (inferred) in an empty report's metadata.
+LATEST_DATA_AT = "latestDataAt"
 ELEMENTS = "elements"
 PAGING = "paging"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lms_connectors.providers import ConnectionLike, Provider, ProviderClient, base_url_of, require
+from lms_connectors.providers import ConnectionLike, Provider, ProviderClient
 from lms_connectors.providers.openclassrooms import contract
 
 
@@ -31,7 +31,7 @@ class OpenClassrooms(Provider):
         from lms_connectors.providers.http import client_options_from_extra
         from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient
 
-        require(conn, self.connection_extras)
+        self.require(conn)
         extra = conn.extra_dejson
         options = {
             **client_options_from_extra(extra, conn.conn_id, self.label),
@@ -39,17 +39,13 @@ class OpenClassrooms(Provider):
             **overrides,
         }
         return OpenClassroomsClient(
-            base_url_of(conn), str(conn.login), str(conn.password), str(extra["organization_id"]), **options
+            self.base_url(conn), str(conn.login), str(conn.password), str(extra["organization_id"]), **options
         )
 
     def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
         from lms_connectors.providers.openclassrooms.transform import course_row
 
         return course_row(record)
-
-    def time_spent_minutes(self, duration_minutes: Any, progress: Any, seconds_viewed: Any) -> Any:
-        """Theoretical: OpenClassrooms does not measure time; the course's duration x progress / 100."""
-        return duration_minutes * progress / 100
 
 
 PROVIDER = OpenClassrooms()

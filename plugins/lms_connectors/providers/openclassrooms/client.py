@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from lms_connectors.encodings import format_rfc3339
 from lms_connectors.errors import (
     ListingChanged,
     ProviderAuthError,
@@ -32,7 +33,6 @@ from lms_connectors.errors import (
 from lms_connectors.jsonpage import PageDecodeError, decode_array
 from lms_connectors.providers.http import OAuthClient, RetryPolicy, TransientError, url_path
 from lms_connectors.providers.openclassrooms import contract as c
-from lms_connectors.providers.openclassrooms.convert import format_timestamp
 
 log = logging.getLogger(__name__)
 _CONTENT_RANGE_RE = re.compile(r"^\s*items\s+(?:(\d+)-(\d+)|\*)/(\d+)\s*$")
@@ -115,7 +115,7 @@ class OpenClassroomsClient(OAuthClient):
         if until <= since:
             raise ValueError(f"empty interval: {since} >= {until}")
         path = c.ACTIVITY_PATH.format(organization_id=self.organization_id)
-        params = {c.ACTIVITY_SINCE_PARAM: format_timestamp(since), c.ACTIVITY_UNTIL_PARAM: format_timestamp(until)}
+        params = {c.ACTIVITY_SINCE_PARAM: format_rfc3339(since), c.ACTIVITY_UNTIL_PARAM: format_rfc3339(until)}
         yield from self._iter_pages(path, params, "learning activity")
 
     # --- paging -----------------------------------------------------------
