@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from lms_connectors import catalogue_sync
 from lms_connectors.assets import announce
+from lms_connectors.audit import actor_of
 from lms_connectors.context import RunRequest
 from lms_connectors.pipeline import ACTIVITY
 from lms_connectors.registry import ConnectorSpec
@@ -172,3 +173,53 @@ def mark_failed(spec: ConnectorSpec, context: dict[str, Any]) -> None:
     except Exception:
         log.exception("could not record the failure in ops.sync_runs")
     RunFailedNotifier(spec.id, spec.alerts_conn_id)(context)
+
+
+def apply_form(spec: ConnectorSpec, context: Any) -> dict[str, Any]:
+    """The apply-settings task: the form validated against the Variable, saved (unless a dry run)
+    and applied to the catalogue in one transaction; what changed is logged."""
+    from lms_connectors import admin, settings
+    from lms_connectors.warehouse import migrations
+    from lms_connectors.warehouse.db import connect
+
+    refuse_unknown_conf(context)
+    params = context["params"]
+    dry_run = bool(params.get("dry_run"))
+    with fail_fast():
+        current = settings.parse_settings(Variable.get(spec.variable, default=None), spec.variable)
+        changes = {k: params[k] for k in ("languages", "enabled") if params.get(k) is not None}
+        if params.get("all_languages"):
+            if changes.get("languages"):
+                raise settings.SettingsError(
+                    f"{spec.variable}: tick 'All languages' or pick languages, not both "
+                    f"(picked: {', '.join(changes['languages'])})"
+                )
+            changes["languages"] = []
+        wanted = settings.parse_settings({**current.model_dump(mode="json"), **changes}, spec.variable)
+        with connect(spec.warehouse_conn_id) as conn:
+            migrations.check_current(conn)
+            settings.check_against_lms(conn, wanted, spec.variable)
+            if changes and not dry_run:
+                Variable.set(spec.variable, wanted.model_dump_json(indent=2))
+            result = admin.apply_settings(
+                conn,
+                spec.id,
+                wanted,
+                dry_run=dry_run,
+                actor=actor_of(context),
+                run_id=run_key(context),
+            )
+    verb = "would archive" if dry_run else "archived"
+    log.info(
+        "%s%s %d and %s %d courses (languages=%s, enabled=%s); examples archived: %s; unarchived: %s",
+        "DRY RUN: " if dry_run else "",
+        verb,
+        result["archived"],
+        "would unarchive" if dry_run else "unarchived",
+        result["unarchived"],
+        result["languages"] or "all",
+        result["enabled"],
+        result["archived_titles"],
+        result["unarchived_titles"],
+    )
+    return result

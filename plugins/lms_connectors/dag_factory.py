@@ -14,15 +14,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, Variable, dag, get_current_context, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from lms_connectors import catalogue_sync, connector_tasks, providers
 from lms_connectors.assets import catalogue_asset, statistics_asset
-from lms_connectors.audit import actor_of
-from lms_connectors.connector_tasks import run_key
 from lms_connectors.paths import REGISTRY_FILE
 from lms_connectors.registry import ConnectorSpec, load_registry
-from lms_connectors.steps import fail_fast, refuse_unknown_conf
 from lms_connectors.timetable import DayIntervalTimetable
 
 log = logging.getLogger(__name__)
@@ -195,10 +192,49 @@ ENABLED_CHOICES = {
 }
 
 
+def admin_params(codes: list[str]) -> dict[str, Param]:
+    """The apply-settings form's fields."""
+    return {
+        # No enum: a bad code failed the trigger with a schema dump listing all 183 codes twice.
+        # The form offers the codes (examples); the task refuses any other in one line.
+        "languages": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string"},
+            examples=codes,
+            uniqueItems=True,
+            title="Languages",
+            description="ISO 639-1 codes to keep (OR). Empty = keep the Variable's value. "
+            "To allow every language, tick 'All languages' below.",
+        ),
+        # A choice, not a switch: a boolean renders as a switch whose "off" read as "disabled"
+        # while it sent null ("keep"). The UI draws a dropdown for an enum whose first non-null
+        # type is a string; the enum still admits only null, true and false.
+        "enabled": Param(
+            None,
+            type=["string", "boolean", "null"],
+            enum=[None, True, False],
+            values_display=ENABLED_CHOICES,
+            title="Connector state",
+            description="Keep as saved, enable, or disable (every course archived, learning data kept)",
+        ),
+        "all_languages": Param(
+            False,
+            type="boolean",
+            title="All languages",
+            description="Tick to remove the language filter (every language kept); leave Languages empty",
+        ),
+        "dry_run": Param(
+            True,
+            type="boolean",
+            title="Dry run",
+            description="Report what would change, change nothing; untick to save and apply",
+        ),
+    }
+
+
 def build_admin_dag(spec: ConnectorSpec) -> DAG:
     from lms_connectors.settings import iso_639_1_codes
-
-    codes = list(iso_639_1_codes())
 
     @dag(
         dag_id=spec.admin_dag_id,
@@ -214,94 +250,13 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
             "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds),
             "execution_timeout": dt.timedelta(minutes=spec.execution_timeout_minutes),
         },
-        params={
-            # No enum: a bad code failed the trigger with a schema dump listing all 183 codes twice.
-            # The form offers the codes (examples); the task refuses any other in one line.
-            "languages": Param(
-                None,
-                type=["null", "array"],
-                items={"type": "string"},
-                examples=codes,
-                uniqueItems=True,
-                title="Languages",
-                description="ISO 639-1 codes to keep (OR). Empty = keep the Variable's value. "
-                "To allow every language, tick 'All languages' below.",
-            ),
-            # A choice, not a switch: a boolean renders as a switch whose "off" read as "disabled"
-            # while it sent null ("keep"). The UI draws a dropdown for an enum whose first non-null
-            # type is a string; the enum still admits only null, true and false.
-            "enabled": Param(
-                None,
-                type=["string", "boolean", "null"],
-                enum=[None, True, False],
-                values_display=ENABLED_CHOICES,
-                title="Connector state",
-                description="Keep as saved, enable, or disable (every course archived, learning data kept)",
-            ),
-            "all_languages": Param(
-                False,
-                type="boolean",
-                title="All languages",
-                description="Tick to remove the language filter (every language kept); leave Languages empty",
-            ),
-            "dry_run": Param(
-                True,
-                type="boolean",
-                title="Dry run",
-                description="Report what would change, change nothing; untick to save and apply",
-            ),
-        },
+        params=admin_params(list(iso_639_1_codes())),
     )
     def apply_settings_dag() -> None:
         @task
         def apply_settings() -> dict[str, Any]:
             """Validate the form against the Variable, save it, apply it to the catalogue."""
-            from lms_connectors import admin, settings
-            from lms_connectors.warehouse import migrations
-            from lms_connectors.warehouse.db import connect
-
-            context = get_current_context()
-            refuse_unknown_conf(context)
-            params = context["params"]
-            dry_run = bool(params.get("dry_run"))
-            with fail_fast():
-                current = settings.parse_settings(Variable.get(spec.variable, default=None), spec.variable)
-                changes = {k: params[k] for k in ("languages", "enabled") if params.get(k) is not None}
-                if params.get("all_languages"):
-                    if changes.get("languages"):
-                        raise settings.SettingsError(
-                            f"{spec.variable}: tick 'All languages' or pick languages, not both "
-                            f"(picked: {', '.join(changes['languages'])})"
-                        )
-                    changes["languages"] = []
-                wanted = settings.parse_settings({**current.model_dump(mode="json"), **changes}, spec.variable)
-                with connect(spec.warehouse_conn_id) as conn:
-                    migrations.check_current(conn)
-                    settings.check_against_lms(conn, wanted, spec.variable)
-                    if changes and not dry_run:
-                        Variable.set(spec.variable, wanted.model_dump_json(indent=2))
-                    result = admin.apply_settings(
-                        conn,
-                        spec.id,
-                        wanted,
-                        dry_run=dry_run,
-                        actor=actor_of(context),
-                        run_id=run_key(context),
-                    )
-            verb = "would archive" if dry_run else "archived"
-            log.info(
-                "%s%s %d and %s %d courses (languages=%s, enabled=%s); examples archived: %s; unarchived: %s",
-                "DRY RUN: " if dry_run else "",
-                verb,
-                result["archived"],
-                "would unarchive" if dry_run else "unarchived",
-                result["unarchived"],
-                result["languages"] or "all",
-                result["enabled"],
-                result["archived_titles"],
-                result["unarchived_titles"],
-            )
-            return result
+            return connector_tasks.apply_form(spec, get_current_context())
 
         apply_settings()
 

@@ -433,32 +433,16 @@ def load_progress(
     nothing changed).
     """
     sql = sql_statements("stats/merge_progress.sql")
-    params = {
-        "run_id": run_id,
-        "connector_id": connector_id,
-        "day_from": interval_start.date(),
-        "day_to": interval_end.date()
-        if interval_end.time() == dt.time()
-        else interval_end.date() + dt.timedelta(days=1),
-    }
+    # The days the interval touches: [its first day, the day after its last).
+    last = interval_end.date() if interval_end.time() == dt.time() else interval_end.date() + dt.timedelta(days=1)
+    params = {"run_id": run_id, "connector_id": connector_id, "day_from": interval_start.date(), "day_to": last}
     with conn.transaction():
         lock_connector(conn, connector_id)
         conn.execute(sql["memory"])
-        fresh = conn.execute(sql["daily_is_empty"], params).fetchone()[0]
-        unreported = deleted = 0
-        deletion = "not asked" if not delete_unreported else "nothing unreported"
-        if fresh:
-            conn.execute(sql["no_diff"])
-            changed = 0
-        else:
-            changed = conn.execute(sql["diff"], params).rowcount
-            conn.execute(sql["analyze_diff"])
-            unreported = conn.execute(sql["unreported_count"]).fetchone()[0]
-            changed -= unreported
-            if delete_unreported and unreported:
-                deleted, deletion = _delete_unreported(conn, sql, params, max_replay_delete_share)
+        diff = _day_diff(conn, sql, params, delete_unreported, max_replay_delete_share)
+        fresh, deleted = diff["fresh"], diff["deleted"]
         # A re-run that changes nothing does not read the run's records again.
-        batch = "batch" if fresh or changed else "empty_batch"
+        batch = "batch" if fresh or diff["changed"] else "empty_batch"
         conn.execute(sql[batch], {**params, "all_records": fresh})
         if conn.execute(sql["current_is_empty"], params).fetchone()[0]:
             current = conn.execute(sql["insert_current"], params).rowcount
@@ -477,6 +461,7 @@ def load_progress(
         with conn.cursor(row_factory=dict_row) as cur:
             summary = cur.execute(sql["summary"]).fetchone()
         conn.execute("DROP TABLE progress_batch")
+    unreported, deletion = diff["unreported"], diff["deletion"]
     result = {
         "progress_rows": current,
         "daily_rows": daily + deleted,
@@ -495,6 +480,26 @@ def load_progress(
             deletion,
         )
     return result
+
+
+def _day_diff(
+    conn: psycopg.Connection, sql: dict[str, str], params: dict[str, Any], delete_unreported: bool, max_share: float
+) -> dict[str, Any]:
+    """How the run's records differ from the interval's stored days: whether none is stored yet
+    (``fresh``), the rows new or changed, the stored rows no longer reported and what became of them."""
+    fresh = conn.execute(sql["daily_is_empty"], params).fetchone()[0]
+    unreported = deleted = changed = 0
+    deletion = "not asked" if not delete_unreported else "nothing unreported"
+    if fresh:
+        conn.execute(sql["no_diff"])
+    else:
+        changed = conn.execute(sql["diff"], params).rowcount
+        conn.execute(sql["analyze_diff"])
+        unreported = conn.execute(sql["unreported_count"]).fetchone()[0]
+        changed -= unreported
+        if delete_unreported and unreported:
+            deleted, deletion = _delete_unreported(conn, sql, params, max_share)
+    return {"fresh": fresh, "changed": changed, "unreported": unreported, "deleted": deleted, "deletion": deletion}
 
 
 def _delete_unreported(
