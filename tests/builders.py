@@ -97,6 +97,15 @@ PROFILES = {
         kept_status="available",
         other_status="retired",
     ),
+    "skillsoft_percipio": Profile(
+        "skillsoft_percipio",
+        frozenset({"active"}),
+        "grp-skillsoft-percipio",
+        course_prefix="5b7e2c1d-9f4a-4e3b-8c6d-",
+        padded=True,
+        kept_status="active",
+        other_status="retired",
+    ),
 }
 # Every provider: modules that run for each take their params from here.
 PROVIDERS = list(PROFILES)
@@ -332,6 +341,7 @@ def connector_env(sim: SimulatorProcess, warehouse: Warehouse) -> dict[str, str]
         "initial_wait": 0.01,
         "max_retry_after": 1,
         "read_timeout": 10,
+        "poll_seconds": 0.05,
     }
     return {
         "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),

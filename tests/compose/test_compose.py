@@ -26,8 +26,13 @@ SERVICES = {
     "airflow-worker",
     "simulator",
     "simulator-linkedin-learning",
+    "simulator-skillsoft-percipio",
 }
-SIMULATORS = {"simulator": "openclassrooms", "simulator-linkedin-learning": "linkedin_learning"}
+SIMULATORS = {
+    "simulator": "openclassrooms",
+    "simulator-linkedin-learning": "linkedin_learning",
+    "simulator-skillsoft-percipio": "skillsoft_percipio",
+}
 LONG_RUNNING = SERVICES - {"airflow-init"}
 REGISTRY = load_registry(ROOT / "include" / "connectors.yaml")
 

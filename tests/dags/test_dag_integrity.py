@@ -170,7 +170,7 @@ def test_production_registry_builds_dags_with_the_policies():
     from lms_connectors.dag_factory import build_all
 
     dags = build_all(ROOT / "include" / "connectors.yaml")
-    connectors = ["linkedin_learning", "openclassrooms"]
+    connectors = ["linkedin_learning", "openclassrooms", "skillsoft_percipio"]
     assert sorted(dags) == sorted(
         [
             "lms_connectors_deadlines",

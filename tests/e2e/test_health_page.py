@@ -261,7 +261,7 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
         section.wait_for(timeout=60_000)
         # Every connector of the registry has its section (make demo ran them all).
         listed = sorted(s.get_attribute("data-connector") for s in frame.locator("section[data-connector]").all())
-        assert listed == expected["connectors"] == ["linkedin_learning", "openclassrooms"]
+        assert listed == expected["connectors"] == ["linkedin_learning", "openclassrooms", "skillsoft_percipio"]
         other = frame.locator('section[data-connector="linkedin_learning"] [data-figure="last_status"]')
         assert other.inner_text() == "success"
         fig = lambda name: section.locator(f'[data-figure="{name}"]').inner_text()  # noqa: E731
@@ -547,7 +547,7 @@ def test_the_readme_analyst_block_and_the_example_queries_run_as_an_analyst(stac
     out = _bash(stack, _readme_block("## Analysts"))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # Dashboards have data after `make demo`: both connectors' days.
-    assert "openclassrooms" in out.stdout and "linkedin_learning" in out.stdout
+    assert all(c in out.stdout for c in ("openclassrooms", "linkedin_learning", "skillsoft_percipio"))
     login = _bash(stack, "make -s analyst-login")
     (dsn,) = re.findall(r"^export LMS_ANALYST_DSN='(.*)'$", login.stdout, re.M)
     guide = (ROOT / "docs" / "ANALYSTS.md").read_text()
@@ -565,4 +565,4 @@ def test_the_readme_analyst_block_and_the_example_queries_run_as_an_analyst(stac
         by_connector = dict(
             conn.execute("SELECT connector_id, count(*) FROM stats.v_path_progress GROUP BY 1").fetchall()
         )
-    assert set(by_connector) == {"openclassrooms", "linkedin_learning"}
+    assert set(by_connector) == {"openclassrooms", "linkedin_learning", "skillsoft_percipio"}

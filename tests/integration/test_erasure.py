@@ -187,9 +187,12 @@ def test_connectors_hash_the_same_learner_apart(dagbag, warehouse, simulators, m
             .state
             == "success"
         )
-    # The same world: the same people are unmatched in both, under hashes that never match.
-    first, second = (unmatched_hashes(warehouse, name) for name in PROVIDERS)
-    assert first and second and not first & second
+    # The same world: the same people are unmatched in each, under hashes that never match.
+    hashes = [unmatched_hashes(warehouse, name) for name in PROVIDERS]
+    assert all(hashes)
+    for i, one in enumerate(hashes):
+        for other in hashes[i + 1 :]:
+            assert not one & other
 
 
 def test_a_rotated_key_leaves_no_hash_under_the_old_one(dags, dagbag, profile, airflow_env, warehouse, sim):

@@ -173,6 +173,39 @@ HOSTILE_REASONS["linkedin_learning"] = {
 }
 
 
+HOSTILE_REASONS["skillsoft_percipio"] = {
+    "course": {
+        "nul_in_title": "invalid_text",
+        "lone_surrogate_in_description": "invalid_text",
+        "control_character_in_status": "invalid_text",
+        "duration_of_millions_of_days": "invalid_duration",
+        "updated_at_beyond_year_9999": "invalid_updated_at",
+        "description_of_1_5_mb": "text_too_long",
+        "id_of_3000_characters": "text_too_long",
+        "locale_not_iso_639_1": "invalid_language",
+        "javascript_launch_url": "invalid_url",
+        "foreign_launch_url": "invalid_url",
+        "lifecycle_is_an_array": "wrong_type",
+        "record_is_a_string": "not_an_object",
+        "nesting_2000_levels_deep": "undecodable_record",
+    },
+    "progress": {
+        "progress_1000": "progress_out_of_range",
+        "progress_1e400": "invalid_number",
+        "progress_nan": "invalid_number",
+        "progress_is_a_string": "wrong_type",
+        "duration_negative": "invalid_time_viewed",
+        "first_access_unparseable": "invalid_started_at",
+        "completed_date_unparseable": "invalid_completed_at",
+        "nul_in_content_uuid": "invalid_text",
+        "lone_surrogate_in_email": "invalid_text",
+        "content_uuid_of_3000_characters": "text_too_long",
+        "record_is_an_array": "not_an_object",
+        "nesting_2000_levels_deep": "undecodable_record",
+    },
+}
+
+
 def test_hostile_records_over_http_are_quarantined_and_the_run_ends_like_a_clean_one(
     dags, profile, provider_name, airflow_env, warehouse, sim, clean_day, monkeypatch
 ):
@@ -229,6 +262,10 @@ BAD_CONNECTIONS = {
     "linkedin_learning": [
         ({"password": "wrong-secret"}, "refused the client credentials"),
         ({"extra": {"token_url": "{base_url}/oauth/v2/no-such-endpoint"}}, "token endpoint answered 404"),
+    ],
+    "skillsoft_percipio": [
+        ({"password": "wrong-token"}, "refused the service account's token"),
+        ({"extra": {"organization_id": "org-other"}}, "has no access to organization 'org-other'"),
     ],
 }
 

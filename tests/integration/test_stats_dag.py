@@ -125,6 +125,35 @@ def test_measured_time_spent_is_the_sum_of_the_days_viewed(dags, profile, airflo
     assert progress_of(warehouse, a, course, profile) == [(100, 55)]
 
 
+@pytest.mark.parametrize("provider_name", ["skillsoft_percipio"])
+def test_reported_total_time_spent_is_the_providers_latest_total(dags, profile, airflow_env, warehouse, sim):
+    """Skillsoft Percipio reports each learner's total time on a course up to the report's end: the
+    warehouse keeps the newest report's total, in whatever order the days load, never a sum."""
+    course, _ = sorted(_course_ids(sim))[:2]
+    change_course(sim, course, duration="PT12H30M")
+    a = learner_emails(sim)[0]
+    first, second, third = QUIET_DAYS
+    add_activity(
+        sim,
+        [
+            {**record(a, course, 30, first), "seconds_viewed": 1200},
+            {**record(a, course, 45, first, hour=15), "seconds_viewed": 300},
+            {**record(a, course, 100, third), "seconds_viewed": 1800},
+        ],
+    )
+    for day in (third, first, second):
+        assert dags.run(day) == "success"
+    # (1200 + 300 + 1800) s by the third day's report, whatever the course's duration says.
+    assert progress_of(warehouse, a, course, profile) == [(100, 55)]
+    by_day = warehouse.rows(
+        """SELECT d.activity_date, d.time_spent_minutes FROM stats.course_progress_daily d
+           JOIN lms.courses c USING (lms_course_id) JOIN lms.users u USING (user_id)
+           WHERE lower(u.email) = lower(%s) AND c.provider_course_id = %s ORDER BY 1""",
+        (a, profile.course_id(course)),
+    )
+    assert [(day, float(minutes)) for day, minutes in by_day] == [(first, 25.0), (third, 55.0)]
+
+
 def _course_ids(sim) -> list[str]:
     """The world's course ids (a provider's course id is derived from one: ``profile.course_id``)."""
     return list(world_courses(sim))

@@ -1,0 +1,68 @@
+"""Skillsoft Percipio: the catalogue over a paging snapshot, learning activity as a report job.
+
+A static service-account bearer token (the Connection's password) on a regional host (extra
+``region``: ``US`` for https://api.percipio.com, ``EU`` for https://dew1-api.percipio.com; or
+``base_url``), extra ``organization_id``. Courses whose lifecycle is ACTIVE are kept; RETIRED ones
+(or with a ``retiredDate``) are archived. A course the catalogue stops listing stays as it was:
+Percipio retires content explicitly, and 360Learning's own Skillsoft connector keeps such courses.
+Time spent is the learner's total the report gives (``duration``, seconds), as last reported.
+Contract: ``simulator/skillsoft_percipio.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lms_connectors.errors import ConnectionConfigError
+from lms_connectors.providers import ConnectionLike, Provider, ProviderClient, base_url_of
+from lms_connectors.providers.skillsoft_percipio import contract
+
+
+class SkillsoftPercipio(Provider):
+    name = "skillsoft_percipio"
+    label = "Skillsoft Percipio"
+    course_schema = contract.COURSE_SCHEMA
+    activity_schema = contract.ACTIVITY_SCHEMA
+    kept_statuses = contract.KEPT_STATUSES
+    url_hosts = ("percipio.com",)
+    activity_timestamps = "rfc3339"
+    time_spent_rule = "reported_total"
+    removed_courses = "keep"
+    credentials = "token"
+    connection_extras = ("organization_id",)
+    optional_extras = ("region",)
+
+    def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
+        from lms_connectors.providers.http import client_options_from_extra
+        from lms_connectors.providers.skillsoft_percipio.client import PercipioClient
+
+        self.require(conn)
+        extra = conn.extra_dejson
+        options = {
+            **client_options_from_extra(extra, conn.conn_id, self.label),
+            "page_size": int(extra.get("page_size", contract.MAX_PAGE_SIZE)),
+            "poll_seconds": float(extra.get("poll_seconds", contract.POLL_SECONDS)),
+            "max_poll_seconds": float(extra.get("max_poll_seconds", contract.MAX_POLL_SECONDS)),
+            **overrides,
+        }
+        return PercipioClient(self.base_url(conn), str(conn.password), str(extra["organization_id"]), **options)
+
+    def base_url(self, conn: ConnectionLike) -> str:
+        """extra ``base_url`` (or host), else the host of extra ``region``."""
+        extra = conn.extra_dejson
+        if extra.get("base_url") or conn.host:
+            return base_url_of(conn)
+        region = str(extra.get("region") or "").upper()
+        if region not in contract.REGIONS:
+            raise ConnectionConfigError(
+                f"Connection {conn.conn_id!r}: set extra region ({' or '.join(contract.REGIONS)}) or extra base_url"
+            )
+        return contract.REGIONS[region]
+
+    def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        from lms_connectors.providers.skillsoft_percipio.convert import course_row
+
+        return course_row(record)
+
+
+PROVIDER = SkillsoftPercipio()

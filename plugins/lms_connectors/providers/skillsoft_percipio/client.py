@@ -1,0 +1,205 @@
+"""Production client of the Skillsoft Percipio API: the catalogue and the learning-activity report.
+
+A static service-account bearer token (never refreshed: a 401 fails at once), on the shared
+machinery of :mod:`lms_connectors.providers.http` (bounded retries honouring ``Retry-After``,
+per-request deadline and size cap, same-origin redirects only).
+
+The catalogue is read with ``offset``/``max`` over the snapshot its first page opens
+(``x-paging-request-id``, sent back as ``pagingRequestId``); each page is checked against the
+snapshot's total (``x-total-count``) and the previous page's last item, so an overlapping page is
+asked again. A snapshot that expires or whose total moves raises ListingChanged: the extract step
+reads the catalogue again from a new snapshot.
+
+Learning activity is a report job: the request is posted, then polled (``poll_seconds`` apart, for
+at most ``max_poll_seconds``) until the answer is the report, whose record count is checked against
+its ``x-total-count``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import requests
+
+from lms_connectors.encodings import format_rfc3339
+from lms_connectors.errors import ListingChanged, ProviderPagingError, ProviderResponseError, ProviderUnavailableError
+from lms_connectors.jsonpage import PageDecodeError, decode_array
+from lms_connectors.providers.http import OAuthClient, TransientError, url_path
+from lms_connectors.providers.skillsoft_percipio import contract as c
+
+log = logging.getLogger(__name__)
+
+
+class PercipioClient(OAuthClient):
+    STATIC_TOKEN = True
+    # 400 answers an expired pagingRequestId: the catalogue is read again from a new snapshot.
+    OK_STATUS = frozenset({200, 202, 400})
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        organization_id: str,
+        *,
+        page_size: int = c.MAX_PAGE_SIZE,
+        poll_seconds: float = c.POLL_SECONDS,
+        max_poll_seconds: float = c.MAX_POLL_SECONDS,
+        source: str = "Skillsoft Percipio",
+        **options: Any,
+    ) -> None:
+        if not 1 <= page_size <= c.MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {c.MAX_PAGE_SIZE}, got {page_size}")
+        super().__init__(base_url, "service account", token, source=source, **options)
+        self.organization_id = organization_id
+        self.page_size = page_size
+        self.poll_seconds = poll_seconds
+        self.max_poll_seconds = max_poll_seconds
+
+    def __repr__(self) -> str:
+        return f"PercipioClient(base_url={self.base_url!r}, organization_id={self.organization_id!r})"
+
+    def forbidden_message(self) -> str:
+        return f"{self._source}: the service account has no access to organization {self.organization_id!r} (403)"
+
+    # --- the catalogue ----------------------------------------------------
+    def iter_course_pages(self) -> Iterator[list[Any]]:
+        """Pages of the organization's catalogue, from one snapshot."""
+        path = c.CATALOG_PATH.format(organization_id=self.organization_id)
+        offset, total, snapshot, pages, last = 0, None, None, 0, None
+        started = time.monotonic()
+        while total is None or offset < total:
+            params = {c.OFFSET_PARAM: str(offset), c.MAX_PARAM: str(self.page_size)}
+            if snapshot is not None:
+                params[c.PAGING_PARAM] = snapshot
+            items, page_total, page_snapshot = self.get(
+                path, params, {}, lambda resp, body, o=offset, t=total, p=last: self._check_page(resp, body, o, t, p)
+            )
+            if total is None:
+                total, snapshot = page_total, page_snapshot
+            if not items:
+                raise ListingChanged(f"{self._source} catalogue: no item from {offset} on, of {total}")
+            last = items[-1]
+            pages += 1
+            self.stats["pages"] += 1
+            yield items
+            offset += len(items)
+        log.info("%s catalogue: %d items in %d pages (%.1f s)", self._source, offset, pages, time.monotonic() - started)
+
+    def _check_page(
+        self, resp: requests.Response, body: bytes, offset: int, total: int | None, previous: Any
+    ) -> tuple[list[Any], int, str | None]:
+        """The page's items, the snapshot's total and id; anything wrong with this one answer is asked again."""
+        if resp.status_code == 400:
+            raise ListingChanged(
+                f"{self._source} catalogue: the snapshot was refused ({_message(body)}); reading again"
+            )
+        items = self._decode(resp, body, "catalogue")
+        try:
+            page_total = int(resp.headers[c.TOTAL_HEADER])
+        except (KeyError, ValueError):
+            raise TransientError(
+                f"{self._source} catalogue: the page has no valid {c.TOTAL_HEADER}", final=ProviderPagingError
+            ) from None
+        if total is not None and page_total != total:
+            raise ListingChanged(f"{self._source} catalogue: the total changed while paging ({total} -> {page_total})")
+        expected = max(0, min(self.page_size, page_total - offset))
+        problem = None
+        if len(items) != expected:
+            problem = f"the page from {offset} holds {len(items)} items, {expected} expected of {page_total}"
+        elif previous is not None and items and items[0] == previous:
+            # Offsets give no marker to check: a page that starts with the previous page's last item overlaps it.
+            problem = f"the page from {offset} starts with the previous page's last item (an overlapping page)"
+        if problem:
+            raise TransientError(f"{self._source} catalogue: {problem}", final=ProviderPagingError)
+        return items, page_total, resp.headers.get(c.PAGING_HEADER)
+
+    # --- learning activity ------------------------------------------------
+    def iter_activity_pages(self, since: dt.datetime, until: dt.datetime) -> Iterator[list[Any]]:
+        """The learning-activity report of [since, until): requested, polled, then read as one page."""
+        if until <= since:
+            raise ValueError(f"empty interval: {since} >= {until}")
+        org = self.organization_id
+        body = {"start": format_rfc3339(since), "end": format_rfc3339(until), **c.REPORT_BODY}
+        request_id = self.request("POST", c.REPORT_PATH.format(organization_id=org), self._check_submitted, json=body)
+        status_path = c.REPORT_STATUS_PATH.format(organization_id=org, request_id=request_id)
+        waited = 0.0
+        while (report := self.get(status_path, {}, {}, self._check_report)) is None:
+            if waited >= self.max_poll_seconds:
+                raise ProviderUnavailableError(
+                    f"{self._source}: the learning-activity report {request_id} was not ready after "
+                    f"{waited:g} s (max_poll_seconds)"
+                )
+            self._sleep(self.poll_seconds)
+            waited += self.poll_seconds
+        self.stats["pages"] += 1
+        log.info(
+            "%s learning activity %s: %d records (report %s)",
+            self._source,
+            f"{since:%Y-%m-%d}",
+            len(report),
+            request_id,
+        )
+        yield report
+
+    def _check_submitted(self, resp: requests.Response, body: bytes) -> str:
+        doc = _json(body)
+        if doc is None and resp.status_code != 400:
+            raise TransientError(
+                f"{self._source}: malformed JSON in the answer to the report request", final=ProviderResponseError
+            )
+        if resp.status_code == 400 or not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+            raise ProviderResponseError(
+                f"{self._source}: the report request was refused or gave no id ({_message(body)})"
+            )
+        return doc["id"]
+
+    def _check_report(self, resp: requests.Response, body: bytes) -> list[Any] | None:
+        """The report's records, or None while the request is pending."""
+        if resp.status_code == 400:
+            raise ProviderResponseError(f"{self._source}: the report request failed ({_message(body)})")
+        if body.lstrip()[:1] == b"{":
+            doc = _json(body)
+            if doc is None:
+                raise TransientError(
+                    f"{self._source}: malformed JSON in the report request's status", final=ProviderResponseError
+                )
+            status = doc.get("status") if isinstance(doc, dict) else None
+            if status in c.PENDING_STATUSES:
+                return None
+            raise ProviderResponseError(f"{self._source}: the report request ended as {str(status)[:40]!r}")
+        records = self._decode(resp, body, "learning-activity report")
+        announced = resp.headers.get(c.TOTAL_HEADER)
+        if announced is not None and announced.isdigit() and int(announced) != len(records):
+            raise TransientError(
+                f"{self._source} learning-activity report: {len(records)} records, {announced} announced",
+                final=ProviderPagingError,
+            )
+        return records
+
+    def _decode(self, resp: requests.Response, body: bytes, what: str) -> list[Any]:
+        try:
+            items, _ = decode_array(body)
+        except PageDecodeError as exc:
+            raise TransientError(
+                f"{self._source} {what}: malformed JSON in the response to {url_path(resp.url)} ({exc})",
+                final=ProviderResponseError,
+            ) from None
+        return items
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _message(body: bytes) -> str:
+    doc = _json(body)
+    message = doc.get("message") if isinstance(doc, dict) else None
+    return str(message)[:200] if message else "no message"

@@ -1,1 +1,0 @@
-"""Aliases of the development stack's commands under their first names (a checkout only)."""
