@@ -214,24 +214,16 @@ def test_make_airflow_listens_on_loopback_and_keeps_its_secrets_private(stack):
 
 
 def test_the_printed_warehouse_connection_is_least_privileged(stack):
-    """`stack env` prints the Connections the DAG and the page use: neither is the owner or a superuser.
-
-    The command answers under its first name, ``lms_connectors.runtime.stack``, too.
-    """
-    outs = [
-        subprocess.run(
-            [sys.executable, "-m", module, "env"],
-            env=stack["env"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-        for module in ("devstack.stack", "lms_connectors.runtime.stack")
-    ]
-    assert outs[0] == outs[1]
-    out = outs[0]
+    """`stack env` prints the Connections the DAG and the page use: neither is the owner or a superuser."""
+    out = subprocess.run(
+        [sys.executable, "-m", "devstack.stack", "env"],
+        env=stack["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     exported = dict(re.findall(r"^export (\w+)='(.*)'$", out, re.M))
     sync = json.loads(exported["AIRFLOW_CONN_LMS_WAREHOUSE"])
     health = json.loads(exported["AIRFLOW_CONN_LMS_WAREHOUSE_READONLY"])
