@@ -12,12 +12,14 @@ import asyncio
 import copy
 import dataclasses
 import datetime as dt
+import pathlib
 import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
 import orjson
+import yaml
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -147,6 +149,18 @@ def malformed(state: SimState, items: list[Any], start: int, mutate: Callable[[A
             mutate(item, (start + i) % 3)
         out.append(item)
     return out
+
+
+def contract_routes(contract: pathlib.Path) -> list[Route]:
+    """The provider's written contract, served as OpenAPI (YAML and JSON)."""
+
+    async def as_yaml(request: Request) -> Response:
+        return Response(contract.read_bytes(), media_type="application/yaml")
+
+    async def as_json(request: Request) -> Response:
+        return json_response(yaml.safe_load(contract.read_text()))
+
+    return [Route("/openapi.yaml", as_yaml), Route("/openapi.json", as_json)]
 
 
 def control_routes(state: SimState) -> list[Route]:

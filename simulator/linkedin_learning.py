@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -32,6 +31,7 @@ from starlette.routing import Route
 from simulator import data, hostile
 from simulator.common import (
     announced_total,
+    contract_routes,
     error,
     fault_gate,
     items_json,
@@ -287,18 +287,11 @@ def routes(state: SimState) -> list[Route]:
         )
         return paged(request, listing, "activity")
 
-    async def contract_yaml(request: Request) -> Response:
-        return Response(CONTRACT.read_bytes(), media_type="application/yaml")
-
-    async def contract_json(request: Request) -> Response:
-        return json_response(yaml.safe_load(CONTRACT.read_text()))
-
     return [
         Route("/oauth/v2/accessToken", token, methods=["POST"]),
         Route("/v2/learningAssets", assets, methods=["GET"]),
         Route("/v2/learningActivityReports", reports, methods=["GET"]),
-        Route("/openapi.yaml", contract_yaml),
-        Route("/openapi.json", contract_json),
+        *contract_routes(CONTRACT),
     ]
 
 

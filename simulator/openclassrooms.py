@@ -16,7 +16,6 @@ import pathlib
 import re
 from typing import Any
 
-import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,6 +23,7 @@ from starlette.routing import Route
 from simulator import hostile
 from simulator.common import (
     announced_total,
+    contract_routes,
     error,
     fault_gate,
     items_json,
@@ -157,17 +157,10 @@ def routes(state: SimState) -> list[Route]:
             items = state.format_activity(lo + start, lo + end + 1) if total else []
         return paged(request, corrupt(items, start, "activity"), start, end, total)
 
-    async def openapi_yaml(request: Request) -> Response:
-        return Response(CONTRACT.read_bytes(), media_type="application/yaml")
-
-    async def openapi_json(request: Request) -> Response:
-        return json_response(yaml.safe_load(CONTRACT.read_text()))
-
     org = "/organizations/{org}"
     return [
         Route("/oauth2/token", token, methods=["POST"]),
         Route(f"{org}/courses", courses, methods=["GET"]),
         Route(f"{org}/learning-activity", activity, methods=["GET"]),
-        Route("/openapi.yaml", openapi_yaml),
-        Route("/openapi.json", openapi_json),
+        *contract_routes(CONTRACT),
     ]

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,6 +35,7 @@ from starlette.routing import Route
 from simulator import data, hostile
 from simulator.common import (
     announced_total,
+    contract_routes,
     fault_gate,
     items_json,
     json_response,
@@ -323,19 +323,12 @@ def routes(state: SimState) -> list[Route]:
         headers = {"x-total-count": str(announced_total(state, len(listing)))}
         return respond(request, state, items_json(corrupt(listing, 0, "activity")), 200, headers)
 
-    async def contract_yaml(request: Request) -> Response:
-        return Response(CONTRACT.read_bytes(), media_type="application/yaml")
-
-    async def contract_json(request: Request) -> Response:
-        return json_response(yaml.safe_load(CONTRACT.read_text()))
-
     org = "/{org}"
     return [
         Route(f"/content-discovery/v2/organizations{org}/catalog-content", catalog, methods=["GET"]),
         Route(f"/reporting/v1/organizations{org}/report-requests/learning-activity", submit_report, methods=["POST"]),
         Route(f"/reporting/v1/organizations{org}/report-requests/{{rid}}", report, methods=["GET"]),
-        Route("/openapi.yaml", contract_yaml),
-        Route("/openapi.json", contract_json),
+        *contract_routes(CONTRACT),
     ]
 
 

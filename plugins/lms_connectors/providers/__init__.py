@@ -144,6 +144,18 @@ class Provider:
     def base_url(self, conn: ConnectionLike) -> str:
         return base_url_of(conn)
 
+    def client_options(self, conn: ConnectionLike, overrides: Mapping[str, Any], **read: Any) -> dict[str, Any]:
+        """A client's options from its Connection: the shared ones (timeouts, size caps, retry bounds),
+        then each extra of ``read`` (its default's type; None: as given), then ``overrides``."""
+        from lms_connectors.providers.http import client_options_from_extra
+
+        extra = conn.extra_dejson
+        own = {
+            name: (extra.get(name) if default is None else type(default)(extra.get(name, default)))
+            for name, default in read.items()
+        }
+        return {**client_options_from_extra(extra, conn.conn_id, self.label), **own, **overrides}
+
     # --- shared --------------------------------------------------------------
     def client(self, conn_id: str, **overrides: Any) -> ProviderClient:
         """The client of the Airflow Connection ``conn_id``."""

@@ -46,6 +46,7 @@ from lms_connectors.errors import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
+from lms_connectors.jsonpage import PageDecodeError, decode_array
 
 log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -231,6 +232,20 @@ class OAuthClient:
 
     def forbidden_message(self) -> str:
         return f"{self._source}: client {self.client_id!r} has no access (403)"
+
+    def decode_page(
+        self, resp: requests.Response, body: bytes, what: str, array_key: str | None = None
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """A page's records (``jsonpage.decode_array``: one undecodable record is isolated) and its
+        other members; malformed JSON is asked again (bounded), then fails the extract."""
+        try:
+            return decode_array(body, array_key) if array_key else decode_array(body)
+        except PageDecodeError as exc:
+            raise TransientError(
+                f"{self._source} {what}: malformed JSON in the response to {resp.request.method} "
+                f"{url_path(resp.url)} ({exc})",
+                final=ProviderResponseError,
+            ) from None
 
     # --- requests ---------------------------------------------------------
     def get(

@@ -33,17 +33,10 @@ class LinkedInLearning(Provider):
     optional_extras = ("token_url",)
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
-        from lms_connectors.providers.http import client_options_from_extra
         from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient
 
         self.require(conn)
-        extra = conn.extra_dejson
-        options = {
-            **client_options_from_extra(extra, conn.conn_id, self.label),
-            "page_size": int(extra.get("page_size", contract.MAX_PAGE_SIZE)),
-            "token_url": extra.get("token_url"),
-            **overrides,
-        }
+        options = self.client_options(conn, overrides, page_size=contract.MAX_PAGE_SIZE, token_url=None)
         return LinkedInLearningClient(self.base_url(conn), str(conn.login), str(conn.password), **options)
 
     def course_row(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,8 @@ from typing import Any
 
 import requests
 
-from lms_connectors.errors import ListingChanged, ProviderPagingError, ProviderResponseError
-from lms_connectors.jsonpage import PageDecodeError, decode_array
-from lms_connectors.providers.http import OAuthClient, TransientError, check_endpoint, url_path
+from lms_connectors.errors import ListingChanged, ProviderPagingError
+from lms_connectors.providers.http import OAuthClient, TransientError, check_endpoint
 from lms_connectors.providers.linkedin_learning import contract as c
 
 log = logging.getLogger(__name__)
@@ -86,13 +85,7 @@ class LinkedInLearningClient(OAuthClient):
         return None if latest is None else dt.datetime.fromtimestamp((latest + 1) / 1000, dt.UTC)
 
     def _latest_data_at(self, resp: requests.Response, body: bytes) -> int | None:
-        try:
-            elements, others = decode_array(body, c.ELEMENTS)
-        except PageDecodeError as exc:
-            raise TransientError(
-                f"{self._source}: malformed JSON in the response to GET {url_path(resp.url)} ({exc})",
-                final=ProviderResponseError,
-            ) from None
+        elements, others = self.decode_page(resp, body, "activity report", c.ELEMENTS)
         found = [e.get(c.LATEST_DATA_AT) for e in elements[:1] if isinstance(e, dict)]
         metadata = others.get("metadata")
         if isinstance(metadata, dict):
@@ -129,13 +122,7 @@ class LinkedInLearningClient(OAuthClient):
 
     def _check_page(self, resp: requests.Response, body: bytes, start: int, what: str) -> tuple[list[Any], int]:
         """The page's elements and announced total; anything wrong with this one answer is asked again."""
-        try:
-            elements, others = decode_array(body, c.ELEMENTS)
-        except PageDecodeError as exc:
-            raise TransientError(
-                f"{self._source} {what}: malformed JSON in the response to GET {url_path(resp.url)} ({exc})",
-                final=ProviderResponseError,
-            ) from None
+        elements, others = self.decode_page(resp, body, what, c.ELEMENTS)
         paging = others.get(c.PAGING)
         if not isinstance(paging, dict) or not all(type(paging.get(k)) is int for k in ("start", "count", "total")):
             raise TransientError(f"{self._source} {what}: the page has no valid paging", final=ProviderPagingError)

@@ -28,19 +28,12 @@ class OpenClassrooms(Provider):
     connection_extras = ("organization_id",)
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
-        from lms_connectors.providers.http import client_options_from_extra
         from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient
 
         self.require(conn)
-        extra = conn.extra_dejson
-        options = {
-            **client_options_from_extra(extra, conn.conn_id, self.label),
-            "page_size": int(extra.get("page_size", contract.MAX_PAGE_SIZE)),
-            **overrides,
-        }
-        return OpenClassroomsClient(
-            self.base_url(conn), str(conn.login), str(conn.password), str(extra["organization_id"]), **options
-        )
+        options = self.client_options(conn, overrides, page_size=contract.MAX_PAGE_SIZE)
+        organization = str(conn.extra_dejson["organization_id"])
+        return OpenClassroomsClient(self.base_url(conn), str(conn.login), str(conn.password), organization, **options)
 
     def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
         from lms_connectors.providers.openclassrooms.transform import course_row

@@ -30,8 +30,7 @@ from lms_connectors.errors import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
-from lms_connectors.jsonpage import PageDecodeError, decode_array
-from lms_connectors.providers.http import OAuthClient, RetryPolicy, TransientError, url_path
+from lms_connectors.providers.http import OAuthClient, RetryPolicy, TransientError
 from lms_connectors.providers.openclassrooms import contract as c
 
 log = logging.getLogger(__name__)
@@ -175,13 +174,7 @@ class OpenClassroomsClient(OAuthClient):
         """
         if resp.status_code == 416:
             return None
-        try:
-            items, _ = decode_array(body)
-        except PageDecodeError as exc:
-            raise TransientError(
-                f"{self._source} {what}: malformed JSON in the response to GET {url_path(resp.url)} ({exc})",
-                final=ProviderResponseError,
-            ) from None
+        items, _ = self.decode_page(resp, body, what)
         try:
             rng = parse_content_range(resp.headers.get(c.CONTENT_RANGE_HEADER))
         except ProviderPagingError as exc:

@@ -33,19 +33,18 @@ class SkillsoftPercipio(Provider):
     optional_extras = ("region",)
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
-        from lms_connectors.providers.http import client_options_from_extra
         from lms_connectors.providers.skillsoft_percipio.client import PercipioClient
 
         self.require(conn)
-        extra = conn.extra_dejson
-        options = {
-            **client_options_from_extra(extra, conn.conn_id, self.label),
-            "page_size": int(extra.get("page_size", contract.MAX_PAGE_SIZE)),
-            "poll_seconds": float(extra.get("poll_seconds", contract.POLL_SECONDS)),
-            "max_poll_seconds": float(extra.get("max_poll_seconds", contract.MAX_POLL_SECONDS)),
-            **overrides,
-        }
-        return PercipioClient(self.base_url(conn), str(conn.password), str(extra["organization_id"]), **options)
+        options = self.client_options(
+            conn,
+            overrides,
+            page_size=contract.MAX_PAGE_SIZE,
+            poll_seconds=contract.POLL_SECONDS,
+            max_poll_seconds=contract.MAX_POLL_SECONDS,
+        )
+        organization = str(conn.extra_dejson["organization_id"])
+        return PercipioClient(self.base_url(conn), str(conn.password), organization, **options)
 
     def base_url(self, conn: ConnectionLike) -> str:
         """extra ``base_url`` (or host), else the host of extra ``region``."""

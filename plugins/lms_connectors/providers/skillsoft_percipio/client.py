@@ -28,8 +28,7 @@ import requests
 
 from lms_connectors.encodings import format_rfc3339
 from lms_connectors.errors import ListingChanged, ProviderPagingError, ProviderResponseError, ProviderUnavailableError
-from lms_connectors.jsonpage import PageDecodeError, decode_array
-from lms_connectors.providers.http import OAuthClient, TransientError, url_path
+from lms_connectors.providers.http import OAuthClient, TransientError
 from lms_connectors.providers.skillsoft_percipio import contract as c
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ class PercipioClient(OAuthClient):
             raise ListingChanged(
                 f"{self._source} catalogue: the snapshot was refused ({_message(body)}); reading again"
             )
-        items = self._decode(resp, body, "catalogue")
+        items, _ = self.decode_page(resp, body, "catalogue")
         try:
             page_total = int(resp.headers[c.TOTAL_HEADER])
         except (KeyError, ValueError):
@@ -172,7 +171,7 @@ class PercipioClient(OAuthClient):
             if status in c.PENDING_STATUSES:
                 return None
             raise ProviderResponseError(f"{self._source}: the report request ended as {str(status)[:40]!r}")
-        records = self._decode(resp, body, "learning-activity report")
+        records, _ = self.decode_page(resp, body, "learning-activity report")
         announced = resp.headers.get(c.TOTAL_HEADER)
         if announced is not None and announced.isdigit() and int(announced) != len(records):
             raise TransientError(
@@ -180,16 +179,6 @@ class PercipioClient(OAuthClient):
                 final=ProviderPagingError,
             )
         return records
-
-    def _decode(self, resp: requests.Response, body: bytes, what: str) -> list[Any]:
-        try:
-            items, _ = decode_array(body)
-        except PageDecodeError as exc:
-            raise TransientError(
-                f"{self._source} {what}: malformed JSON in the response to {url_path(resp.url)} ({exc})",
-                final=ProviderResponseError,
-            ) from None
-        return items
 
 
 def _json(body: bytes) -> Any:
