@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import DAY1
+from tests.builders import DAY1, PROVIDERS
 
 pytestmark = pytest.mark.integration
 
@@ -151,7 +151,7 @@ def test_a_day_not_synced_by_its_deadline_alerts_once(dagbag, dags, profile, air
     assert day_due(deadline - dt.timedelta(hours=1), 6) is None  # that hour checks no deadline of ours
     assert watchdog.test(logical_date=deadline).state == "success"
     late = {alert["connector_id"]: alert for alert in webhook["received"]}
-    assert set(late) == {"openclassrooms", "linkedin_learning"}  # neither has run
+    assert set(late) == set(PROVIDERS)  # none has run
     assert late[profile.provider]["summary"] == (
         f"{profile.dag_id}: the sync of {DAY1} has not succeeded by {DAY1 + dt.timedelta(days=1)} 06:00 UTC"
     )
@@ -161,6 +161,4 @@ def test_a_day_not_synced_by_its_deadline_alerts_once(dagbag, dags, profile, air
     assert webhook["received"] == []
     assert dags.run(DAY1) == "success"
     assert watchdog.test(logical_date=deadline + dt.timedelta(minutes=1)).state == "success"
-    assert {alert["connector_id"] for alert in webhook["received"]} == {"openclassrooms", "linkedin_learning"} - {
-        profile.provider
-    }
+    assert {alert["connector_id"] for alert in webhook["received"]} == set(PROVIDERS) - {profile.provider}

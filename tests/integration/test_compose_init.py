@@ -27,6 +27,14 @@ def _env() -> dict[str, str]:
         "LMS_CONNECTOR_LINKEDIN_LEARNING_SETTINGS": json.dumps(
             {"target_group_id": "g2", "author_email": "admin@example.com"}
         ),
+        # A service-account token, no client id; the region names the host.
+        "SKILLSOFT_PERCIPIO_BASE_URL": "https://dew1-api.percipio.com",
+        "SKILLSOFT_PERCIPIO_REGION": "EU",
+        "SKILLSOFT_PERCIPIO_TOKEN": "token-3",
+        "SKILLSOFT_PERCIPIO_ORGANIZATION_ID": "org-3",
+        "LMS_CONNECTOR_SKILLSOFT_PERCIPIO_SETTINGS": json.dumps(
+            {"target_group_id": "g3", "author_email": "admin@example.com"}
+        ),
     }
 
 
@@ -34,13 +42,14 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
     from airflow.models import Connection, Variable
     from airflow.utils.session import create_session
 
-    spec, linkedin = load_registry()
+    spec, linkedin, percipio = load_registry()
     with create_session() as session:
         session.query(Connection).filter(
             Connection.conn_id.in_(
                 [
                     spec.provider_conn_id,
                     linkedin.provider_conn_id,
+                    percipio.provider_conn_id,
                     spec.warehouse_conn_id,
                     spec.readonly_conn_id,
                     spec.pseudonymisation_conn_id,
@@ -49,6 +58,7 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
         ).delete()
     Variable.delete(spec.variable)
     Variable.delete(linkedin.variable)
+    Variable.delete(percipio.variable)
 
     first = compose_init.apply(env=_env())
     assert f"Connection {spec.provider_conn_id}: created" in first
@@ -69,6 +79,13 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
             "base_url": "https://api.linkedin.example",
             "token_url": "https://www.linkedin.example/oauth/v2/accessToken",
         }
+        token = session.query(Connection).filter(Connection.conn_id == percipio.provider_conn_id).one()
+        assert (token.login or "", token.password) == ("", "token-3")
+        assert token.extra_dejson == {
+            "base_url": "https://dew1-api.percipio.com",
+            "organization_id": "org-3",
+            "region": "EU",
+        }
     assert json.loads(Variable.get(spec.variable))["languages"] == ["fr"]
     assert json.loads(Variable.get(linkedin.variable))["target_group_id"] == "g2"
 
@@ -88,5 +105,5 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
     with create_session() as session:
         provider = session.query(Connection).filter(Connection.conn_id == spec.provider_conn_id).one()
         assert provider.password == "rotated-secret-3"
-    secrets = ("rotated-secret-3", "secret-2", "sync-password", "health-password", "k" * 40)
+    secrets = ("rotated-secret-3", "secret-2", "token-3", "sync-password", "health-password", "k" * 40)
     assert not [secret for secret in secrets if secret in out], out
