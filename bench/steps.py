@@ -83,9 +83,9 @@ def peak_rss_mb() -> float:
 
 
 def steps() -> tuple[str, ...]:
-    from lms_connectors.pipeline import PIPELINES
+    from lms_connectors.pipeline import ALL_STEPS
 
-    return tuple(step for p in PIPELINES for step in p.steps)
+    return ALL_STEPS
 
 
 def run_step(step: str, params: dict[str, Any]) -> dict[str, Any]:

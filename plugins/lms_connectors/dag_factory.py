@@ -88,6 +88,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
     # Not named after the modules the tasks import (a task's local import would shadow them).
     catalogue_out = catalogue_asset(spec)
     statistics_out = statistics_asset(spec)
+    provider = providers.get(spec.provider)
 
     @dag(
         dag_id=spec.dag_id,
@@ -96,7 +97,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         catchup=True,
         max_active_runs=1,
         doc_md=DOC_MD.format(
-            time_rule=providers.get(spec.provider).time_rule.described,
+            time_rule=provider.time_rule.described,
             provider=spec.provider,
             variable=spec.variable,
             provider_conn_id=spec.provider_conn_id,
@@ -131,7 +132,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
 
         cfg = config()
         extracted = extract_progress(cfg)
-        if providers.get(spec.provider).freshness == "reported":
+        if provider.freshness == "reported":
             # The day's activity is extracted once the provider's data covers it; the wait holds no slot.
             @task.sensor(
                 poke_interval=spec.freshness_poke_seconds,

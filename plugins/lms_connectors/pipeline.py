@@ -61,6 +61,8 @@ class Pipeline:
 CATALOGUE = Pipeline("catalogue", "extract_courses", "transform_courses", "validate_courses", "load_courses")
 ACTIVITY = Pipeline("activity", "extract_progress", "transform_progress", "validate_progress", "load_progress")
 PIPELINES = (CATALOGUE, ACTIVITY)
+# Every step of a run, in the order one run takes them.
+ALL_STEPS = tuple(step for p in PIPELINES for step in p.steps)
 
 
 @dataclasses.dataclass

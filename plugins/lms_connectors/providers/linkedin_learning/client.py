@@ -67,20 +67,14 @@ class LinkedInLearningClient(OAuthClient):
             raise ValueError("LinkedIn Learning activity is read by whole UTC days")
         day = since
         while day < until:
-            params = {**c.REPORTS_QUERY, c.STARTED_AT_PARAM: str(int(day.timestamp() * 1000))}
-            yield from self._iter_pages(c.REPORTS_PATH, params, f"activity reports of {day:%Y-%m-%d}")
+            yield from self._iter_pages(c.REPORTS_PATH, _day_query(day), f"activity reports of {day:%Y-%m-%d}")
             day += DAY
 
     def activity_covered_until(self, since: dt.datetime, until: dt.datetime) -> dt.datetime | None:
         """Until when LinkedIn's reports hold the interval's activity: the ``latestDataAt`` of the
         last day's report (its first element, else its ``metadata``), or None when it says nothing."""
         day = until - DAY
-        params = {
-            **c.REPORTS_QUERY,
-            c.STARTED_AT_PARAM: str(int(day.timestamp() * 1000)),
-            "start": "0",
-            "count": "1",
-        }
+        params = {**_day_query(day), "start": "0", "count": "1"}
         latest = self.get(c.REPORTS_PATH, params, c.HEADERS, self._latest_data_at)
         return None if latest is None else dt.datetime.fromtimestamp((latest + 1) / 1000, dt.UTC)
 
@@ -137,3 +131,8 @@ class LinkedInLearningClient(OAuthClient):
         if problem:
             raise TransientError(f"{self._source} {what}: {problem}", final=ProviderPagingError)
         return elements, paging["total"]
+
+
+def _day_query(day: dt.datetime) -> dict[str, str]:
+    """The report query of the UTC day starting at ``day``."""
+    return {**c.REPORTS_QUERY, c.STARTED_AT_PARAM: str(int(day.timestamp() * 1000))}
