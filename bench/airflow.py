@@ -39,7 +39,7 @@ import yaml
 from devstack.api import AirflowApi
 from devstack.postgres import OWNER
 from devstack.stack import running_at
-from lms_connectors.paths import PROJECT_ROOT
+from lms_connectors.rules.paths import PROJECT_ROOT
 
 LOCAL = PROJECT_ROOT / ".local" / "bench-airflow"
 RESULTS = PROJECT_ROOT / "bench" / "results" / "airflow.json"
@@ -70,7 +70,7 @@ def run_anatomy(af: AirflowApi, run: dict[str, Any], step_seconds: dict[str, flo
         for ti in af.get(f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances", limit=100)["task_instances"]
     }
     try:
-        from lms_connectors.connector_tasks import TASK_STEPS
+        from lms_connectors.orchestration.connector_tasks import TASK_STEPS
     except ImportError:  # a DAG with one step per task
         TASK_STEPS = {}
 

@@ -48,7 +48,7 @@ from bench.scenario import SCENARIO_START, scenario_args
 from bench.steps import begin, run_step, steps
 from devstack import postgres, stack
 from devstack.seed import seed_lms
-from lms_connectors.paths import PROJECT_ROOT
+from lms_connectors.rules.paths import PROJECT_ROOT
 from simulator import launch
 
 START = SCENARIO_START
@@ -185,7 +185,7 @@ class Bench:
     def project_load(
         self, data: bytes, run_id: str, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> dict[str, Any]:
-        from lms_connectors import progress
+        from lms_connectors.pipeline import progress
 
         with psycopg.connect(self.sync_dsn) as conn:
             conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))

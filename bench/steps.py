@@ -19,8 +19,8 @@ CONNECTOR = "openclassrooms"
 
 
 def run_context(params: dict[str, Any]) -> Any:
-    from lms_connectors.context import RunContext
-    from lms_connectors.settings import ConnectorSettings
+    from lms_connectors.rules.context import RunContext
+    from lms_connectors.rules.settings import ConnectorSettings
 
     return RunContext(
         run_key=params["run_id"],
@@ -32,8 +32,9 @@ def run_context(params: dict[str, Any]) -> Any:
 
 
 def connector(params: dict[str, Any]) -> Any:
-    from lms_connectors import providers, pseudonym
+    from lms_connectors import providers
     from lms_connectors.pipeline import Connector
+    from lms_connectors.privacy import pseudonym
 
     provider = providers.get(params["provider"])
     sim = params["sim"]

@@ -24,8 +24,8 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
-from lms_connectors.assets import statistics_asset
-from lms_connectors.registry import load_registry
+from lms_connectors.orchestration.assets import statistics_asset
+from lms_connectors.providers.registry import load_registry
 
 log = logging.getLogger(__name__)
 SPECS = load_registry()

@@ -27,11 +27,11 @@ from typing import Any
 import requests
 
 from devstack import stack
-from lms_connectors.registry import load_registry
+from lms_connectors.providers.registry import load_registry
 
 ADMIN_USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
-PRELOADING_EXECUTOR = "lms_connectors.executors.PreloadingLocalExecutor"
+PRELOADING_EXECUTOR = "lms_connectors.orchestration.executors.PreloadingLocalExecutor"
 
 
 def standalone_env(state: dict[str, Any], port: int) -> dict[str, str]:
@@ -46,7 +46,7 @@ def standalone_env(state: dict[str, Any], port: int) -> dict[str, str]:
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         # Task processes fork from a parent that already imported pandas, great_expectations and the
-        # connector (lms_connectors/executors.py): seconds off every task start. LMS_AIRFLOW_EXECUTOR
+        # connector (lms_connectors/orchestration/executors.py): seconds off every task start. LMS_AIRFLOW_EXECUTOR
         # (e.g. LocalExecutor) is for comparing, as `make bench-airflow` does.
         "AIRFLOW__CORE__EXECUTOR": os.environ.get("LMS_AIRFLOW_EXECUTOR", PRELOADING_EXECUTOR),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",

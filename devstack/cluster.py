@@ -11,7 +11,7 @@ The embedded stack (warehouse Postgres, the simulators) plus:
   ``airflow celery worker`` processes (``worker1``, ``worker2``, two task
   slots each), whose tasks report the worker's name as their hostname.
 
-Workers import the heavy modules once (``lms_connectors.celery_config``).
+Workers import the heavy modules once (``lms_connectors.orchestration.celery_config``).
 The processes are recorded in ``.local/stack.json`` under ``cluster`` and
 ``make stop`` stops them with the rest. docker-compose.yaml stays the
 production recipe; this runs the same executor where Docker cannot.
@@ -113,7 +113,7 @@ def cluster_env(state: dict[str, Any], port: int, redis_port: int) -> dict[str, 
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + meta,
-        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "lms_connectors.celery_config.CELERY_CONFIG",
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "lms_connectors.orchestration.celery_config.CELERY_CONFIG",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devstack.cluster.worker_hostname",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",

@@ -62,7 +62,7 @@ def prepare() -> dict:
 
     from devstack import postgres, stack
     from devstack.seed import seed_lms
-    from lms_connectors.registry import load_registry
+    from lms_connectors.providers.registry import load_registry
 
     state = json.loads(os.environ["LMS_DEMO_STATE"])
     print("preparing Airflow metadata ...", flush=True)
@@ -94,7 +94,7 @@ def inner() -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     from devstack import stack
-    from lms_connectors.registry import load_registry
+    from lms_connectors.providers.registry import load_registry
 
     state = prepare()
     # After Airflow's imports: its settings install warning filters of their own.

@@ -45,7 +45,7 @@ SECURE_HBA = (
 
 def new_secrets() -> dict[str, str]:
     """Random passwords for every login, and a pseudonymisation key."""
-    from lms_connectors.pseudonym import generate_key
+    from lms_connectors.privacy.pseudonym import generate_key
 
     return {**{login: secrets.token_urlsafe(24) for login in LOGINS}, "pseudonymisation_key": generate_key()}
 

@@ -34,7 +34,7 @@ from typing import Any
 import requests
 
 from devstack import postgres
-from lms_connectors.paths import PROJECT_ROOT
+from lms_connectors.rules.paths import PROJECT_ROOT
 
 LOCAL = Path(os.environ.get("LMS_LOCAL_DIR", PROJECT_ROOT / ".local"))
 STATE_FILE = LOCAL / "stack.json"
@@ -171,7 +171,7 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
     serving the same seeded world (courses, learners, a month of activity
     ending yesterday).
     """
-    from lms_connectors.registry import load_registry
+    from lms_connectors.providers.registry import load_registry
     from simulator import launch
 
     LOCAL.mkdir(parents=True, exist_ok=True)
@@ -279,7 +279,7 @@ def airflow_env(
     default; ``registry``: the connectors whose provider Connections to give, the production registry
     by default)."""
     from lms_connectors import providers
-    from lms_connectors.registry import load_registry
+    from lms_connectors.providers.registry import load_registry
 
     pg = state["postgres"]
     db = postgres.Cluster(pg["socket_dir"], secrets if secrets is not None else load_secrets())

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from lms_connectors.health import URL_PREFIX, LazyApp
+from lms_connectors.health.app import URL_PREFIX, LazyApp
 
 
 class LmsConnectorHealthPlugin(AirflowPlugin):

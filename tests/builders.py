@@ -404,7 +404,7 @@ def last_run(warehouse: Warehouse) -> dict:
 
 def health_spec() -> Any:
     """A connector as the registry declares it, for the health page's tests."""
-    from lms_connectors.registry import ConnectorSpec
+    from lms_connectors.providers.registry import ConnectorSpec
 
     return ConnectorSpec(
         id="openclassrooms",

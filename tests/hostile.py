@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from lms_connectors import pipeline, pseudonym
-from lms_connectors.context import RunContext
-from lms_connectors.jsonpage import decode_array
+from lms_connectors import pipeline
+from lms_connectors.privacy import pseudonym
+from lms_connectors.rules.context import RunContext
+from lms_connectors.rules.jsonpage import decode_array
 from tests.builders import TEST_KEY, artifacts_dir
 
 DAY = dt.date(2026, 11, 4)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lms_connectors import compose_init
-from lms_connectors.registry import load_registry
+from lms_connectors.orchestration import compose_init
+from lms_connectors.providers.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
@@ -108,10 +108,10 @@ def test_commands_match_the_airflow_cli(compose):
     init = "\n".join(services["airflow-init"]["command"])
     # The secrets are checked before anything else happens.
     steps = [
-        "python -m lms_connectors.compose_init --check-secrets",
+        "python -m lms_connectors.orchestration.compose_init --check-secrets",
         "airflow db migrate",
         "python -m lms_connectors.warehouse.deploy",
-        "python -m lms_connectors.compose_init\n",
+        "python -m lms_connectors.orchestration.compose_init\n",
     ]
     positions = [init.find(step) for step in steps]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), init
@@ -197,7 +197,7 @@ def test_env_example_builds_valid_connections_and_variables():
     from airflow.models import Connection
 
     from lms_connectors import providers
-    from lms_connectors.pseudonym import check_key
+    from lms_connectors.privacy.pseudonym import check_key
 
     env = filled_example()
     connections, variables = compose_init.desired(REGISTRY, env)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lms_connectors.timetable import DayIntervalTimetable
+from lms_connectors.orchestration.timetable import DayIntervalTimetable
 from tests.builders import ROOT
 
 
@@ -48,7 +48,7 @@ def test_parse_time_touches_no_database_or_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setenv("AIRFLOW_CONN_LMS_WAREHOUSE", "postgresql://nobody@10.255.255.1:1/none")
-    from lms_connectors.dag_factory import build_all
+    from lms_connectors.orchestration.dag_factory import build_all
 
     assert "lms_connector_openclassrooms" in build_all()
 
@@ -95,6 +95,23 @@ def test_every_run_of_a_connector_dag_has_its_logical_date_at_its_interval_start
     assert (ui.start, ui.end) == (day.subtract(days=1), day)
 
 
+def test_a_dag_version_written_under_an_earlier_import_path_still_deserializes(bag):
+    """Old DAG versions in the metadata DB name the timetable by the path it had then; clearing an
+    old run reads them again, so the plugin keeps those paths registered."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from lms_connectors.orchestration.timetable import PERSISTED_NAMES
+
+    dagbag, _ = bag
+    current = DagSerialization.serialize_dag(dagbag.dags["lms_connector_openclassrooms"])
+    assert current["timetable"]["__type"] == "lms_connectors.orchestration.timetable.DayIntervalTimetable"
+    for name in PERSISTED_NAMES:
+        old = {**current, "timetable": {**current["timetable"], "__type": name}}
+        timetable = DagSerialization.deserialize_dag(old).timetable
+        assert isinstance(timetable, DayIntervalTimetable)
+        assert timetable.summary == DagSerialization.deserialize_dag(current).timetable.summary
+
+
 def test_run_ids_name_the_day_the_run_covers(bag):
     """Scheduled and backfill runs are named after their day; a manual run adds its trigger time."""
     import pendulum
@@ -126,7 +143,7 @@ def _no_restriction():
 def test_task_shape(bag):
     """Four tasks: the catalogue and the activity extract in parallel, then the statistics; every
     step of the README's diagram is timed under its own name by the task that runs it."""
-    from lms_connectors.connector_tasks import TASK_STEPS
+    from lms_connectors.orchestration.connector_tasks import TASK_STEPS
 
     dagbag, _ = bag
     dag = dagbag.dags["lms_connector_openclassrooms"]
@@ -167,7 +184,7 @@ def test_a_provider_that_publishes_late_waits_for_its_data_in_reschedule_mode(ba
 
 
 def test_production_registry_builds_dags_with_the_policies():
-    from lms_connectors.dag_factory import build_all
+    from lms_connectors.orchestration.dag_factory import build_all
 
     dags = build_all(ROOT / "include" / "connectors.yaml")
     connectors = ["linkedin_learning", "openclassrooms", "skillsoft_percipio"]
@@ -217,7 +234,7 @@ def test_apply_settings_form_offers_every_iso_language(bag):
 
 @pytest.mark.parametrize("schedule", ["0 3 * * *", "0 0 * * 1-5", "*/30 * * * *", "0 0 1 * *", "@hourly", "nonsense"])
 def test_the_registry_refuses_schedules_whose_runs_are_not_one_utc_day(tmp_path, schedule):
-    from lms_connectors.registry import load_registry
+    from lms_connectors.providers.registry import load_registry
 
     path = tmp_path / "connectors.yaml"
     path.write_text(

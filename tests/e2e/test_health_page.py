@@ -180,7 +180,7 @@ def test_make_airflow_prints_the_login_and_the_page(stack):
     while "for task processes in" not in log.read_text(errors="replace") and time.monotonic() < deadline:
         time.sleep(1)
     text = log.read_text(errors="replace")
-    assert "Loaded executor: ::lms_connectors.executors.PreloadingLocalExecutor" in text
+    assert "Loaded executor: ::lms_connectors.orchestration.executors.PreloadingLocalExecutor" in text
     assert "preloaded " in text and "for task processes in" in text
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from lms_connectors import admin
-from lms_connectors.settings import ConnectorSettings, SettingsError, check_against_lms, parse_settings
+from lms_connectors.pipeline import admin
+from lms_connectors.rules.settings import ConnectorSettings, SettingsError, check_against_lms, parse_settings
 from tests.builders import DAY1, PROVIDERS, change_course, courses
 
 pytestmark = pytest.mark.integration

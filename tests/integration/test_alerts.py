@@ -139,7 +139,7 @@ def test_without_the_connection_alerts_are_off_and_say_nothing(dags, profile, ai
 def test_a_day_not_synced_by_its_deadline_alerts_once(dagbag, dags, profile, airflow_env, monkeypatch, webhook):
     """The hourly deadline DAG: the day whose deadline (end of day + deadline_hours, 6 by default) fell
     in the past hour and has no successful run alerts; once synced, or outside that hour, nothing."""
-    from lms_connectors.alerts import day_due
+    from lms_connectors.orchestration.alerts import day_due
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_LMS_ALERTS",

@@ -32,8 +32,8 @@ def _events(uri: str) -> list[dict]:
 def test_the_loads_announce_the_day_they_wrote_and_the_consumer_refreshes_the_summary(
     dagbag, dags, profile, airflow_env, warehouse, sim
 ):
-    from lms_connectors.assets import catalogue_asset, statistics_asset
-    from lms_connectors.registry import load_registry
+    from lms_connectors.orchestration.assets import catalogue_asset, statistics_asset
+    from lms_connectors.providers.registry import load_registry
 
     spec = next(s for s in load_registry() if s.dag_id == profile.dag_id)
     before = {uri: len(_events(uri)) for uri in (catalogue_asset(spec).uri, statistics_asset(spec).uri)}

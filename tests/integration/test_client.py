@@ -203,7 +203,7 @@ def test_an_oversized_response_is_refused(sim):
 
 
 def test_hostile_records_reach_the_caller_one_by_one_without_refusing_the_page(sim):
-    from lms_connectors.jsonpage import UndecodableRecord
+    from lms_connectors.rules.jsonpage import UndecodableRecord
 
     clean = all_courses(make_client(sim))
     set_faults(sim, hostile_share=0.3)

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from lms_connectors import providers
-from lms_connectors.errors import ProviderResponseError
 from lms_connectors.providers.http import page_memory_bound
+from lms_connectors.rules.errors import ProviderResponseError
 from tests.builders import FAST_RETRY, PROVIDERS
 from tests.fakes import serve
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from lms_connectors import compose_init
-from lms_connectors.registry import load_registry
+from lms_connectors.orchestration import compose_init
+from lms_connectors.providers.registry import load_registry
 
 
 def _env() -> dict[str, str]:

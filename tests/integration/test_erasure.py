@@ -218,7 +218,7 @@ def test_a_rotated_key_leaves_no_hash_under_the_old_one(dags, dagbag, profile, a
 
 
 def test_the_cli_counts_then_erases(dags, airflow_env, warehouse, sim, capsys):
-    from lms_connectors import privacy
+    from lms_connectors.privacy import commands as privacy
 
     assert dags.run(DAYS[0]) == "success"
     user_id, email, _ = busiest_learner(warehouse)

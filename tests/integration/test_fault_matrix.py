@@ -363,8 +363,10 @@ def test_exception_mid_load_leaves_targets_as_they_were_and_a_rerun_converges(da
 
 def test_two_loads_of_one_connector_never_interleave(profile, warehouse, sim):
     """A second merge waits for the first: here the first holds the connector's lock."""
-    from lms_connectors import catalogue, providers
-    from lms_connectors.settings import parse_settings
+    from lms_connectors import providers
+    from lms_connectors.pipeline import catalogue
+    from lms_connectors.rules.settings import parse_settings
+    from lms_connectors.warehouse.db import lock_connector
 
     provider = providers.get(profile.provider)
     connector = profile.provider
@@ -374,7 +376,7 @@ def test_two_loads_of_one_connector_never_interleave(profile, warehouse, sim):
         catalogue.transform_courses(conn, "run-b", provider)
         catalogue.validate_courses(conn, "run-b", connector, settings, provider)
     holder = warehouse.connect("lms_connector")
-    catalogue.lock_connector(holder, connector)  # a first load, in flight
+    lock_connector(holder, connector)  # a first load, in flight
     done = threading.Event()
     errors: list[BaseException] = []
 

@@ -21,7 +21,7 @@ def page(monkeypatch):
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi.testclient import TestClient
 
-    from lms_connectors import health
+    from lms_connectors.health import app as health
 
     monkeypatch.setattr(health, "visible_connectors", lambda user: [SPEC])
     app = health.create_app()
@@ -46,8 +46,9 @@ def test_runs_are_listed_by_the_day_they_cover_newest_first_at_most_the_limit(wa
     """A backfill runs old days after new ones: the page still lists them by day, newest first."""
     import datetime as dt
 
-    from lms_connectors import health, runs
-    from lms_connectors.context import RunRequest
+    from lms_connectors.health import app as health
+    from lms_connectors.rules.context import RunRequest
+    from lms_connectors.warehouse import runs
 
     days = [dt.datetime(2026, 11, d, tzinfo=dt.UTC) for d in (20, 5, 27, 12, 1, 23, 9, 30, 16, 2, 25, 14)]
     with warehouse.connect() as conn:
@@ -65,7 +66,7 @@ def test_runs_are_listed_by_the_day_they_cover_newest_first_at_most_the_limit(wa
 
 def test_an_unreadable_warehouse_shows_a_reference_never_connection_details(module_warehouse, page, caplog):
     conn = {**module_warehouse.readonly_conn(), "password": "wrong-password-7Qx9"}
-    with caplog.at_level(logging.WARNING, logger="lms_connectors.health"):
+    with caplog.at_level(logging.WARNING, logger="lms_connectors.health.app"):
         r = page(conn)
     assert r.status_code == 200
     match = re.search(r"the warehouse could not be read \(reference ([0-9a-f]{8}) in the API server", r.text)

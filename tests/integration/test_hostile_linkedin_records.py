@@ -27,10 +27,10 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lms_connectors.guard import Kind
 from lms_connectors.providers.linkedin_learning import PROVIDER
 from lms_connectors.providers.linkedin_learning.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA, DURATION_UNITS
-from lms_connectors.settings import iso_639_1_codes, parse_settings
+from lms_connectors.rules.guard import Kind
+from lms_connectors.rules.settings import iso_639_1_codes, parse_settings
 from tests.builders import create_database, drop_database, provider_client
 from tests.hostile import (
     END,

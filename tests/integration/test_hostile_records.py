@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from lms_connectors.providers.openclassrooms import PROVIDER
 from lms_connectors.providers.openclassrooms.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA
-from lms_connectors.settings import iso_639_1_codes, parse_settings
+from lms_connectors.rules.settings import iso_639_1_codes, parse_settings
 from tests.builders import create_database, drop_database, make_client
 from tests.hostile import (
     END,

@@ -11,14 +11,14 @@ import time
 import pytest
 import requests
 
-from lms_connectors.errors import (
+from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient
+from lms_connectors.rules.errors import (
     ListingChanged,
     ProviderAuthError,
     ProviderPagingError,
     ProviderResponseError,
     ProviderUnavailableError,
 )
-from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient
 from tests.builders import FAST_RETRY, RecordingSleep, provider_client, set_faults, sim_state
 
 pytestmark = pytest.mark.integration
@@ -235,7 +235,7 @@ def test_a_trickling_response_hits_the_request_deadline_and_is_retried(sim):
 
 
 def test_hostile_records_reach_the_caller_one_by_one_without_refusing_the_page(sim):
-    from lms_connectors.jsonpage import UndecodableRecord
+    from lms_connectors.rules.jsonpage import UndecodableRecord
 
     clean = all_courses(client(sim))
     set_faults(sim, hostile_share=0.3)

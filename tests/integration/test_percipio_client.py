@@ -9,9 +9,14 @@ import json
 import pytest
 import requests
 
-from lms_connectors.errors import ConnectionConfigError, ListingChanged, ProviderAuthError, ProviderUnavailableError
 from lms_connectors.providers.skillsoft_percipio import PROVIDER
 from lms_connectors.providers.skillsoft_percipio import contract as c
+from lms_connectors.rules.errors import (
+    ConnectionConfigError,
+    ListingChanged,
+    ProviderAuthError,
+    ProviderUnavailableError,
+)
 from tests.builders import RecordingSleep, provider_client, set_faults, sim_state, world_courses
 
 pytestmark = pytest.mark.integration

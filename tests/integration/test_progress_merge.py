@@ -1,7 +1,7 @@
 """The progress merge on a real Postgres: which rows a run writes, keeps and deletes.
 
 Staging rows are written directly, so each case states exactly what the
-transform handed over; the merge is ``lms_connectors.progress.load_progress``.
+transform handed over; the merge is ``lms_connectors.pipeline.progress.load_progress``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import datetime as dt
 import psycopg
 import pytest
 
-from lms_connectors import progress
+from lms_connectors.pipeline import progress
 
 pytestmark = pytest.mark.integration
 CONNECTOR = "openclassrooms"

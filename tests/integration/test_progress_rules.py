@@ -7,8 +7,8 @@ import datetime as dt
 import psycopg
 import pytest
 
-from lms_connectors import progress
-from lms_connectors.settings import ConnectorSettings
+from lms_connectors.pipeline import progress
+from lms_connectors.rules.settings import ConnectorSettings
 
 pytestmark = pytest.mark.integration
 START = dt.datetime(2026, 11, 4, tzinfo=dt.UTC)

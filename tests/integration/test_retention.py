@@ -14,7 +14,7 @@ import sqlite3
 import pytest
 
 from devstack.postgres import SYNC_LOGIN
-from lms_connectors import retention
+from lms_connectors.privacy import retention
 
 pytestmark = pytest.mark.integration
 NOW = dt.datetime(2026, 12, 1, 4, 30, tzinfo=dt.UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lms_connectors.quality import batch_failures
+from lms_connectors.rules.quality import batch_failures
 
 
 @pytest.mark.parametrize("total", [1, 2, 3, 20, 1000])

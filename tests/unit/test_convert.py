@@ -4,12 +4,12 @@ import datetime as dt
 
 import pytest
 
-from lms_connectors.encodings import format_rfc3339 as format_timestamp
-from lms_connectors.encodings import iso8601_minutes as duration_minutes
-from lms_connectors.encodings import parse_rfc3339 as parse_timestamp
-from lms_connectors.progress import normalise_email
+from lms_connectors.privacy.pseudonym import normalise_email
 from lms_connectors.providers.openclassrooms import PROVIDER
 from lms_connectors.providers.openclassrooms.client import ContentRange, ProviderPagingError, parse_content_range
+from lms_connectors.rules.encodings import format_rfc3339 as format_timestamp
+from lms_connectors.rules.encodings import iso8601_minutes as duration_minutes
+from lms_connectors.rules.encodings import parse_rfc3339 as parse_timestamp
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_parse_content_range():
 def test_progress_transform_matches_the_staging_columns():
     import pandas as pd
 
-    from lms_connectors.progress import PROGRESS_COLUMNS, transform_chunk
+    from lms_connectors.pipeline.progress import PROGRESS_COLUMNS, transform_chunk
 
     records = pd.DataFrame(
         [
@@ -103,7 +103,7 @@ def test_progress_transform_matches_the_staging_columns():
 def test_completion_is_completed_at_or_exactly_100_and_progress_never_rounds_up_to_100():
     import pandas as pd
 
-    from lms_connectors.progress import transform_chunk
+    from lms_connectors.pipeline.progress import transform_chunk
 
     def record(seq: int, progress: float, completed_at: str | None) -> dict:
         return {
@@ -144,7 +144,7 @@ def test_completion_is_completed_at_or_exactly_100_and_progress_never_rounds_up_
 def test_an_unreadable_timestamp_is_quarantined_with_its_reason_not_stored_as_null(field, reason, value):
     import pandas as pd
 
-    from lms_connectors.progress import transform_chunk
+    from lms_connectors.pipeline.progress import transform_chunk
 
     clean = {
         "seq": 0,

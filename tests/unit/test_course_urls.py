@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lms_connectors import providers
-from lms_connectors.quality import web_url
+from lms_connectors.rules.quality import web_url
 
 HOSTS = ("openclassrooms.com", "oc-static.com")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lms_connectors.errors import ConnectionConfigError
 from lms_connectors.providers.http import check_endpoint, origin
 from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient
 from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient
+from lms_connectors.rules.errors import ConnectionConfigError
 
 
 @pytest.mark.parametrize(

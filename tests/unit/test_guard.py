@@ -7,9 +7,9 @@ import json
 import orjson
 import pytest
 
-from lms_connectors import guard
-from lms_connectors.jsonpage import PageDecodeError, UndecodableRecord, decode_array
 from lms_connectors.providers.openclassrooms.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA
+from lms_connectors.rules import guard
+from lms_connectors.rules.jsonpage import PageDecodeError, UndecodableRecord, decode_array
 
 CLEAN = {
     "id": "1000001",

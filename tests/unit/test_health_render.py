@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from lms_connectors import health
+from lms_connectors.health import app as health
 from tests.builders import health_spec
 
 SPEC = health_spec()

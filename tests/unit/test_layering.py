@@ -1,15 +1,21 @@
-"""The provider seam holds: no module outside providers/ imports a provider package."""
+"""The package's layers hold: each folder imports only what its first lines allow, and no module
+outside providers/ imports a provider package."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from lms_connectors import encodings, providers, time_rules
+import pytest
+
+from lms_connectors import providers
+from lms_connectors.rules import encodings, time_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = [*(ROOT / "plugins").rglob("*.py"), *(ROOT / "dags").rglob("*.py")]
-PROVIDERS_DIR = ROOT / "plugins" / "lms_connectors" / "providers"
+PACKAGE = ROOT / "plugins" / "lms_connectors"
+PROVIDERS_DIR = PACKAGE / "providers"
+LAYERS = sorted(p.parent for p in PACKAGE.glob("*/__init__.py"))
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -22,6 +28,68 @@ def imported_modules(path: Path) -> set[str]:
             found.add(node.module)
             found |= {f"{node.module}.{alias.name}" for alias in node.names}
     return found
+
+
+def layer_rules(layer: Path) -> tuple[tuple[str, ...], set[str]]:
+    """The ``May import:`` and ``Never imports:`` lines among the first lines of a layer's docstring."""
+    head = (ast.get_docstring(ast.parse((layer / "__init__.py").read_text())) or "").splitlines()[:5]
+    may = next((line.removeprefix("May import:") for line in head if line.startswith("May import:")), None)
+    never = next((line.removeprefix("Never imports:") for line in head if line.startswith("Never imports:")), "")
+    assert may is not None, f"{layer.name}/__init__.py does not say what it may import in its first lines"
+    allowed = tuple(m.strip() for m in may.split(","))
+    forbidden = {w.strip(" ,") for w in never.split("(")[0].split(",") if w.strip(" ,")}
+    return allowed, forbidden
+
+
+def layer_offences(layer: Path) -> dict[str, list[str]]:
+    allowed, forbidden = layer_rules(layer)
+    offences = {}
+    for path in layer.rglob("*.py"):
+        bad = sorted(
+            m
+            for m in imported_modules(path)
+            if (m.startswith("lms_connectors.") and not any(m == a or m.startswith(f"{a}.") for a in allowed))
+            or m.split(".")[0] in forbidden
+        )
+        if bad:
+            offences[str(path.relative_to(ROOT))] = bad
+    return offences
+
+
+def test_every_module_of_the_package_lives_in_a_layer():
+    assert {p.name for p in LAYERS} == {
+        "rules",
+        "providers",
+        "warehouse",
+        "privacy",
+        "pipeline",
+        "orchestration",
+        "health",
+    }
+    assert sorted(p.name for p in PACKAGE.glob("*.py")) == ["__init__.py"]
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda p: p.name)
+def test_each_layer_imports_only_what_its_first_lines_allow(layer):
+    assert layer_offences(layer) == {}
+
+
+def test_the_layer_check_sees_an_upward_import_and_a_forbidden_library(tmp_path):
+    layer = tmp_path / "rules"
+    layer.mkdir()
+    (layer / "__init__.py").write_text(
+        '"""Pure.\n\nMay import: lms_connectors.rules\nNever imports: psycopg (no I/O)\n"""\n'
+    )
+    (layer / "bad.py").write_text("import psycopg\n\n\ndef f():\n    from lms_connectors.pipeline import progress\n")
+    (layer / "good.py").write_text("from lms_connectors.rules import guard\n")
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        assert layer_offences(layer) == {
+            "rules/bad.py": ["lms_connectors.pipeline", "lms_connectors.pipeline.progress", "psycopg"]
+        }
+    finally:
+        ROOT = saved
 
 
 def test_no_module_outside_providers_imports_a_provider_package():
@@ -58,8 +126,15 @@ def test_every_provider_package_gives_a_complete_provider():
         assert provider.activity_timestamps in encodings.TIMESTAMPS
         assert provider.removed_courses in ("archive", "keep")
         assert provider.credentials in ("client", "token")
-        # The activity allow-list speaks the core's names (lms_connectors.records).
-        from lms_connectors import records
+        # The activity allow-list speaks the core's names (lms_connectors.rules.records).
+        from lms_connectors.rules import records
 
         assert {f.name for f in provider.activity_schema.fields} <= {records.LEARNER, *records.ACTIVITY_FIELDS}
         assert provider.activity_schema.field(records.LEARNER).secret
+
+
+def test_the_package_finds_the_project_files_from_its_layer_folder():
+    from lms_connectors.rules import paths
+
+    assert paths.PROJECT_ROOT == ROOT
+    assert sorted(paths.MIGRATIONS_DIR.glob("V001__*.sql"))

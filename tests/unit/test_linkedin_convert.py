@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lms_connectors import guard
-from lms_connectors.encodings import parse_epoch_ms as from_epoch_ms
 from lms_connectors.providers.linkedin_learning import PROVIDER
 from lms_connectors.providers.linkedin_learning.contract import COURSE_SCHEMA, DURATION_UNITS
 from lms_connectors.providers.linkedin_learning.convert import course_row, duration_minutes
+from lms_connectors.rules import guard
+from lms_connectors.rules.encodings import parse_epoch_ms as from_epoch_ms
 
 
 @pytest.mark.parametrize(

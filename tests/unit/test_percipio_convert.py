@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lms_connectors import guard
 from lms_connectors.providers.skillsoft_percipio import PROVIDER
 from lms_connectors.providers.skillsoft_percipio.contract import COURSE_SCHEMA
 from lms_connectors.providers.skillsoft_percipio.convert import course_row
+from lms_connectors.rules import guard
 
 ITEM = {
     "id": "5b7e2c1d-9f4a-4e3b-8c6d-000001000084",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lms_connectors.steps import unknown_conf_keys
+from lms_connectors.orchestration.steps import unknown_conf_keys
 
 ACCEPTED = ("delete_unreported_rows", "initial_load_days", "override_mass_archive")
 

@@ -8,7 +8,7 @@ import datetime as dt
 
 import numpy as np
 
-from lms_connectors.encodings import iso8601_minutes as duration_minutes
+from lms_connectors.rules.encodings import iso8601_minutes as duration_minutes
 from simulator import data
 
 CFG = data.SimConfig(seed=11, courses=400, learners=2000, days=10)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lms_connectors import encodings, guard, records, time_rules
+from lms_connectors.rules import encodings, guard, records, time_rules
 
 
 def test_each_timestamp_encoding_reads_its_values_and_flags_the_others():

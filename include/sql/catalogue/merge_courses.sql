@@ -1,4 +1,4 @@
--- Catalogue merge, run in one transaction by lms_connectors.catalogue.load_courses.
+-- Catalogue merge, run in one transaction by lms_connectors.pipeline.catalogue.load_courses.
 -- Parameters: run_id, connector_id, group_id, author_email, languages (text[]),
 -- kept (text[]), archive_removed (boolean: the provider's removed_courses is "archive"), synced_at.
 

@@ -1,4 +1,4 @@
--- Figures of the connector health page (lms_connectors.health), read-only.
+-- Figures of the connector health page (lms_connectors.health.app), read-only.
 -- Parameters: connector_id, day_from, day_to (the chart's days, [from, to):
 -- complete days only), run_limit.
 

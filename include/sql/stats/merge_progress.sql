@@ -1,4 +1,4 @@
--- Learning-statistics merge, run in one transaction by lms_connectors.progress.load_progress.
+-- Learning-statistics merge, run in one transaction by lms_connectors.pipeline.progress.load_progress.
 -- Parameters: run_id, connector_id, day_from, day_to (the interval's days, [from, to)).
 --
 -- When the interval's days already hold rows (a replay, a retry, a backfill

@@ -1,4 +1,7 @@
-"""Providers: one package per e-learning provider, behind one interface.
+"""Providers: one package per e-learning provider, behind one interface, and the registry of connectors.
+
+May import: lms_connectors.rules, lms_connectors.providers
+Never imports: psycopg (a provider reads its API; the core writes the warehouse)
 
 The core (catalogue, statistics, quality, warehouse, DAG factory) owns the
 staging schema and the rules, and never imports a provider package: it asks
@@ -10,7 +13,7 @@ instance of a :class:`Provider` subclass, that gives:
   pages for an interval), on the shared HTTP machinery of ``providers.http``;
 - the allow-lists of its records for the record guard (``course_schema``,
   ``activity_schema``): each field's path in the provider's JSON, kind and
-  cap; activity fields use the core's names (``lms_connectors.records``);
+  cap; activity fields use the core's names (``lms_connectors.rules.records``);
 - a pure converter of a screened course record into the core's staging row;
 - its kept statuses, how its activity timestamps are written, how its
   learners are identified (an email field) and its time-spent rule;
@@ -28,10 +31,10 @@ import importlib.util
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
-from lms_connectors.encodings import TimestampEncoding, timestamp_encoding
-from lms_connectors.errors import ConnectionConfigError
-from lms_connectors.guard import RecordSchema
-from lms_connectors.time_rules import TimeRule, time_rule
+from lms_connectors.rules.encodings import TimestampEncoding, timestamp_encoding
+from lms_connectors.rules.errors import ConnectionConfigError
+from lms_connectors.rules.guard import RecordSchema
+from lms_connectors.rules.time_rules import TimeRule, time_rule
 
 RemovedCourses = Literal["archive", "keep"]
 Credentials = Literal["client", "token"]
@@ -85,8 +88,8 @@ class Provider:
     """What the core needs from a provider. Subclasses set the class attributes and the methods.
 
     Most attributes name a strategy the core keeps in a registry: ``activity_timestamps`` an
-    encoding of ``lms_connectors.encodings``, ``time_spent_rule`` a rule of
-    ``lms_connectors.time_rules``; the others are declarations the core reads as they are.
+    encoding of ``lms_connectors.rules.encodings``, ``time_spent_rule`` a rule of
+    ``lms_connectors.rules.time_rules``; the others are declarations the core reads as they are.
     """
 
     name: ClassVar[str]
@@ -95,9 +98,9 @@ class Provider:
     activity_schema: ClassVar[RecordSchema]
     # Provider statuses under which a course stays available in the LMS.
     kept_statuses: ClassVar[frozenset[str]]
-    # How activity timestamps are written (lms_connectors.encodings.TIMESTAMPS).
+    # How activity timestamps are written (lms_connectors.rules.encodings.TIMESTAMPS).
     activity_timestamps: ClassVar[str] = "rfc3339"
-    # How time spent is computed (lms_connectors.time_rules.RULES).
+    # How time spent is computed (lms_connectors.rules.time_rules.RULES).
     time_spent_rule: ClassVar[str] = "theoretical"
     # What a course the provider stops listing means: "archive" it (reason removed_by_provider), or
     # "keep" it as it was (a provider that retires courses explicitly, through their status).
@@ -229,8 +232,13 @@ def require(conn: ConnectionLike, extras: tuple[str, ...], client_id: bool = Tru
 
 
 def exists(name: str) -> bool:
-    """Whether a provider package of that name is installed (no import: parse time stays light)."""
-    return name.isidentifier() and importlib.util.find_spec(f"{__name__}.{name}") is not None
+    """Whether a provider package of that name is installed (no import: parse time stays light).
+
+    Only packages are providers: the seam's own modules (``http``, ``registry``) are not."""
+    if not name.isidentifier():
+        return False
+    spec = importlib.util.find_spec(f"{__name__}.{name}")
+    return spec is not None and spec.submodule_search_locations is not None
 
 
 def get(name: str) -> Provider:

@@ -38,7 +38,7 @@ import requests
 import tenacity
 import urllib3
 
-from lms_connectors.errors import (
+from lms_connectors.rules.errors import (
     ConnectionConfigError,
     ProviderAuthError,
     ProviderError,
@@ -46,7 +46,7 @@ from lms_connectors.errors import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
-from lms_connectors.jsonpage import PageDecodeError, decode_array
+from lms_connectors.rules.jsonpage import PageDecodeError, decode_array
 
 log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})

@@ -1,1 +1,6 @@
-"""Warehouse I/O: migrations, staging, merges. Functions take a psycopg connection."""
+"""Warehouse I/O: connections, migrations, staging quarantine, run rows, the audit log, reports.
+
+May import: lms_connectors.rules, lms_connectors.warehouse
+Never imports: requests
+Functions take a psycopg connection.
+"""

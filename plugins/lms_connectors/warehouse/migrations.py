@@ -26,8 +26,8 @@ from pathlib import Path
 
 import psycopg
 
-from lms_connectors.errors import PermanentError
-from lms_connectors.paths import MIGRATIONS_DIR
+from lms_connectors.rules.errors import PermanentError
+from lms_connectors.rules.paths import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import psycopg
 
-from lms_connectors.errors import PermanentError
+from lms_connectors.rules.errors import PermanentError
 
 
 class BatchRejected(RuntimeError, PermanentError):

@@ -19,9 +19,9 @@ from typing import Any
 
 import requests
 
-from lms_connectors.errors import ListingChanged, ProviderPagingError
 from lms_connectors.providers.http import OAuthClient, TransientError, check_endpoint
 from lms_connectors.providers.linkedin_learning import contract as c
+from lms_connectors.rules.errors import ListingChanged, ProviderPagingError
 
 log = logging.getLogger(__name__)
 DAY = dt.timedelta(days=1)

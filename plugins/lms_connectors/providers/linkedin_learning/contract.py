@@ -13,8 +13,8 @@ Adapting to the live API is a change to this module.
 
 from __future__ import annotations
 
-from lms_connectors import records as core
-from lms_connectors.guard import Field, Kind, RecordSchema, where
+from lms_connectors.rules import records as core
+from lms_connectors.rules.guard import Field, Kind, RecordSchema, where
 
 TOKEN_PATH = "/oauth/v2/accessToken"  # noqa: S105 - a path, not a secret
 ASSETS_PATH = "/v2/learningAssets"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lms_connectors import encodings, records
 from lms_connectors.providers.linkedin_learning import contract as c
+from lms_connectors.rules import encodings, records
 
 
 def duration_minutes(amount: float, unit: str) -> int:

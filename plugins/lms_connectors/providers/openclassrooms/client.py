@@ -20,8 +20,10 @@ from typing import Any
 
 import requests
 
-from lms_connectors.encodings import format_rfc3339
-from lms_connectors.errors import (
+from lms_connectors.providers.http import OAuthClient, RetryPolicy, TransientError
+from lms_connectors.providers.openclassrooms import contract as c
+from lms_connectors.rules.encodings import format_rfc3339
+from lms_connectors.rules.errors import (
     ListingChanged,
     ProviderAuthError,
     ProviderError,
@@ -30,8 +32,6 @@ from lms_connectors.errors import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
-from lms_connectors.providers.http import OAuthClient, RetryPolicy, TransientError
-from lms_connectors.providers.openclassrooms import contract as c
 
 log = logging.getLogger(__name__)
 _CONTENT_RANGE_RE = re.compile(r"^\s*items\s+(?:(\d+)-(\d+)|\*)/(\d+)\s*$")

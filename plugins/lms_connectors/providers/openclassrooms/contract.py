@@ -6,8 +6,8 @@ contract is documented as OpenAPI in ``simulator/openclassrooms.yaml``.
 
 from __future__ import annotations
 
-from lms_connectors import records as core
-from lms_connectors.guard import Field, Kind, RecordSchema
+from lms_connectors.rules import records as core
+from lms_connectors.rules.guard import Field, Kind, RecordSchema
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
 TOKEN_SCOPE = "learning_content"  # noqa: S105 - an OAuth scope name
@@ -46,7 +46,7 @@ ACTIVITY_UPDATED_AT = "updated_at"
 # Provider statuses under which a course stays available in the LMS.
 KEPT_STATUSES = frozenset({"active", "coming-soon", "pre-registration"})
 
-# What the connector keeps of each record (lms_connectors.guard): any other
+# What the connector keeps of each record (lms_connectors.rules.guard): any other
 # field is dropped before staging, and each value must fit its kind and cap.
 COURSE_SCHEMA = RecordSchema(
     "course",
@@ -63,7 +63,7 @@ COURSE_SCHEMA = RecordSchema(
         Field(COURSE_UPDATED_AT, Kind.LINE, 64),
     ),
 )
-# Activity fields take the core's names (lms_connectors.records).
+# Activity fields take the core's names (lms_connectors.rules.records).
 ACTIVITY_SCHEMA = RecordSchema(
     "progress",
     (

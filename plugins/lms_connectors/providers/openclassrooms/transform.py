@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lms_connectors import encodings, records
 from lms_connectors.providers.openclassrooms import contract as c
+from lms_connectors.rules import encodings, records
 
 
 def course_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -13,7 +13,7 @@ def course_row(record: dict[str, Any]) -> dict[str, Any]:
 
     A value that cannot be typed within its column's range becomes None with
     a reason: this never raises for a screened record. Missing values stay
-    None; the data-quality rules (``lms_connectors.quality``) name those.
+    None; the data-quality rules (``lms_connectors.rules.quality``) name those.
     """
     return records.course_row(
         provider_course_id=record.get(c.COURSE_ID),

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lms_connectors.errors import ConnectionConfigError
 from lms_connectors.providers import ConnectionLike, Provider, ProviderClient, base_url_of
 from lms_connectors.providers.skillsoft_percipio import contract
+from lms_connectors.rules.errors import ConnectionConfigError
 
 
 class SkillsoftPercipio(Provider):

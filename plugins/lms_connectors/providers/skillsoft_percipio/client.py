@@ -26,10 +26,15 @@ from typing import Any
 import orjson
 import requests
 
-from lms_connectors.encodings import format_rfc3339
-from lms_connectors.errors import ListingChanged, ProviderPagingError, ProviderResponseError, ProviderUnavailableError
 from lms_connectors.providers.http import OAuthClient, TransientError
 from lms_connectors.providers.skillsoft_percipio import contract as c
+from lms_connectors.rules.encodings import format_rfc3339
+from lms_connectors.rules.errors import (
+    ListingChanged,
+    ProviderPagingError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 

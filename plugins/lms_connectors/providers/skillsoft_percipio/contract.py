@@ -9,8 +9,8 @@ same contract as OpenAPI. Adapting to the live API is a change to this module.
 
 from __future__ import annotations
 
-from lms_connectors import records as core
-from lms_connectors.guard import Field, Kind, RecordSchema
+from lms_connectors.rules import records as core
+from lms_connectors.rules.guard import Field, Kind, RecordSchema
 
 # The API's host per region (the Connection's extra ``region``; ``base_url`` overrides it).
 REGIONS = {"US": "https://api.percipio.com", "EU": "https://dew1-api.percipio.com"}

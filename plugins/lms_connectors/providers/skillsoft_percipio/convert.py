@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lms_connectors import encodings, records
+from lms_connectors.rules import encodings, records
 
 
 def language(locale: Any) -> Any:

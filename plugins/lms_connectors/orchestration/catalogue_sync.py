@@ -1,0 +1,133 @@
+"""The catalogue task: extract, transform, validate and load the courses, asking a human first
+when the change would archive more of the catalogue than the settings allow.
+
+One task, four steps (each its own transaction, timed in ``ops.sync_runs``): a boundary between
+them bought no retry a data engineer could use (every step starts from the run's own staging
+rows, so a retry of the task redoes exactly what a retry of a step would) and cost 2-6 s of
+task start each (README, Benchmarks).
+
+A provider glitch that returns a short catalogue must not archive half of it, but a real
+withdrawal of many courses must be possible without a re-run: the task asks. After validation it
+computes what the load would archive; within ``max_archive_share`` (or with the run parameter
+``override_mass_archive``) it loads at once. Above it, the task waits in Airflow's Required
+Actions (state ``awaiting_input``, holding no worker slot) with the counts and example titles.
+Approve: the load applies exactly that change (the approval is bound to the set of courses; a
+different change is refused). Reject, or no answer within ``approval_timeout_hours``: the run
+ends with nothing changed and ``ops.sync_runs`` says so (status ``rejected``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from lms_connectors.orchestration.assets import announce
+from lms_connectors.orchestration.steps import fail_fast, run_step
+from lms_connectors.pipeline import CATALOGUE, scalars
+from lms_connectors.providers.registry import ConnectorSpec
+
+log = logging.getLogger(__name__)
+
+APPROVE = "Approve"
+REJECT = "Reject"
+# The steps of this task as ops.sync_runs.step_seconds names them: the catalogue pipeline's, with the
+# wait for a human between its validation and its load.
+STEPS = (CATALOGUE.extract, CATALOGUE.transform, CATALOGUE.validate, "approve_catalogue_change", CATALOGUE.load)
+
+
+class CatalogueSync(HITLOperator):
+    """Sync the provider catalogue into the LMS; ask a human before archiving more than allowed."""
+
+    template_fields = (*HITLOperator.template_fields, "run_config")
+
+    def __init__(self, *, run_config: Any, spec: ConnectorSpec, **kwargs: Any) -> None:
+        super().__init__(
+            subject=f"Connector {spec.id}: archive many courses of the catalogue?",
+            options=[APPROVE, REJECT],
+            multiple=False,
+            # Replaced by the settings' approval_timeout_hours when the task asks; set here so that
+            # the DAG's execution_timeout keeps bounding the work before it.
+            response_timeout=dt.timedelta(hours=24),
+            **kwargs,
+        )
+        self.run_config = run_config
+        self.spec = spec
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from lms_connectors import providers
+        from lms_connectors.pipeline import catalogue
+        from lms_connectors.warehouse import runs
+        from lms_connectors.warehouse.db import connect
+
+        for name in (CATALOGUE.extract, CATALOGUE.transform, CATALOGUE.validate):
+            ctx, _ = run_step(self.spec, self.run_config, name)
+        hours = ctx.settings.approval_timeout_hours
+        with fail_fast(), connect(self.spec.warehouse_conn_id) as conn:
+            plan = catalogue.archive_plan(
+                conn, ctx.run_key, ctx.connector_id, ctx.settings, ctx.interval_end, providers.get(self.spec.provider)
+            )
+            ask = plan.needs_approval and not ctx.override_mass_archive
+            if ask:
+                runs.await_approval(conn, ctx.run_key, {"plan": plan.to_dict(), "timeout_hours": hours})
+        if not ask:
+            return self._load(context, approved_digest=None)
+        self.response_timeout = dt.timedelta(hours=hours)
+        self.body = _body(plan, hours)
+        log.warning("%s: waiting for approval in Required Actions (up to %s h)", plan.describe(), hours)
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        from lms_connectors.rules.context import RunContext
+        from lms_connectors.warehouse import runs
+        from lms_connectors.warehouse.db import connect
+
+        ctx = RunContext.from_xcom(self.run_config)
+        if "error" not in event:
+            self.validate_chosen_options(event["chosen_options"])
+        by = _user(event.get("responded_by_user"))
+        # The decision is committed before the task fails (leaving the connection's block commits).
+        with connect(self.spec.warehouse_conn_id) as conn:
+            request = runs.approval_request(conn, ctx.run_key) or {}
+            if "error" in event:
+                decision = "timed out"
+                message = (
+                    f"mass archive not approved, no answer within {request.get('timeout_hours'):g} h: nothing changed"
+                )
+            elif event["chosen_options"] == [APPROVE]:
+                decision, message = "approved", None
+            else:
+                decision, message = "rejected", f"mass archive rejected by {by}: nothing changed"
+            runs.record_decision(conn, ctx.run_key, decision, by, message)
+        if message:
+            raise AirflowFailException(message)
+        log.info("approved by %s: the load applies exactly the change shown", by)
+        return {**self._load(context, request["plan"]["digest"]), "approved_by": by}
+
+    def _load(self, context: Any, approved_digest: str | None) -> dict[str, Any]:
+        ctx, merge = run_step(self.spec, self.run_config, CATALOGUE.load, approved_digest=approved_digest)
+        for asset in self.outlets:
+            announce(context["outlet_events"], asset, ctx, merge["rows_written"])
+        return {**scalars(merge), "approved_digest": approved_digest}
+
+
+def _user(user: Any) -> str | None:
+    if isinstance(user, dict):
+        return user.get("name") or user.get("id")
+    return getattr(user, "name", None) or getattr(user, "id", None) or (str(user) if user else None)
+
+
+def _body(plan: Any, hours: float) -> str:
+    examples = "\n".join(f"- {title}" for title in plan.examples)
+    more = plan.provider_archivals - len(plan.examples)
+    return (
+        f"The provider's catalogue for this run would archive **{plan.provider_archivals} of "
+        f"{plan.active_before} active courses ({plan.share:.0%})**, above `max_archive_share` "
+        f"({plan.max_share:.0%}): the provider no longer lists them or changed their status.\n\n"
+        f"Examples:\n{examples}\n" + (f"- ... and {more} more\n" if more > 0 else "") + "\n"
+        f"**{APPROVE}** applies exactly this change (learning data is kept). **{REJECT}** ends the run with "
+        f"nothing changed. Without an answer within {hours:g} h the run ends as rejected."
+    )

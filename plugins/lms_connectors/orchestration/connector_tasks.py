@@ -1,0 +1,229 @@
+"""The bodies of a connector DAG's tasks: Airflow's context in, the pipeline's steps run, small
+values out through XCom.
+
+``config`` derives the run once (:func:`run_request`), records it and validates the settings;
+the other tasks run the pipeline steps :data:`TASK_STEPS` gives them, through
+``lms_connectors.orchestration.steps.run_step``. The DAG factory only declares the tasks and their order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from airflow.sdk import Variable
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from lms_connectors.orchestration import catalogue_sync
+from lms_connectors.orchestration.assets import announce
+from lms_connectors.orchestration.steps import fail_fast, refuse_unknown_conf, run_step
+from lms_connectors.pipeline import ACTIVITY
+from lms_connectors.providers.registry import ConnectorSpec
+from lms_connectors.rules.context import RunRequest
+from lms_connectors.warehouse.audit import actor_of
+
+log = logging.getLogger(__name__)
+
+# The pipeline steps each task runs, by task id, as ops.sync_runs.step_seconds names them. Four
+# tasks, not eleven: each task start cost 2-6 s through the scheduler, and a boundary inside the
+# catalogue or the statistics bought no retry a data engineer could use (README, Benchmarks).
+TASK_STEPS: dict[str, tuple[str, ...]] = {
+    "config": (),
+    "sync_catalogue": catalogue_sync.STEPS,
+    "wait_for_activity": (),
+    "extract_progress": (ACTIVITY.extract,),
+    "sync_statistics": (ACTIVITY.transform, ACTIVITY.validate, ACTIVITY.load),
+}
+
+
+def run_key(context: dict[str, Any]) -> str:
+    """The key of a DAG run in the warehouse (``ops.sync_runs.run_id``, audit and staging rows)."""
+    return f"{context['dag'].dag_id}/{context['run_id']}"
+
+
+def check_logical_date(logical: dt.datetime | None, start: dt.datetime) -> None:
+    """A logical date at midnight names the day the run covers; refuse a run whose interval says otherwise.
+
+    ``airflow dags trigger --logical-date D`` (Airflow 3.3) derives the interval from the time of the
+    trigger, not from D: such a run would sync another day than the one its logical date names.
+    """
+    if logical is None or logical.astimezone(dt.UTC).time() != dt.time() or logical == start:
+        return
+    day = logical.astimezone(dt.UTC).date()
+    raise AirflowFailException(
+        f"this run's logical date is {day} but its data interval starts at {start.isoformat()}: "
+        f"`airflow dags trigger` computes the interval from the trigger time. To run the day {day}, use "
+        f"`airflow backfill create --dag-id <dag> --from-date {day} --to-date {day} --reprocess-behavior completed` "
+        "(add --dag-run-conf for parameters), or trigger from the UI or the REST API with that logical date"
+    )
+
+
+def run_request(spec: ConnectorSpec, context: dict[str, Any]) -> RunRequest:
+    """The run as Airflow started it: its key, interval (widened by ``initial_load_days``) and overrides."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise AirflowFailException("this run has no data interval; trigger it with a logical date")
+    params = context["params"]
+    initial_days = int(params.get("initial_load_days") or 0)
+    return RunRequest(
+        run_key=run_key(context),
+        connector_id=spec.id,
+        interval_start=end - dt.timedelta(days=initial_days) if initial_days else start,
+        interval_end=end,
+        override_mass_archive=bool(params.get("override_mass_archive")),
+        delete_unreported=bool(params.get("delete_unreported_rows")),
+    )
+
+
+def configure(spec: ConnectorSpec, context: dict[str, Any]) -> dict[str, Any]:
+    """Record the try, then validate the settings Variable and the LMS side and check the warehouse
+    schema is current. A disabled connector archives every course and the run is skipped."""
+    from lms_connectors import pipeline
+    from lms_connectors.pipeline import admin
+    from lms_connectors.rules import settings
+    from lms_connectors.warehouse import migrations
+    from lms_connectors.warehouse.db import connect
+
+    request = run_request(spec, context)
+    raw = Variable.get(spec.variable, default=None)
+    with fail_fast(), connect(spec.warehouse_conn_id) as conn:
+        migrations.check_current(conn)
+        pipeline.begin(conn, request, spec.dag_id)
+        refuse_unknown_conf(context)
+        check_logical_date(context.get("logical_date"), context["data_interval_start"])
+        parsed = settings.parse_settings(raw, spec.variable)
+        settings.check_against_lms(conn, parsed, spec.variable)
+        ctx = request.with_settings(parsed)
+        pipeline.record_settings(conn, ctx)
+        if not parsed.enabled:
+            # A Variable edited directly takes effect here too: every course archived.
+            admin.apply_settings(conn, spec.id, parsed, run_id=ctx.run_key)
+            pipeline.finish(conn, ctx, "skipped", "connector disabled")
+    if not parsed.enabled:
+        raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
+    return ctx.to_xcom()
+
+
+def activity_ready(spec: ConnectorSpec, cfg: dict[str, Any], waiting_since: dt.datetime, now: dt.datetime) -> bool:
+    """Whether the provider's published activity covers the run's whole interval (its freshness is
+    "reported"). Not yet: the sensor asks again later, holding no worker slot; ``data_wait_hours``
+    after its first check the run fails, saying how far the data goes."""
+    from lms_connectors.orchestration.steps import connector_of
+    from lms_connectors.rules.context import RunContext
+
+    ctx = RunContext.from_xcom(cfg)
+    with fail_fast():
+        covered = connector_of(spec).client().activity_covered_until(ctx.interval_start, ctx.interval_end)
+    if covered is None or covered >= ctx.interval_end:
+        log.info(
+            "the provider's activity covers %s to %s (published until %s)",
+            ctx.interval_start,
+            ctx.interval_end,
+            covered or "unsaid",
+        )
+        return True
+    deadline = waiting_since + dt.timedelta(hours=spec.data_wait_hours)
+    if now >= deadline:
+        raise AirflowFailException(
+            f"the provider's activity for {ctx.interval_start:%Y-%m-%d} is published only until {covered.isoformat()} "
+            f"after waiting since {waiting_since.isoformat()} (data_wait_hours = {spec.data_wait_hours:g}): nothing "
+            "was loaded. Run the day again once the provider has published it"
+        )
+    log.info(
+        "the provider's activity is published until %s, short of %s: asking again in %g s (until %s)",
+        covered.isoformat(),
+        ctx.interval_end.isoformat(),
+        spec.freshness_poke_seconds,
+        deadline.isoformat(),
+    )
+    return False
+
+
+def extract_progress(spec: ConnectorSpec, cfg: dict[str, Any]) -> dict[str, Any]:
+    _, counts = run_step(spec, cfg, ACTIVITY.extract)
+    return {k: counts[k] for k in ("records", "suppressed")}
+
+
+def sync_statistics(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str, Any], asset: Any) -> dict[str, Any]:
+    """Transform, validate and load the interval's learning activity; finish the run and report."""
+    from lms_connectors import pipeline
+    from lms_connectors.warehouse import reporting
+    from lms_connectors.warehouse.db import connect
+
+    for name in TASK_STEPS["sync_statistics"]:
+        ctx, counts = run_step(spec, cfg, name)
+    announce(context["outlet_events"], asset, ctx, counts["progress_rows"] + counts["daily_rows"])
+    with connect(spec.warehouse_conn_id) as conn:
+        pipeline.finish(conn, ctx, "success")
+        text = reporting.run_table(conn, ctx.run_key)
+        pruned = reporting.prune_staging(conn, ctx.settings.staging_retention_days, ctx.interval_end)
+    log.info("run report\n%s", text)
+    return {"progress": counts, "staging_rows_pruned": pruned}
+
+
+def mark_failed(spec: ConnectorSpec, context: dict[str, Any]) -> None:
+    """Record a task's failure in ops.sync_runs, so analysts see it next to the counts, then alert."""
+    from lms_connectors.orchestration.alerts import RunFailedNotifier
+    from lms_connectors.warehouse import runs
+    from lms_connectors.warehouse.db import connect
+
+    exc = context.get("exception")
+    message = f"{context['task_instance'].task_id}: {type(exc).__name__}: {exc}" if exc else "failed"
+    try:
+        with connect(spec.warehouse_conn_id) as conn:
+            runs.fail_run(conn, run_key(context), message[:4000])
+    except Exception:
+        log.exception("could not record the failure in ops.sync_runs")
+    RunFailedNotifier(spec.id, spec.alerts_conn_id)(context)
+
+
+def apply_form(spec: ConnectorSpec, context: Any) -> dict[str, Any]:
+    """The apply-settings task: the form validated against the Variable, saved (unless a dry run)
+    and applied to the catalogue in one transaction; what changed is logged."""
+    from lms_connectors.pipeline import admin
+    from lms_connectors.rules import settings
+    from lms_connectors.warehouse import migrations
+    from lms_connectors.warehouse.db import connect
+
+    refuse_unknown_conf(context)
+    params = context["params"]
+    dry_run = bool(params.get("dry_run"))
+    with fail_fast():
+        current = settings.parse_settings(Variable.get(spec.variable, default=None), spec.variable)
+        changes = {k: params[k] for k in ("languages", "enabled") if params.get(k) is not None}
+        if params.get("all_languages"):
+            if changes.get("languages"):
+                raise settings.SettingsError(
+                    f"{spec.variable}: tick 'All languages' or pick languages, not both "
+                    f"(picked: {', '.join(changes['languages'])})"
+                )
+            changes["languages"] = []
+        wanted = settings.parse_settings({**current.model_dump(mode="json"), **changes}, spec.variable)
+        with connect(spec.warehouse_conn_id) as conn:
+            migrations.check_current(conn)
+            settings.check_against_lms(conn, wanted, spec.variable)
+            if changes and not dry_run:
+                Variable.set(spec.variable, wanted.model_dump_json(indent=2))
+            result = admin.apply_settings(
+                conn,
+                spec.id,
+                wanted,
+                dry_run=dry_run,
+                actor=actor_of(context),
+                run_id=run_key(context),
+            )
+    verb = "would archive" if dry_run else "archived"
+    log.info(
+        "%s%s %d and %s %d courses (languages=%s, enabled=%s); examples archived: %s; unarchived: %s",
+        "DRY RUN: " if dry_run else "",
+        verb,
+        result["archived"],
+        "would unarchive" if dry_run else "unarchived",
+        result["unarchived"],
+        result["languages"] or "all",
+        result["enabled"],
+        result["archived_titles"],
+        result["unarchived_titles"],
+    )
+    return result

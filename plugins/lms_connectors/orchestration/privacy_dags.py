@@ -1,0 +1,252 @@
+"""The privacy DAGs: erase learners, export a learner's data, rotate a connector's key, retention.
+
+One of each for the whole registry (a person is erased from every connector at
+once; retention covers connectors that left the registry too). Every task
+calls :mod:`lms_connectors.privacy.commands` or :mod:`lms_connectors.privacy.retention`;
+nothing is done at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context, task
+
+from lms_connectors.orchestration.steps import fail_fast
+from lms_connectors.providers.registry import ConnectorSpec
+
+log = logging.getLogger(__name__)
+ERASE_DAG_ID = "lms_connectors_erase_learners"
+EXPORT_DAG_ID = "lms_connectors_export_learners"
+ROTATE_DAG_ID = "lms_connectors_rotate_key"
+RETENTION_DAG_ID = "lms_connectors_retention"
+# Where exports are written (mode 0600): LMS_EXPORT_DIR, else $AIRFLOW_HOME/lms_exports.
+EXPORT_DIR_ENV = "LMS_EXPORT_DIR"
+
+ERASE_DOC_MD = """
+### Erase learners (GDPR art. 17)
+
+Give LMS user ids and/or emails and the reason (a request or ticket
+reference). Every row that identifies them is removed from `stats`, `staging`
+and `ops` (progress, daily history, staging, rejected records, unmatched
+learners under every key ever used, their email in run records), and a
+**suppression entry** (a keyed hash of the email, the date, this run, the
+reason) makes every later run, replay and backfill drop their records before
+staging (counted as `suppressed` in the run report). **Dry run** (ticked by
+default) counts what would go and changes nothing. The action is written to
+`ops.audit_log` (who, when, how many rows; never whom).
+"""
+
+EXPORT_DOC_MD = """
+### Export a learner's data (GDPR art. 15 and 20)
+
+Every row that identifies the learners given, in every table, as one JSON
+file (mode 0600) under `LMS_EXPORT_DIR` (default `$AIRFLOW_HOME/lms_exports`);
+the task log names the file, never its content, and nothing goes to XCom.
+"""
+
+ROTATE_DOC_MD = """
+### Rotate a connector's pseudonymisation key
+
+A new version of the key the connector hashes learner emails with (derived
+from the `lms_pseudonymisation_key` Connection), and no hash left under the
+old one: unmatched learners are forgotten (counted anew), rejected records
+lose their learner hash, the connector's staging rows are deleted. Refused
+while a run of the connector is running. Dry run by default.
+"""
+
+RETENTION_DOC_MD = """
+### Retention
+
+Daily, for the whole warehouse (every connector, enabled, disabled or removed
+from the registry): staging rows, rejected records (payload redacted, then
+deleted), unmatched learners not seen for a while, run records' personal
+fields, and Airflow's XCom, task instances, runs and log files, each at its
+bound (Variable `lms_connectors_retention`; README, Privacy). Every purge is
+recorded in `ops.audit_log` with its row counts.
+"""
+
+
+def _defaults(owner: str) -> dict[str, Any]:
+    return {
+        "owner": owner,
+        "retries": 1,
+        "retry_delay": dt.timedelta(seconds=60),
+        "execution_timeout": dt.timedelta(minutes=60),
+    }
+
+
+def _manual(dag_id: str, doc_md: str, params: dict[str, Param]) -> Any:
+    """The decorator of an admin DAG run by hand only, one run at a time."""
+    return dag(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc_md,
+        tags=["lms", "privacy", "admin"],
+        default_args=_defaults("lms-admin"),
+        params=params,
+    )
+
+
+def _who() -> tuple[dict[str, Any], str, str]:
+    from lms_connectors.orchestration.connector_tasks import run_key
+    from lms_connectors.warehouse.audit import actor_of
+
+    context = get_current_context()
+    return context, actor_of(context), run_key(context)
+
+
+def _learner_params() -> dict[str, Param]:
+    return {
+        "user_ids": Param([], type="array", items={"type": "string"}, title="LMS user ids", description="One per line"),
+        "emails": Param([], type="array", items={"type": "string"}, title="Emails", description="One per line"),
+    }
+
+
+def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
+    @_manual(
+        ERASE_DAG_ID,
+        ERASE_DOC_MD,
+        {
+            **_learner_params(),
+            "reason": Param(
+                "", type="string", minLength=1, title="Reason", description="A request or ticket reference"
+            ),
+            "dry_run": Param(
+                True, type="boolean", title="Dry run", description="Count, change nothing; untick to erase"
+            ),
+        },
+    )
+    def erase_dag() -> None:
+        @task
+        def erase_learners() -> dict[str, Any]:
+            from lms_connectors.privacy import commands as privacy
+
+            context, actor, run_id = _who()
+            p = context["params"]
+            with fail_fast():
+                result = privacy.erase_learners(
+                    p["user_ids"],
+                    p["emails"],
+                    p["reason"],
+                    dry_run=bool(p["dry_run"]),
+                    run_id=run_id,
+                    actor=actor,
+                    at=context["dag_run"].run_after,
+                    specs=specs,
+                )
+            log.info("%s: %s", "DRY RUN" if p["dry_run"] else "erased", result)
+            return {conn: r["rows"] for conn, r in result.items()}
+
+        erase_learners()
+
+    return erase_dag()
+
+
+def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
+    @_manual(EXPORT_DAG_ID, EXPORT_DOC_MD, _learner_params())
+    def export_dag() -> None:
+        @task
+        def export_learners() -> None:
+            from lms_connectors.privacy import commands as privacy
+
+            context, actor, run_id = _who()
+            p = context["params"]
+            with fail_fast():
+                data = privacy.export_learners(p["user_ids"], p["emails"], run_id=run_id, actor=actor, specs=specs)
+            folder = Path(os.environ.get(EXPORT_DIR_ENV) or Path(os.environ.get("AIRFLOW_HOME", ".")) / "lms_exports")
+            path = privacy.write_export(data, folder / f"{context['run_id'].replace(':', '_')}.json")
+            rows = sum(len(t) for w in data.values() for t in w["tables"].values())
+            # The file's name and size only: the log and XCom hold nothing of the learner.
+            log.info("exported %d rows to %s (mode 0600)", rows, path)
+
+        export_learners()
+
+    return export_dag()
+
+
+def build_rotate_dag(specs: list[ConnectorSpec]) -> DAG:
+    @_manual(
+        ROTATE_DAG_ID,
+        ROTATE_DOC_MD,
+        {
+            "connector": Param(specs[0].id, type="string", enum=[s.id for s in specs], title="Connector"),
+            "reason": Param("", type="string", minLength=1, title="Reason"),
+            "dry_run": Param(True, type="boolean", title="Dry run", description="Count, change nothing"),
+        },
+    )
+    def rotate_dag() -> None:
+        @task
+        def rotate_key() -> dict[str, Any]:
+            from lms_connectors.privacy import commands as privacy
+
+            context, actor, run_id = _who()
+            p = context["params"]
+            with fail_fast():
+                return privacy.rotate(
+                    p["connector"],
+                    run_id=run_id,
+                    actor=actor,
+                    reason=p["reason"],
+                    at=context["dag_run"].run_after,
+                    dry_run=bool(p["dry_run"]),
+                )
+
+        rotate_key()
+
+    return rotate_dag()
+
+
+def build_retention_dag(specs: list[ConnectorSpec]) -> DAG:
+    @dag(
+        dag_id=RETENTION_DAG_ID,
+        schedule=CronDataIntervalTimetable("30 4 * * *", timezone="UTC"),
+        start_date=dt.datetime.combine(min(s.start_date for s in specs), dt.time(), dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=RETENTION_DOC_MD,
+        tags=["lms", "privacy"],
+        default_args=_defaults("data-engineering"),
+    )
+    def retention_dag() -> None:
+        @task
+        def purge_warehouse() -> dict[str, Any]:
+            from lms_connectors.privacy import commands as privacy
+            from lms_connectors.privacy import retention
+            from lms_connectors.warehouse.db import connect
+
+            context, actor, run_id = _who()
+            with fail_fast():
+                cfg = retention.parse(Variable.get(retention.VARIABLE, default=None))
+                out = {}
+                for conn_id in privacy.warehouses(specs):
+                    with connect(conn_id) as conn:
+                        out[conn_id] = retention.purge_warehouse(
+                            conn, cfg, context["data_interval_end"], actor=actor, run_id=run_id
+                        )
+            return out
+
+        @task
+        def purge_airflow() -> dict[str, Any]:
+            from lms_connectors.privacy import retention
+
+            context = get_current_context()
+            with fail_fast():
+                cfg = retention.parse(Variable.get(retention.VARIABLE, default=None))
+            return retention.purge_airflow(cfg, context["data_interval_end"], retention.log_folder())
+
+        purge_warehouse() >> purge_airflow()
+
+    return retention_dag()
+
+
+def build_privacy_dags(specs: list[ConnectorSpec]) -> dict[str, DAG]:
+    built = [build_erase_dag(specs), build_export_dag(specs), build_rotate_dag(specs), build_retention_dag(specs)]
+    return {d.dag_id: d for d in built}

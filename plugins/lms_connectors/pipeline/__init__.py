@@ -1,0 +1,266 @@
+"""Pipeline: the catalogue and activity pipelines on one extract -> transform -> validate -> load skeleton.
+
+May import: lms_connectors.rules, lms_connectors.providers, lms_connectors.warehouse, lms_connectors.privacy, lms_connectors.pipeline
+Never imports: airflow, requests
+
+Each entity pipeline is declared once, as named steps.
+
+Whatever runs a connector's steps calls :func:`run` with a step's name: the DAG's tasks, the
+approval operator, the benchmark and the tests. Nothing else wires steps, so the order, what a
+step reads of the run and what it records are written here only.
+
+A step is one transaction on the run's staging rows (or the one merge transaction of a load). It
+starts from what earlier steps left in staging and in the run's row of ``ops.sync_runs`` (their
+counts), never from memory, so a retried task, a task resumed after an approval and a step run in
+a process of its own (the benchmark) all see the same inputs. Its seconds and counts are recorded
+in that row when it succeeds.
+
+No Airflow import here: the Airflow glue turns a :class:`Connector` out of a registry entry and
+maps errors a retry cannot fix to a failed task. The DAG file reads the declarations at parse time,
+so the steps import their modules (pandas, great-expectations) when they run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lms_connectors.rules.context import RunContext, RunRequest
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from lms_connectors.privacy.pseudonym import RunKeys
+    from lms_connectors.providers import Provider, ProviderClient
+
+
+@dataclasses.dataclass(frozen=True)
+class Connector:
+    """What the steps need of a connector outside any run: its id, its provider, a factory of the
+    provider's client and the learner keys of a run (read in the warehouse)."""
+
+    id: str
+    provider: Provider
+    client: Callable[[], ProviderClient]
+    keys: Callable[[psycopg.Connection], RunKeys]
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+    """One entity's steps, in the skeleton's order."""
+
+    entity: str
+    extract: str
+    transform: str
+    validate: str
+    load: str
+
+    @property
+    def steps(self) -> tuple[str, str, str, str]:
+        return (self.extract, self.transform, self.validate, self.load)
+
+
+CATALOGUE = Pipeline("catalogue", "extract_courses", "transform_courses", "validate_courses", "load_courses")
+ACTIVITY = Pipeline("activity", "extract_progress", "transform_progress", "validate_progress", "load_progress")
+PIPELINES = (CATALOGUE, ACTIVITY)
+# Every step of a run, in the order one run takes them.
+ALL_STEPS = tuple(step for p in PIPELINES for step in p.steps)
+
+
+@dataclasses.dataclass
+class Step:
+    """One step at work: its connection, run and connector; the counts it hands back."""
+
+    conn: psycopg.Connection
+    ctx: RunContext
+    connector: Connector
+    approved_digest: str | None = None
+    counts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Bookkeeping written in the transaction that records the step.
+    also_record: list[Callable[[psycopg.Connection], None]] = dataclasses.field(default_factory=list)
+
+    def earlier(self, step: str) -> dict[str, Any]:
+        """The counts an earlier step of this run recorded."""
+        from lms_connectors.warehouse import runs
+
+        return runs.step_counts(self.conn, self.ctx.run_key, step)
+
+
+_STEPS: dict[str, Callable[[Step], None]] = {}
+
+
+def _declares(name: str) -> Callable[[Callable[[Step], None]], Callable[[Step], None]]:
+    def register(fn: Callable[[Step], None]) -> Callable[[Step], None]:
+        _STEPS[name] = fn
+        return fn
+
+    return register
+
+
+def _client_counts(client: ProviderClient) -> dict[str, int]:
+    return {"requests": client.stats["requests"], "retries": client.stats["retries"]}
+
+
+@_declares(CATALOGUE.extract)
+def _extract_courses(s: Step) -> None:
+    from lms_connectors.pipeline import catalogue
+
+    client = s.connector.client()
+    n = catalogue.extract_courses(s.conn, client.iter_course_pages, s.ctx.run_key, s.connector.provider)
+    s.counts = {"records": n, **_client_counts(client)}
+
+
+@_declares(CATALOGUE.transform)
+def _transform_courses(s: Step) -> None:
+    from lms_connectors.pipeline import catalogue
+
+    s.counts = catalogue.transform_courses(s.conn, s.ctx.run_key, s.connector.provider)
+
+
+@_declares(CATALOGUE.validate)
+def _validate_courses(s: Step) -> None:
+    from lms_connectors.pipeline import catalogue
+
+    s.counts = catalogue.validate_courses(
+        s.conn, s.ctx.run_key, s.ctx.connector_id, s.ctx.settings, s.connector.provider
+    )
+
+
+@_declares(CATALOGUE.load)
+def _load_courses(s: Step) -> None:
+    from lms_connectors.pipeline import catalogue
+    from lms_connectors.warehouse import runs
+
+    ctx = s.ctx
+    validated = s.earlier(CATALOGUE.validate)
+    s.counts = merge = catalogue.load_courses(
+        s.conn,
+        ctx.run_key,
+        ctx.connector_id,
+        ctx.settings,
+        ctx.interval_end,
+        s.connector.provider,
+        override_mass_archive=ctx.override_mass_archive,
+        approved_digest=s.approved_digest,
+    )
+    s.also_record.append(
+        lambda conn: runs.record_catalogue(
+            conn, ctx.run_key, validated.get("records", 0), merge, validated.get("rejected", 0)
+        )
+    )
+
+
+@_declares(ACTIVITY.extract)
+def _extract_progress(s: Step) -> None:
+    from lms_connectors.pipeline import progress
+
+    client = s.connector.client()
+    keys = s.connector.keys(s.conn)
+    extracted = progress.extract_activity(
+        s.conn,
+        lambda: client.iter_activity_pages(s.ctx.interval_start, s.ctx.interval_end),
+        s.ctx.run_key,
+        keys.learner,
+        s.connector.provider,
+        suppression_key=keys.suppression,
+    )
+    s.counts = {**extracted, "key_version": keys.version, **_client_counts(client)}
+
+
+@_declares(ACTIVITY.transform)
+def _transform_progress(s: Step) -> None:
+    from lms_connectors.pipeline import progress
+    from lms_connectors.privacy import erasure
+
+    # Learners the LMS removed are erased first: their rows must not outlive them.
+    removed = erasure.erase_removed_users(s.conn, s.ctx.run_key, s.ctx.connector_id)
+    keys = s.connector.keys(s.conn)
+    s.counts = {
+        **progress.transform_progress(s.conn, s.ctx.run_key, s.ctx.connector_id, keys.learner, s.connector.provider),
+        "removed_users_erased": removed,
+    }
+
+
+@_declares(ACTIVITY.validate)
+def _validate_progress(s: Step) -> None:
+    from lms_connectors.pipeline import progress
+
+    ctx = s.ctx
+    s.counts = progress.validate_progress(
+        s.conn, ctx.run_key, ctx.connector_id, ctx.settings, ctx.interval_start, ctx.interval_end
+    )
+
+
+@_declares(ACTIVITY.load)
+def _load_progress(s: Step) -> None:
+    from lms_connectors.pipeline import progress
+    from lms_connectors.warehouse import runs
+
+    ctx = s.ctx
+    transformed = {
+        **s.earlier(ACTIVITY.transform),
+        "rejected": s.earlier(ACTIVITY.validate).get("rejected", 0),
+    }
+    s.counts = merge = progress.load_progress(
+        s.conn,
+        ctx.run_key,
+        ctx.connector_id,
+        ctx.interval_start,
+        ctx.interval_end,
+        measured=s.connector.provider.time_rule.summed_by_day,
+        delete_unreported=ctx.delete_unreported,
+        max_replay_delete_share=ctx.settings.max_replay_delete_share,
+    )
+    s.also_record.append(lambda conn: runs.record_progress(conn, ctx.run_key, transformed, merge))
+
+
+def begin(conn: psycopg.Connection, request: RunRequest, dag_id: str) -> None:
+    """The run's row in ``ops.sync_runs``: a new try starts from an empty one, before anything can fail."""
+    from lms_connectors.warehouse import runs
+
+    runs.start_run(conn, request, dag_id)
+
+
+def record_settings(conn: psycopg.Connection, ctx: RunContext) -> None:
+    """The validated settings the run works with, in its row."""
+    from lms_connectors.warehouse import runs
+
+    runs.record_settings(conn, ctx.run_key, ctx.settings.model_dump(mode="json"))
+
+
+def finish(conn: psycopg.Connection, ctx: RunRequest, status: str, error: str | None = None) -> None:
+    from lms_connectors.warehouse import runs
+
+    runs.finish_run(conn, ctx.run_key, status, error)
+
+
+def run(
+    name: str,
+    conn: psycopg.Connection,
+    ctx: RunContext,
+    connector: Connector,
+    *,
+    approved_digest: str | None = None,
+) -> dict[str, Any]:
+    """Run the step ``name`` of a pipeline for the run ``ctx``; record its seconds and counts; return the counts."""
+    from lms_connectors.warehouse import runs
+
+    try:
+        work = _STEPS[name]
+    except KeyError:
+        raise ValueError(f"no pipeline step {name!r}; steps: {', '.join(_STEPS)}") from None
+    t0 = time.monotonic()
+    step = Step(conn, ctx, connector, approved_digest)
+    work(step)
+    with conn.transaction():
+        for record in step.also_record:
+            record(conn)
+        runs.record_step(conn, ctx.run_key, name, time.monotonic() - t0, step.counts)
+    return step.counts
+
+
+def scalars(counts: dict[str, Any]) -> dict[str, Any]:
+    """The counts worth an XCom: nested details stay in ops.sync_runs."""
+    return {k: v for k, v in counts.items() if not isinstance(v, dict)}

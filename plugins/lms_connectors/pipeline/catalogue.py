@@ -1,0 +1,298 @@
+"""Catalogue sync steps: extract -> transform -> validate -> load.
+
+Each step is a transaction over run-scoped staging rows and takes a psycopg
+connection, so it runs the same under Airflow, in tests and in benchmarks.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pandas as pd
+import psycopg
+from psycopg.rows import dict_row
+
+from lms_connectors.providers import Provider
+from lms_connectors.rules import guard, listing
+from lms_connectors.rules.errors import PermanentError
+from lms_connectors.rules.paths import sql_statements
+from lms_connectors.rules.records import COURSE_COLUMNS
+from lms_connectors.rules.settings import ConnectorSettings
+from lms_connectors.warehouse import quarantine
+from lms_connectors.warehouse.db import lock_connector
+
+log = logging.getLogger(__name__)
+CHUNK_ROWS = 5000
+
+
+class MassArchiveBlocked(RuntimeError, PermanentError):
+    """The run would archive more of the active catalogue than the settings allow."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchivePlan:
+    """What the provider's data would archive of the active catalogue: what an approval is asked for.
+
+    ``digest`` names the exact set of courses, so an approval applies to that change and no other.
+    """
+
+    provider_archivals: int
+    active_before: int
+    max_share: float
+    digest: str
+    examples: tuple[str, ...]
+
+    @property
+    def share(self) -> float:
+        return self.provider_archivals / self.active_before if self.active_before else 0.0
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.share > self.max_share
+
+    def describe(self) -> str:
+        return (
+            f"this run would archive {self.provider_archivals} of {self.active_before} active courses "
+            f"({self.share:.0%}) because the provider no longer lists them or changed their status, above "
+            f"max_archive_share ({self.max_share:.0%})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "examples": list(self.examples)}
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> ArchivePlan:
+        return cls(**{**value, "examples": tuple(value["examples"])})
+
+
+EXAMPLES = 10
+
+
+def _archive_plan(conn: psycopg.Connection, sql: dict[str, str], max_share: float) -> ArchivePlan:
+    provider_archivals, active_before = conn.execute(sql["breaker"]).fetchone()
+    courses = conn.execute(sql["breaker_courses"]).fetchall()
+    digest = hashlib.sha256(",".join(str(course_id) for course_id, _ in courses).encode()).hexdigest()
+    examples = tuple(sorted(str(title) for _, title in courses)[:EXAMPLES])
+    return ArchivePlan(provider_archivals, active_before, max_share, digest, examples)
+
+
+def _merge_params(
+    run_id: str, connector_id: str, settings: ConnectorSettings, synced_at: dt.datetime, provider: Provider
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "connector_id": connector_id,
+        "group_id": settings.target_group_id,
+        "author_email": settings.author_email,
+        "languages": list(settings.languages),
+        "kept": sorted(provider.kept_statuses),
+        "archive_removed": provider.removed_courses == "archive",
+        "synced_at": synced_at,
+    }
+
+
+def archive_plan(
+    conn: psycopg.Connection,
+    run_id: str,
+    connector_id: str,
+    settings: ConnectorSettings,
+    synced_at: dt.datetime,
+    provider: Provider,
+) -> ArchivePlan:
+    """The change ``load_courses`` would make to the active catalogue, computed and thrown away."""
+    sql = sql_statements("catalogue/merge_courses.sql")
+    with conn.transaction(force_rollback=True):
+        conn.execute(sql["plan"], _merge_params(run_id, connector_id, settings, synced_at, provider))
+        return _archive_plan(conn, sql, settings.max_archive_share)
+
+
+def extract_courses(
+    conn: psycopg.Connection,
+    pages: listing.Pages | Callable[[], listing.Pages],
+    run_id: str,
+    provider: Provider,
+) -> int:
+    """Stream provider pages through the record guard into staging.raw_courses.
+
+    A retry starts from a clean slate, and so does a listing that changed
+    while it was read (``pages`` a factory: read again, bounded). A record
+    the guard quarantines is staged as its safe envelope with the reason, and
+    counted like any reject.
+    """
+    return listing.restarting(lambda it: _extract_courses(conn, it, run_id, provider), pages, "the course catalogue")
+
+
+def _extract_courses(conn: psycopg.Connection, pages: listing.Pages, run_id: str, provider: Provider) -> int:
+    seq = 0
+    with conn.transaction():
+        conn.execute("DELETE FROM staging.raw_courses WHERE run_id = %s", (run_id,))
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY staging.raw_courses (run_id, seq, record, reject_reason, reject_detail) FROM STDIN") as copy,
+        ):
+            for page in pages:
+                for raw in page:
+                    screened = guard.screen(raw, provider.course_schema)
+                    copy.write_row(
+                        (run_id, seq, orjson.dumps(screened.record).decode(), screened.reason, screened.detail)
+                    )
+                    seq += 1
+    log.info("staged %d raw course records for run %s", seq, run_id)
+    return seq
+
+
+def typed_course(record: dict[str, Any], reason: str | None, detail: str | None, provider: Provider) -> dict[str, Any]:
+    """The staging row of one staged record; any failure of the conversion is a reason, never an exception."""
+    if reason is not None:
+        return {**dict.fromkeys(COURSE_COLUMNS), "reject_reason": reason, "reject_detail": detail}
+    try:
+        return provider.course_row(record)
+    except Exception as exc:  # one record must not stop the run: it is quarantined with what went wrong
+        log.warning("course record could not be typed: %s", type(exc).__name__)
+        return {
+            **dict.fromkeys(COURSE_COLUMNS),
+            "reject_reason": "unconvertible_record",
+            "reject_detail": f"{type(exc).__name__}: {str(exc)[:200]}",
+        }
+
+
+def transform_courses(conn: psycopg.Connection, run_id: str, provider: Provider) -> dict[str, Any]:
+    """Type every staged record into staging.courses (values that do not convert become NULL)."""
+    rows = 0
+    with conn.transaction():
+        conn.execute("DELETE FROM staging.courses WHERE run_id = %s", (run_id,))
+        columns = ", ".join(("run_id", "seq", *COURSE_COLUMNS))
+        with conn.cursor(name="raw_courses") as src, conn.cursor() as dst:
+            src.execute(
+                "SELECT seq, record, reject_reason, reject_detail FROM staging.raw_courses WHERE run_id = %s ORDER BY seq",
+                (run_id,),
+            )
+            # One connection cannot read a cursor while a COPY is open: chunk by chunk.
+            while chunk := src.fetchmany(CHUNK_ROWS):
+                with dst.copy(f"COPY staging.courses ({columns}) FROM STDIN") as copy:
+                    for seq, record, reason, detail in chunk:
+                        row = typed_course(record, reason, detail, provider)
+                        copy.write_row((run_id, seq, *(row[c] for c in COURSE_COLUMNS)))
+                rows += len(chunk)
+    return {"records": rows}
+
+
+def validate_courses(
+    conn: psycopg.Connection, run_id: str, connector_id: str, settings: ConnectorSettings, provider: Provider
+) -> dict[str, Any]:
+    """Row rules (great-expectations) quarantine bad records; batch rules stop the run
+    before any target table changes. Rejects are recorded even when the batch fails."""
+    from lms_connectors.rules import quality
+
+    frame = pd.DataFrame(
+        conn.execute(
+            f"SELECT seq, {', '.join(COURSE_COLUMNS)} FROM staging.courses WHERE run_id = %s ORDER BY seq", (run_id,)
+        ).fetchall(),
+        columns=["seq", *COURSE_COLUMNS],
+    )
+    # Records the guard or the transform already rejected keep that reason.
+    earlier = frame["reject_reason"].notna()
+    hosts = settings.url_hosts or provider.url_hosts
+    rules = quality.row_rules(
+        frame.drop(columns=["seq", "reject_reason", "reject_detail"]),
+        quality.course_row_rules(hosts),
+        f"courses_{'_'.join(hosts)}",
+    )
+    newly = rules.notna() & ~earlier
+    marks = frame.loc[newly, ["seq"]].assign(
+        reason=rules[newly].map(lambda r: r.reason), detail=rules[newly].map(lambda r: r.detail)
+    )
+    reasons = frame["reject_reason"].copy()
+    reasons[newly] = marks["reason"]
+    with conn.transaction():
+        quarantine.stage_rejects(conn, marks)
+        quarantine.mark_rejects(conn, "staging.courses", "reject_reason", "reject_detail", run_id)
+        quarantine.record_rejects(
+            conn,
+            run_id,
+            connector_id,
+            "course",
+            """SELECT s.reject_reason AS reason, s.reject_detail AS detail, r.record
+               FROM staging.courses s JOIN staging.raw_courses r USING (run_id, seq)
+               WHERE s.run_id = %s AND s.reject_reason IS NOT NULL""",
+            (run_id,),
+        )
+    accepted_ids = frame.loc[reasons.isna(), "provider_course_id"]
+    rejected = int(reasons.notna().sum())
+    failures = quality.batch_failures(accepted_ids, rejected, len(frame), settings.max_reject_share, "course")
+    quarantine.stop_if_failed(failures, run_id)
+    by_reason = collections.Counter(reasons.dropna())
+    return {"records": len(frame), "rejected": rejected, "rejected_by_reason": dict(by_reason)}
+
+
+def load_courses(
+    conn: psycopg.Connection,
+    run_id: str,
+    connector_id: str,
+    settings: ConnectorSettings,
+    synced_at: dt.datetime,
+    provider: Provider,
+    *,
+    override_mass_archive: bool = False,
+    approved_digest: str | None = None,
+) -> dict[str, Any]:
+    """Merge staged courses into lms.courses and the group's catalogue, in one transaction.
+
+    Raises MassArchiveBlocked, changing nothing, when the provider's data would
+    archive more than ``max_archive_share`` of the active catalogue, unless
+    ``override_mass_archive`` or the change is exactly the approved one
+    (``approved_digest``, from ``archive_plan``).
+    """
+    sql = sql_statements("catalogue/merge_courses.sql")
+    params = _merge_params(run_id, connector_id, settings, synced_at, provider)
+    with conn.transaction():
+        lock_connector(conn, connector_id)
+        conn.execute(sql["plan"], params)
+        conn.execute(sql["analyze_plan"])
+        with conn.cursor(row_factory=dict_row) as cur:
+            counts = cur.execute(sql["counts"]).fetchone()
+        plan = _archive_plan(conn, sql, settings.max_archive_share)
+        approved = plan.needs_approval and approved_digest == plan.digest
+        if plan.needs_approval and not (override_mass_archive or approved):
+            why = (
+                "it differs from the change that was approved (the catalogue changed meanwhile)"
+                if approved_digest
+                else "nobody approved it"
+            )
+            raise MassArchiveBlocked(
+                f"{plan.describe()}; {why}: nothing was changed. If the change is real, run the day again and "
+                "approve it, or with the parameter override_mass_archive = true"
+            )
+        if plan.needs_approval:
+            log.warning("%s: applied, %s", plan.describe(), "approved" if approved else "allowed by override")
+        provider_archivals = plan.provider_archivals
+        added = dict(conn.execute(sql["reasons_added"]).fetchall())
+        removed = dict(conn.execute(sql["reasons_removed"]).fetchall())
+        inserted = conn.execute(sql["insert_new"], params).rowcount
+        updated = conn.execute(sql["update_changed"], params).rowcount
+        catalogued = conn.execute(sql["add_to_catalogue"], params).rowcount
+        conn.execute("DROP TABLE course_plan")
+    result = {
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "archived": counts["archived"],
+        "unarchived": counts["unarchived"],
+        "created_archived": counts["created_archived"],
+        "active": counts["active_after"],
+        "reasons_added": added,
+        "reasons_removed": removed,
+        "rows_written": inserted + updated,
+        "catalogue_added": catalogued,
+        "provider_archivals": provider_archivals,
+        "override_mass_archive": override_mass_archive,
+        "approved_archive": approved,
+    }
+    log.info("catalogue merge for %s: %s", connector_id, result)
+    return result

@@ -1,0 +1,511 @@
+"""Learning statistics steps: extract -> transform -> validate -> load.
+
+Learner emails are turned into a keyed hash (HMAC-SHA256; the key comes from
+an Airflow Connection, ``lms_connectors.privacy.pseudonym``) as they are extracted, so
+no email reaches the database in clear; LMS users are matched on the hash of
+their own (trimmed, lower-case) email. Transform works on pandas chunks; load merges in one transaction.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import io
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from psycopg.rows import dict_row
+
+from lms_connectors.privacy.pseudonym import learner_hash
+from lms_connectors.providers import Provider
+from lms_connectors.rules import guard, listing
+from lms_connectors.rules import records as r
+from lms_connectors.rules.errors import PermanentError
+from lms_connectors.rules.paths import sql_statements
+from lms_connectors.rules.settings import ConnectorSettings
+from lms_connectors.warehouse import quarantine
+from lms_connectors.warehouse.db import lock_connector
+
+log = logging.getLogger(__name__)
+CHUNK_ROWS = 50_000
+# Above this many rows written, the merge refreshes the targets' statistics.
+ANALYZE_AFTER_ROWS = 20_000
+PROGRESS_COLUMNS = (
+    "provider_course_id",
+    "lms_course_id",
+    "user_id",
+    "progress_pct",
+    "time_spent_minutes",
+    "time_viewed_minutes",
+    "started_at",
+    "completed_at",
+    "provider_updated_at",
+    "learner_hash",
+    "outcome",
+    "reject_detail",
+)
+
+
+# A day's measured viewing beyond this is not plausible (a week of continuous viewing).
+MAX_SECONDS_VIEWED = 7 * 24 * 3600
+
+
+def extract_activity(
+    conn: psycopg.Connection,
+    pages: listing.Pages | Callable[[], listing.Pages],
+    run_id: str,
+    key: bytes,
+    provider: Provider,
+    suppression_key: bytes | None = None,
+) -> dict[str, int]:
+    """Stream activity pages through the record guard into staging.raw_activity.
+
+    The email is replaced by its keyed hash and every field off the
+    allow-list is dropped before anything is written; a record the guard
+    quarantines is staged as its safe envelope with the reason. A record of
+    an erased learner (``ops.suppressed_learners``, hashed with
+    ``suppression_key``) is dropped before staging and only counted. A listing
+    that changed while it was read is read again (``pages`` a factory).
+    """
+    return listing.restarting(
+        lambda it: _extract_activity(conn, it, run_id, key, provider.activity_schema, suppression_key),
+        pages,
+        "the learning activity",
+    )
+
+
+def suppressed_hashes(conn: psycopg.Connection) -> frozenset[str]:
+    return frozenset(h for (h,) in conn.execute("SELECT suppression_hash FROM ops.suppressed_learners"))
+
+
+def _extract_activity(
+    conn: psycopg.Connection,
+    pages: listing.Pages,
+    run_id: str,
+    key: bytes,
+    schema: guard.RecordSchema,
+    suppression_key: bytes | None,
+) -> dict[str, int]:
+    email_path = schema.field(r.LEARNER).path
+    seq = suppressed = 0
+    erased = suppressed_hashes(conn) if suppression_key is not None else frozenset()
+    with conn.transaction():
+        conn.execute("DELETE FROM staging.raw_activity WHERE run_id = %s", (run_id,))
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY staging.raw_activity (run_id, seq, learner_hash, record, reject_reason, reject_detail) FROM STDIN"
+            ) as copy,
+        ):
+            for page in pages:
+                for raw in page:
+                    if erased and learner_hash(suppression_key, guard.lookup(raw, email_path)) in erased:
+                        suppressed += 1
+                        continue
+                    screened = guard.screen(raw, schema)
+                    record = screened.record
+                    # A refused record's email still gives a hash (to link its rejects), never a clear value.
+                    email = record.pop(r.LEARNER, None) if screened.reason is None else guard.lookup(raw, email_path)
+                    copy.write_row(
+                        (
+                            run_id,
+                            seq,
+                            learner_hash(key, email),
+                            orjson.dumps(record).decode(),
+                            screened.reason,
+                            screened.detail,
+                        )
+                    )
+                    seq += 1
+                if seq and seq % 200_000 < len(page):
+                    log.info("staged %d activity records so far", seq)
+    log.info("staged %d raw activity records for run %s (%d of erased learners dropped)", seq, run_id, suppressed)
+    return {"records": seq, "suppressed": suppressed}
+
+
+def _lookups(conn: psycopg.Connection, connector_id: str, key: bytes) -> tuple[pd.Series, pd.DataFrame]:
+    pairs = {learner_hash(key, email): uid for uid, email in conn.execute("SELECT user_id, email FROM lms.users")}
+    # A Series maps a chunk's hashes in one indexer lookup; a dict is turned into one per call.
+    users = pd.Series(pairs, dtype=object)
+    courses = pd.DataFrame(
+        conn.execute(
+            "SELECT provider_course_id, lms_course_id, duration_minutes FROM lms.courses WHERE connector_id = %s",
+            (connector_id,),
+        ).fetchall(),
+        columns=["course_id", "lms_course_id", "duration_minutes"],
+    )
+    return users, courses
+
+
+def transform_chunk(
+    records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame, provider: Provider
+) -> pd.DataFrame:
+    """Pure: typed progress rows, every value within its column's range.
+
+    ``records`` has columns seq, learner_hash, the provider fields and, when
+    the guard rejected a record at extract, reject_reason/reject_detail. The
+    outcome is ``ok``, ``unmatched`` (the learner is no LMS user) or the
+    reason a value could not be typed; the data-quality rules then name the
+    remaining broken rows.
+
+    Completion is the provider's completed_at or a progress of exactly 100
+    before any rounding: a completed record without completed_at gets its
+    updated_at, and a progress below 100 never rounds up to 100.
+
+    Timestamps are read in the provider's encoding (``Provider.timestamps``). Time
+    comes from the provider's rule (``Provider.time_rule``): a rule whose minutes
+    are the day's gives them as ``time_viewed_minutes`` (summed by the merge),
+    any other as ``time_spent_minutes``.
+    """
+    df = records.copy()
+    for col in (*r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"):
+        if col not in df:
+            df[col] = None
+    course_id = df[r.COURSE_ID].astype("string").str.strip()
+    df["course_id"] = course_id.astype(object).where(course_id.fillna("") != "", None)
+    raw_progress = pd.to_numeric(df[r.PROGRESS], errors="coerce")
+    progress_bad = raw_progress.notna() & ~raw_progress.between(0, 100)
+    progress = raw_progress.where(~progress_bad)
+    pct = progress.round(2)
+    pct = pct.where(~((pct >= 100) & (progress < 100)), 99.99)
+    raw_seconds = pd.to_numeric(df[r.SECONDS_VIEWED], errors="coerce")
+    seconds_bad = raw_seconds.notna() & ~raw_seconds.between(0, MAX_SECONDS_VIEWED)
+    seconds = raw_seconds.where(~seconds_bad).fillna(0.0)
+    encoding = provider.timestamps
+    updated, updated_bad = encoding.parse_series(df[r.UPDATED_AT])
+    started, started_bad = encoding.parse_series(df[r.STARTED_AT])
+    completed, completed_bad = encoding.parse_series(df[r.COMPLETED_AT])
+    completed = completed.where(completed.notna() | (progress != 100), updated)
+    df = df.merge(courses, on="course_id", how="left")
+    df["user_id"] = df["learner_hash"].map(users)
+    rule = provider.time_spent_minutes(
+        df["duration_minutes"].to_numpy(dtype=float), progress.to_numpy(dtype=float), seconds.to_numpy(dtype=float)
+    )
+    minutes = pd.Series(rule, dtype=float).round(2)
+    measured = provider.time_rule.summed_by_day
+
+    reason = pd.Series(df["reject_reason"].to_numpy(), dtype=object)
+    detail = pd.Series(df["reject_detail"].to_numpy(), dtype=object)
+    window = f"{encoding.described} from {guard.TIMESTAMP_MIN:%Y} to {guard.TIMESTAMP_MAX:%Y}"
+    for bad, name, field, expected in (
+        (progress_bad, "progress_out_of_range", r.PROGRESS, "a progress from 0 to 100"),
+        (seconds_bad, "invalid_time_viewed", r.SECONDS_VIEWED, f"a time viewed from 0 to {MAX_SECONDS_VIEWED} s"),
+        (updated_bad, "invalid_updated_at", r.UPDATED_AT, window),
+        (started_bad, "invalid_started_at", r.STARTED_AT, window),
+        (completed_bad, "invalid_completed_at", r.COMPLETED_AT, window),
+    ):
+        hit = bad.to_numpy() & reason.isna().to_numpy()
+        if hit.any():
+            reason[hit] = name
+            detail[hit] = [f"{field} {_shown(v)} is not {expected}" for v in df.loc[hit, field]]
+    outcome = np.where(reason.notna(), reason, np.where(df["user_id"].isna(), "unmatched", "ok"))
+    keep = reason.isna().to_numpy()
+    return pd.DataFrame(
+        {
+            "seq": df["seq"],
+            "provider_course_id": df["course_id"],
+            "lms_course_id": df["lms_course_id"].astype("Int64"),
+            "user_id": df["user_id"],
+            "progress_pct": pct.where(keep),
+            "time_spent_minutes": minutes.where(keep & (not measured)),
+            "time_viewed_minutes": minutes.where(keep & measured),
+            "started_at": started,
+            "completed_at": completed,
+            "provider_updated_at": updated,
+            "learner_hash": df["learner_hash"],
+            "outcome": outcome,
+            "reject_detail": detail,
+        }
+    )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def transform_guarded(
+    records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame, provider: Provider
+) -> pd.DataFrame:
+    """:func:`transform_chunk`, except that a chunk it cannot convert is converted record by
+    record, and a record that still fails is quarantined (``unconvertible_record``)."""
+    try:
+        return transform_chunk(records, users, courses, provider)
+    except Exception as exc:  # one record must not stop the run: find it and quarantine it
+        log.warning("a chunk of %d records failed to convert (%s); converting record by record", len(records), exc)
+    parts = []
+    for i in range(len(records)):
+        one = records.iloc[i : i + 1].reset_index(drop=True)
+        try:
+            parts.append(transform_chunk(one, users, courses, provider))
+        except Exception as exc:
+            # The same conversion of a record with no provider values cannot fail and gives the right types.
+            blank = one[["seq", "learner_hash"]].assign(
+                reject_reason="unconvertible_record", reject_detail=f"{type(exc).__name__}: {str(exc)[:200]}"
+            )
+            parts.append(transform_chunk(blank, users, courses, provider))
+    return pd.concat(parts, ignore_index=True)
+
+
+# The fields the transform reads are extracted by Postgres from the raw JSON
+# (``->>``, r.ACTIVITY_FIELDS): no JSON decoding or per-record dicts in Python.
+
+
+def to_csv(frame: pd.DataFrame, run_id: str) -> bytes:
+    """Staging rows as CSV for COPY: pyarrow's writer, NULL as an unquoted empty field."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            # Arrow stores UTC; written without the zone, timestamps format 15x faster
+            # (the COPY runs with TimeZone = UTC, see transform_progress).
+            table = table.set_column(i, field.name, table.column(i).cast(pa.timestamp("us")))
+    table = table.add_column(0, "run_id", pa.array([run_id] * len(frame), pa.string()))
+    buf = io.BytesIO()
+    pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False))
+    return buf.getvalue()
+
+
+def transform_progress(
+    conn: psycopg.Connection, run_id: str, connector_id: str, key: bytes, provider: Provider
+) -> dict[str, Any]:
+    users, courses = _lookups(conn, connector_id, key)
+    outcomes: collections.Counter[str] = collections.Counter()
+    unmatched: set[str] = set()
+    matched: set[str] = set()
+    with conn.transaction():
+        conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
+        # to_csv writes UTC timestamps without a zone.
+        conn.execute("SET LOCAL TimeZone = 'UTC'")
+        columns = ", ".join(("run_id", "seq", *PROGRESS_COLUMNS))
+        # ->> gives text: the progress is read as the JSON number the guard let through.
+        fields = ", ".join("record ->> %s" for _ in r.ACTIVITY_FIELDS)
+        with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
+            src.execute(
+                f"""SELECT seq, learner_hash, {fields}, reject_reason, reject_detail
+                    FROM staging.raw_activity WHERE run_id = %s ORDER BY seq""",
+                (*r.ACTIVITY_FIELDS, run_id),
+            )
+            done = 0
+            while chunk := src.fetchmany(CHUNK_ROWS):
+                out = transform_guarded(
+                    pd.DataFrame(
+                        chunk, columns=["seq", "learner_hash", *r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
+                    ),
+                    users,
+                    courses,
+                    provider,
+                )
+                outcomes.update(out["outcome"].value_counts().to_dict())
+                unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"].dropna().unique())
+                matched.update(out.loc[out["outcome"] == "ok", "user_id"].unique())
+                with dst.copy(f"COPY staging.progress ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(to_csv(out, run_id))
+                done += len(out)
+                if done % (4 * CHUNK_ROWS) < CHUNK_ROWS:
+                    log.info("transformed %d activity records so far", done)
+    return {
+        "records": sum(outcomes.values()),
+        "unmatched_records": outcomes.get("unmatched", 0),
+        "unmatched_learners": len(unmatched),
+        "matched_learners": len(matched),
+    }
+
+
+def validate_progress(
+    conn: psycopg.Connection,
+    run_id: str,
+    connector_id: str,
+    settings: ConnectorSettings,
+    interval_start: dt.datetime,
+    interval_end: dt.datetime,
+) -> dict[str, Any]:
+    """Row rules (great-expectations, chunk by chunk) quarantine broken records; too many
+    rejects stop the run before any target table changes. Records must fall in the
+    run's interval [interval_start, interval_end)."""
+    from lms_connectors.rules import quality
+
+    columns = [
+        "seq",
+        "learner_hash",
+        "provider_course_id",
+        "lms_course_id",
+        "progress_pct",
+        "provider_updated_at",
+        "outcome",
+    ]
+    total = 0
+    by_reason: collections.Counter[str] = collections.Counter()
+    with conn.transaction():
+        with conn.cursor(name="progress_rules") as src:
+            # Row rules need no order; staging.progress has no index to read one from.
+            src.execute(f"SELECT {', '.join(columns)} FROM staging.progress WHERE run_id = %s", (run_id,))
+            while chunk := src.fetchmany(CHUNK_ROWS):
+                frame = pd.DataFrame(chunk, columns=columns)
+                frame["progress_pct"] = frame["progress_pct"].astype(float)
+                updated = pd.to_datetime(frame["provider_updated_at"], utc=True)
+                # A missing timestamp is invalid_updated_at's to report.
+                frame["in_interval"] = updated.isna() | ((updated >= interval_start) & (updated < interval_end))
+                # Records the guard or the transform already rejected keep that reason.
+                earlier = ~frame["outcome"].isin(("ok", "unmatched"))
+                rules = quality.row_rules(
+                    frame.drop(columns=["seq", "outcome"]), quality.PROGRESS_ROW_RULES, "progress"
+                )
+                newly = rules.notna() & ~earlier
+                marks = frame.loc[newly, ["seq"]].assign(
+                    reason=rules[newly].map(lambda r: r.reason), detail=rules[newly].map(lambda r: r.detail)
+                )
+                quarantine.stage_rejects(conn, marks)
+                by_reason.update(marks["reason"])
+                by_reason.update(frame.loc[earlier, "outcome"])
+                total += len(frame)
+        quarantine.mark_rejects(conn, "staging.progress", "outcome", "reject_detail", run_id)
+        # The raw record already holds the learner's hash, never the email.
+        quarantine.record_rejects(
+            conn,
+            run_id,
+            connector_id,
+            "progress",
+            """SELECT p.outcome AS reason, p.reject_detail AS detail,
+                      r.record || jsonb_build_object('learner_hash', r.learner_hash) AS record
+               FROM staging.progress p JOIN staging.raw_activity r USING (run_id, seq)
+               WHERE p.run_id = %s AND p.outcome NOT IN ('ok', 'unmatched')""",
+            (run_id,),
+        )
+    rejected_total = sum(by_reason.values())
+    failures = quality.batch_failures(
+        pd.Series([], dtype=object), rejected_total, total, settings.max_reject_share, "learning-activity"
+    )
+    quarantine.stop_if_failed(failures, run_id)
+    return {"records": total, "rejected": rejected_total, "rejected_by_reason": dict(by_reason)}
+
+
+class ReplayDeleteBlocked(RuntimeError, PermanentError):
+    """A deleting replay would remove more of a day's stored rows than the settings allow."""
+
+
+def load_progress(
+    conn: psycopg.Connection,
+    run_id: str,
+    connector_id: str,
+    interval_start: dt.datetime,
+    interval_end: dt.datetime,
+    *,
+    measured: bool = False,
+    delete_unreported: bool = False,
+    max_replay_delete_share: float = 0.1,
+) -> dict[str, Any]:
+    """Current progress (newer provider record wins) and the days' snapshot, in one transaction.
+
+    ``measured``: the provider reports the time viewed per day (its records
+    carry ``time_viewed_minutes``); time spent is then the sum over the key's
+    days, recomputed for the keys the run touched.
+
+    When the interval's days already hold rows, only day rows that are new or
+    changed reach the batch (``batch_rows``) and the targets; a re-run that
+    changes nothing writes nothing.
+
+    Stored day rows the run no longer reports are kept (``daily_rows_unreported``):
+    a replay never erases history the warehouse observed. With
+    ``delete_unreported`` they are deleted, except the keys of records the run
+    rejected, not at all while a rejected record has no key, and never more
+    than ``max_replay_delete_share`` of a day's rows (ReplayDeleteBlocked,
+    nothing changed).
+    """
+    sql = sql_statements("stats/merge_progress.sql")
+    # The days the interval touches: [its first day, the day after its last).
+    last = interval_end.date() if interval_end.time() == dt.time() else interval_end.date() + dt.timedelta(days=1)
+    params = {"run_id": run_id, "connector_id": connector_id, "day_from": interval_start.date(), "day_to": last}
+    with conn.transaction():
+        lock_connector(conn, connector_id)
+        conn.execute(sql["memory"])
+        diff = _day_diff(conn, sql, params, delete_unreported, max_replay_delete_share)
+        fresh, deleted = diff["fresh"], diff["deleted"]
+        # A re-run that changes nothing does not read the run's records again.
+        batch = "batch" if fresh or diff["changed"] else "empty_batch"
+        conn.execute(sql[batch], {**params, "all_records": fresh})
+        if conn.execute(sql["current_is_empty"], params).fetchone()[0]:
+            current = conn.execute(sql["insert_current"], params).rowcount
+        else:
+            current = conn.execute(sql["upsert_current"], params).rowcount
+        daily = conn.execute(sql["insert_daily" if fresh else "daily_upsert"], params).rowcount
+        summed = 0
+        if measured and (daily or current or deleted):
+            conn.execute(sql["accumulate_keys"], {**params, "deleted": bool(deleted)})
+            summed = conn.execute(sql["accumulate_daily"], params).rowcount
+            summed += conn.execute(sql["accumulate_current"], params).rowcount
+            conn.execute("DROP TABLE progress_keys")
+        unmatched = conn.execute(sql["unmatched"], params).rowcount
+        if current + daily + deleted > ANALYZE_AFTER_ROWS:
+            conn.execute(sql["analyze_targets"])
+        with conn.cursor(row_factory=dict_row) as cur:
+            summary = cur.execute(sql["summary"]).fetchone()
+        conn.execute("DROP TABLE progress_batch")
+    unreported, deletion = diff["unreported"], diff["deletion"]
+    result = {
+        "progress_rows": current,
+        "daily_rows": daily + deleted,
+        "daily_rows_deleted": deleted,
+        "daily_rows_unreported": unreported,
+        "unreported_deletion": deletion,
+        "time_sums_updated": summed,
+        "unmatched_hashes_recorded": unmatched,
+        **summary,
+    }
+    log.info("progress merge for %s: %s", connector_id, result)
+    if unreported and not deleted:
+        log.info(
+            "%d stored day rows of this interval are no longer reported by the provider and were kept (%s)",
+            unreported,
+            deletion,
+        )
+    return result
+
+
+def _day_diff(
+    conn: psycopg.Connection, sql: dict[str, str], params: dict[str, Any], delete_unreported: bool, max_share: float
+) -> dict[str, Any]:
+    """How the run's records differ from the interval's stored days: whether none is stored yet
+    (``fresh``), the rows new or changed, the stored rows no longer reported and what became of them."""
+    fresh = conn.execute(sql["daily_is_empty"], params).fetchone()[0]
+    unreported = deleted = changed = 0
+    deletion = "not asked" if not delete_unreported else "nothing unreported"
+    if fresh:
+        conn.execute(sql["no_diff"])
+    else:
+        changed = conn.execute(sql["diff"], params).rowcount
+        conn.execute(sql["analyze_diff"])
+        unreported = conn.execute(sql["unreported_count"]).fetchone()[0]
+        changed -= unreported
+        if delete_unreported and unreported:
+            deleted, deletion = _delete_unreported(conn, sql, params, max_share)
+    return {"fresh": fresh, "changed": changed, "unreported": unreported, "deleted": deleted, "deletion": deletion}
+
+
+def _delete_unreported(
+    conn: psycopg.Connection, sql: dict[str, str], params: dict[str, Any], max_share: float
+) -> tuple[int, str]:
+    """Delete the interval's unreported day rows, within the safety rules; return (rows, what happened)."""
+    keyless = conn.execute(sql["keyless_rejects"], params).fetchone()[0]
+    if keyless:
+        return 0, f"skipped: {keyless} rejected records have no course, learner or day, so any row may be theirs"
+    conn.execute(sql["unreported_plan"], params)
+    over = [
+        (day, n, stored) for day, n, stored in conn.execute(sql["unreported_share"], params) if n / stored > max_share
+    ]
+    if over:
+        days = ", ".join(f"{day}: {n} of {stored} ({n / stored:.0%})" for day, n, stored in over)
+        raise ReplayDeleteBlocked(
+            f"this replay would delete day rows the provider no longer reports above max_replay_delete_share "
+            f"({max_share:.0%}) - {days}; nothing was changed. A provider that reports only each learner's latest "
+            f"state does this for every old day: keep the rows (the default). If the provider really withdrew "
+            f"them, raise max_replay_delete_share for this replay"
+        )
+    deleted = conn.execute(sql["daily_delete_unreported"], params).rowcount
+    return deleted, f"deleted {deleted}"

@@ -1,0 +1,198 @@
+"""Data-quality rules as great-expectations suites.
+
+Row rules name the reason a record is quarantined (``ops.rejected_records``);
+the first rule a row breaks is its reason. Batch rules fail the whole batch
+before any target table changes. great-expectations is imported lazily (it
+takes seconds and floods the log at import), never at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import re
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One expectation: ``reason`` is what a failing row is quarantined for, ``detail`` says why."""
+
+    reason: str
+    expectation: str  # class name in great_expectations.expectations
+    kwargs: dict[str, Any]
+    detail: str = ""
+
+
+def web_url(hosts: tuple[str, ...]) -> str:
+    """The launch and image URLs a course may have: https, on one of ``hosts`` or a subdomain,
+    no user name or password, no quote, angle bracket, backslash or space anywhere. The START
+    button must never run a script, open a local file or send the learner to another site."""
+    names = "|".join(re.escape(h) for h in sorted(hosts))
+    return rf"(?i)^https://(?:[a-z0-9-]+\.)*(?:{names})(?::[0-9]{{1,5}})?(?:[/?#][^\s\"'<>\\`]*)?$"
+
+
+@functools.cache
+def course_row_rules(url_hosts: tuple[str, ...]) -> tuple[Rule, ...]:
+    from lms_connectors.rules.settings import iso_639_1_codes
+
+    return (
+        Rule("missing_id", "ExpectColumnValuesToNotBeNull", {"column": "provider_course_id"}, "no course id"),
+        Rule("missing_title", "ExpectColumnValuesToNotBeNull", {"column": "title"}, "no title"),
+        Rule("missing_title", "ExpectColumnValuesToMatchRegex", {"column": "title", "regex": r"\S"}, "blank title"),
+        Rule("invalid_language", "ExpectColumnValuesToNotBeNull", {"column": "language"}, "no language"),
+        Rule(
+            "invalid_language",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "language", "value_set": list(iso_639_1_codes())},
+            "language is not an ISO 639-1 code",
+        ),
+        Rule("invalid_status", "ExpectColumnValuesToNotBeNull", {"column": "provider_status"}, "no status"),
+        Rule(
+            "invalid_status",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "provider_status", "regex": r"^[a-z0-9][a-z0-9_-]*$"},
+            "status is not a lower-case code",
+        ),
+        Rule("invalid_duration", "ExpectColumnValuesToNotBeNull", {"column": "duration_minutes"}, "no duration"),
+        Rule(
+            "invalid_duration",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "duration_minutes", "min_value": 1, "max_value": 60 * 24 * 60},
+            "duration outside 1 minute to 60 days",
+        ),
+        Rule("missing_url", "ExpectColumnValuesToNotBeNull", {"column": "launch_url"}, "no launch URL"),
+        Rule(
+            "invalid_url",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "launch_url", "regex": web_url(url_hosts)},
+            f"launch URL is not an https URL on {', '.join(url_hosts)}",
+        ),
+        Rule(
+            "invalid_url",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "image_url", "regex": web_url(url_hosts)},
+            f"image URL is not an https URL on {', '.join(url_hosts)}",
+        ),
+        Rule("invalid_updated_at", "ExpectColumnValuesToNotBeNull", {"column": "provider_updated_at"}, "no updated_at"),
+    )
+
+
+PROGRESS_ROW_RULES: tuple[Rule, ...] = (
+    Rule("missing_learner", "ExpectColumnValuesToNotBeNull", {"column": "learner_hash"}, "no learner email"),
+    Rule("missing_course_id", "ExpectColumnValuesToNotBeNull", {"column": "provider_course_id"}, "no course id"),
+    Rule("invalid_updated_at", "ExpectColumnValuesToNotBeNull", {"column": "provider_updated_at"}, "no updated_at"),
+    # The provider returns updated_at in [since, until); a record outside would
+    # land on a day the run does not own (validate_progress computes in_interval).
+    Rule(
+        "outside_interval",
+        "ExpectColumnValuesToBeInSet",
+        {"column": "in_interval", "value_set": [True]},
+        "updated_at outside the run's interval",
+    ),
+    Rule("progress_out_of_range", "ExpectColumnValuesToNotBeNull", {"column": "progress_pct"}, "no progress"),
+    Rule(
+        "progress_out_of_range",
+        "ExpectColumnValuesToBeBetween",
+        {"column": "progress_pct", "min_value": 0, "max_value": 100},
+        "progress outside 0-100",
+    ),
+    Rule("unknown_course", "ExpectColumnValuesToNotBeNull", {"column": "lms_course_id"}, "course not in the catalogue"),
+)
+
+
+@functools.cache
+def import_gx() -> Any:
+    """great_expectations, imported once per process with its start-up logging kept quiet."""
+    # Before the import: GX logs hundreds of lines while registering its functions.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    return gx
+
+
+@functools.cache
+def _context() -> Any:
+    gx = import_gx()
+    ctx = gx.get_context(mode="ephemeral")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    # Progress bars would land in task logs at error level.
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx
+
+
+_VALIDATIONS: dict[str, Any] = {}
+
+
+def _validation(name: str, rules: tuple[Rule, ...]) -> Any:
+    """A validation definition over an in-memory DataFrame, built once per process and name."""
+    if name in _VALIDATIONS:
+        return _VALIDATIONS[name]
+    gx = import_gx()
+    import great_expectations.expectations as gxe
+
+    ctx = _context()
+    asset = ctx.data_sources.add_pandas(f"{name}_source").add_dataframe_asset(f"{name}_frame")
+    batch = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
+    suite = ctx.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
+    for i, rule in enumerate(rules):
+        cls = getattr(gxe, rule.expectation)
+        suite.add_expectation(cls(**rule.kwargs, meta={"rule": i}))
+    validation = ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
+    )
+    _VALIDATIONS[name] = validation
+    return validation
+
+
+def row_reasons(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series:
+    """The first rule each row breaks (None where it breaks none), aligned with ``df``."""
+    return row_rules(df, rules, name).map(lambda r: r.reason, na_action="ignore")
+
+
+def row_rules(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series:
+    """The first :class:`Rule` each row breaks (None where it breaks none), aligned with ``df``."""
+    reasons = pd.Series([None] * len(df), index=df.index, dtype=object)
+    if df.empty:
+        return reasons
+    frame = df.reset_index(drop=True)
+    result = _validation(name, rules).run(batch_parameters={"dataframe": frame}, result_format="COMPLETE")
+    first: dict[int, int] = {}
+    for res in result.results:
+        rule_no = int(res.expectation_config.meta["rule"])
+        for idx in res.result.get("unexpected_index_list") or []:
+            row = int(idx if not isinstance(idx, dict) else next(iter(idx.values())))
+            if row not in first or rule_no < first[row]:
+                first[row] = rule_no
+    for row, rule_no in first.items():
+        reasons.iloc[row] = rules[rule_no]
+    return reasons
+
+
+UNIQUE_IDS: tuple[Rule, ...] = (Rule("duplicate_id", "ExpectColumnValuesToBeUnique", {"column": "id"}),)
+
+
+def batch_failures(ids: pd.Series, rejected: int, total: int, max_reject_share: float, entity: str) -> list[str]:
+    """Batch rules: ids unique among accepted rows, and a bounded share of rejects (a single reject always passes)."""
+    failures = []
+    ids = ids.reset_index(drop=True)
+    dupes = row_reasons(pd.DataFrame({"id": ids}), UNIQUE_IDS, f"{entity}_batch")
+    if dupes.notna().any():
+        listed = ", ".join(sorted({str(v) for v in ids[dupes.notna()]})[:5])
+        failures.append(f"the provider listed {entity} ids more than once: {listed}")
+    share = rejected / total if total else 0.0
+    # One record never stops a run: a small tenant's day may hold a handful of
+    # records, where one bad record is a large share. The share guards against
+    # a provider whose output broke as a whole, which is more than one record.
+    if rejected > 1 and share > max_reject_share:
+        failures.append(
+            f"{rejected} of {total} {entity} records ({share:.1%}) break a row rule, above the "
+            f"max_reject_share setting ({max_reject_share:.1%})"
+        )
+    return failures
