@@ -6,10 +6,11 @@ import pytest
 
 from lms_connectors.privacy.pseudonym import normalise_email
 from lms_connectors.providers.openclassrooms import PROVIDER
-from lms_connectors.providers.openclassrooms.client import ContentRange, ProviderPagingError, parse_content_range
+from lms_connectors.providers.paging import ContentRange, parse_content_range
 from lms_connectors.rules.encodings import format_rfc3339 as format_timestamp
 from lms_connectors.rules.encodings import iso8601_minutes as duration_minutes
 from lms_connectors.rules.encodings import parse_rfc3339 as parse_timestamp
+from lms_connectors.rules.errors import ProviderPagingError
 
 
 @pytest.mark.parametrize(

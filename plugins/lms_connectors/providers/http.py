@@ -43,6 +43,7 @@ from lms_connectors.rules.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderForbiddenError,
+    ProviderPagingError,
     ProviderResponseError,
     ProviderUnavailableError,
 )
@@ -224,6 +225,15 @@ class OAuthClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, client_id={self.client_id!r})"
+
+    @property
+    def source(self) -> str:
+        """The provider and Connection, as errors and logs name them."""
+        return self._source
+
+    def page_fault(self, what: str, problem: str) -> TransientError:
+        """A page to ask again; once the attempts run out, a ProviderPagingError saying ``problem``."""
+        return TransientError(f"{self._source} {what}: {problem}", final=ProviderPagingError)
 
     # --- what a provider says ---------------------------------------------
     def token_request(self) -> tuple[str, dict[str, Any]]:

@@ -1,27 +1,24 @@
 """Production client of the LinkedIn Learning API (``learningAssets``, ``learningActivityReports``).
 
-2-legged OAuth 2 (client credentials posted as a form) and ``start``/``count``
-paging, on the shared machinery of :mod:`lms_connectors.providers.http`
-(token refresh, bounded retries, per-request deadline and size cap). Each
-page is checked against its request (``paging.start``, the number of
-elements); a total that moves while paging raises ListingChanged. Learning
-activity is requested one UTC day at a time, so a record's metrics are those
-of its day.
+2-legged OAuth 2 (client credentials posted as a form) and Rest.li ``start``/``count`` paging
+(declared in the contract, read by :mod:`lms_connectors.providers.paging`), on the shared
+machinery of :mod:`lms_connectors.providers.http` (token refresh, bounded retries, per-request
+deadline and size cap). Learning activity is requested one UTC day at a time, so a record's
+metrics are those of its day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 
-from lms_connectors.providers.http import OAuthClient, TransientError, check_endpoint
+from lms_connectors.providers import paging
+from lms_connectors.providers.http import OAuthClient, check_endpoint
 from lms_connectors.providers.linkedin_learning import contract as c
-from lms_connectors.rules.errors import ListingChanged, ProviderPagingError
 
 log = logging.getLogger(__name__)
 DAY = dt.timedelta(days=1)
@@ -57,7 +54,7 @@ class LinkedInLearningClient(OAuthClient):
     # --- public API -------------------------------------------------------
     def iter_course_pages(self) -> Iterator[list[Any]]:
         """Pages of the account's courses (retired ones included)."""
-        yield from self._iter_pages(c.ASSETS_PATH, c.ASSETS_QUERY, "learning assets")
+        yield from self._pages(c.ASSETS_PATH, c.ASSETS_QUERY, "learning assets")
 
     def iter_activity_pages(self, since: dt.datetime, until: dt.datetime) -> Iterator[list[Any]]:
         """Pages of activity reports for each UTC day of [since, until), in day order."""
@@ -67,7 +64,7 @@ class LinkedInLearningClient(OAuthClient):
             raise ValueError("LinkedIn Learning activity is read by whole UTC days")
         day = since
         while day < until:
-            yield from self._iter_pages(c.REPORTS_PATH, _day_query(day), f"activity reports of {day:%Y-%m-%d}")
+            yield from self._pages(c.REPORTS_PATH, _day_query(day), f"activity reports of {day:%Y-%m-%d}")
             day += DAY
 
     def activity_covered_until(self, since: dt.datetime, until: dt.datetime) -> dt.datetime | None:
@@ -78,6 +75,9 @@ class LinkedInLearningClient(OAuthClient):
         latest = self.get(c.REPORTS_PATH, params, c.HEADERS, self._latest_data_at)
         return None if latest is None else dt.datetime.fromtimestamp((latest + 1) / 1000, dt.UTC)
 
+    def _pages(self, path: str, query: dict[str, str], what: str) -> Iterator[list[Any]]:
+        return paging.iter_pages(self, c.PAGING, path, query, c.HEADERS, what, self.page_size)
+
     def _latest_data_at(self, resp: requests.Response, body: bytes) -> int | None:
         elements, others = self.decode_page(resp, body, "activity report", c.ELEMENTS)
         found = [e.get(c.LATEST_DATA_AT) for e in elements[:1] if isinstance(e, dict)]
@@ -86,51 +86,6 @@ class LinkedInLearningClient(OAuthClient):
             found.append(metadata.get(c.LATEST_DATA_AT))
         stamps = [v for v in found if type(v) is int and 0 < v < 10**14]
         return min(stamps) if stamps else None
-
-    # --- paging -----------------------------------------------------------
-    def _iter_pages(self, path: str, params: dict[str, str], what: str) -> Iterator[list[Any]]:
-        start, total, read, pages = 0, None, 0, 0
-        started = time.monotonic()
-        while total is None or start < total:
-            page_params = {**params, "start": str(start), "count": str(self.page_size)}
-            elements, page_total = self.get(
-                path,
-                page_params,
-                c.HEADERS,
-                lambda resp, body, start=start: self._check_page(resp, body, start, what),
-            )
-            if total is None:
-                total = page_total
-            elif page_total != total:
-                raise ListingChanged(f"{self._source} {what}: the total changed while paging ({total} -> {page_total})")
-            if not elements:
-                if start < total:
-                    raise ListingChanged(f"{self._source} {what}: no element from {start} on, of {total}")
-                break
-            read += len(elements)
-            pages += 1
-            self.stats["pages"] += 1
-            yield elements
-            start += len(elements)
-        log.info("%s %s: %d items in %d pages (%.1f s)", self._source, what, read, pages, time.monotonic() - started)
-
-    def _check_page(self, resp: requests.Response, body: bytes, start: int, what: str) -> tuple[list[Any], int]:
-        """The page's elements and announced total; anything wrong with this one answer is asked again."""
-        elements, others = self.decode_page(resp, body, what, c.ELEMENTS)
-        paging = others.get(c.PAGING)
-        if not isinstance(paging, dict) or not all(type(paging.get(k)) is int for k in ("start", "count", "total")):
-            raise TransientError(f"{self._source} {what}: the page has no valid paging", final=ProviderPagingError)
-        problem = None
-        expected = max(0, min(self.page_size, paging["total"] - start))
-        if paging["start"] != start:
-            problem = (
-                f"asked for elements from {start}, got a page from {paging['start']} (a repeated or overlapping range)"
-            )
-        elif len(elements) != expected:
-            problem = f"the page from {start} holds {len(elements)} elements, {expected} expected of {paging['total']}"
-        if problem:
-            raise TransientError(f"{self._source} {what}: {problem}", final=ProviderPagingError)
-        return elements, paging["total"]
 
 
 def _day_query(day: dt.datetime) -> dict[str, str]:

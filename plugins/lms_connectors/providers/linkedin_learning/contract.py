@@ -13,6 +13,7 @@ Adapting to the live API is a change to this module.
 
 from __future__ import annotations
 
+from lms_connectors.providers.paging import StartCount
 from lms_connectors.rules import records as core
 from lms_connectors.rules.guard import Field, Kind, RecordSchema, where
 
@@ -44,7 +45,8 @@ STARTED_AT_PARAM = "startedAt"
 # How fresh a report's data is (epoch ms): on each element, and (inferred) in an empty report's metadata.
 LATEST_DATA_AT = "latestDataAt"
 ELEMENTS = "elements"
-PAGING = "paging"
+# Rest.li paging: start/count, answered with {"elements": [...], "paging": {"start", "count", "total"}}.
+PAGING = StartCount(start_param="start", count_param="count", items_key=ELEMENTS, paging_key="paging")
 
 AVAILABLE = "available"
 # Minutes in one unit of details.timeToComplete.

@@ -6,6 +6,7 @@ contract is documented as OpenAPI in ``simulator/openclassrooms.yaml``.
 
 from __future__ import annotations
 
+from lms_connectors.providers.paging import RangeItems
 from lms_connectors.rules import records as core
 from lms_connectors.rules.guard import Field, Kind, RecordSchema
 
@@ -16,9 +17,8 @@ ACTIVITY_PATH = "/organizations/{organization_id}/learning-activity"
 ACTIVITY_SINCE_PARAM = "updated-since"
 ACTIVITY_UNTIL_PARAM = "updated-until"
 
-RANGE_HEADER = "Range"
-CONTENT_RANGE_HEADER = "Content-Range"
-RANGE_UNIT = "items"
+# Range paging: "Range: items=0-499" answered with "Content-Range: items 0-499/1234" (206), 416 past the end.
+PAGING = RangeItems(range_header="Range", content_range_header="Content-Range", unit="items")
 MAX_PAGE_SIZE = 500
 
 ERROR_INVALID_CLIENT = "invalid_client"

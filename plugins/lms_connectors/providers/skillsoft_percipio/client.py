@@ -4,11 +4,9 @@ A static service-account bearer token (never refreshed: a 401 fails at once), on
 machinery of :mod:`lms_connectors.providers.http` (bounded retries honouring ``Retry-After``,
 per-request deadline and size cap, same-origin redirects only).
 
-The catalogue is read with ``offset``/``max`` over the snapshot its first page opens
-(``x-paging-request-id``, sent back as ``pagingRequestId``); each page is checked against the
-snapshot's total (``x-total-count``) and the previous page's last item, so an overlapping page is
-asked again. A snapshot that expires or whose total moves raises ListingChanged: the extract step
-reads the catalogue again from a new snapshot.
+The catalogue is read with ``offset``/``max`` over the snapshot its first page opens (declared in
+the contract, read by :mod:`lms_connectors.providers.paging`): a snapshot that expires or whose
+total moves raises ListingChanged, and the extract step reads the catalogue again.
 
 Learning activity is a report job: the request is posted, then polled (``poll_seconds`` apart, for
 at most ``max_poll_seconds``) until the answer is the report, whose record count is checked against
@@ -19,18 +17,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import requests
 
+from lms_connectors.providers import paging
 from lms_connectors.providers.http import OAuthClient, TransientError
+from lms_connectors.providers.paging import error_message
 from lms_connectors.providers.skillsoft_percipio import contract as c
 from lms_connectors.rules.encodings import format_rfc3339
 from lms_connectors.rules.errors import (
-    ListingChanged,
     ProviderPagingError,
     ProviderResponseError,
     ProviderUnavailableError,
@@ -74,53 +72,7 @@ class PercipioClient(OAuthClient):
     def iter_course_pages(self) -> Iterator[list[Any]]:
         """Pages of the organization's catalogue, from one snapshot."""
         path = c.CATALOG_PATH.format(organization_id=self.organization_id)
-        offset, total, snapshot, pages, last = 0, None, None, 0, None
-        started = time.monotonic()
-        while total is None or offset < total:
-            params = {c.OFFSET_PARAM: str(offset), c.MAX_PARAM: str(self.page_size)}
-            if snapshot is not None:
-                params[c.PAGING_PARAM] = snapshot
-            items, page_total, page_snapshot = self.get(
-                path, params, {}, lambda resp, body, o=offset, t=total, p=last: self._check_page(resp, body, o, t, p)
-            )
-            if total is None:
-                total, snapshot = page_total, page_snapshot
-            if not items:
-                raise ListingChanged(f"{self._source} catalogue: no item from {offset} on, of {total}")
-            last = items[-1]
-            pages += 1
-            self.stats["pages"] += 1
-            yield items
-            offset += len(items)
-        log.info("%s catalogue: %d items in %d pages (%.1f s)", self._source, offset, pages, time.monotonic() - started)
-
-    def _check_page(
-        self, resp: requests.Response, body: bytes, offset: int, total: int | None, previous: Any
-    ) -> tuple[list[Any], int, str | None]:
-        """The page's items, the snapshot's total and id; anything wrong with this one answer is asked again."""
-        if resp.status_code == 400:
-            raise ListingChanged(
-                f"{self._source} catalogue: the snapshot was refused ({_message(body)}); reading again"
-            )
-        items, _ = self.decode_page(resp, body, "catalogue")
-        try:
-            page_total = int(resp.headers[c.TOTAL_HEADER])
-        except (KeyError, ValueError):
-            raise TransientError(
-                f"{self._source} catalogue: the page has no valid {c.TOTAL_HEADER}", final=ProviderPagingError
-            ) from None
-        if total is not None and page_total != total:
-            raise ListingChanged(f"{self._source} catalogue: the total changed while paging ({total} -> {page_total})")
-        expected = max(0, min(self.page_size, page_total - offset))
-        problem = None
-        if len(items) != expected:
-            problem = f"the page from {offset} holds {len(items)} items, {expected} expected of {page_total}"
-        elif previous is not None and items and items[0] == previous:
-            # Offsets give no marker to check: a page that starts with the previous page's last item overlaps it.
-            problem = f"the page from {offset} starts with the previous page's last item (an overlapping page)"
-        if problem:
-            raise TransientError(f"{self._source} catalogue: {problem}", final=ProviderPagingError)
-        return items, page_total, resp.headers.get(c.PAGING_HEADER)
+        yield from paging.iter_pages(self, c.PAGING, path, {}, {}, "catalogue", self.page_size)
 
     # --- learning activity ------------------------------------------------
     def iter_activity_pages(self, since: dt.datetime, until: dt.datetime) -> Iterator[list[Any]]:
@@ -158,14 +110,14 @@ class PercipioClient(OAuthClient):
             )
         if resp.status_code == 400 or not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
             raise ProviderResponseError(
-                f"{self._source}: the report request was refused or gave no id ({_message(body)})"
+                f"{self._source}: the report request was refused or gave no id ({error_message(body)})"
             )
         return doc["id"]
 
     def _check_report(self, resp: requests.Response, body: bytes) -> list[Any] | None:
         """The report's records, or None while the request is pending."""
         if resp.status_code == 400:
-            raise ProviderResponseError(f"{self._source}: the report request failed ({_message(body)})")
+            raise ProviderResponseError(f"{self._source}: the report request failed ({error_message(body)})")
         if body.lstrip()[:1] == b"{":
             doc = _json(body)
             if doc is None:
@@ -191,9 +143,3 @@ def _json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-
-
-def _message(body: bytes) -> str:
-    doc = _json(body)
-    message = doc.get("message") if isinstance(doc, dict) else None
-    return str(message)[:200] if message else "no message"

@@ -9,6 +9,7 @@ same contract as OpenAPI. Adapting to the live API is a change to this module.
 
 from __future__ import annotations
 
+from lms_connectors.providers.paging import OffsetSnapshot
 from lms_connectors.rules import records as core
 from lms_connectors.rules.guard import Field, Kind, RecordSchema
 
@@ -16,11 +17,17 @@ from lms_connectors.rules.guard import Field, Kind, RecordSchema
 REGIONS = {"US": "https://api.percipio.com", "EU": "https://dew1-api.percipio.com"}
 
 CATALOG_PATH = "/content-discovery/v2/organizations/{organization_id}/catalog-content"
-OFFSET_PARAM = "offset"
-MAX_PARAM = "max"
-PAGING_PARAM = "pagingRequestId"
 TOTAL_HEADER = "x-total-count"
-PAGING_HEADER = "x-paging-request-id"
+# offset/max over the snapshot the first page opens (x-paging-request-id, sent back as pagingRequestId);
+# an expired snapshot is refused with 400.
+PAGING = OffsetSnapshot(
+    offset_param="offset",
+    size_param="max",
+    snapshot_param="pagingRequestId",
+    snapshot_header="x-paging-request-id",
+    total_header=TOTAL_HEADER,
+    expired_status=400,
+)
 MAX_PAGE_SIZE = 1000
 
 REPORT_PATH = "/reporting/v1/organizations/{organization_id}/report-requests/learning-activity"
