@@ -1,25 +1,18 @@
-"""The LinkedIn Learning client against its simulator over HTTP: contract, paging, faults."""
+"""What is LinkedIn Learning's own in its client, over HTTP: Rest.li requests, day windows, the reports
+as the shared world aggregated, the token URL. What every client does is in test_client_contract.py."""
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import datetime as dt
-import logging
-import time
 
 import pytest
 import requests
 
 from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient
 from lms_connectors.rules.errors import (
-    ListingChanged,
-    ProviderAuthError,
-    ProviderPagingError,
     ProviderResponseError,
-    ProviderUnavailableError,
 )
-from tests.builders import FAST_RETRY, RecordingSleep, provider_client, set_faults, sim_state
+from tests.builders import RecordingSleep, provider_client
 
 pytestmark = pytest.mark.integration
 DAY = dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
@@ -105,14 +98,6 @@ def test_requests_outside_the_contract_are_refused(sim):
     assert no_token.status_code == 401 and no_token.json()["code"] == "INVALID_ACCESS_TOKEN"
 
 
-def test_paging_reads_every_course_once_over_many_pages(sim):
-    c = client(sim, page_size=7)
-    pages = list(c.iter_course_pages())
-    urns = [a["urn"] for page in pages for a in page]
-    assert len(pages) == 18  # ceil(120 / 7)
-    assert len(urns) == 120 == len(set(urns))
-
-
 def test_page_size_is_bounded_by_the_api():
     with pytest.raises(ValueError, match="between 1 and 100"):
         LinkedInLearningClient("http://127.0.0.1:9", "id", "secret", page_size=500)
@@ -152,102 +137,9 @@ def test_reports_are_the_world_of_the_openclassrooms_simulator_aggregated_per_le
     assert all(metric(e, "SECONDS_VIEWED")["engagementValue"] >= 0 for e in elements)
 
 
-def test_token_expiry_mid_paging_refreshes_once_and_completes(sim):
-    set_faults(sim, token_max_uses=2)
-    c = client(sim)
-    assert len(all_courses(c)) == 120
-    assert c.stats["token_fetches"] >= 2
-
-
-def test_429_waits_for_retry_after_then_completes(sim):
-    set_faults(sim, rate_limit_burst=2, retry_after=0.2)
-    sleep = RecordingSleep()
-    assert len(all_courses(client(sim, sleep=sleep))) == 120
-    assert [round(w, 1) for w in sleep.waits] == [0.2, 0.2]
-
-
-def test_5xx_that_persists_fails_clearly_after_the_retries(sim):
-    set_faults(sim, error_rate=1.0)
-    sleep = RecordingSleep()
-    with pytest.raises(ProviderUnavailableError, match=r"still failing after 5 attempts: HTTP 503"):
-        all_courses(client(sim, sleep=sleep))
-    assert len(sleep.waits) == 4
-
-
-def test_bad_credentials_fail_at_once_and_the_secret_is_never_shown(sim, caplog):
-    sleep = RecordingSleep()
-    c = provider_client(sim, sleep=sleep)
-    c._secret = "s3cr3t-wrong-value"
-    with (
-        caplog.at_level(logging.DEBUG),
-        pytest.raises(ProviderAuthError, match="refused the client credentials") as err,
-    ):
-        all_courses(c)
-    assert sleep.waits == []
-    assert "s3cr3t-wrong-value" not in str(err.value)
-    assert "s3cr3t-wrong-value" not in caplog.text
-    assert "s3cr3t-wrong-value" not in repr(c)
-
-
 def test_a_token_url_that_answers_404_is_a_clear_permanent_error(sim):
     sleep = RecordingSleep()
     c = client(sim, token_url=f"{sim.url}/oauth/v2/missing", sleep=sleep)
     with pytest.raises(ProviderResponseError, match="token endpoint answered 404"):
         all_courses(c)
     assert sleep.waits == []
-
-
-@pytest.mark.parametrize(
-    ("faults", "match"),
-    [
-        ({"total_offset": 1}, "expected of 121"),
-        ({"overlap_pages": True}, "overlapping"),
-    ],
-)
-def test_pages_that_do_not_add_up_fail(sim, faults, match):
-    set_faults(sim, **faults)
-    with pytest.raises(ProviderPagingError, match=match):
-        all_courses(client(sim))
-
-
-def test_a_total_that_moves_while_paging_is_reported_as_a_changed_listing(sim):
-    set_faults(sim, total_change_burst=1)
-    with pytest.raises(ListingChanged, match=r"the total changed while paging"):
-        all_courses(client(sim))
-    assert len(all_courses(client(sim))) == 120
-
-
-def test_a_malformed_or_truncated_page_is_asked_again(sim):
-    set_faults(sim, malformed_json_burst=2)
-    c = client(sim)
-    urns = [a["urn"] for a in all_courses(c)]
-    assert len(urns) == 120 == len(set(urns))
-    assert c.stats["retries"] == 2
-
-
-def test_a_trickling_response_hits_the_request_deadline_and_is_retried(sim):
-    set_faults(sim, trickle_burst=1, trickle_delay_ms=100)
-    c = client(sim, page_size=100, retry=dataclasses.replace(FAST_RETRY, max_request_seconds=0.5))
-    t0 = time.monotonic()
-    assert len(all_courses(c)) == 120
-    assert time.monotonic() - t0 < 5
-    assert c.stats["retries"] == 1
-
-
-def test_hostile_records_reach_the_caller_one_by_one_without_refusing_the_page(sim):
-    from lms_connectors.rules.jsonpage import UndecodableRecord
-
-    clean = all_courses(client(sim))
-    set_faults(sim, hostile_share=0.3)
-    items = all_courses(client(sim, page_size=50))
-    served = sim_state(sim)["hostile_listed"]["courses"]
-    assert sum(served.values()) > 10
-    assert len(items) == 120 + sum(served.values())
-    assert [i for i in items if i in clean] == clean
-    assert any(isinstance(i, UndecodableRecord) for i in items)
-    assert collections.Counter(type(i).__name__ for i in items)["str"] == served.get("record_is_a_string", 0)
-
-
-def test_the_contract_document_is_served(sim):
-    spec = requests.get(f"{sim.url}/openapi.json", timeout=10).json()
-    assert {"/oauth/v2/accessToken", "/v2/learningAssets", "/v2/learningActivityReports"} <= set(spec["paths"])

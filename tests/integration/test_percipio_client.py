@@ -1,5 +1,5 @@
-"""The Skillsoft Percipio client against its simulator over HTTP: the static token, snapshot paging,
-report jobs, regional hosts."""
+"""What is Skillsoft Percipio's own in its client, over HTTP: the static token, the snapshot, the
+report job, regional hosts. What every client does is in test_client_contract.py."""
 
 from __future__ import annotations
 
