@@ -1,7 +1,6 @@
-"""What the hostile-record property tests of every provider share: the classes of hostile value,
-one pipeline run on one page of each listing, the comparison with a clean run, hypothesis settings.
-
-A helper module, not a test module: each provider's test module imports it.
+"""The pieces of the hostile-record property test that are not about one provider's shapes: the
+classes of hostile value, one pipeline run on one page of each listing, the comparison with a clean
+run, hypothesis settings. A helper module, not a test module.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from tests.builders import TEST_KEY, artifacts_dir
 DAY = dt.date(2026, 11, 4)
 START = dt.datetime.combine(DAY, dt.time(), dt.UTC)
 END = START + dt.timedelta(days=1)
-EXAMPLES = int(os.environ.get("LMS_HOSTILE_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("LMS_HOSTILE_EXAMPLES", "30"))
 
 
 @dataclasses.dataclass(frozen=True)
