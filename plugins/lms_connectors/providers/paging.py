@@ -26,11 +26,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import orjson
-import requests
 
 from lms_connectors.rules.errors import ListingChanged, ProviderPagingError
 
 if TYPE_CHECKING:
+    # Types only: a contract declares its paging without loading the HTTP stack (parse time stays light).
+    import requests
+
     from lms_connectors.providers.http import OAuthClient
 
 log = logging.getLogger(__name__)
