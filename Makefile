@@ -49,7 +49,7 @@ redis:
 	@redis-server --version
 
 test: lint browser redis
-	$(PY) -m pytest -q -ra -n 2 --dist loadgroup
+	$(PY) -m pytest -q -ra -n 2
 
 # The fast lane: pure rules, the DAG integrity checks and the compose file's checks; no service is
 # started (no Postgres, simulator, browser or Redis), under a minute.

@@ -20,9 +20,7 @@ from devstack.api import AirflowApi
 from tests.builders import TARGETS, free_port
 from tests.e2e.shell import runner, user_env
 
-# Both modules drive whole stacks (Airflow, Postgres, simulators, a browser or Celery): one worker
-# runs them one after the other while the other takes the rest of the suite.
-pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("stacks")]
+pytestmark = pytest.mark.timeout(900)
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "lms_connector_openclassrooms"
 DAYS = 3

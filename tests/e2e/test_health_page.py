@@ -40,9 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-# Both modules drive whole stacks (Airflow, Postgres, simulators, a browser or Celery): one worker
-# runs them one after the other while the other takes the rest of the suite.
-pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("stacks")]
+pytestmark = pytest.mark.timeout(900)
 
 
 def _alive(pid: int) -> bool:
