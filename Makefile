@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install browser redis test test-unit bench-smoke lint format lock demo airflow cluster cluster-env bench bench-airflow bench-sim sim migrate stop env analyst-login clean
+.PHONY: install dist browser redis test test-unit bench-smoke lint format lock demo airflow cluster cluster-env bench bench-airflow bench-sim sim migrate stop env analyst-login clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ $(VENV)/.installed: requirements.lock
 # Regenerate the lock after editing requirements.txt.
 lock: $(VENV)/.installed
 	$(UV) pip compile --quiet requirements.txt --python-version 3.11 -o requirements.lock
+
+# The distribution: a wheel any Airflow installs with the lock (see "Install into an existing Airflow").
+dist: install
+	$(UV) build --wheel -o dist
 
 lint: install
 	$(VENV)/bin/ruff check .

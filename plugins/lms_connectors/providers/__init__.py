@@ -84,6 +84,17 @@ class StaticConnection:
         return self.extra
 
 
+@dataclasses.dataclass(frozen=True)
+class FormField:
+    """One field of the provider's Connection form in Airflow's UI (Admin > Connections)."""
+
+    label: str
+    placeholder: str = ""
+    description: str = ""
+    # The values the field may take (a select in the form).
+    choices: tuple[str, ...] = ()
+
+
 class Provider:
     """What the core needs from a provider. Subclasses set the class attributes and the methods.
 
@@ -120,9 +131,24 @@ class Provider:
     url_hosts: ClassVar[tuple[str, ...]] = ()
     # Extras every provider's client reads when set (providers.http.client_options_from_extra).
     common_extras: ClassVar[tuple[str, ...]] = ("plain_http_hosts",)
+    # The Connection form's fields in the provider's own words: "login" and "password" relabel those
+    # (the defaults follow ``credentials``), any other key is an extra of that name. Airflow's UI gets
+    # them from the distribution's provider info (lms_connectors.orchestration.provider_info).
+    connection_form: ClassVar[Mapping[str, FormField]] = {}
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         raise NotImplementedError
+
+    def form(self) -> dict[str, FormField]:
+        """Every field of the Connection form: the credentials (as ``credentials`` says), the API's
+        base URL, then the provider's own (``connection_form``)."""
+        if self.credentials == "client":
+            fields = {"login": FormField("Client ID"), "password": FormField("Client secret")}
+        else:
+            fields = {"password": FormField("Service account token")}
+        fields |= self.connection_form
+        fields.setdefault("base_url", FormField("API base URL", description="The provider's API root, https"))
+        return fields
 
     def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
         """The core's staging row (``catalogue.COURSE_COLUMNS``) of a screened course record."""

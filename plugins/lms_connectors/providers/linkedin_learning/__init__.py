@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lms_connectors.providers import ConnectionLike, Provider, ProviderClient
+from lms_connectors.providers import ConnectionLike, FormField, Provider, ProviderClient
 from lms_connectors.providers.linkedin_learning import contract
 
 
@@ -31,6 +31,14 @@ class LinkedInLearning(Provider):
     freshness = "reported"
     # LinkedIn's token endpoint is on another host than its API in production.
     optional_extras = ("token_url",)
+    connection_form = {  # noqa: RUF012 - a declaration, never mutated
+        "base_url": FormField("API base URL", "https://api.linkedin.com"),
+        "token_url": FormField(
+            "Token URL",
+            "https://www.linkedin.com/oauth/v2/accessToken",
+            "Empty: the API base URL's /oauth/v2/accessToken",
+        ),
+    }
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient

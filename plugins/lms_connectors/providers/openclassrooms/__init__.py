@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lms_connectors.providers import ConnectionLike, Provider, ProviderClient
+from lms_connectors.providers import ConnectionLike, FormField, Provider, ProviderClient
 from lms_connectors.providers.openclassrooms import contract
 
 
@@ -26,6 +26,10 @@ class OpenClassrooms(Provider):
     activity_timestamps = "rfc3339"
     time_spent_rule = "theoretical"
     connection_extras = ("organization_id",)
+    connection_form = {  # noqa: RUF012 - a declaration, never mutated
+        "organization_id": FormField("Organization ID", description="Your organization's id in the OpenClassrooms API"),
+        "base_url": FormField("API base URL", "https://api.openclassrooms.com"),
+    }
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lms_connectors.providers import ConnectionLike, Provider, ProviderClient, base_url_of
+from lms_connectors.providers import ConnectionLike, FormField, Provider, ProviderClient, base_url_of
 from lms_connectors.providers.skillsoft_percipio import contract
 from lms_connectors.rules.errors import ConnectionConfigError
 
@@ -31,6 +31,13 @@ class SkillsoftPercipio(Provider):
     credentials = "token"
     connection_extras = ("organization_id",)
     optional_extras = ("region",)
+    connection_form = {  # noqa: RUF012 - a declaration, never mutated
+        "organization_id": FormField("Organization ID", description="Your organization's UUID in Percipio"),
+        "region": FormField(
+            "API region", description="US or EU; or set the API base URL", choices=tuple(contract.REGIONS)
+        ),
+        "base_url": FormField("API base URL", "https://api.percipio.com", "Empty: the region's host"),
+    }
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         from lms_connectors.providers.skillsoft_percipio.client import PercipioClient

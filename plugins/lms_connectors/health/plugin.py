@@ -1,0 +1,31 @@
+"""Airflow plugin: the connector health page in the Airflow UI (Browse > LMS connector health).
+
+The API server mounts the page's FastAPI app (built on its first request) under ``/lms-connector-health``;
+the UI shows it in its navigation. Requests carry the UI's session (JWT
+cookie) and only connectors whose DAG the user may read are shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+
+from lms_connectors.health.app import URL_PREFIX, LazyApp
+
+
+class LmsConnectorHealthPlugin(AirflowPlugin):
+    name = "lms_connector_health"
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+        {"app": LazyApp(), "url_prefix": URL_PREFIX, "name": "LMS connector health"}
+    ]
+    external_views: ClassVar[list[dict[str, Any]]] = [
+        {
+            "name": "LMS connector health",
+            # Relative: the UI resolves it against its base URL (reverse proxies keep working).
+            "href": URL_PREFIX.lstrip("/") + "/",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "lms-connector-health",
+        }
+    ]

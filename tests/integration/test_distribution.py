@@ -1,0 +1,131 @@
+"""The distribution, installed the way a team that already runs Airflow installs it: the wheel and
+the locked dependencies in a fresh virtualenv, no checkout on the path, a DAG folder holding only
+the documented file and the registry beside it. There, Airflow lists the provider, its Connection
+types and plugins, parses every connector DAG, and one `airflow dags test` run syncs the simulator
+into the warehouse through a Connection of the provider's own type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from lms_connectors import providers
+from lms_connectors.providers.registry import load_registry
+from tests.builders import DAY1, PROFILES, ROOT, connector_env, last_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+REGISTRY = ROOT / "tests" / "fixtures" / "connectors.yaml"
+
+
+def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(cmd)}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict:
+    """A virtualenv with the lock and the wheel only, and an Airflow home whose DAG folder holds the
+    documented file (dags/lms_connectors.py) with include/connectors.yaml beside it."""
+    base = tmp_path_factory.mktemp("dist")
+    uv = str(ROOT / ".venv" / "bin" / "uv")
+    run([uv, "build", "--wheel", "-o", str(base / "dist")], dict(os.environ), ROOT)
+    wheel = next((base / "dist").glob("lms_connectors-*.whl"))
+    venv = base / "venv"
+    run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], dict(os.environ), base)
+    install = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+    run([*install, "-r", str(ROOT / "requirements.lock"), str(wheel)], dict(os.environ), base, timeout=600)
+    home = base / "airflow"
+    (home / "dags").mkdir(parents=True)
+    shutil.copy(ROOT / "dags" / "lms_connectors.py", home / "dags")
+    (home / "include").mkdir()
+    shutil.copy(REGISTRY, home / "include" / "connectors.yaml")
+    # Nothing of the checkout: no PYTHONPATH, no registry or include override, Airflow's defaults.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LMS_CONNECTORS", "PYTHONPATH"))}
+    env |= {
+        "PATH": f"{venv / 'bin'}:{env['PATH']}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+    }
+    run(["airflow", "db", "migrate"], env, base)
+    return {"env": env, "cwd": base, "home": home, "python": str(venv / "bin" / "python")}
+
+
+def test_the_installed_package_comes_from_the_wheel_not_the_checkout(installed):
+    out = run([installed["python"], "-c", "import lms_connectors; print(lms_connectors.__file__)"], **_at(installed))
+    assert "site-packages" in out.stdout and str(ROOT) not in out.stdout
+
+
+def test_airflow_lists_the_provider_its_connection_types_and_its_plugins(installed):
+    packages = listed(["airflow", "providers", "list", "-o", "json"], installed)
+    assert "lms-connectors" in {p["package_name"] for p in packages}
+    hooks = listed(["airflow", "providers", "hooks", "-o", "json"], installed)
+    types = {h["connection_type"]: h for h in hooks if h.get("package_name") == "lms-connectors"}
+    assert set(types) == set(providers.names())
+    plugins = listed(["airflow", "plugins", "-o", "json"], installed)
+    assert {"lms_connector_health", "lms_connector_timetable"} <= {p["name"] for p in plugins}
+
+
+def test_the_documented_dag_file_alone_gives_every_connector_dag(installed):
+    # What the DAG processor does: parse the folder into the metadata database, which the CLI lists.
+    run(["airflow", "dags", "reserialize"], **_at(installed))
+    dags = listed(["airflow", "dags", "list", "-o", "json"], installed)
+    expected = {spec.dag_id for spec in load_registry(REGISTRY)}
+    assert expected <= {d["dag_id"] for d in dags}
+    errors = listed(["airflow", "dags", "list-import-errors", "-o", "json"], installed)
+    assert errors == []
+
+
+def test_a_dag_test_run_syncs_the_simulator_through_a_connection_of_the_providers_type(
+    installed, simulators, make_warehouse
+):
+    sim, warehouse = simulators["openclassrooms"], make_warehouse()
+    requests.post(f"{sim.url}/_sim/reset", timeout=30).raise_for_status()
+    env = {**installed["env"], **connector_env(sim, warehouse)}
+    conn = json.loads(env[PROFILES["openclassrooms"].conn_env])
+    env[PROFILES["openclassrooms"].conn_env] = json.dumps({**conn, "conn_type": "openclassrooms"})
+    run(["airflow", "dags", "test", "lms_connector_openclassrooms", DAY1.isoformat()], env, installed["cwd"], 400)
+    assert warehouse.scalar("SELECT count(*) FROM lms.courses WHERE connector_id = 'openclassrooms'") > 0
+    assert last_run(warehouse)["status"] == "success"
+
+
+@pytest.mark.parametrize("provider_name", providers.names())
+def test_the_connection_forms_test_button_says_whether_the_provider_accepts_it(installed, simulators, provider_name):
+    """What Admin > Connections' Test runs (the hook's test_connection): a token and one small page."""
+    sim = simulators[provider_name]
+    requests.post(f"{sim.url}/_sim/reset", timeout=30).raise_for_status()
+    provider = providers.get(provider_name)
+    hook = f"{type(provider).__module__}.hook"
+    script = (
+        f"import importlib, json; h = [c for c in vars(importlib.import_module({hook!r})).values() "
+        "if getattr(c, 'conn_type', None) == " + repr(provider_name) + "][0]; "
+        "print(json.dumps(h().test_connection()))"
+    )
+    fields = provider.connection(sim.url, sim.client_id, sim.client_secret, **sim.extras)
+    var = f"AIRFLOW_CONN_{provider_name.upper()}_DEFAULT"
+    good = {**installed["env"], var: json.dumps({**fields, "conn_type": provider_name})}
+    ok, message = json.loads(run([installed["python"], "-c", script], good, installed["cwd"]).stdout.splitlines()[-1])
+    assert ok, message
+    bad = {**installed["env"], var: json.dumps({**fields, "conn_type": provider_name, "password": "wrong-secret"})}
+    ok, message = json.loads(run([installed["python"], "-c", script], bad, installed["cwd"]).stdout.splitlines()[-1])
+    assert not ok and provider.label in message and "wrong-secret" not in message
+
+
+def _at(installed: dict) -> dict:
+    return {"env": installed["env"], "cwd": installed["cwd"]}
+
+
+def listed(cmd: list[str], installed: dict) -> Any:
+    """A listing command's JSON (Airflow's log lines may come before it on stdout)."""
+    lines = run(cmd, **_at(installed)).stdout.splitlines()
+    return json.loads(next(line for line in reversed(lines) if line.startswith(("[", "{"))))
