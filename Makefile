@@ -52,8 +52,12 @@ redis:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 	@redis-server --version
 
+# Two workers share the modules that need no whole stack (a module at a time: its fixtures are set
+# up once); then tests/e2e, which starts whole stacks (Airflow, Postgres, simulators, a browser,
+# Celery), runs alone: beside another worker its SQLite metadata database was locked too long.
 test: lint browser redis
-	$(PY) -m pytest -q -ra -n 2
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile --ignore=tests/e2e
+	$(PY) -m pytest -q -ra tests/e2e
 
 # The fast lane: pure rules, the DAG integrity checks and the compose file's checks; no service is
 # started (no Postgres, simulator, browser or Redis), under a minute.

@@ -40,27 +40,6 @@ from tests.builders import (  # noqa: E402
 )
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """How ``make test`` shares the suite between its two workers: a module at a time (its module
-    fixtures are set up once), and the modules that start whole stacks (tests/e2e: Airflow, Postgres,
-    simulators, a browser, Celery) one after the other on one worker, so two stacks never compete.
-
-    A scheduler of our own rather than ``--dist loadgroup``: pytest 9.2 no longer lets xdist group
-    tests by their ``xdist_group`` mark (pytest-dev/pytest-xdist#1386), and nothing says so.
-    """
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ModulesAndStacks(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return "tests/e2e" if module.startswith("tests/e2e/") else module
-
-    # In collection order: tests/e2e (the longest unit, about 9 minutes) starts at once on one worker.
-    # xdist would otherwise sort units by their number of tests, and its 14 tests came last.
-    config.option.loadscopereorder = False
-    return ModulesAndStacks(config, log)
-
-
 @pytest.fixture(scope="session")
 def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, launch.SimulatorProcess]]:
     """One simulator per provider, serving the same seeded world in its own API."""
