@@ -1,9 +1,20 @@
-# Two targets. "airflow": the image every Airflow service of docker-compose.yaml
-# runs, the official Airflow image of the locked version plus the project's
-# locked packages and its production code (dags, plugins, include) only: no
-# simulator, no development tooling. "simulator": the provider simulators,
-# for demos (docker compose --profile demo).
+# Three targets. "wheel": builds the distribution (make dist, in a container). "airflow": the image
+# every Airflow service of docker-compose.yaml runs, the official Airflow image of the locked
+# version plus the project's locked packages and the wheel, the one DAG file and the registry: no
+# simulator, no development tooling. "simulator": the provider simulators, for demos (docker
+# compose --profile demo).
 # Keep the Airflow tag in step with apache-airflow in requirements.lock (a test checks).
+FROM python:3.11-slim AS wheel
+
+# The build backend is pinned in pyproject.toml; uv fetches it.
+RUN pip install --no-cache-dir uv==0.13.9
+WORKDIR /src
+COPY pyproject.toml README.md CHANGELOG.md ./
+COPY include/sql include/sql
+COPY plugins/lms_connectors plugins/lms_connectors
+RUN uv build --wheel -o /dist
+
+
 FROM apache/airflow:3.3.2-python3.11 AS airflow
 
 # The lock pins apache-airflow to the image's own version, so pip only adds
@@ -11,13 +22,12 @@ FROM apache/airflow:3.3.2-python3.11 AS airflow
 COPY --chown=airflow:0 requirements.lock /opt/airflow/requirements.lock
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.lock
 
-# The code is mounted by docker-compose.yaml during development; a deployment
-# image bakes it in (docker build --target airflow . then push).
-COPY --chown=airflow:0 dags /opt/airflow/dags
-COPY --chown=airflow:0 plugins /opt/airflow/plugins
-COPY --chown=airflow:0 include /opt/airflow/include
-ENV PYTHONPATH=/opt/airflow/plugins \
-    LMS_CONNECTORS_INCLUDE=/opt/airflow/include
+# The connectors as any Airflow installs them: the wheel (its dependencies are the lock's), the one
+# documented DAG file, and the registry beside the DAG folder.
+COPY --from=wheel /dist /opt/airflow/dist
+RUN pip install --no-cache-dir --no-deps /opt/airflow/dist/lms_connectors-*.whl
+COPY --chown=airflow:0 dags/lms_connectors.py /opt/airflow/dags/lms_connectors.py
+COPY --chown=airflow:0 include/connectors.yaml /opt/airflow/include/connectors.yaml
 
 
 FROM python:3.11-slim AS simulator

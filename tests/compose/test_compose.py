@@ -94,8 +94,11 @@ def test_airflow_services_run_celery_with_the_locked_image(compose):
             options = svc["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
             module, _, name = options.rpartition(".")
             assert (ROOT / "plugins" / (module.replace(".", "/") + ".py")).exists() and name == "CELERY_CONFIG"
+            # The connectors are the image's wheel: nothing of the checkout's package is mounted or on the path.
             mounts = {v.split(":")[1] for v in svc["volumes"]}
-            assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
+            assert {"/opt/airflow/dags", "/opt/airflow/include/connectors.yaml"} <= mounts
+            assert not any("plugins" in m for m in mounts) and "PYTHONPATH" not in svc["environment"]
+            assert svc["environment"]["AIRFLOW__CORE__TEST_CONNECTION"] == "Enabled"
 
 
 def test_commands_match_the_airflow_cli(compose):
@@ -252,23 +255,26 @@ def test_missing_or_invalid_environment_is_refused():
 
 def test_the_production_image_ships_neither_simulators_nor_development_tooling(compose):
     dockerfile = (ROOT / "Dockerfile").read_text()
-    airflow_stage = dockerfile.split("FROM python:")[0]
+    wheel_stage, rest = dockerfile.split("FROM apache/airflow:")
+    airflow_stage = rest.split("FROM python:")[0]
+    # The wheel is built from the package and its SQL only.
+    built = re.findall(r"^COPY (?:--\S+ )*(.+) (\S+)$", wheel_stage, re.M)
+    assert sorted(src for sources, _ in built for src in sources.split()) == [
+        "CHANGELOG.md",
+        "README.md",
+        "include/sql",
+        "plugins/lms_connectors",
+        "pyproject.toml",
+    ]
+    # The Airflow image: the lock, the wheel, the one DAG file and the registry.
     copied = re.findall(r"^COPY (?:--\S+ )*(\S+) ", airflow_stage, re.M)
-    assert sorted(copied) == ["dags", "include", "plugins", "requirements.lock"]
-    for item in (ROOT / "plugins").iterdir():
-        assert item.name in {
-            "lms_connectors",
-            "lms_connector_health.py",
-            "lms_connector_timetable.py",
-            ".airflowignore",
-            "__pycache__",
-        }, item
-    # What the image copies of plugins/ imports nothing it does not ship.
-    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()]
-    for path in (ROOT / "plugins").rglob("*.py"):
+    assert sorted(copied) == ["/dist", "dags/lms_connectors.py", "include/connectors.yaml", "requirements.lock"]
+    assert re.search(
+        r"^RUN pip install --no-cache-dir --no-deps /opt/airflow/dist/lms_connectors-\*\.whl$", airflow_stage, re.M
+    )
+    # What the wheel ships imports nothing it does not ship.
+    for path in (ROOT / "plugins" / "lms_connectors").rglob("*.py"):
         rel = path.relative_to(ROOT).as_posix()
-        if any(rel == i or rel.startswith(f"{i}/") for i in ignored):
-            continue
         assert not re.search(r"^\s*(from|import) (devstack|simulator|tests|bench)\b", path.read_text(), re.M), rel
     # The demo profile's simulators run their own image.
     for name in SIMULATORS:
