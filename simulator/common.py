@@ -44,10 +44,17 @@ def error(status: int, code: str, description: str = "", headers: dict[str, str]
 
 
 async def fault_gate(request: Request, state: SimState) -> Response | None:
-    """Latency, 429 and 5xx faults of a data request; the body faults are kept for :func:`respond`."""
+    """Latency, 429 and 5xx faults of a data request; the body faults are kept for :func:`respond`.
+
+    A request's faults are those in force when it arrived: a request a client gave up on, still in
+    its latency when the faults change (the next scenario's), is answered 503 and takes nothing of
+    them (no burst, no moved total)."""
+    epoch = state.fault_epoch
+    fault = state.draw_fault()
     if state.faults.latency_ms:
         await asyncio.sleep(state.faults.latency_ms / 1000)
-    fault = state.draw_fault()
+        if state.fault_epoch != epoch:
+            return error(503, "stale_request", "the simulator's faults changed while this request waited")
     if fault == "429":
         return error(429, "rate_limited", headers={"Retry-After": f"{state.faults.retry_after:g}"})
     if fault == "5xx":
@@ -172,11 +179,13 @@ def control_routes(state: SimState) -> list[Route]:
     async def sim_faults(request: Request) -> Response:
         if request.method == "DELETE":
             state.faults = type(state.faults)()
+            state.fault_epoch += 1
         elif request.method != "GET":
             try:
                 state.faults.update(await request.json())
             except (ValueError, TypeError) as exc:
                 return error(400, "invalid_faults", str(exc))
+            state.fault_epoch += 1
         return json_response(dataclasses.asdict(state.faults))
 
     async def sim_course(request: Request) -> Response:

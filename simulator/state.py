@@ -84,6 +84,8 @@ class SimState:
         self.seconds = data.seconds_viewed(cfg, self.activity, minutes)
         self.extra_activity: list[dict[str, Any]] = []
         self.faults = Faults()
+        # Bumped by every change of the faults (and by a reset): a request that outlived its faults is stale.
+        self.fault_epoch = getattr(self, "fault_epoch", 0) + 1
         self.history = cfg.activity_history
         self.as_of: int | None = None
         self.tokens: dict[str, Token] = {}

@@ -179,6 +179,19 @@ def test_a_read_timeout_is_retried_then_exhausted(sim):
         all_courses(client(sim, read_timeout=0.1))
 
 
+def test_a_request_given_up_during_its_latency_takes_nothing_of_the_next_faults(sim):
+    """The simulator's own isolation: an abandoned request still waiting in the simulator must not
+    take a burst set after it (it once made the next test see one malformed page instead of two)."""
+    set_faults(sim, latency_ms=400)
+    with pytest.raises(ProviderUnavailableError):
+        all_courses(client(sim, read_timeout=0.1, retry=dataclasses.replace(FAST_RETRY, max_attempts=1)))
+    set_faults(sim, latency_ms=0, malformed_json_burst=1)
+    time.sleep(0.6)  # the abandoned request wakes up meanwhile
+    c = client(sim)
+    all_courses(c)
+    assert c.stats["retries"] == 1
+
+
 def test_a_malformed_or_truncated_page_is_asked_again(sim, provider):
     set_faults(sim, malformed_json_burst=2)
     c = client(sim)
