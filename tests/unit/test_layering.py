@@ -138,3 +138,14 @@ def test_the_package_finds_the_project_files_from_its_layer_folder():
 
     assert paths.PROJECT_ROOT == ROOT
     assert sorted(paths.MIGRATIONS_DIR.glob("V001__*.sql"))
+
+
+def test_no_function_of_the_package_is_longer_than_a_screen():
+    """80 lines: a longer function is a design question (it was 193 for the DAG factory once)."""
+    long = {
+        f"{path.relative_to(ROOT)}:{node.name}": node.end_lineno - node.lineno + 1
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 80
+    }
+    assert long == {}
