@@ -107,9 +107,16 @@ class Shape:
         self.texts = [f.path for f in present if f.kind is Kind.TEXT]
         self.numbers = [f.path for f in present if f.kind is Kind.NUMBER]
         self.caps = {f.path: f.cap for f in present}
-        # The containers along the paths, each with whether the step into it is an array's.
+        # The containers along the paths, each with whether the step into it is an array's. Not an
+        # element a where-step picks: replaced by a scalar, it is not picked, and its metric is absent.
         self.containers = sorted(
-            {(f.path[:i], not isinstance(f.path[i], str)) for f in present for i in range(1, len(f.path))}, key=repr
+            {
+                (f.path[:i], not isinstance(f.path[i], str))
+                for f in present
+                for i in range(1, len(f.path))
+                if not isinstance(f.path[i - 1], tuple)
+            },
+            key=repr,
         )
         self.by_name = {f.name: f for f in schema.fields}
 
