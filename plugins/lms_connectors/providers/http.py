@@ -169,14 +169,32 @@ def check_endpoint(url: str, what: str, plain_http_hosts: frozenset[str] = froze
         )
 
 
-def error_code(body: bytes) -> str | None:
-    """The ``error`` (or ``code``) member of a JSON error body, if any."""
+def json_or_none(body: bytes) -> Any:
+    """The JSON document of a body, or None when it is not JSON (an error page, a cut answer)."""
     try:
-        doc = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    error = (doc.get("error") or doc.get("code")) if isinstance(doc, dict) else None
-    return str(error)[:80] if error is not None else None
+
+
+def error_member(body: bytes, *names: str, limit: int = 80) -> str | None:
+    """The first of ``names`` a JSON error body has, cut to ``limit`` characters (it goes into our
+    messages: a hostile body must not flood them)."""
+    doc = json_or_none(body)
+    if not isinstance(doc, dict):
+        return None
+    value = next((doc[n] for n in names if doc.get(n)), None)
+    return str(value)[:limit] if value is not None else None
+
+
+def error_code(body: bytes) -> str | None:
+    """The ``error`` (or ``code``) member of a JSON error body, if any."""
+    return error_member(body, "error", "code")
+
+
+def error_message(body: bytes) -> str:
+    """The ``message`` of a JSON error body, for an error of ours."""
+    return error_member(body, "message", limit=200) or "no message"
 
 
 class OAuthClient:

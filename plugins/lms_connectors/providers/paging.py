@@ -25,8 +25,6 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import orjson
-
 from lms_connectors.rules.errors import ListingChanged, ProviderPagingError
 
 if TYPE_CHECKING:
@@ -165,6 +163,8 @@ class OffsetSnapshot:
 
     def read(self, client: OAuthClient, resp: requests.Response, body: bytes, what: str) -> Page | None:
         if resp.status_code == self.expired_status:
+            from lms_connectors.providers.http import error_message  # loaded by the client already
+
             raise ListingChanged(
                 f"{client.source} {what}: the snapshot was refused ({error_message(body)}); reading again"
             )
@@ -174,16 +174,6 @@ class OffsetSnapshot:
         except (KeyError, ValueError):
             raise client.page_fault(what, f"the page has no valid {self.total_header}") from None
         return Page(items, total, cursor=resp.headers.get(self.snapshot_header))
-
-
-def error_message(body: bytes) -> str:
-    """The ``message`` of a JSON error body, cut short, for an error of ours."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "no message"
-    message = doc.get("message") if isinstance(doc, dict) else None
-    return str(message)[:200] if message else "no message"
 
 
 _NOTHING = object()

@@ -20,12 +20,10 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import requests
 
 from lms_connectors.providers import paging
-from lms_connectors.providers.http import OAuthClient, TransientError
-from lms_connectors.providers.paging import error_message
+from lms_connectors.providers.http import OAuthClient, TransientError, error_message, json_or_none
 from lms_connectors.providers.skillsoft_percipio import contract as c
 from lms_connectors.rules.encodings import format_rfc3339
 from lms_connectors.rules.errors import (
@@ -103,7 +101,7 @@ class PercipioClient(OAuthClient):
         yield report
 
     def _check_submitted(self, resp: requests.Response, body: bytes) -> str:
-        doc = _json(body)
+        doc = json_or_none(body)
         if doc is None and resp.status_code != 400:
             raise TransientError(
                 f"{self._source}: malformed JSON in the answer to the report request", final=ProviderResponseError
@@ -119,7 +117,7 @@ class PercipioClient(OAuthClient):
         if resp.status_code == 400:
             raise ProviderResponseError(f"{self._source}: the report request failed ({error_message(body)})")
         if body.lstrip()[:1] == b"{":
-            doc = _json(body)
+            doc = json_or_none(body)
             if doc is None:
                 raise TransientError(
                     f"{self._source}: malformed JSON in the report request's status", final=ProviderResponseError
@@ -136,10 +134,3 @@ class PercipioClient(OAuthClient):
                 final=ProviderPagingError,
             )
         return records
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
