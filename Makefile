@@ -11,10 +11,16 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock
+# The project itself goes in editable, without dependencies (the lock has them): Airflow finds its
+# provider (the Connection types of Admin > Connections) and plugins through the entry points.
+$(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
 	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@# hatchling copies the wheel's force-included SQL even into an editable install (no pyproject
+	@# option stops it): removed, so the checkout's include/sql is the only copy.
+	rm -rf $(VENV)/lib/python*/site-packages/lms_connectors
 	touch $@
 
 # Regenerate the lock after editing requirements.txt.

@@ -287,7 +287,8 @@ def end_to_end(
     }
     env = {
         **os.environ,
-        **stack.airflow_env(state, cluster.secrets, registry),
+        **stack.airflow_env(state, cluster.secrets),
+        **stack.connection_env(stack.connections(state, cluster.secrets, registry)),
         "LMS_CONNECTORS_REGISTRY": str(registry),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",

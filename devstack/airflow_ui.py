@@ -4,8 +4,11 @@ Starts (or reuses) the warehouse Postgres and the simulator, prepares the
 Airflow metadata, the warehouse and the connector's Variable as ``make demo``
 does, then runs ``airflow standalone`` (API server and UI, scheduler, DAG
 processor, triggerer) in the background with a parallelism that fits two
-cores. Connections come from the environment of that process; the PID is
-recorded in ``.local/stack.json`` and ``make stop`` stops it with the rest.
+cores. The Connections are in the metadata database, encrypted with the
+stack's Fernet key (``.local/secrets.json``): an admin edits them in Admin >
+Connections, with the provider's own form and its Test button, and the next
+run uses the edit (devstack/connections.py). The PID is recorded in
+``.local/stack.json`` and ``make stop`` stops it with the rest.
 
     python -m devstack.airflow_ui [--port 8080] [--timeout 180]
 """

@@ -50,7 +50,8 @@ def outer() -> int:
 
 
 def prepare() -> dict:
-    """Airflow metadata, the warehouse deploy step, the LMS seed and each connector's Variable (idempotent).
+    """Airflow metadata and its Connections, the warehouse deploy step, the LMS seed and each connector's
+    Variable (idempotent).
 
     The deploy step and the seed run as the warehouse owner: the seed stands
     for the LMS application, which owns users and groups; the DAG's own
@@ -60,13 +61,15 @@ def prepare() -> dict:
     from airflow.models import Variable
     from airflow.utils import db
 
-    from devstack import postgres, stack
+    from devstack import connections, postgres, stack
     from devstack.seed import seed_lms
     from lms_connectors.providers.registry import load_registry
 
     state = json.loads(os.environ["LMS_DEMO_STATE"])
     print("preparing Airflow metadata ...", flush=True)
     db.initdb()
+    for line in connections.store(stack.connections(state)):
+        print(f"  {line}")
     done = stack.deploy(state)
     print(f"  warehouse deploy step (as {postgres.OWNER}): {', '.join(done) if done else 'nothing to do'}")
     for spec in load_registry():

@@ -44,10 +44,17 @@ SECURE_HBA = (
 
 
 def new_secrets() -> dict[str, str]:
-    """Random passwords for every login, and a pseudonymisation key."""
+    """Random passwords for every login, a pseudonymisation key and a Fernet key (Airflow's
+    encryption of the Connections and Variables it stores)."""
+    from cryptography.fernet import Fernet
+
     from lms_connectors.privacy.pseudonym import generate_key
 
-    return {**{login: secrets.token_urlsafe(24) for login in LOGINS}, "pseudonymisation_key": generate_key()}
+    return {
+        **{login: secrets.token_urlsafe(24) for login in LOGINS},
+        "pseudonymisation_key": generate_key(),
+        "fernet_key": Fernet.generate_key().decode(),
+    }
 
 
 @dataclasses.dataclass(frozen=True)

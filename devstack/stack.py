@@ -12,7 +12,8 @@ health page's ``lms_warehouse_readonly`` as ``lms_health`` (lms_monitor).
 
     python -m devstack.stack up|down|status|env|migrate
 
-``env`` prints the Airflow configuration and Connections as ``export`` lines:
+``env`` prints the Airflow configuration as ``export`` lines (the Connections are in
+Airflow's metadata database, written by ``make demo`` or ``make airflow``):
 ``eval "$(python -m devstack.stack env)"`` points the ``airflow``
 CLI of this shell at the embedded stack.
 """
@@ -139,17 +140,25 @@ def simulators(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def load_secrets() -> dict[str, str]:
-    """The stack's passwords and pseudonymisation key, generated on first use (file mode 0600)."""
-    try:
-        return json.loads(SECRETS_FILE.read_text())
-    except FileNotFoundError:
-        pass
+    """The stack's passwords, pseudonymisation key and Fernet key, generated on first use (file mode
+    0600); a secret a newer version needs is added to an older file."""
+    import fcntl
+
     LOCAL.mkdir(parents=True, exist_ok=True)
-    values = postgres.new_secrets()
-    fd = os.open(SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(values, f, indent=2)
-    return values
+    # Processes of one stack start together (make demo's parent and child): one writes, all read it.
+    with (LOCAL / "secrets.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            values = json.loads(SECRETS_FILE.read_text())
+        except FileNotFoundError:
+            values = {}
+        missing = {k: v for k, v in postgres.new_secrets().items() if k not in values}
+        if missing:
+            values |= missing
+            fd = os.open(SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(values, f, indent=2)
+        return values
 
 
 def cluster(state: dict[str, Any]) -> postgres.Cluster:
@@ -272,42 +281,56 @@ def analyst_login(state: dict[str, Any]) -> str:
     )
 
 
-def airflow_env(
+def connections(
     state: dict[str, Any], secrets: dict[str, str] | None = None, registry: Path | None = None
-) -> dict[str, str]:
-    """Airflow configuration and Connections for the embedded stack (``secrets``: the stack's own by
-    default; ``registry``: the connectors whose provider Connections to give, the production registry
-    by default)."""
+) -> dict[str, dict[str, Any]]:
+    """The stack's Connections (JSON form) by id: the warehouse's two logins, the pseudonymisation key
+    and each connector's provider, of the provider's own Connection type (``registry``: the
+    connectors to give, the production registry by default)."""
     from lms_connectors import providers
     from lms_connectors.providers.registry import load_registry
 
     pg = state["postgres"]
     db = postgres.Cluster(pg["socket_dir"], secrets if secrets is not None else load_secrets())
-    provider_conns = {}
+    conns = {
+        # The DAG's tasks: the sync login, never the owner or the superuser.
+        "lms_warehouse": db.airflow_conn(postgres.SYNC_LOGIN, pg["dbname"]),
+        # The health page: a login that may only read.
+        "lms_warehouse_readonly": db.airflow_conn(postgres.HEALTH_LOGIN, pg["dbname"]),
+        "lms_pseudonymisation_key": {"conn_type": "generic", "password": db.secrets["pseudonymisation_key"]},
+    }
     for spec in load_registry(registry) if registry else load_registry():
         sim = simulators(state)[spec.id]
-        conn = providers.get(spec.provider).connection(
+        conns[spec.provider_conn_id] = providers.get(spec.provider).connection(
             sim["url"], sim["client_id"], sim["client_secret"], **sim["extras"]
         )
-        provider_conns[f"AIRFLOW_CONN_{spec.provider_conn_id.upper()}"] = json.dumps(conn)
+    return conns
+
+
+def connection_env(conns: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Connections as ``AIRFLOW_CONN_*`` variables: for a run with no metadata database to keep them
+    (the benchmark's); the stack's Airflow keeps them in its database (devstack/connections.py)."""
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}
+
+
+def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, str]:
+    """Airflow configuration for the embedded stack (``secrets``: the stack's own by default). The
+    Connections are not in it: the stack keeps them in the metadata database (``connections``)."""
+    secrets = secrets if secrets is not None else load_secrets()
     return {
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Connections and Variables are stored encrypted in the metadata database.
+        "AIRFLOW__CORE__FERNET_KEY": secrets["fernet_key"],
+        # The Test button of Admin > Connections (Airflow disables it by default).
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         # SQLite allows one writer: the CLI (a backfill clearing runs) waits for the scheduler's
         # transactions up to 60 s instead of failing with "database is locked" after sqlite3's 5 s.
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db?timeout=60",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)]),
-        # The DAG's tasks: the sync login, never the owner or the superuser.
-        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(db.airflow_conn(postgres.SYNC_LOGIN, pg["dbname"])),
-        # The health page: a login that may only read.
-        "AIRFLOW_CONN_LMS_WAREHOUSE_READONLY": json.dumps(db.airflow_conn(postgres.HEALTH_LOGIN, pg["dbname"])),
-        "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps(
-            {"conn_type": "generic", "password": db.secrets["pseudonymisation_key"]}
-        ),
-        **provider_conns,
     }
 
 

@@ -213,9 +213,10 @@ def test_make_airflow_listens_on_loopback_and_keeps_its_secrets_private(stack):
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
 
 
-def test_the_printed_warehouse_connection_is_least_privileged(stack):
-    """`stack env` prints the Connections the DAG and the page use: neither is the owner or a superuser."""
-    out = subprocess.run(
+def test_the_warehouse_connections_are_least_privileged_and_kept_encrypted(stack):
+    """The Connections the DAG and the page use, as the user's shell reads them from the metadata
+    database (`stack env` exports none): neither is the owner or a superuser; both are encrypted."""
+    env = subprocess.run(
         [sys.executable, "-m", "devstack.stack", "env"],
         env=stack["env"],
         cwd=ROOT,
@@ -224,10 +225,23 @@ def test_the_printed_warehouse_connection_is_least_privileged(stack):
         timeout=120,
         check=True,
     ).stdout
-    exported = dict(re.findall(r"^export (\w+)='(.*)'$", out, re.M))
-    sync = json.loads(exported["AIRFLOW_CONN_LMS_WAREHOUSE"])
-    health = json.loads(exported["AIRFLOW_CONN_LMS_WAREHOUSE_READONLY"])
+    assert "AIRFLOW_CONN_" not in env and "AIRFLOW__CORE__FERNET_KEY" in env
+
+    def get(conn_id: str) -> dict[str, Any]:
+        out = _bash(stack, f'eval "$(make -s env)"; airflow connections get {conn_id} -o json', 120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        (conn,) = json.loads(out.stdout[out.stdout.index("[") :])
+        return conn
+
+    sync, health = get("lms_warehouse"), get("lms_warehouse_readonly")
     assert (sync["login"], health["login"]) == ("lms_connector", "lms_health")
+    assert sync["is_encrypted"] == health["is_encrypted"] == "True"
+    # The settings Variables too ("empty cryptography key" no more).
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(Path(stack["local"]) / "airflow" / "airflow.db", timeout=60)) as db:
+        variables = dict(db.execute("SELECT key, is_encrypted FROM variable WHERE key LIKE 'lms_connector_%'"))
+    assert len(variables) == 3 and set(variables.values()) == {1}, variables
     for conn_json in (sync, health):
         with psycopg.connect(
             host=conn_json["host"], dbname=conn_json["schema"], user=conn_json["login"], password=conn_json["password"]
@@ -433,6 +447,93 @@ def test_a_backfill_left_without_runs_by_a_locked_attempt_does_not_block_running
     closed = db.execute("SELECT completed_at FROM backfill WHERE id = ?", (left,)).fetchone()[0]
     db.close()
     assert closed is not None
+
+
+def _form_test(page: Any, conn_id: str) -> dict[str, Any]:
+    """Press the row's Test button in Admin > Connections; the API server's answer to the UI."""
+    with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
+        page.locator("tr", has_text=conn_id).get_by_role("button", name="Test Connection").click()
+    assert answer.value.status == 200, answer.value.text()
+    return answer.value.json()
+
+
+def _form_secret(page: Any, conn_id: str, secret: str) -> None:
+    """Edit the Connection in Admin > Connections: a new Client secret, saved."""
+    page.locator("tr", has_text=conn_id).get_by_role("button", name="Edit Connection").click()
+    form = page.get_by_role("dialog")
+    form.locator("input[name=password]").fill(secret)
+    with page.expect_response(lambda r: f"/api/v2/connections/{conn_id}" in r.url and r.request.method == "PATCH"):
+        form.get_by_role("button", name="Save").click()
+    form.wait_for(state="detached", timeout=30_000)
+
+
+def test_an_admin_fills_the_providers_connection_form_tests_it_and_the_next_run_uses_it(stack):
+    """Admin > Connections as an admin meets it: a new Connection of type OpenClassrooms with its three
+    fields (and the simulator as base URL), Test says yes, then no once the secret is wrong, and the
+    next run of the connector reads the Connection saved there: the stack gives Airflow none in its
+    environment, and the metadata database keeps it encrypted."""
+    import sqlite3
+
+    dag_id, conn_id = "lms_connector_openclassrooms", "openclassrooms_default"
+    url, token = _login(stack)
+    sim = stack["state"]["simulators"]["openclassrooms"]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert b"AIRFLOW_CONN_" not in Path(f"/proc/{stack['state']['airflow']['pid']}/environ").read_bytes()
+    # The one the stack wrote goes: the admin creates it.
+    requests.delete(f"{url}/api/v2/connections/{conn_id}", headers=auth, timeout=30).raise_for_status()
+    shot = artifacts_dir() / "connection-form.png"
+    with _ui_page(url, token, 1200, 1000) as (_, page):
+        page.goto(f"{url}/connections", wait_until="networkidle")
+        page.get_by_role("button", name="Add Connection").first.click()
+        form = page.get_by_role("dialog")
+        form.locator("input[name=connection_id]").fill(conn_id)
+        form.get_by_role("combobox").fill("OpenClassrooms")
+        page.keyboard.press("Enter")
+        assert form.get_by_text("Client ID", exact=True).is_visible()
+        form.locator("input[name=login]").fill(sim["client_id"])
+        form.locator("input[name=password]").fill(sim["client_secret"])
+        form.get_by_role("button", name="Extra Fields", exact=True).click()
+        form.get_by_text("Organization ID").wait_for(timeout=10_000)
+        form.locator("#element_organization_id").fill(sim["extras"]["organization_id"])
+        form.locator("#element_base_url").fill(sim["url"])
+        page.screenshot(path=str(shot))
+        form.get_by_role("button", name="Save").click()
+        form.wait_for(state="detached", timeout=30_000)
+        said = _form_test(page, conn_id)
+        assert said["status"] is True and said["message"].startswith("OpenClassrooms: credentials accepted"), said
+        _form_secret(page, conn_id, "wrong-secret")
+        said = _form_test(page, conn_id)
+        assert said["status"] is False and said["message"].startswith("OpenClassrooms"), said
+        assert "wrong-secret" not in said["message"]
+        # The UI says it too.
+        page.get_by_text("Test Connection Failed").first.wait_for(timeout=30_000)
+        _form_secret(page, conn_id, sim["client_secret"])
+    assert shot.stat().st_size > 10_000
+    with contextlib.closing(sqlite3.connect(Path(stack["local"]) / "airflow" / "airflow.db", timeout=60)) as db:
+        stored = db.execute(
+            "SELECT conn_type, is_encrypted, is_extra_encrypted, password, extra FROM connection WHERE conn_id = ?",
+            (conn_id,),
+        ).fetchone()
+    assert stored[:3] == ("openclassrooms", 1, 1)
+    assert sim["client_secret"] not in stored[3] and sim["url"] not in stored[4]
+    # The next run: yesterday's day again (the form's Connection is the only one Airflow has).
+    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    (before,) = [r for r in _runs(url, token, dag_id) if r["logical_date"][:10] == day]
+    tries = _tries(url, token, dag_id, before["dag_run_id"])
+    out = _bash(
+        stack,
+        f'eval "$(make -s env)"; airflow backfill create --dag-id {dag_id} --from-date {day} --to-date {day} '
+        "--reprocess-behavior completed",
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    deadline = time.monotonic() + 300
+    while True:
+        (run,) = [r for r in _runs(url, token, dag_id) if r["logical_date"][:10] == day]
+        if _tries(url, token, dag_id, run["dag_run_id"]) > tries and run["state"] in ("success", "failed"):
+            break
+        assert time.monotonic() < deadline, run
+        time.sleep(3)
+    assert run["state"] == "success", run
 
 
 def _bash(stack: dict[str, Any], script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

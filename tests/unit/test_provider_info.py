@@ -25,10 +25,11 @@ def test_the_provider_info_is_valid_for_airflow():
 def test_each_provider_has_a_connection_type_of_its_name_with_a_hook_that_tests_it(name):
     provider = providers.get(name)
     declared = {t["connection-type"]: t for t in get_provider_info()["connection-types"]}
-    conn_type = declared[name]
+    assert "_" not in provider.conn_type  # a URI scheme (RFC 3986)
+    conn_type = declared[provider.conn_type]
     module, cls = conn_type["hook-class-name"].rsplit(".", 1)
     hook = getattr(importlib.import_module(module), cls)
-    assert hook.conn_type == name and hook.provider is provider
+    assert hook.conn_type == provider.conn_type and hook.provider is provider
     assert callable(hook.test_connection)
     # The form offers what the client reads, and every field the client needs.
     extras = set(conn_type["conn-fields"])

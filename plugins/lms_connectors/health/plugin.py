@@ -2,7 +2,8 @@
 
 The API server mounts the page's FastAPI app (built on its first request) under ``/lms-connector-health``;
 the UI shows it in its navigation. Requests carry the UI's session (JWT
-cookie) and only connectors whose DAG the user may read are shown.
+cookie) and only connectors whose DAG the user may read are shown. The plugin also mends the
+Test button of Admin > Connections for Airflow 3.3.2 (``airflow_fixes``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
+from lms_connectors.health.airflow_fixes import TestButtonPort
 from lms_connectors.health.app import URL_PREFIX, LazyApp
 
 
@@ -18,6 +20,10 @@ class LmsConnectorHealthPlugin(AirflowPlugin):
     name = "lms_connector_health"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": LazyApp(), "url_prefix": URL_PREFIX, "name": "LMS connector health"}
+    ]
+    # Airflow 3.3.2's Test button fails for a Connection without a port: see airflow_fixes.
+    fastapi_root_middlewares: ClassVar[list[dict[str, Any]]] = [
+        {"middleware": TestButtonPort, "name": "LMS connectors: Test button of a Connection without port"}
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {

@@ -1,6 +1,6 @@
 """What Airflow learns of the distribution through its ``apache_airflow_provider`` entry point.
 
-One Connection type per provider package, named after it, with the provider's own fields (its
+One Connection type per provider package, named after it (hyphenated: ``Provider.conn_type``), with the provider's own fields (its
 declarations: ``Provider.form``) and its hook (``providers/<name>/hook.py``), which gives the form
 its Test button. Airflow reads this in every process that lists providers: it imports the
 providers' declarations only (no client, no HTTP stack).
@@ -44,7 +44,7 @@ def connection_type(provider: providers.Provider) -> dict[str, Any]:
     return {
         "hook-class-name": hook_class_name(provider),
         "hook-name": provider.label,
-        "connection-type": provider.name,
+        "connection-type": provider.conn_type,
         "conn-fields": conn_fields,
         "ui-field-behaviour": {
             "hidden-fields": hidden,

@@ -139,6 +139,12 @@ class Provider:
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         raise NotImplementedError
 
+    @property
+    def conn_type(self) -> str:
+        """The provider's Airflow Connection type: its name, hyphenated (a type is the scheme of the
+        Connection's URI, where RFC 3986 allows no underscore; Airflow warns at every use of one)."""
+        return self.name.replace("_", "-")
+
     def form(self) -> dict[str, FormField]:
         """Every field of the Connection form: the credentials (as ``credentials`` says), the API's
         base URL, then the provider's own (``connection_form``)."""
@@ -210,12 +216,13 @@ class Provider:
         return {field: f"{prefix}_{suffix}" for field, suffix in names.items()}
 
     def connection(self, base_url: str, client_id: str, client_secret: str, **extras: Any) -> dict[str, Any]:
-        """An Airflow Connection (JSON form) for this provider."""
+        """An Airflow Connection (JSON form) of this provider's own type (the form Admin > Connections
+        shows for it; a Connection of type ``http`` with the same fields works as well)."""
         missing = [e for e in self.connection_extras if not extras.get(e)]
         if missing:
             raise ConnectionConfigError(f"{self.label}: the Connection needs extra {', '.join(missing)}")
         return {
-            "conn_type": "http",
+            "conn_type": self.conn_type,
             "login": client_id,
             "password": client_secret,
             "extra": {"base_url": base_url, **extras},

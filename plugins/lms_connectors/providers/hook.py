@@ -40,5 +40,12 @@ class ConnectorHook(BaseHook):
             client = self.provider.client_from_connection(self.get_connection(self.conn_id), **overrides)
             page = next(iter(client.iter_course_pages()), [])
         except Exception as exc:  # the form shows the message; nothing runs on a failed test
-            return False, f"{self.provider.label}: {exc}"
+            return False, self._for_the_form(str(exc))
         return True, f"{self.provider.label}: credentials accepted, the catalogue answered ({len(page)} course read)"
+
+    def _for_the_form(self, message: str) -> str:
+        """The error as the form shows it: the provider named once, without the Connection's id (the
+        API server tests a copy under a random id that would mean nothing to the admin)."""
+        message = message.replace(f"Connection {self.conn_id!r}: ", "").replace(f" (Connection {self.conn_id!r})", "")
+        label = self.provider.label
+        return message if message.startswith(label) else f"{label}: {message}"

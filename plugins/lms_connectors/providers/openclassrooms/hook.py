@@ -14,6 +14,6 @@ from lms_connectors.providers.openclassrooms import PROVIDER
 
 class OpenClassroomsHook(ConnectorHook):
     provider = PROVIDER
-    conn_type = "openclassrooms"
+    conn_type = PROVIDER.conn_type
     default_conn_name = "openclassrooms_default"
     hook_name = "OpenClassrooms"

@@ -1,0 +1,67 @@
+"""Fixes, in the API server, of Airflow bugs this product's users meet.
+
+**The Test button of Admin > Connections** answers "Bad Request" for every Connection without a
+port (every provider's type: its form hides the port) in Airflow 3.3.2: the UI sends ``port: 0``
+(``Number(null)``), the API compares it with the stored NULL, decides the test points somewhere
+else and refuses to reuse the stored secret. apache/airflow#73298 fixes it in the API, after
+3.3.2. Here a root middleware gives the test request a blank port where the UI sent 0 (nothing
+listens on port 0): with or without Airflow's fix, the test then uses the stored Connection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+TEST_PATH = "/api/v2/connections/test"
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def blank_port(body: bytes) -> bytes:
+    """The test request's body with ``port`` 0 as null; any other body unchanged."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(doc, dict) or doc.get("port") != 0 or isinstance(doc.get("port"), bool):
+        return body
+    return json.dumps({**doc, "port": None}).encode()
+
+
+class TestButtonPort:
+    """ASGI root middleware: :func:`blank_port` on ``POST /api/v2/connections/test``, nothing else."""
+
+    __test__ = False  # a middleware, not a test class
+
+    def __init__(self, app: Callable[[Message, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith(TEST_PATH):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: nothing to test
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = blank_port(b"".join(chunks))
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
