@@ -87,16 +87,60 @@ def test_the_documented_dag_file_alone_gives_every_connector_dag(installed):
 
 
 def test_a_dag_test_run_syncs_the_simulator_through_a_connection_of_the_providers_type(
-    installed, simulators, make_warehouse
+    installed, simulators, make_warehouse, tmp_path
 ):
+    """... and, with OpenLineage's file transport, each sync task reports what it read (the provider's
+    API) and wrote (the warehouse tables, with the rows written)."""
     sim, warehouse = simulators["openclassrooms"], make_warehouse()
     requests.post(f"{sim.url}/_sim/reset", timeout=30).raise_for_status()
-    env = {**installed["env"], **connector_env(sim, warehouse)}
+    events_file = tmp_path / "openlineage.jsonl"
+    env = {
+        **installed["env"],
+        **connector_env(sim, warehouse),
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(events_file), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "lms-test",
+    }
     conn = json.loads(env[PROFILES["openclassrooms"].conn_env])
     assert conn["conn_type"] == "openclassrooms"
     run(["airflow", "dags", "test", "lms_connector_openclassrooms", DAY1.isoformat()], env, installed["cwd"], 400)
-    assert warehouse.scalar("SELECT count(*) FROM lms.courses WHERE connector_id = 'openclassrooms'") > 0
+    courses = warehouse.scalar("SELECT count(*) FROM lms.courses WHERE connector_id = 'openclassrooms'")
+    assert courses > 0
     assert last_run(warehouse)["status"] == "success"
+
+    done = {}
+    for line in events_file.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("eventType") == "COMPLETE":
+            done[event["job"]["name"].rsplit(".", 1)[-1]] = event
+    api = sim.url.rstrip("/")
+    organization = sim.extras["organization_id"]
+    database = warehouse.dbname
+
+    def names(event: dict, side: str) -> dict[str, dict]:
+        return {f"{d['namespace']} {d['name']}": d for d in event[side]}
+
+    def rows(dataset: dict) -> int:
+        return dataset["outputFacets"]["outputStatistics"]["rowCount"]
+
+    # `dags test` runs every task in one process, whose lineage collector keeps what earlier tasks
+    # reported (a scheduled task has a process of its own): each event holds at least its own.
+    catalogue = done["sync_catalogue"]
+    assert f"{api} /organizations/{organization}/courses" in names(catalogue, "inputs")
+    tables = names(catalogue, "outputs")
+    courses_out = next(d for d in tables.values() if d["name"] == f"{database}.lms.courses")
+    assert courses_out["namespace"].startswith("postgres://") and rows(courses_out) == courses
+    extract = done["extract_progress"]
+    assert f"{api} /organizations/{organization}/learning-activity" in names(extract, "inputs")
+    staged = next(d for d in extract["outputs"] if d["name"] == f"{database}.staging.raw_activity")
+    assert rows(staged) > 0
+    statistics = done["sync_statistics"]
+    assert f"{database}.staging.raw_activity" in {d["name"] for d in statistics["inputs"]}
+    written = {d["name"]: rows(d) for d in statistics["outputs"]}
+    progress = warehouse.scalar("SELECT count(*) FROM stats.course_progress WHERE connector_id = 'openclassrooms'")
+    assert written[f"{database}.stats.course_progress"] == progress > 0
+    assert written[f"{database}.stats.course_progress_daily"] > 0
 
 
 # What Airflow does for the Test button: the Connection type's hook, from the provider info.

@@ -25,6 +25,7 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from lms_connectors.orchestration import lineage
 from lms_connectors.orchestration.assets import announce
 from lms_connectors.orchestration.steps import fail_fast, run_step
 from lms_connectors.pipeline import CATALOGUE, scalars
@@ -111,6 +112,7 @@ class CatalogueSync(HITLOperator):
         ctx, merge = run_step(self.spec, self.run_config, CATALOGUE.load, approved_digest=approved_digest)
         for asset in self.outlets:
             announce(context["outlet_events"], asset, ctx, merge["rows_written"])
+        lineage.report(self.spec, "sync_catalogue", merge, self)
         return {**scalars(merge), "approved_digest": approved_digest}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import Variable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from lms_connectors.orchestration import catalogue_sync
+from lms_connectors.orchestration import catalogue_sync, lineage
 from lms_connectors.orchestration.assets import announce
 from lms_connectors.orchestration.steps import fail_fast, refuse_unknown_conf, run_step
 from lms_connectors.pipeline import ACTIVITY
@@ -140,8 +140,9 @@ def activity_ready(spec: ConnectorSpec, cfg: dict[str, Any], waiting_since: dt.d
     return False
 
 
-def extract_progress(spec: ConnectorSpec, cfg: dict[str, Any]) -> dict[str, Any]:
+def extract_progress(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     _, counts = run_step(spec, cfg, ACTIVITY.extract)
+    lineage.report(spec, "extract_progress", counts, context["task"])
     return {k: counts[k] for k in ("records", "suppressed")}
 
 
@@ -154,6 +155,7 @@ def sync_statistics(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str,
     for name in TASK_STEPS["sync_statistics"]:
         ctx, counts = run_step(spec, cfg, name)
     announce(context["outlet_events"], asset, ctx, counts["progress_rows"] + counts["daily_rows"])
+    lineage.report(spec, "sync_statistics", counts, context["task"])
     with connect(spec.warehouse_conn_id) as conn:
         pipeline.finish(conn, ctx, "success")
         text = reporting.run_table(conn, ctx.run_key)

@@ -124,7 +124,7 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         @task
         def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
             """Stream the interval's learning activity into the run's staging (learner emails hashed)."""
-            return connector_tasks.extract_progress(spec, cfg)
+            return connector_tasks.extract_progress(spec, cfg, get_current_context())
 
         @task(outlets=[statistics_out])
         def sync_statistics(cfg: dict[str, Any], extracted: dict[str, Any], courses: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import importlib.metadata
 from typing import Any
 
 from lms_connectors import providers
+from lms_connectors.orchestration import lineage
 
 PACKAGE = "lms-connectors"
 # The standard fields a provider's form never uses: the API's address is one field (base_url).
@@ -66,4 +67,12 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": p.label, "python-modules": [hook_class_name(p).rsplit(".", 1)[0]]} for p in every
         ],
         "connection-types": [connection_type(p) for p in every],
+        # What each sync task read and wrote, for OpenLineage (orchestration/lineage.py).
+        "asset-uris": [
+            {
+                "schemes": [lineage.API_SCHEME, lineage.TABLE_SCHEME],
+                "handler": f"{lineage.__name__}.normalize",
+                "to_openlineage_converter": f"{lineage.__name__}.to_openlineage",
+            }
+        ],
     }

@@ -135,6 +135,9 @@ class Provider:
     # (the defaults follow ``credentials``), any other key is an extra of that name. Airflow's UI gets
     # them from the distribution's provider info (lms_connectors.orchestration.provider_info).
     connection_form: ClassVar[Mapping[str, FormField]] = {}
+    # The API resources a run reads, as lineage names them (``catalogue``, ``activity``): paths under
+    # the base URL, ``{organization_id}`` and other extras filled from the Connection.
+    lineage_paths: ClassVar[Mapping[str, str]] = {}
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         raise NotImplementedError

@@ -39,6 +39,7 @@ class LinkedInLearning(Provider):
             "Empty: the API base URL's /oauth/v2/accessToken",
         ),
     }
+    lineage_paths = {"catalogue": contract.ASSETS_PATH, "activity": contract.REPORTS_PATH}  # noqa: RUF012
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         from lms_connectors.providers.linkedin_learning.client import LinkedInLearningClient

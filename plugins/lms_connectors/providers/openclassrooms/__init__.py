@@ -30,6 +30,7 @@ class OpenClassrooms(Provider):
         "organization_id": FormField("Organization ID", description="Your organization's id in the OpenClassrooms API"),
         "base_url": FormField("API base URL", "https://api.openclassrooms.com"),
     }
+    lineage_paths = {"catalogue": contract.COURSES_PATH, "activity": contract.ACTIVITY_PATH}  # noqa: RUF012
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient

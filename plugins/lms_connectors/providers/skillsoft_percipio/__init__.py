@@ -38,6 +38,7 @@ class SkillsoftPercipio(Provider):
         ),
         "base_url": FormField("API base URL", "https://api.percipio.com", "Empty: the region's host"),
     }
+    lineage_paths = {"catalogue": contract.CATALOG_PATH, "activity": contract.REPORT_PATH}  # noqa: RUF012
 
     def client_from_connection(self, conn: ConnectionLike, **overrides: Any) -> ProviderClient:
         from lms_connectors.providers.skillsoft_percipio.client import PercipioClient
