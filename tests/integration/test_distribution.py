@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from lms_connectors.providers.registry import load_registry
 from tests.builders import DAY1, PROFILES, ROOT, connector_env, last_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-REGISTRY = ROOT / "tests" / "fixtures" / "connectors.yaml"
+REGISTRY = ROOT / "include" / "connectors.yaml"
 
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -32,33 +32,36 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) ->
     return done
 
 
+def readme_install_block() -> str:
+    """The README's install commands, as a user copies them."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Install into an existing Airflow") :]
+    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict:
-    """A virtualenv with the lock and the wheel only, and an Airflow home whose DAG folder holds the
-    documented file (dags/lms_connectors.py) with include/connectors.yaml beside it."""
+    """The README's install block run as written, in a copy of the repository (a test writes nothing
+    into the checkout): the wheel built, installed with pip and the lock into a fresh virtualenv,
+    the documented DAG file and the registry in an Airflow home. Then Airflow's defaults only."""
     base = tmp_path_factory.mktemp("dist")
-    uv = str(ROOT / ".venv" / "bin" / "uv")
-    run([uv, "build", "--wheel", "-o", str(base / "dist")], dict(os.environ), ROOT)
-    wheel = next((base / "dist").glob("lms_connectors-*.whl"))
-    venv = base / "venv"
-    run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], dict(os.environ), base)
-    install = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
-    run([*install, "-r", str(ROOT / "requirements.lock"), str(wheel)], dict(os.environ), base, timeout=600)
-    home = base / "airflow"
-    (home / "dags").mkdir(parents=True)
-    shutil.copy(ROOT / "dags" / "lms_connectors.py", home / "dags")
-    (home / "include").mkdir()
-    shutil.copy(REGISTRY, home / "include" / "connectors.yaml")
-    # Nothing of the checkout: no PYTHONPATH, no registry or include override, Airflow's defaults.
+    src, home = base / "src", base / "airflow"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+    # A user's shell: nothing of the checkout or of the tests' Airflow settings.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LMS_CONNECTORS", "PYTHONPATH"))}
+    env |= {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "MAKEFLAGS": ""}
+    run(["bash", "-euo", "pipefail", "-c", readme_install_block()], env, src, timeout=900)
+    venv = src / "airflow-env"
     env |= {
         "PATH": f"{venv / 'bin'}:{env['PATH']}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
     }
     run(["airflow", "db", "migrate"], env, base)
-    return {"env": env, "cwd": base, "home": home, "python": str(venv / "bin" / "python")}
+    return {"env": env, "cwd": base, "home": home, "python": str(venv / "bin" / "python"), "src": src}
 
 
 def test_the_installed_package_comes_from_the_wheel_not_the_checkout(installed):
