@@ -36,7 +36,9 @@ def learner_hash(key: bytes, email: Any) -> str | None:
     """The keyed hash of an email; None when there is no email the guard would accept."""
     if not isinstance(email, str) or not email.strip() or guard.check(email, _EMAIL_FIELD) is not None:
         return None
-    return hmac.new(key, normalise_email(email).encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: OpenSSL's one-shot HMAC, the same value as hmac.new(...).hexdigest() at a third
+    # of the cost (an HMAC object per record was a fifth of the extract's time).
+    return hmac.digest(key, normalise_email(email).encode(), "sha256").hex()
 
 
 def generate_key() -> str:
