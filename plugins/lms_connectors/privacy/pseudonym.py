@@ -36,8 +36,8 @@ def learner_hash(key: bytes, email: Any) -> str | None:
     """The keyed hash of an email; None when there is no email the guard would accept."""
     if not isinstance(email, str) or not email.strip() or guard.check(email, _EMAIL_FIELD) is not None:
         return None
-    # hmac.digest: OpenSSL's one-shot HMAC, the same value as hmac.new(...).hexdigest() at a third
-    # of the cost (an HMAC object per record was a fifth of the extract's time).
+    # hmac.digest: OpenSSL's one-shot HMAC, the same value as hmac.new(...).hexdigest() without
+    # building an HMAC object per record (about 12 % less per hash, timed on this machine).
     return hmac.digest(key, normalise_email(email).encode(), "sha256").hex()
 
 

@@ -86,7 +86,7 @@ class Field:
         if not self.path:
             object.__setattr__(self, "path", (self.name,))
         # Looked up once: check() runs for every field of every record, and an Enum key's hash is
-        # computed in Python (a quarter of the screening's time at 1M records).
+        # computed in Python (about 7 % of the screening's time in a profile at 100,000 records).
         object.__setattr__(self, "_bad_chars", _BAD_CHARS.get(self.kind))
 
 
