@@ -8,7 +8,11 @@ open without a single run: running the command again, as the message invites, fa
 ``backfill create`` only:
 
 - an attempt that fails with ``database is locked`` is tried again, a few times, after closing
-  the backfill that attempt left without runs;
+  the backfill that attempt opened. With SQLite, the runs that attempt had created before the lock
+  are committed already (pysqlite commits at the release of its first savepoint), so the backfill
+  may hold some of the requested days: closing it leaves those runs to the scheduler (a closed
+  backfill's runs still start), and the next attempt skips them as in flight, or, once they
+  finished, runs them again with ``--reprocess-behavior completed``;
 - a backfill of the same DAG with no run and no skipped day, open for over a minute (a backfill
   gets its runs within seconds of its creation), is closed first: another such failed attempt
   left it. Airflow's scheduler closes it too, but only two minutes after its creation: until
@@ -49,23 +53,38 @@ def _dag_id(argv: list[str]) -> str | None:
     return None
 
 
-def close_left_backfills(dag_id: str, ours_since: dt.datetime) -> list[int]:
-    """Close the open backfills of ``dag_id`` that a failed ``backfill create`` left without any run:
-    this command's own failed attempts (created since ``ours_since``), or anyone's, open for a while."""
+def open_backfills(dag_id: str) -> set[int]:
+    """The ids of the backfills of ``dag_id`` that are still open."""
+    from airflow.models.backfill import Backfill
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return set(
+            session.scalars(select(Backfill.id).where(Backfill.dag_id == dag_id, Backfill.completed_at.is_(None)))
+        )
+
+
+def close_backfills(dag_id: str, *, open_before: set[int] | None = None) -> list[int]:
+    """Close backfills of ``dag_id`` that a failed ``backfill create`` left open.
+
+    With ``open_before`` (the ids open before a failed attempt started): those that attempt opened, with or
+    without runs. Without it: those anyone's failed attempt left without a single run or skipped
+    day, open for over ``LEFT_AFTER``."""
     from airflow.models.backfill import Backfill, BackfillDagRun
     from airflow.utils.session import create_session
-    from sqlalchemy import exists, or_, select
+    from sqlalchemy import exists, select
 
     now = dt.datetime.now(dt.UTC)
+    query = select(Backfill).where(Backfill.dag_id == dag_id, Backfill.completed_at.is_(None))
+    if open_before is None:
+        query = query.where(
+            Backfill.created_at < now - LEFT_AFTER, ~exists().where(BackfillDagRun.backfill_id == Backfill.id)
+        )
+    elif open_before:
+        query = query.where(Backfill.id.not_in(open_before))
     with create_session() as session:
-        left = session.scalars(
-            select(Backfill).where(
-                Backfill.dag_id == dag_id,
-                Backfill.completed_at.is_(None),
-                or_(Backfill.created_at >= ours_since, Backfill.created_at < now - LEFT_AFTER),
-                ~exists().where(BackfillDagRun.backfill_id == Backfill.id),
-            )
-        ).all()
+        left = session.scalars(query).all()
         for backfill in left:
             backfill.completed_at = now
         return [b.id for b in left]
@@ -104,21 +123,28 @@ def main(argv: list[str]) -> int:
     if argv[:2] != ["backfill", "create"] or "--dry-run" in argv or dag_id is None:
         os.execv(AIRFLOW, [AIRFLOW, *argv])  # noqa: S606 - the user's own command, as typed: no shell involved
     code = 1
-    started = dt.datetime.now(dt.UTC)
     for attempt in range(1, ATTEMPTS + 1):
-        closed = close_left_backfills(dag_id, started)
+        closed = close_backfills(dag_id)
         if closed:
             print(
                 f"airflow backfill create: closed backfill {', '.join(map(str, closed))} of {dag_id}, left without "
                 "any run by an attempt that failed (SQLite: database is locked)",
                 file=sys.stderr,
             )
+        before = open_backfills(dag_id)
         code, locked = _run(argv)
         if code == 0 or not locked or attempt == ATTEMPTS:
             return code
+        ours = close_backfills(dag_id, open_before=before)
         print(
-            f"airflow backfill create: the metadata database was locked (SQLite has one writer and the scheduler "
-            f"was writing); trying again in {RETRY_SECONDS} s (attempt {attempt + 1} of {ATTEMPTS})",
+            "airflow backfill create: the metadata database was locked (SQLite has one writer and the scheduler "
+            "was writing)"
+            + (
+                f"; closed backfill {', '.join(map(str, ours))} this attempt opened (the runs it had created go on)"
+                if ours
+                else ""
+            )
+            + f"; trying again in {RETRY_SECONDS} s (attempt {attempt + 1} of {ATTEMPTS})",
             file=sys.stderr,
         )
         time.sleep(RETRY_SECONDS)
