@@ -34,7 +34,12 @@ from lms_connectors.warehouse import quarantine
 from lms_connectors.warehouse.db import lock_connector
 
 log = logging.getLogger(__name__)
-CHUNK_ROWS = 50_000
+# Rows a step holds at a time: its peak memory is set by these, not by the run's size. Measured
+# (bench/steps.py, 100,000 and 1,000,000 records): 50,000-row chunks put transform at 290 MB and
+# validation at 410 (great-expectations' import alone is 260 MB, its run of a chunk 73 MB more at
+# 50,000 rows, 26 MB at 10,000); per chunk a validation run costs about 0.08 s of fixed work.
+CHUNK_ROWS = 20_000
+VALIDATE_CHUNK_ROWS = 10_000
 # Above this many rows written, the merge refreshes the targets' statistics.
 ANALYZE_AFTER_ROWS = 20_000
 PROGRESS_COLUMNS = (
@@ -130,30 +135,48 @@ def _extract_activity(
     return {"records": seq, "suppressed": suppressed}
 
 
-def _lookups(conn: psycopg.Connection, connector_id: str, key: bytes) -> tuple[pd.Series, pd.DataFrame]:
-    pairs = {learner_hash(key, email): uid for uid, email in conn.execute("SELECT user_id, email FROM lms.users")}
-    # A Series maps a chunk's hashes in one indexer lookup; a dict is turned into one per call.
-    users = pd.Series(pairs, dtype=object)
-    courses = pd.DataFrame(
+def _stage_user_hashes(conn: psycopg.Connection, key: bytes) -> None:
+    """The LMS users' learner hashes in a temporary table (dropped at commit), hashed chunk by chunk:
+    the transform joins the run's records to it in the database, so no task holds every user."""
+    conn.execute("CREATE TEMP TABLE lms_user_hashes (learner_hash text NOT NULL, user_id text NOT NULL) ON COMMIT DROP")
+    last = ""
+    # Keyset pages, not a server-side cursor: a connection cannot fetch from one while it copies.
+    while users := conn.execute(
+        "SELECT user_id, email FROM lms.users WHERE user_id > %s ORDER BY user_id LIMIT %s", (last, CHUNK_ROWS)
+    ).fetchall():
+        with conn.cursor() as cur, cur.copy("COPY lms_user_hashes (learner_hash, user_id) FROM STDIN") as copy:
+            for uid, email in users:
+                if (hashed := learner_hash(key, email)) is not None:
+                    copy.write_row((hashed, uid))
+        last = users[-1][0]
+    # Two users whose emails differ only by surrounding spaces share a hash: the first user id keeps it.
+    conn.execute(
+        """DELETE FROM lms_user_hashes a USING lms_user_hashes b
+           WHERE a.learner_hash = b.learner_hash AND a.user_id > b.user_id"""
+    )
+    conn.execute("ALTER TABLE lms_user_hashes ADD PRIMARY KEY (learner_hash)")
+    conn.execute("ANALYZE lms_user_hashes")
+
+
+def _courses(conn: psycopg.Connection, connector_id: str) -> pd.DataFrame:
+    return pd.DataFrame(
         conn.execute(
             "SELECT provider_course_id, lms_course_id, duration_minutes FROM lms.courses WHERE connector_id = %s",
             (connector_id,),
         ).fetchall(),
         columns=["course_id", "lms_course_id", "duration_minutes"],
     )
-    return users, courses
 
 
 def transform_chunk(
-    records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame, provider: Provider
+    records: pd.DataFrame, users: Mapping[str, str] | pd.Series | None, courses: pd.DataFrame, provider: Provider
 ) -> pd.DataFrame:
     """Pure: typed progress rows, every value within its column's range.
 
-    ``records`` has columns seq, learner_hash, the provider fields and, when
-    the guard rejected a record at extract, reject_reason/reject_detail. The
-    outcome is ``ok``, ``unmatched`` (the learner is no LMS user) or the
-    reason a value could not be typed; the data-quality rules then name the
-    remaining broken rows.
+    ``records`` has columns seq, learner_hash, the provider fields, reject_reason/reject_detail
+    when the guard rejected a record at extract, and user_id when ``users`` is None. The outcome
+    is ``ok``, ``unmatched`` (the learner is no LMS user) or the reason a value could not be
+    typed; the data-quality rules then name the remaining broken rows.
 
     Completion is the provider's completed_at or a progress of exactly 100
     before any rounding: a completed record without completed_at gets its
@@ -184,7 +207,7 @@ def transform_chunk(
     completed, completed_bad = encoding.parse_series(df[r.COMPLETED_AT])
     completed = completed.where(completed.notna() | (progress != 100), updated)
     df = df.merge(courses, on="course_id", how="left")
-    df["user_id"] = df["learner_hash"].map(users)
+    df["user_id"] = _user_ids(df, users)
     rule = provider.time_spent_minutes(
         df["duration_minutes"].to_numpy(dtype=float), progress.to_numpy(dtype=float), seconds.to_numpy(dtype=float)
     )
@@ -226,13 +249,21 @@ def transform_chunk(
     )
 
 
+def _user_ids(df: pd.DataFrame, users: Mapping[str, str] | pd.Series | None) -> pd.Series:
+    """Each record's LMS user: from ``users`` (learner hash -> user id), or, with None, the user_id
+    the database matched (a record without one has no user)."""
+    if users is not None:
+        return df["learner_hash"].map(users)
+    return df["user_id"] if "user_id" in df else pd.Series(None, index=df.index, dtype=object)
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 def transform_guarded(
-    records: pd.DataFrame, users: Mapping[str, str] | pd.Series, courses: pd.DataFrame, provider: Provider
+    records: pd.DataFrame, users: Mapping[str, str] | pd.Series | None, courses: pd.DataFrame, provider: Provider
 ) -> pd.DataFrame:
     """:func:`transform_chunk`, except that a chunk it cannot convert is converted record by
     record, and a record that still fails is quarantined (``unconvertible_record``)."""
@@ -247,7 +278,7 @@ def transform_guarded(
             parts.append(transform_chunk(one, users, courses, provider))
         except Exception as exc:
             # The same conversion of a record with no provider values cannot fail and gives the right types.
-            blank = one[["seq", "learner_hash"]].assign(
+            blank = one[["seq", "learner_hash", *(["user_id"] if "user_id" in one else [])]].assign(
                 reject_reason="unconvertible_record", reject_detail=f"{type(exc).__name__}: {str(exc)[:200]}"
             )
             parts.append(transform_chunk(blank, users, courses, provider))
@@ -275,46 +306,45 @@ def to_csv(frame: pd.DataFrame, run_id: str) -> bytes:
 def transform_progress(
     conn: psycopg.Connection, run_id: str, connector_id: str, key: bytes, provider: Provider
 ) -> dict[str, Any]:
-    users, courses = _lookups(conn, connector_id, key)
+    courses = _courses(conn, connector_id)
     outcomes: collections.Counter[str] = collections.Counter()
-    unmatched: set[str] = set()
-    matched: set[str] = set()
+    columns = ["seq", "learner_hash", "user_id", *r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
     with conn.transaction():
         conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
+        _stage_user_hashes(conn, key)
         # to_csv writes UTC timestamps without a zone.
         conn.execute("SET LOCAL TimeZone = 'UTC'")
-        columns = ", ".join(("run_id", "seq", *PROGRESS_COLUMNS))
+        targets = ", ".join(("run_id", "seq", *PROGRESS_COLUMNS))
         # ->> gives text: the progress is read as the JSON number the guard let through.
-        fields = ", ".join("record ->> %s" for _ in r.ACTIVITY_FIELDS)
+        fields = ", ".join("a.record ->> %s" for _ in r.ACTIVITY_FIELDS)
         with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
             src.execute(
-                f"""SELECT seq, learner_hash, {fields}, reject_reason, reject_detail
-                    FROM staging.raw_activity WHERE run_id = %s ORDER BY seq""",
+                f"""SELECT a.seq, a.learner_hash, u.user_id, {fields}, a.reject_reason, a.reject_detail
+                    FROM staging.raw_activity a LEFT JOIN lms_user_hashes u USING (learner_hash)
+                    WHERE a.run_id = %s ORDER BY a.seq""",
                 (*r.ACTIVITY_FIELDS, run_id),
             )
             done = 0
             while chunk := src.fetchmany(CHUNK_ROWS):
-                out = transform_guarded(
-                    pd.DataFrame(
-                        chunk, columns=["seq", "learner_hash", *r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
-                    ),
-                    users,
-                    courses,
-                    provider,
-                )
+                out = transform_guarded(pd.DataFrame(chunk, columns=columns), None, courses, provider)
                 outcomes.update(out["outcome"].value_counts().to_dict())
-                unmatched.update(out.loc[out["outcome"] == "unmatched", "learner_hash"].dropna().unique())
-                matched.update(out.loc[out["outcome"] == "ok", "user_id"].unique())
-                with dst.copy(f"COPY staging.progress ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                with dst.copy(f"COPY staging.progress ({targets}) FROM STDIN (FORMAT csv)") as copy:
                     copy.write(to_csv(out, run_id))
                 done += len(out)
                 if done % (4 * CHUNK_ROWS) < CHUNK_ROWS:
                     log.info("transformed %d activity records so far", done)
+        # Counted where the rows are: a set of every learner seen would grow with the tenant.
+        unmatched, matched = conn.execute(
+            """SELECT count(DISTINCT learner_hash) FILTER (WHERE outcome = 'unmatched'),
+                      count(DISTINCT user_id) FILTER (WHERE outcome = 'ok')
+               FROM staging.progress WHERE run_id = %s""",
+            (run_id,),
+        ).fetchone()
     return {
         "records": sum(outcomes.values()),
         "unmatched_records": outcomes.get("unmatched", 0),
-        "unmatched_learners": len(unmatched),
-        "matched_learners": len(matched),
+        "unmatched_learners": unmatched,
+        "matched_learners": matched,
     }
 
 
@@ -346,7 +376,7 @@ def validate_progress(
         with conn.cursor(name="progress_rules") as src:
             # Row rules need no order; staging.progress has no index to read one from.
             src.execute(f"SELECT {', '.join(columns)} FROM staging.progress WHERE run_id = %s", (run_id,))
-            while chunk := src.fetchmany(CHUNK_ROWS):
+            while chunk := src.fetchmany(VALIDATE_CHUNK_ROWS):
                 frame = pd.DataFrame(chunk, columns=columns)
                 frame["progress_pct"] = frame["progress_pct"].astype(float)
                 updated = pd.to_datetime(frame["provider_updated_at"], utc=True)
