@@ -466,7 +466,22 @@ def targets(f: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[name] = {"value": value, "limit": limit, "holds": None if value is None else value <= limit}
         if value is None:
             out[name]["why"] = NOT_MEASURED.get(name, "not measured in this run")
+    memory = memory_at_scale(f)
+    if memory:
+        for name in ("peak_rss_mb_5m", "rss_growth_5m_over_1m"):
+            if out[name]["value"] is None:
+                out[name]["why"] += f"; at this run's scale: {memory}"
     return out
+
+
+def memory_at_scale(f: dict[str, Any]) -> str | None:
+    """The largest task's peak at full scale and its growth over a tenth of the scale, in words."""
+    full, small = f.get("steps") or {}, f.get("steps_small") or {}
+    if not full or not small:
+        return None
+    step = max(full, key=lambda s: full[s]["peak_rss_mb"])
+    growth = max(full[s]["peak_rss_mb"] / small[s]["peak_rss_mb"] for s in full)
+    return f"largest task {step} {full[step]['peak_rss_mb']:.0f} MB, largest growth over a tenth {growth:.2f}x"
 
 
 def targets_held(f: dict[str, Any]) -> dict[str, bool]:
