@@ -77,6 +77,7 @@ def test_progress_transform_matches_the_staging_columns():
             {
                 "seq": 0,
                 "learner_hash": "h1",
+                "user_id": "u1",
                 "course_id": "c1",
                 "progress": 40,
                 "started_at": None,
@@ -86,6 +87,7 @@ def test_progress_transform_matches_the_staging_columns():
             {
                 "seq": 1,
                 "learner_hash": "h2",
+                "user_id": None,
                 "course_id": "c1",
                 "progress": 100,
                 "started_at": None,
@@ -95,7 +97,7 @@ def test_progress_transform_matches_the_staging_columns():
         ]
     )
     courses = pd.DataFrame({"course_id": ["c1"], "lms_course_id": [5], "duration_minutes": [750]})
-    out = transform_chunk(records, {"h1": "u1"}, courses, PROVIDER)
+    out = transform_chunk(records, courses, PROVIDER)
     assert list(out.columns) == ["seq", *PROGRESS_COLUMNS]
     assert out["time_spent_minutes"].tolist() == [300.0, 750.0]
     assert out["outcome"].tolist() == ["ok", "unmatched"]
@@ -110,6 +112,7 @@ def test_completion_is_completed_at_or_exactly_100_and_progress_never_rounds_up_
         return {
             "seq": seq,
             "learner_hash": "h1",
+            "user_id": "u1",
             "course_id": "c1",
             "progress": str(progress),
             "started_at": None,
@@ -126,7 +129,7 @@ def test_completion_is_completed_at_or_exactly_100_and_progress_never_rounds_up_
         ]
     )
     courses = pd.DataFrame({"course_id": ["c1"], "lms_course_id": [5], "duration_minutes": [600]})
-    out = transform_chunk(records, {"h1": "u1"}, courses, PROVIDER)
+    out = transform_chunk(records, courses, PROVIDER)
     assert out["progress_pct"].tolist() == [99.99, 100.0, 80.0, 99.99]
     completed = [None if pd.isna(t) else t.isoformat() for t in out["completed_at"]]
     assert completed == [None, "2026-11-02T12:00:00+00:00", "2026-11-02T11:00:00+00:00", None]
@@ -150,6 +153,7 @@ def test_an_unreadable_timestamp_is_quarantined_with_its_reason_not_stored_as_nu
     clean = {
         "seq": 0,
         "learner_hash": "h1",
+        "user_id": "u1",
         "course_id": "c1",
         "progress": "40",
         "started_at": "2026-11-01T09:00:00Z",
@@ -158,7 +162,7 @@ def test_an_unreadable_timestamp_is_quarantined_with_its_reason_not_stored_as_nu
     }
     records = pd.DataFrame([clean, {**clean, "seq": 1, field: value}])
     courses = pd.DataFrame({"course_id": ["c1"], "lms_course_id": [5], "duration_minutes": [600]})
-    out = transform_chunk(records, {"h1": "u1"}, courses, PROVIDER)
+    out = transform_chunk(records, courses, PROVIDER)
     assert out["outcome"].tolist() == ["ok", reason]
     assert field in out["reject_detail"].iloc[1]
     assert out["progress_pct"].isna().tolist() == [False, True]

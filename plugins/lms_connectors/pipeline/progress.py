@@ -12,7 +12,7 @@ import collections
 import datetime as dt
 import io
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -168,14 +168,12 @@ def _courses(conn: psycopg.Connection, connector_id: str) -> pd.DataFrame:
     )
 
 
-def transform_chunk(
-    records: pd.DataFrame, users: Mapping[str, str] | pd.Series | None, courses: pd.DataFrame, provider: Provider
-) -> pd.DataFrame:
+def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Provider) -> pd.DataFrame:
     """Pure: typed progress rows, every value within its column's range.
 
-    ``records`` has columns seq, learner_hash, the provider fields, reject_reason/reject_detail
-    when the guard rejected a record at extract, and user_id when ``users`` is None. The outcome
-    is ``ok``, ``unmatched`` (the learner is no LMS user) or the reason a value could not be
+    ``records`` has columns seq, learner_hash, user_id (the LMS user the database matched to the
+    learner hash, None for none), the provider fields and, when the guard rejected a record at
+    extract, reject_reason/reject_detail. The outcome is ``ok``, ``unmatched`` (the learner is no LMS user) or the reason a value could not be
     typed; the data-quality rules then name the remaining broken rows.
 
     Completion is the provider's completed_at or a progress of exactly 100
@@ -188,7 +186,7 @@ def transform_chunk(
     any other as ``time_spent_minutes``.
     """
     df = records.copy()
-    for col in (*r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"):
+    for col in (*r.ACTIVITY_FIELDS, "user_id", "reject_reason", "reject_detail"):
         if col not in df:
             df[col] = None
     course_id = df[r.COURSE_ID].astype("string").str.strip()
@@ -207,7 +205,6 @@ def transform_chunk(
     completed, completed_bad = encoding.parse_series(df[r.COMPLETED_AT])
     completed = completed.where(completed.notna() | (progress != 100), updated)
     df = df.merge(courses, on="course_id", how="left")
-    df["user_id"] = _user_ids(df, users)
     rule = provider.time_spent_minutes(
         df["duration_minutes"].to_numpy(dtype=float), progress.to_numpy(dtype=float), seconds.to_numpy(dtype=float)
     )
@@ -249,39 +246,29 @@ def transform_chunk(
     )
 
 
-def _user_ids(df: pd.DataFrame, users: Mapping[str, str] | pd.Series | None) -> pd.Series:
-    """Each record's LMS user: from ``users`` (learner hash -> user id), or, with None, the user_id
-    the database matched (a record without one has no user)."""
-    if users is not None:
-        return df["learner_hash"].map(users)
-    return df["user_id"] if "user_id" in df else pd.Series(None, index=df.index, dtype=object)
-
-
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def transform_guarded(
-    records: pd.DataFrame, users: Mapping[str, str] | pd.Series | None, courses: pd.DataFrame, provider: Provider
-) -> pd.DataFrame:
+def transform_guarded(records: pd.DataFrame, courses: pd.DataFrame, provider: Provider) -> pd.DataFrame:
     """:func:`transform_chunk`, except that a chunk it cannot convert is converted record by
     record, and a record that still fails is quarantined (``unconvertible_record``)."""
     try:
-        return transform_chunk(records, users, courses, provider)
+        return transform_chunk(records, courses, provider)
     except Exception as exc:  # one record must not stop the run: find it and quarantine it
         log.warning("a chunk of %d records failed to convert (%s); converting record by record", len(records), exc)
     parts = []
     for i in range(len(records)):
         one = records.iloc[i : i + 1].reset_index(drop=True)
         try:
-            parts.append(transform_chunk(one, users, courses, provider))
+            parts.append(transform_chunk(one, courses, provider))
         except Exception as exc:
             # The same conversion of a record with no provider values cannot fail and gives the right types.
-            blank = one[["seq", "learner_hash", *(["user_id"] if "user_id" in one else [])]].assign(
+            blank = one[["seq", "learner_hash", "user_id"]].assign(
                 reject_reason="unconvertible_record", reject_detail=f"{type(exc).__name__}: {str(exc)[:200]}"
             )
-            parts.append(transform_chunk(blank, users, courses, provider))
+            parts.append(transform_chunk(blank, courses, provider))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -326,7 +313,7 @@ def transform_progress(
             )
             done = 0
             while chunk := src.fetchmany(CHUNK_ROWS):
-                out = transform_guarded(pd.DataFrame(chunk, columns=columns), None, courses, provider)
+                out = transform_guarded(pd.DataFrame(chunk, columns=columns), courses, provider)
                 outcomes.update(out["outcome"].value_counts().to_dict())
                 with dst.copy(f"COPY staging.progress ({targets}) FROM STDIN (FORMAT csv)") as copy:
                     copy.write(to_csv(out, run_id))
