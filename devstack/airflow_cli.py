@@ -90,6 +90,10 @@ def close_backfills(dag_id: str, *, open_before: set[int] | None = None) -> list
         return [b.id for b in left]
 
 
+def _ids(backfills: list[int]) -> str:
+    return ", ".join(map(str, backfills))
+
+
 PARAM_ERROR = re.compile(r"ParamValidationError: (Invalid input for param [^\n]*)")
 
 
@@ -127,7 +131,7 @@ def main(argv: list[str]) -> int:
         closed = close_backfills(dag_id)
         if closed:
             print(
-                f"airflow backfill create: closed backfill {', '.join(map(str, closed))} of {dag_id}, left without "
+                f"airflow backfill create: closed backfill {_ids(closed)} of {dag_id}, left without "
                 "any run by an attempt that failed (SQLite: database is locked)",
                 file=sys.stderr,
             )
@@ -136,15 +140,12 @@ def main(argv: list[str]) -> int:
         if code == 0 or not locked or attempt == ATTEMPTS:
             return code
         ours = close_backfills(dag_id, open_before=before)
+        closed_ours = (
+            f"; closed backfill {_ids(ours)} this attempt opened (the runs it had created go on)" if ours else ""
+        )
         print(
             "airflow backfill create: the metadata database was locked (SQLite has one writer and the scheduler "
-            "was writing)"
-            + (
-                f"; closed backfill {', '.join(map(str, ours))} this attempt opened (the runs it had created go on)"
-                if ours
-                else ""
-            )
-            + f"; trying again in {RETRY_SECONDS} s (attempt {attempt + 1} of {ATTEMPTS})",
+            f"was writing){closed_ours}; trying again in {RETRY_SECONDS} s (attempt {attempt + 1} of {ATTEMPTS})",
             file=sys.stderr,
         )
         time.sleep(RETRY_SECONDS)
