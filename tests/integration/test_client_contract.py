@@ -14,6 +14,7 @@ import importlib
 import logging
 import math
 import re
+import threading
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 import requests
 
 from lms_connectors import providers
+from lms_connectors.providers.http import Abandoned
 from lms_connectors.rules import guard, records
 from lms_connectors.rules.errors import (
     ListingChanged,
@@ -107,11 +109,15 @@ def test_a_total_that_does_not_add_up_fails(sim, faults):
 
 
 def test_overlapping_pages_fail_after_being_asked_again(sim):
+    """The first bad page is the failure, as one request at a time would find it; each page in
+    flight was asked again within the retry bounds."""
     set_faults(sim, overlap_pages=True)
     sleep = RecordingSleep()
-    with pytest.raises(ProviderPagingError, match="overlapping"):
-        all_courses(client(sim, sleep=sleep))
-    assert len(sleep.waits) == FAST_RETRY.max_attempts - 1
+    c = client(sim, sleep=sleep)
+    with pytest.raises(ProviderPagingError, match=r"from 25\b.*overlapping"):
+        all_courses(c)
+    retries = FAST_RETRY.max_attempts - 1
+    assert retries <= len(sleep.waits) <= c.concurrent_requests * retries
 
 
 def test_a_total_that_moves_while_paging_is_a_changed_listing_read_again_whole(sim, provider):
@@ -119,6 +125,92 @@ def test_a_total_that_moves_while_paging_is_a_changed_listing_read_again_whole(s
     with pytest.raises(ListingChanged, match=r"the total changed while paging"):
         all_courses(client(sim))
     assert len(all_courses(client(sim))) == len(world_courses(sim))
+
+
+# --- pages read ahead -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {},
+        {"error_rate": 0.1, "malformed_json_rate": 0.05, "rate_limit_rate": 0.05, "retry_after": 0.01},
+    ],
+    ids=["clean", "faults"],
+)
+def test_pages_read_ahead_are_the_same_records_in_the_same_order_as_one_at_a_time(sim, faults):
+    # Faults fall on whichever request comes: ten attempts make a page that fails them all unlikely.
+    retry = dataclasses.replace(FAST_RETRY, max_attempts=10)
+    set_faults(sim, **faults)
+    ahead = client(sim, page_size=7, concurrent_requests=8, retry=retry)
+    courses, activity = all_courses(ahead), day_activity(ahead, DAY, DAY + dt.timedelta(days=2))
+    set_faults(sim, **faults)
+    one = client(sim, page_size=7, concurrent_requests=1, retry=retry)
+    assert all_courses(one) == courses
+    assert day_activity(one, DAY, DAY + dt.timedelta(days=2)) == activity
+    assert ahead.stats["pages"] == one.stats["pages"] > 2
+
+
+def test_a_reader_that_stops_after_the_first_page_asks_for_no_other(sim):
+    c = client(sim, page_size=5, concurrent_requests=4)
+    pages = c.iter_course_pages()
+    assert next(pages)
+    pages.close()
+    assert c.stats["requests"] - c.stats["token_fetches"] == 1
+
+
+def test_pages_asked_ahead_stop_once_their_reader_has_failed(sim):
+    c = client(sim, page_size=5, concurrent_requests=4, sleep=time.sleep)
+    pages = c.iter_course_pages()
+    next(pages)
+    set_faults(sim, error_rate=1.0, latency_ms=20)
+    with pytest.raises(ProviderUnavailableError):
+        list(pages)
+    time.sleep(0.5)
+    sent = c.stats["requests"]
+    time.sleep(0.5)
+    assert c.stats["requests"] == sent
+    assert not [t for t in threading.enumerate() if t.name.startswith("page-ahead")]
+
+
+def test_an_abandoned_request_starts_no_attempt(sim):
+    c = client(sim)
+    gone = threading.Event()
+    gone.set()
+    with pytest.raises(Abandoned):
+        c.get("/", {}, {}, lambda resp, body: body, gone)
+    assert c.stats["requests"] == 0
+
+
+class _Timed(requests.Session):
+    """A session that notes when each request was sent and when its answer came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[float, float, int]] = []
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        started = time.monotonic()
+        resp = super().request(*args, **kwargs)
+        self.sent.append((started, time.monotonic(), resp.status_code))
+        return resp
+
+
+def test_a_429_holds_every_request_of_the_client_until_retry_after(sim):
+    """One page's 429 holds the pages read beside it: no request leaves the client between the
+    answer and the end of its Retry-After (the requests already sent finish)."""
+    session = _Timed()
+    c = client(sim, page_size=5, concurrent_requests=4, sleep=time.sleep, session=session)
+    pages = c.iter_course_pages()
+    read = len(next(pages)) + len(next(pages))
+    time.sleep(0.3)  # the pages asked ahead are in: the 429 falls on the next one asked, further ahead
+    set_faults(sim, rate_limit_burst=1, retry_after=0.6)
+    for page in pages:
+        read += len(page)
+        time.sleep(0.05)  # a reader with work to do: pages are asked while the 429 holds
+    assert read == len(world_courses(sim))
+    (answered,) = [end for _, end, status in session.sent if status == 429]
+    held = [start for start, _, _ in session.sent if answered + 0.02 < start]
+    assert held and min(held) >= answered + 0.6
+    assert c.stats["rate_limit_waits"] >= 1
 
 
 # --- auth -----------------------------------------------------------------------------------
@@ -143,17 +235,24 @@ def test_a_token_that_expires_mid_paging_is_renewed_and_the_listing_completes(si
 
 # --- faults and retries ---------------------------------------------------------------------
 def test_429_waits_for_retry_after_then_completes(sim):
+    """Both answers are retried after Retry-After; the waits beyond theirs are the requests held by
+    the client's rate gate (none with real sleeps, whose hold is over before the pages read ahead)."""
     set_faults(sim, rate_limit_burst=2, retry_after=0.4)
     sleep = RecordingSleep()
-    assert len(all_courses(client(sim, sleep=sleep))) == len(world_courses(sim))
-    assert len(sleep.waits) == 2 and all(0.4 <= w <= 0.5 for w in sleep.waits), sleep.waits
+    c = client(sim, sleep=sleep)
+    assert len(all_courses(c)) == len(world_courses(sim))
+    assert c.stats["retries"] == 2
+    assert len(sleep.waits) == 2 + c.stats["rate_limit_waits"]
+    assert all(0.3 <= w <= 0.5 for w in sleep.waits), sleep.waits
 
 
 def test_retry_after_is_capped(sim):
     set_faults(sim, rate_limit_burst=1, retry_after=3600)
     sleep = RecordingSleep()
-    all_courses(client(sim, sleep=sleep))
-    assert len(sleep.waits) == 1 and sleep.waits[0] <= FAST_RETRY.max_retry_after + 0.5
+    c = client(sim, sleep=sleep)
+    all_courses(c)
+    assert c.stats["retries"] == 1 and len(sleep.waits) == 1 + c.stats["rate_limit_waits"]
+    assert max(sleep.waits) <= FAST_RETRY.max_retry_after + 0.5
 
 
 @pytest.mark.parametrize("faults", [{"error_burst": 3, "error_status": 502}, {"reset_burst": 3}], ids=["5xx", "reset"])

@@ -130,7 +130,12 @@ class Provider:
     # settings may name others (url_hosts).
     url_hosts: ClassVar[tuple[str, ...]] = ()
     # Extras every provider's client reads when set (providers.http.client_options_from_extra).
-    common_extras: ClassVar[tuple[str, ...]] = ("plain_http_hosts",)
+    common_extras: ClassVar[tuple[str, ...]] = ("plain_http_hosts", "concurrent_requests")
+    # Pages of one listing asked at once (the Connection's extra concurrent_requests overrides it).
+    # No provider publishes a per-second or concurrency limit (LinkedIn's are daily, per application:
+    # asking ahead spends no more of them), so the default overlaps the fetch with the reading
+    # without looking like a burst: a 429 still holds every request of the client (providers.http).
+    concurrent_requests: ClassVar[int] = 4
     # The Connection form's fields in the provider's own words: "login" and "password" relabel those
     # (the defaults follow ``credentials``), any other key is an extra of that name. Airflow's UI gets
     # them from the distribution's provider info (lms_connectors.orchestration.provider_info).
@@ -192,7 +197,8 @@ class Provider:
             name: (extra.get(name) if default is None else type(default)(extra.get(name, default)))
             for name, default in read.items()
         }
-        return {**client_options_from_extra(extra, conn.conn_id, self.label), **own, **overrides}
+        shared = client_options_from_extra(extra, conn.conn_id, self.label, self.concurrent_requests)
+        return {**shared, **own, **overrides}
 
     # --- shared --------------------------------------------------------------
     def client(self, conn_id: str, **overrides: Any) -> ProviderClient:

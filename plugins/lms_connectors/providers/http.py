@@ -1,8 +1,9 @@
 """The HTTP machinery every provider client shares.
 
-OAuth2 client credentials with a cached token (refreshed once when a call
-answers 401), bounded retries (tenacity) with exponential backoff and
-jitter that honour ``Retry-After``, an overall deadline and a size cap per
+OAuth2 client credentials with a cached token (renewed when a call answers
+401: one token request for every call waiting on it), bounded retries (tenacity) with exponential backoff and
+jitter that honour ``Retry-After`` (across every request of the client: one
+``429`` holds the concurrent ones too), an overall deadline and a size cap per
 request (a server that trickles its answer cannot hold a task), and a hook
 (``check``) run on every answer inside the retry loop, so that a malformed
 body or a page that does not match its request is asked again.
@@ -28,6 +29,7 @@ import datetime as dt
 import ipaddress
 import logging
 import random
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -59,12 +61,49 @@ MAX_REDIRECTS = 5
 MAX_PAGE_VALUES = 2_000_000
 VALUE_BYTES = 110
 MAX_RESPONSE_BYTES = 64 * 2**20
+# Requests one client may have in flight (a listing's pages asked ahead: providers.paging).
+MAX_CONCURRENT_REQUESTS = 16
 
 
 def page_memory_bound(max_response_bytes: int = MAX_RESPONSE_BYTES, max_page_values: int = MAX_PAGE_VALUES) -> int:
     """The most memory one page takes: its body twice while it is joined, or once beside
     what it decodes to (its text again, and VALUE_BYTES per value). About 350 MB by default."""
     return 2 * max_response_bytes + VALUE_BYTES * max_page_values
+
+
+class RateGate:
+    """Where a provider's ``429``/``Retry-After`` holds every request of one client, not only the one it
+    answered: a request sent while the gate is held waits until it opens. A thread that already waited
+    for a hold (its own retry, which honours ``Retry-After``) is not held twice for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0
+        self._local = threading.local()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def waited(self) -> None:
+        """This thread is about to wait for the current hold (its own retry's wait)."""
+        self._local.until = self._until
+
+    def wait(self, sleep: Callable[[float], None]) -> float:
+        """Wait (with ``sleep``) until the gate opens; the seconds waited."""
+        until = self._until
+        if until <= getattr(self._local, "until", 0.0):
+            return 0.0
+        self._local.until = until
+        left = until - time.monotonic()
+        if left <= 0:
+            return 0.0
+        sleep(left)
+        return left
+
+
+class Abandoned(Exception):
+    """A request given up before an attempt because its reader has stopped."""
 
 
 class TransientError(Exception):
@@ -222,9 +261,15 @@ class OAuthClient:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_page_values: int = MAX_PAGE_VALUES,
         plain_http_hosts: frozenset[str] = frozenset(),
+        concurrent_requests: int = 1,
     ) -> None:
         if not base_url:
             raise ValueError("base_url is required")
+        if not 1 <= concurrent_requests <= MAX_CONCURRENT_REQUESTS:
+            raise ConnectionConfigError(
+                f"{source}: concurrent_requests must be between 1 and {MAX_CONCURRENT_REQUESTS}, "
+                f"got {concurrent_requests}"
+            )
         self.plain_http_hosts = frozenset(h.lower() for h in plain_http_hosts)
         check_endpoint(base_url, f"{source}: base_url", self.plain_http_hosts)
         self.base_url = base_url.rstrip("/")
@@ -232,17 +277,26 @@ class OAuthClient:
         self._secret = client_secret
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry or RetryPolicy()
-        self._session = session or requests.Session()
+        self.concurrent_requests = concurrent_requests
+        self._session = session or _session(concurrent_requests)
         self._sleep = sleep
         self._source = source
         self.max_response_bytes = max_response_bytes
         self.max_page_values = max_page_values
         self._token: str | None = None
         self._token_expires = 0.0
-        self.stats = {"requests": 0, "retries": 0, "token_fetches": 0, "pages": 0}
+        self._token_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._gate = RateGate()
+        self.stats = {"requests": 0, "retries": 0, "token_fetches": 0, "pages": 0, "rate_limit_waits": 0}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, client_id={self.client_id!r})"
+
+    def count(self, stat: str) -> None:
+        """One more of ``stat`` (requests run in several threads when a listing is read ahead)."""
+        with self._stats_lock:
+            self.stats[stat] += 1
 
     @property
     def source(self) -> str:
@@ -282,20 +336,35 @@ class OAuthClient:
         params: dict[str, Any],
         headers: dict[str, str],
         check: Callable[[requests.Response, bytes], Any],
+        abandoned: threading.Event | None = None,
     ) -> Any:
-        """One logical GET: transient failures retried (bounded), the token refreshed once on 401,
-        and ``check`` run on every answer inside the retry loop (it raises TransientError to ask again)."""
-        return self.request("GET", path, check, params=params, headers=headers)
+        """One logical GET: transient failures retried (bounded), the token refreshed on 401,
+        and ``check`` run on every answer inside the retry loop (it raises TransientError to ask again).
+        Once ``abandoned`` is set, no attempt starts (:class:`Abandoned`): a page asked ahead for a
+        reader that has stopped."""
+        return self.request("GET", path, check, abandoned, params=params, headers=headers)
 
-    def request(self, method: str, path: str, check: Callable[[requests.Response, bytes], Any], **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        check: Callable[[requests.Response, bytes], Any],
+        abandoned: threading.Event | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """One logical request (``requests`` arguments: params, headers, json), retried like :meth:`get`."""
 
         def attempt() -> Any:
-            resp, body = self._authorized(method, path, kwargs)
-            if resp.status_code == 401 and not self.STATIC_TOKEN:
-                # One refresh on an expired or revoked token, then the call again.
-                self._token = None
-                resp, body = self._authorized(method, path, kwargs)
+            if abandoned is not None and abandoned.is_set():
+                raise Abandoned(f"{self._source}: {method} {url_path(path)} is no longer needed")
+            token, resp, body = self._authorized(method, path, kwargs)
+            renewals = 0
+            # A refresh on an expired or revoked token, then the call again; one per concurrent
+            # request, which may each have used up a renewed token before this one could.
+            while resp.status_code == 401 and not self.STATIC_TOKEN and renewals < self.concurrent_requests:
+                self._drop_token(token)
+                renewals += 1
+                token, resp, body = self._authorized(method, path, kwargs)
             if resp.status_code == 401:
                 raise ProviderAuthError(self.refused_token_message(url_path(resp.url)))
             if resp.status_code == 403:
@@ -315,12 +384,18 @@ class OAuthClient:
                 f"{self._source} refused the service account's token for {url} (401); check the Connection's "
                 "password (the token)"
             )
-        return f"{self._source}: the access token was refused twice for {url}"
+        return f"{self._source}: the access token was refused, renewed or not, for {url}"
 
-    def _authorized(self, method: str, path: str, kwargs: dict[str, Any]) -> tuple[requests.Response, bytes]:
+    def _authorized(self, method: str, path: str, kwargs: dict[str, Any]) -> tuple[str, requests.Response, bytes]:
         token = self._access_token()
         headers = {**kwargs.get("headers", {}), "Authorization": f"Bearer {token}"}
-        return self._send(method, path, follow_redirects=True, **{**kwargs, "headers": headers})
+        return token, *self._send(method, path, follow_redirects=True, **{**kwargs, "headers": headers})
+
+    def _drop_token(self, refused: str) -> None:
+        # Only the token that was refused: a concurrent request may have renewed it already.
+        with self._token_lock:
+            if self._token == refused:
+                self._token = None
 
     def _bound_values(self, body: bytes, url: str) -> None:
         # Every JSON value but the first of an array or the document follows a ',' or
@@ -336,6 +411,10 @@ class OAuthClient:
     def _access_token(self) -> str:
         if self.STATIC_TOKEN:
             return self._secret
+        with self._token_lock:  # one token request, however many requests are waiting for it
+            return self._valid_token()
+
+    def _valid_token(self) -> str:
         # Refresh a little early so a token does not die between check and use.
         if self._token and time.monotonic() < self._token_expires - 30:
             return self._token
@@ -358,7 +437,7 @@ class OAuthClient:
             raise TransientError(
                 f"{self._source}: token response lacks access_token/expires_in", final=ProviderResponseError
             ) from exc
-        self.stats["token_fetches"] += 1
+        self.count("token_fetches")
         return self._token
 
     def _send(
@@ -370,7 +449,9 @@ class OAuthClient:
         credentials to wherever a 307 points: with ``follow_redirects`` a
         redirect within the request's origin is followed, any other is an error.
         """
-        self.stats["requests"] += 1
+        if self._gate.wait(self._sleep):
+            self.count("rate_limit_waits")
+        self.count("requests")
         started = time.monotonic()
         target = url if "://" in url else self.base_url + url
         shown = url_path(url)
@@ -399,6 +480,8 @@ class OAuthClient:
         try:
             if resp.status_code in RETRYABLE_STATUS:
                 retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+                if resp.status_code == 429 and retry_after is not None:
+                    self._gate.hold(min(retry_after, self.retry.max_retry_after))
                 raise TransientError(f"HTTP {resp.status_code} on {method} {shown}", retry_after)
             return resp, self._read_body(resp, started, f"{method} {shown}")
         finally:
@@ -447,11 +530,12 @@ class OAuthClient:
             if isinstance(exc, TransientError) and exc.retry_after is not None:
                 # Honour the server's wait, with a little jitter so parallel
                 # clients do not come back in lockstep.
+                self._gate.waited()
                 return min(exc.retry_after, policy.max_retry_after) + random.uniform(0, policy.jitter * 0.1)  # noqa: S311
             return backoff(state)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            self.stats["retries"] += 1
+            self.count("retries")
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
                 "%s: %s; retry %d/%d in %.2f s",
@@ -480,6 +564,16 @@ class OAuthClient:
             ) from None
 
 
+def _session(concurrent_requests: int) -> requests.Session:
+    """A session whose connection pool keeps a connection per concurrent request."""
+    session = requests.Session()
+    if concurrent_requests > 1:
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, concurrent_requests))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+    return session
+
+
 def retry_policy_from_extra(extra: dict[str, Any]) -> RetryPolicy:
     """The retry bounds a Connection's extra may set (``max_attempts``, ``max_total_seconds``, ...)."""
     defaults = RetryPolicy()
@@ -492,8 +586,11 @@ def retry_policy_from_extra(extra: dict[str, Any]) -> RetryPolicy:
     )
 
 
-def client_options_from_extra(extra: dict[str, Any], conn_id: str, label: str) -> dict[str, Any]:
-    """Timeouts, size cap and retry bounds from a Connection's extra, for any provider client."""
+def client_options_from_extra(
+    extra: dict[str, Any], conn_id: str, label: str, default_concurrency: int = 1
+) -> dict[str, Any]:
+    """Timeouts, size cap, retry bounds and concurrent requests (the provider's default unless the
+    extra sets ``concurrent_requests``) from a Connection's extra, for any provider client."""
     hosts = extra.get("plain_http_hosts") or ()
     if isinstance(hosts, str):
         hosts = [h.strip() for h in hosts.split(",")]
@@ -504,5 +601,6 @@ def client_options_from_extra(extra: dict[str, Any], conn_id: str, label: str) -
         "max_page_values": int(extra.get("max_page_values", MAX_PAGE_VALUES)),
         "plain_http_hosts": frozenset(str(h) for h in hosts if h),
         "retry": retry_policy_from_extra(extra),
+        "concurrent_requests": int(extra.get("concurrent_requests", default_concurrency)),
         "source": f"{label} (Connection {conn_id!r})",
     }

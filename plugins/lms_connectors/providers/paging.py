@@ -21,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from lms_connectors.rules.errors import ListingChanged, ProviderPagingError
@@ -179,6 +181,49 @@ class OffsetSnapshot:
 _NOTHING = object()
 
 
+class _Ahead:
+    """Pages asked before the reader needs them: at most ``width`` (the client's
+    ``concurrent_requests``), at the offsets full pages would start from, each in a thread of its own.
+
+    The threads are daemons and stop at their next attempt once the reader has gone (``abandoned``):
+    a task that fails or a connection test that reads one page is never held by pages it will not read.
+    """
+
+    def __init__(self, fetch: Callable[[int, threading.Event], Page | None], width: int, size: int, total: int) -> None:
+        self._fetch, self._width, self._size, self._total = fetch, width, size, total
+        self._abandoned = threading.Event()
+        self._asked: dict[int, Future[Page | None]] = {}
+
+    def take(self, offset: int) -> Page | None:
+        """The page from ``offset``, with the next ones asked meanwhile."""
+        if self._width == 1:
+            return self._fetch(offset, self._abandoned)
+        window = range(offset, min(self._total, offset + self._width * self._size), self._size)
+        # A short page moves the offsets: what was asked from elsewhere is never read, so not kept.
+        for stale in self._asked.keys() - set(window):
+            del self._asked[stale]
+        for o in window:
+            if o not in self._asked:
+                self._asked[o] = self._ask(o)
+        return self._asked.pop(offset).result()
+
+    def _ask(self, offset: int) -> Future[Page | None]:
+        future: Future[Page | None] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self._fetch(offset, self._abandoned))
+            except BaseException as exc:  # handed to the reader, who raises it where it reads the page
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name=f"page-ahead-{offset}", daemon=True).start()
+        return future
+
+    def close(self) -> None:
+        self._abandoned.set()
+        self._asked.clear()
+
+
 def iter_pages(
     client: OAuthClient,
     paging: Paging,
@@ -188,36 +233,67 @@ def iter_pages(
     what: str,
     page_size: int,
 ) -> Iterator[list[Any]]:
-    """A listing's pages in order, each checked (see the module's docstring)."""
-    offset, total, cursor, previous, pages = 0, None, None, _NOTHING, 0
-    started = time.monotonic()
-    while total is None or offset < total:
+    """A listing's pages in order, each checked (see the module's docstring).
+
+    The first page is asked alone (it gives the total and any snapshot); then up to the client's
+    ``concurrent_requests`` pages are in flight while the caller reads, and yielded in order: the same
+    pages as one request at a time."""
+
+    def fetch(
+        offset: int, total: int | None, cursor: str | None, previous: Any, abandoned: threading.Event | None = None
+    ) -> Page | None:
         asked_params, asked_headers = paging.ask(offset, page_size, cursor)
-        page = client.get(
+        return client.get(
             path,
             {**params, **asked_params},
             {**headers, **asked_headers},
-            lambda resp, body, o=offset, t=total, p=previous: _checked(
-                client, paging, paging.read(client, resp, body, what), what, o, t, p, page_size
+            lambda resp, body: _checked(
+                client, paging, paging.read(client, resp, body, what), what, offset, total, previous, page_size
             ),
+            abandoned,
         )
-        if page is None or not page.items:
-            if offset == 0 and (page is None or page.total == 0):
+
+    started = time.monotonic()
+    page = fetch(0, None, None, _NOTHING)
+    if page is None or page.total == 0:
+        log.info("%s %s: no items (%.1f s)", client.source, what, time.monotonic() - started)
+        return
+    total, cursor = page.total, page.cursor
+    # A page asked ahead cannot know the item before it: an overlap is found on reading it, and that
+    # page asked again (with the check inside the retries).
+    ahead = _Ahead(
+        lambda o, gone: fetch(o, total, cursor, _NOTHING, gone), client.concurrent_requests, page_size, total
+    )
+    offset, pages = 0, 0
+    try:
+        while True:
+            if page is None or not page.items:
+                raise ListingChanged(
+                    f"{client.source} {what}: the provider announced {total} items but has none from item {offset} on"
+                )
+            pages += 1
+            client.stats["pages"] += 1
+            if pages % LOG_EVERY_PAGES == 0:
+                elapsed = time.monotonic() - started
+                log.info(
+                    "%s %s: %d/%d items read in %d pages (%.1f s)", client.source, what, offset, total, pages, elapsed
+                )
+            yield page.items
+            offset += len(page.items)
+            if offset >= total:
                 break
-            raise ListingChanged(
-                f"{client.source} {what}: the provider announced {total} items but has none from item {offset} on"
-            )
-        if total is None:
-            total, cursor = page.total, page.cursor
-        pages += 1
-        client.stats["pages"] += 1
-        if pages % LOG_EVERY_PAGES == 0:
-            elapsed = time.monotonic() - started
-            log.info("%s %s: %d/%d items read in %d pages (%.1f s)", client.source, what, offset, total, pages, elapsed)
-        yield page.items
-        offset += len(page.items)
-        previous = page.items[-1]
+            previous = page.items[-1]
+            page = ahead.take(offset)
+            if page is not None and _overlaps(paging, page, previous):
+                page = fetch(offset, total, cursor, previous)
+    finally:
+        ahead.close()
     log.info("%s %s: %d items in %d pages (%.1f s)", client.source, what, offset, pages, time.monotonic() - started)
+
+
+def _overlaps(paging: Paging, page: Page, previous: Any) -> bool:
+    """Whether a page that does not say where it starts begins with the previous page's last item."""
+    return not paging.echoes_position and bool(page.items) and page.items[0] == previous
 
 
 def _checked(
@@ -241,7 +317,7 @@ def _checked(
         problem = f"asked for items from {offset}, got a page from {page.first} (a repeated or overlapping range)"
     elif len(page.items) > expected or (paging.full_pages and len(page.items) != expected):
         problem = f"the page from {offset} holds {len(page.items)} items, {expected} expected of {page.total}"
-    elif not paging.echoes_position and page.items and previous is not _NOTHING and page.items[0] == previous:
+    elif previous is not _NOTHING and _overlaps(paging, page, previous):
         problem = f"the page from {offset} starts with the previous page's last item (an overlapping page)"
     if problem:
         raise client.page_fault(what, problem)

@@ -31,6 +31,9 @@ class SkillsoftPercipio(Provider):
     credentials = "token"
     connection_extras = ("organization_id",)
     optional_extras = ("region",)
+    # Percipio rate-limits its API (clients are told to retry a 429 after about 10 s) without saying at
+    # what rate, and only the catalogue is paged (the activity is one report): two pages at a time.
+    concurrent_requests = 2
     connection_form = {  # noqa: RUF012 - a declaration, never mutated
         "organization_id": FormField("Organization ID", description="Your organization's UUID in Percipio"),
         "region": FormField(
