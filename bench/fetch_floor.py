@@ -6,10 +6,14 @@ of its own records the simulator's answers to one extract, then serves them from
 server is no longer what is measured):
 
 - ``extract_seconds``: the pipeline's extract step (fetch, decode, screen, hash, COPY into
-  staging) against the recorded pages;
-- ``fetch_floor_seconds``: the same GET requests, in the same order and with the same concurrency
-  (one at a time, as the client fetches today), each answer read to its last byte and nothing
-  decoded.
+  staging) against the recorded pages, with the provider's default ``concurrent_requests``
+  (``extract_one_at_a_time_seconds``: the same with one request at a time);
+- ``fetch_floor_seconds``: the same GET requests, in the same order and with the same concurrency,
+  each answer read to its last byte and nothing decoded (``fetch_floor_one_at_a_time_seconds``:
+  one request at a time).
+
+The pages are served as fast as the machine reads them; ``--latency-ms`` delays each answer, as a
+provider across a network would (the case reading pages ahead is for).
 
     python -m bench.fetch_floor [--courses 5000 --learners 200000 --days 30]
 """
@@ -19,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -35,6 +41,8 @@ class _Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     upstream = ""
     replaying = False
+    # Seconds each replayed answer waits before it is sent: a provider across a network.
+    latency = 0.0
     pages: dict[tuple[str, str, str], tuple[int, list[tuple[str, str]], bytes]] = {}  # noqa: RUF012
     order: list[tuple[str, str, str]] = []  # noqa: RUF012
 
@@ -51,8 +59,9 @@ class _Proxy(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path == "/_replay/on":
+        if self.path.startswith("/_replay/on"):
             type(self).replaying = True
+            type(self).latency = float(self.path.partition("latency=")[2] or 0)
             self._answer(200, [], b"{}")
             return
         if self.path == "/_replay/requests":
@@ -66,6 +75,8 @@ class _Proxy(BaseHTTPRequestHandler):
             kept = [(k, v) for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP | {"content-encoding"}]
             self.pages[key] = (resp.status_code, kept, resp.content)
             self.order.append(key)
+        if self.replaying and self.latency:
+            time.sleep(self.latency)
         self._answer(*self.pages.get(key, (404, [], b'{"error": "not recorded"}')))
 
     do_GET = do_POST = _serve
@@ -88,8 +99,8 @@ class RecordingProxy:
         self.process.start()
         self.url = f"http://127.0.0.1:{parent.recv()}"
 
-    def replay(self) -> list[tuple[str, str, str]]:
-        requests.post(f"{self.url}/_replay/on", timeout=30).raise_for_status()
+    def replay(self, latency: float = 0.0) -> list[tuple[str, str, str]]:
+        requests.post(f"{self.url}/_replay/on?latency={latency}", timeout=30).raise_for_status()
         return [tuple(k) for k in requests.get(f"{self.url}/_replay/requests", timeout=60).json()]
 
     def close(self) -> None:
@@ -97,46 +108,66 @@ class RecordingProxy:
         self.process.join(10)
 
 
-def fetch_floor(url: str, keys: list[tuple[str, str, str]]) -> dict[str, Any]:
-    """Every recorded GET, one at a time on one kept-alive session, each body read, nothing decoded."""
-    session = requests.Session()
-    fetched = 0
-    t0 = time.perf_counter()
-    for _, path, byte_range in keys:
+def fetch_floor(url: str, keys: list[tuple[str, str, str]], concurrency: int = 1) -> dict[str, Any]:
+    """Every recorded GET, in order, at most ``concurrency`` in flight (a kept-alive session per
+    thread), each body read, nothing decoded."""
+    local = threading.local()
+
+    def get(key: tuple[str, str, str]) -> int:
+        _, path, byte_range = key
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
         headers = {"Authorization": "Bearer floor", **({"Range": byte_range} if byte_range else {})}
-        fetched += len(session.get(url + path, headers=headers, timeout=300).content)
+        return len(local.session.get(url + path, headers=headers, timeout=300).content)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        fetched = sum(pool.map(get, keys))
     return {"seconds": time.perf_counter() - t0, "requests": len(keys), "bytes": fetched}
 
 
-def measure(params: dict[str, Any]) -> dict[str, Any]:
+def measure(params: dict[str, Any], latency: float = 0.0) -> dict[str, Any]:
     """The extract step against recorded pages and the fetch floor of those pages (``params``: those of
-    ``bench.steps``, whose ``sim`` the proxy stands in front of)."""
+    ``bench.steps``, whose ``sim`` the proxy stands in front of), each answer ``latency`` seconds late."""
     from bench.steps import begin, run_step
+    from lms_connectors import providers
 
+    concurrency = providers.get(params["provider"]).concurrent_requests
     proxy = RecordingProxy(params["sim"]["url"])
+
+    def extract(run: str, requests_at_once: int) -> dict[str, Any]:
+        sim = {**params["sim"], "url": proxy.url}
+        step = {**params, "sim": {**sim, "extras": {**sim["extras"], "concurrent_requests": requests_at_once}}}
+        step["run_id"] = f"{params['run_id']}-{run}"
+        begin(step)
+        return run_step("extract_progress", step)
+
     try:
-        through = {**params, "sim": {**params["sim"], "url": proxy.url}}
-        record = {**through, "run_id": f"{params['run_id']}-record"}
-        begin(record)
-        recorded = run_step("extract_progress", record)
-        keys = proxy.replay()
-        replay = {**through, "run_id": f"{params['run_id']}-replay"}
-        begin(replay)
-        extract = run_step("extract_progress", replay)
-        floor = fetch_floor(proxy.url, [k for k in keys if "activity" in k[1]])
+        recorded = extract("record", 1)
+        keys = [k for k in proxy.replay(latency) if "activity" in k[1]]
+        ahead = extract("replay", concurrency)
+        one = extract("replay-one", 1)
+        floor = fetch_floor(proxy.url, keys, concurrency)
+        floor_one = fetch_floor(proxy.url, keys)
     finally:
         proxy.close()
-    if extract["result"] != recorded["result"]:
-        raise RuntimeError(f"the replayed extract read {extract['result']} records, the recorded {recorded['result']}")
+    if not ahead["result"] == one["result"] == recorded["result"]:
+        raise RuntimeError(
+            f"the replayed extracts read {ahead['result']} and {one['result']} records, the recorded {recorded['result']}"
+        )
     return {
-        "records": extract["result"],
-        "extract_seconds": extract["seconds"],
-        "extract_records_per_s": extract["result"] / extract["seconds"],
+        "records": ahead["result"],
+        "latency_ms": latency * 1000,
+        "concurrent_requests": concurrency,
+        "extract_seconds": ahead["seconds"],
+        "extract_records_per_s": ahead["result"] / ahead["seconds"],
+        "extract_one_at_a_time_seconds": one["seconds"],
         "fetch_floor_seconds": floor["seconds"],
+        "fetch_floor_one_at_a_time_seconds": floor_one["seconds"],
         "fetch_requests": floor["requests"],
         "fetch_mb": floor["bytes"] / 1e6,
-        "extract_over_fetch_floor": extract["seconds"] / floor["seconds"],
-        "extract_peak_rss_mb": extract["peak_rss_mb"],
+        "extract_over_fetch_floor": ahead["seconds"] / floor["seconds"],
+        "extract_peak_rss_mb": ahead["peak_rss_mb"],
     }
 
 
@@ -149,11 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--courses", type=int, default=5000)
     p.add_argument("--learners", type=int, default=200_000)
     p.add_argument("--days", type=int, default=30)
+    p.add_argument("--latency-ms", type=float, default=0.0, help="each replayed answer this late (a network)")
     args = p.parse_args(argv)
     with embedded_postgres() as cluster, launch.running(scenario_args(args.courses, args.learners, args.days)) as sim:
         _, settings = build(cluster, sim, "bench_fetch")
         params = step_params(cluster, "bench_fetch", settings, sim, args.days, "fetch")
-        print(json.dumps(measure(params), indent=2))
+        print(json.dumps(measure(params, args.latency_ms / 1000), indent=2))
     return 0
 
 
