@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="first day of learning activity (YYYY-MM-DD)",
     )
     p.add_argument("--days", type=int, default=defaults.days, help="days of learning activity")
+    p.add_argument(
+        "--activity-per-learner",
+        type=float,
+        default=defaults.activity_per_learner,
+        help="about how many activity records a learner has (over a month's range; more over longer ones)",
+    )
     p.add_argument("--client-id", default=defaults.client_id)
     p.add_argument("--client-secret", default=defaults.client_secret)
     p.add_argument("--organization-id", default=defaults.organization_id)
@@ -49,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--log-level", default="warning")
     args = p.parse_args(argv)
-    for name in ("courses", "learners", "days"):
+    for name in ("courses", "learners", "days", "activity_per_learner"):
         if getattr(args, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0")
     return args
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         client_secret=args.client_secret,
         activity_history=args.activity_history,
         provider=args.provider,
+        activity_per_learner=args.activity_per_learner,
     )
     state = SimState(cfg)
     # Bind first so --port 0 can report the port the OS picked.

@@ -87,6 +87,8 @@ class SimConfig:
     activity_history: str = "snapshots"
     # Which provider's API serves the world: "openclassrooms" or "linkedin_learning".
     provider: str = "openclassrooms"
+    # Activity records a learner has over a month's range (more: a tenant whose learners are daily).
+    activity_per_learner: float = ACTIVITY_PER_LEARNER
 
 
 def iso_duration(minutes: int) -> str:
@@ -198,8 +200,8 @@ def build_activity(cfg: SimConfig, learners: Learners, course_ids: list[str]) ->
     if n_learners == 0 or n_courses == 0:
         return Activity(empty, empty.astype(np.int32), empty.astype(np.int32), empty.astype(float), empty, empty)
     # About 2.3 records an enrolment survive the end of the date range, which
-    # gives ACTIVITY_PER_LEARNER records a learner over a month.
-    n_enrol = int(n_learners * ACTIVITY_PER_LEARNER / 2.3)
+    # gives activity_per_learner records a learner over a month.
+    n_enrol = int(n_learners * cfg.activity_per_learner / 2.3)
     popularity = 1.0 / np.arange(1, n_courses + 1) ** 0.8
     popularity = popularity[rng.permutation(n_courses)]
     popularity /= popularity.sum()
