@@ -14,7 +14,12 @@ airflow`` runs it) with a registry whose start_date is yesterday, then:
 - replays the simulator's 30 days with the README's backfill command
   (``--max-active-runs``, default 1 as documented);
 - with ``--celery``, the same replay on ``make cluster`` with 1 and then 2
-  Celery workers.
+  Celery workers;
+- tenants: N small connectors (``--tenants``, 10 then 50 by default), added to the
+  registry the running stack reads (OpenClassrooms entries with ids of their own, the
+  simulator's Connection, the connector's settings), unpaused at once: their daily runs
+  go through the real scheduler; the wall time per run at each N is the time from the
+  first run's start to the last one's end, divided by N.
 
 Prints a table with held/MISSED against the targets and writes
 ``bench/results/airflow.json``. Stops everything it started.
@@ -49,6 +54,8 @@ CONNECTOR = "openclassrooms"
 # The targets of issue 15, each stated once: the table and the held/MISSED lines come from here.
 MAX_DAILY_RUN_SECONDS = 12.0
 MAX_REPLAY_30_SECONDS = 240.0
+# Issue 26: the wall time per run at 50 connectors within this factor of the time at 10.
+MAX_PER_RUN_GROWTH = 1.20
 
 
 def _seconds(a: str | None, b: str | None) -> float | None:
@@ -165,7 +172,58 @@ def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
 
     if args.days:
         out["replay"] = replay(af, today, args.days, args.max_active_runs, args.timeout)
+    out["tenants"] = [tenants(af, today, n, args.timeout) for n in args.tenants]
     return out
+
+
+def tenants(af: AirflowApi, today: dt.date, n: int, timeout: float) -> dict[str, Any]:
+    """``n`` new connectors' daily runs at once, through the scheduler (see the module's docstring)."""
+    registry = LOCAL / "connectors.yaml"
+    spec = yaml.safe_load(registry.read_text())
+    base = next(c for c in spec["connectors"] if c["id"] == CONNECTOR)
+    ids = [f"tenant{n}_{i:03d}" for i in range(n)]
+    spec["connectors"] += [{**base, "id": i, "tags": ["lms", "bench-tenant"]} for i in ids]
+    settings = af.get(f"/variables/lms_connector_{CONNECTOR}")["value"]
+    tenants_settings = [{"key": f"lms_connector_{i}", "value": settings} for i in ids]
+    af.send(
+        "PATCH",
+        "/variables",
+        {"actions": [{"action": "create", "entities": tenants_settings, "action_on_existence": "overwrite"}]},
+    )
+    registry.write_text(yaml.safe_dump(spec))
+    dag_ids = [f"lms_connector_{i}" for i in ids]
+    print(f"{n} tenants: waiting for the DAG processor to parse them ...", flush=True)
+    deadline = time.monotonic() + 300
+    while not set(dag_ids) <= {d["dag_id"] for d in af.get("/dags", dag_id_pattern=f"tenant{n}_", limit=200)["dags"]}:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the {n} tenants' DAGs were not parsed within 300 s")
+        time.sleep(2)
+    for dag_id in dag_ids:
+        af.send("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    deadline = time.monotonic() + timeout
+    runs: dict[str, dict[str, Any]] = {}
+    while len(runs) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{n - len(runs)} of {n} tenants' runs not done within {timeout:.0f} s")
+        time.sleep(2)
+        for dag_id in set(dag_ids) - set(runs):
+            for r in af.get(f"/dags/{dag_id}/dagRuns", limit=10)["dag_runs"]:
+                if r["logical_date"][:10] == yesterday and r["state"] in ("success", "failed"):
+                    if r["state"] == "failed":
+                        raise RuntimeError(f"{dag_id}: run {r['dag_run_id']} failed")
+                    runs[dag_id] = r
+    first = min(r["start_date"] for r in runs.values())
+    last = max(r["end_date"] for r in runs.values())
+    wall = _seconds(first, last) or 0.0
+    return {
+        "connectors": n,
+        "wall_seconds": round(wall, 1),
+        "per_run_seconds": round(wall / n, 2),
+        "mean_run_seconds": round(
+            statistics.mean(_seconds(r["start_date"], r["end_date"]) or 0 for r in runs.values()), 2
+        ),
+    }
 
 
 def reset_warehouse() -> None:
@@ -261,6 +319,11 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"  per-task start overhead (mean): gap {d['mean_start_gap']:.2f} s + in task {d['mean_in_task_overhead']:.2f} s"
     )
     held = targets_held(figures)
+    for t in local.get("tenants") or []:
+        lines.append(
+            f"  {t['connectors']:>3} connectors' daily runs at once     {t['wall_seconds']:>8.1f} s  "
+            f"({t['per_run_seconds']:.2f} s a run; each run {t['mean_run_seconds']:.1f} s from start to end)"
+        )
     if "replay" in local:
         r = local["replay"]
         lines.append("")
@@ -280,6 +343,12 @@ def report(figures: dict[str, Any]) -> list[str]:
 
 def targets_held(f: dict[str, Any]) -> dict[str, bool]:
     held = {f"daily run <= {MAX_DAILY_RUN_SECONDS:g} s": f["local"]["daily_run_seconds"] <= MAX_DAILY_RUN_SECONDS}
+    per_run = {t["connectors"]: t["per_run_seconds"] for t in f["local"].get("tenants") or []}
+    if 10 in per_run and 50 in per_run:
+        growth = per_run[50] / per_run[10]
+        held[f"per run at 50 connectors <= {MAX_PER_RUN_GROWTH:g}x at 10 ({growth:.2f}x)"] = (
+            growth <= MAX_PER_RUN_GROWTH
+        )
     if "replay" in f["local"] and f["local"]["replay"]["days"] == 30:
         held[f"30 days replayed <= {MAX_REPLAY_30_SECONDS:g} s"] = (
             f["local"]["replay"]["seconds"] <= MAX_REPLAY_30_SECONDS
@@ -295,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8095)
     p.add_argument("--timeout", type=float, default=3600.0)
     p.add_argument("--no-celery", action="store_true", help="skip the replays on make cluster")
+    p.add_argument(
+        "--tenants", type=int, nargs="*", default=[10, 50], help="connectors added at once, one round each (none: skip)"
+    )
     p.add_argument("--keep", action="store_true", help="leave the stack running (stop: see the printed command)")
     args = p.parse_args(argv)
     today = dt.datetime.now(dt.UTC).date()

@@ -36,11 +36,18 @@ class AirflowApi:
     def send(self, method: str, path: str, body: dict[str, Any], attempts: int = 30) -> Any:
         # On SQLite the API answers 503 ("database is locked") while the DAG processor writes; the
         # write was rolled back: send it again, a bounded number of times.
+        # Under load (tens of DAGs starting at once) an answer can take longer than the timeout: the
+        # writes it sends (unpause, a Variable) are the same sent twice.
         for _ in range(attempts):
-            r = requests.request(method, f"{self.url}/api/v2{path}", json=body, headers=self.headers, timeout=60)
+            try:
+                r = requests.request(method, f"{self.url}/api/v2{path}", json=body, headers=self.headers, timeout=60)
+            except requests.Timeout:
+                continue
             if r.status_code != 503:
                 break
             time.sleep(2)
+        else:
+            raise RuntimeError(f"{method} {path}: no answer in {attempts} attempts")
         if not r.ok:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:500]}")
         return r.json()
