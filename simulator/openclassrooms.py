@@ -84,7 +84,7 @@ def routes(state: SimState) -> list[Route]:
             if not m or int(m.group(2)) < int(m.group(1)):
                 return error(400, "invalid_range", "expected Range: items=START-END")
             start, end = int(m.group(1)), int(m.group(2))
-        end = min(end, start + MAX_PAGE - 1, total - 1)
+        end = min(end, start + (state.faults.max_page_items or MAX_PAGE) - 1, total - 1)
         if start >= total and not (start == 0 and total == 0):
             return error(416, "range_not_satisfiable", headers={"Content-Range": f"items */{total}"})
         return start, end

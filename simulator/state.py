@@ -39,6 +39,8 @@ class Faults:
     # The next N data responses announce one item more than the listing holds.
     total_change_burst: int = 0
     overlap_pages: bool = False
+    # A Range server may serve fewer items than asked: at most this many a page (0: its own maximum).
+    max_page_items: int = 0
     # The next N data responses send their body in small pieces, trickle_delay_ms apart.
     trickle_burst: int = 0
     trickle_delay_ms: int = 50

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from lms_connectors.rules.errors import ProviderForbiddenError
-from tests.builders import RecordingSleep, make_client
+from tests.builders import RecordingSleep, make_client, set_faults, world_courses
 
 pytestmark = pytest.mark.integration
 DAY = dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
@@ -53,3 +53,18 @@ def test_wrong_organization_is_forbidden_without_retry(sim):
     with pytest.raises(ProviderForbiddenError, match="org-someone-else"):
         all_courses(client)
     assert sleep.waits == []
+
+
+def test_pages_shorter_than_asked_are_read_ahead_in_order(sim):
+    """A Range server may serve fewer items than asked (it says which in Content-Range): the listing
+    is whole and in order, and the pages asked ahead follow the server's page length (a client that
+    asked from where full pages start would ask again and again for pages it never reads)."""
+    set_faults(sim, max_page_items=7)
+    ahead = make_client(sim, page_size=25, concurrent_requests=4)
+    courses = all_courses(ahead)
+    assert courses == all_courses(make_client(sim, page_size=25, concurrent_requests=1))
+    assert len(courses) == len({c["id"] for c in courses}) == len(world_courses(sim))
+    pages = -(-len(courses) // 7)
+    assert ahead.stats["pages"] == pages
+    # Only the first window, asked before the server's page length was known, may be wasted.
+    assert ahead.stats["requests"] - ahead.stats["token_fetches"] <= pages + ahead.concurrent_requests

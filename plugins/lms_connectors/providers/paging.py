@@ -183,22 +183,24 @@ _NOTHING = object()
 
 class _Ahead:
     """Pages asked before the reader needs them: at most ``width`` (the client's
-    ``concurrent_requests``), at the offsets full pages would start from, each in a thread of its own.
+    ``concurrent_requests``), at the offsets the last page's length predicts, each in a thread of its own.
 
     The threads are daemons and stop at their next attempt once the reader has gone (``abandoned``):
     a task that fails or a connection test that reads one page is never held by pages it will not read.
     """
 
-    def __init__(self, fetch: Callable[[int, threading.Event], Page | None], width: int, size: int, total: int) -> None:
-        self._fetch, self._width, self._size, self._total = fetch, width, size, total
+    def __init__(self, fetch: Callable[[int, threading.Event], Page | None], width: int, total: int) -> None:
+        self._fetch, self._width, self._total = fetch, width, total
         self._abandoned = threading.Event()
         self._asked: dict[int, Future[Page | None]] = {}
 
-    def take(self, offset: int) -> Page | None:
-        """The page from ``offset``, with the next ones asked meanwhile."""
+    def take(self, offset: int, step: int) -> Page | None:
+        """The page from ``offset``, with the next ones asked meanwhile, ``step`` items apart (the
+        last page's length: a server that serves fewer items than asked is followed, not asked
+        again and again from offsets it will not start at)."""
         if self._width == 1:
             return self._fetch(offset, self._abandoned)
-        window = range(offset, min(self._total, offset + self._width * self._size), self._size)
+        window = range(offset, min(self._total, offset + self._width * step), step)
         # A short page moves the offsets: what was asked from elsewhere is never read, so not kept.
         for stale in self._asked.keys() - set(window):
             del self._asked[stale]
@@ -261,9 +263,7 @@ def iter_pages(
     total, cursor = page.total, page.cursor
     # A page asked ahead cannot know the item before it: an overlap is found on reading it, and that
     # page asked again (with the check inside the retries).
-    ahead = _Ahead(
-        lambda o, gone: fetch(o, total, cursor, _NOTHING, gone), client.concurrent_requests, page_size, total
-    )
+    ahead = _Ahead(lambda o, gone: fetch(o, total, cursor, _NOTHING, gone), client.concurrent_requests, total)
     offset, pages = 0, 0
     try:
         while True:
@@ -283,7 +283,7 @@ def iter_pages(
             if offset >= total:
                 break
             previous = page.items[-1]
-            page = ahead.take(offset)
+            page = ahead.take(offset, len(page.items))
             if page is not None and _overlaps(paging, page, previous):
                 page = fetch(offset, total, cursor, previous)
     finally:
