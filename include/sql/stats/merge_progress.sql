@@ -239,6 +239,12 @@ ON CONFLICT (connector_id, learner_hash) DO UPDATE
 SET last_seen_date = EXCLUDED.last_seen_date
 WHERE EXCLUDED.last_seen_date > u.last_seen_date;
 
+-- name: target_sizes
+-- The targets' rows as their statistics know them (reltuples: -1 never analyzed); inserts in this
+-- transaction do not change it.
+SELECT c.relname, c.reltuples FROM pg_class c
+WHERE c.oid IN ('stats.course_progress'::regclass, 'stats.course_progress_daily'::regclass);
+
 -- name: analyze_targets
 -- After a bulk change the targets' statistics are stale (an empty table stays
 -- "empty" to the planner until autovacuum catches up), and the next merge's

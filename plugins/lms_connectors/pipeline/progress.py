@@ -37,10 +37,12 @@ log = logging.getLogger(__name__)
 # Rows a step holds at a time: its peak memory is set by these, not by the run's size. Measured
 # (bench/steps.py, 100,000 and 1,000,000 records): 50,000-row chunks put transform at 290 MB and
 # validation at 410 (great-expectations' import alone is 260 MB, its run of a chunk 73 MB more at
-# 50,000 rows, 26 MB at 10,000); per chunk a validation run costs about 0.08 s of fixed work.
+# 50,000 rows, 27 MB at 10,000); per chunk a validation run costs about 0.15 s of fixed work
+# (bench/gx_chunks.py).
 CHUNK_ROWS = 20_000
 VALIDATE_CHUNK_ROWS = 10_000
-# Above this many rows written, the merge refreshes the targets' statistics.
+# Above this many rows written to a target, and above the rows its statistics know of, the merge
+# refreshes the targets' statistics (stale_statistics).
 ANALYZE_AFTER_ROWS = 20_000
 PROGRESS_COLUMNS = (
     "provider_course_id",
@@ -459,7 +461,8 @@ def load_progress(
             summed += conn.execute(sql["accumulate_current"], params).rowcount
             conn.execute("DROP TABLE progress_keys")
         unmatched = conn.execute(sql["unmatched"], params).rowcount
-        if current + daily + deleted > ANALYZE_AFTER_ROWS:
+        known = dict(conn.execute(sql["target_sizes"]).fetchall())
+        if stale_statistics({"course_progress": current, "course_progress_daily": daily + deleted}, known):
             conn.execute(sql["analyze_targets"])
         with conn.cursor(row_factory=dict_row) as cur:
             summary = cur.execute(sql["summary"]).fetchone()
@@ -483,6 +486,16 @@ def load_progress(
             deletion,
         )
     return result
+
+
+def stale_statistics(written: dict[str, int], known: dict[str, float]) -> bool:
+    """Whether a merge that wrote ``written`` rows to each target leaves statistics the planner would
+    misread: more rows than ANALYZE_AFTER_ROWS and than the target held as its statistics know it
+    (``known``: pg_class.reltuples, -1 never analyzed). A first load (the empty table the planner
+    would plan nested loops for) is; a daily run on time, a few percent of a warehouse, is not: its
+    ANALYZE sampled both tables whatever the day's size (0.4-0.6 s of a 1.5-2.1 s load at 1M rows),
+    and autovacuum's own threshold covers it."""
+    return any(n > max(ANALYZE_AFTER_ROWS, known.get(table, -1)) for table, n in written.items())
 
 
 def _day_diff(
