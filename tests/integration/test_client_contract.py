@@ -120,6 +120,16 @@ def test_overlapping_pages_fail_after_being_asked_again(sim):
     assert retries <= len(sleep.waits) <= c.concurrent_requests * retries
 
 
+def test_one_page_at_a_time_an_overlap_is_caught_within_the_page_request(sim):
+    """With no page ahead, the page is asked knowing the item before it: the first page, then
+    the overlapping page's attempts, and no request more."""
+    set_faults(sim, overlap_pages=True)
+    c = client(sim, concurrent_requests=1)
+    with pytest.raises(ProviderPagingError, match=r"from 25\b.*overlapping"):
+        all_courses(c)
+    assert c.stats["requests"] - c.stats["token_fetches"] == 1 + FAST_RETRY.max_attempts
+
+
 def test_a_total_that_moves_while_paging_is_a_changed_listing_read_again_whole(sim, provider):
     set_faults(sim, total_change_burst=1)
     with pytest.raises(ListingChanged, match=r"the total changed while paging"):

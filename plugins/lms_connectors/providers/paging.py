@@ -189,17 +189,20 @@ class _Ahead:
     a task that fails or a connection test that reads one page is never held by pages it will not read.
     """
 
-    def __init__(self, fetch: Callable[[int, threading.Event], Page | None], width: int, total: int) -> None:
+    def __init__(self, fetch: Callable[[int, Any, threading.Event], Page | None], width: int, total: int) -> None:
         self._fetch, self._width, self._total = fetch, width, total
         self._abandoned = threading.Event()
         self._asked: dict[int, Future[Page | None]] = {}
 
-    def take(self, offset: int, step: int) -> Page | None:
+    def take(self, offset: int, step: int, previous: Any) -> Page | None:
         """The page from ``offset``, with the next ones asked meanwhile, ``step`` items apart (the
         last page's length: a server that serves fewer items than asked is followed, not asked
-        again and again from offsets it will not start at)."""
+        again and again from offsets it will not start at).
+
+        One page at a time, the page is asked knowing ``previous`` (the item before it), so an
+        overlap is caught inside that request's retries, as before pages were read ahead."""
         if self._width == 1:
-            return self._fetch(offset, self._abandoned)
+            return self._fetch(offset, previous, self._abandoned)
         window = range(offset, min(self._total, offset + self._width * step), step)
         # A short page moves the offsets: what was asked from elsewhere is never read, so not kept.
         for stale in self._asked.keys() - set(window):
@@ -214,7 +217,7 @@ class _Ahead:
 
         def run() -> None:
             try:
-                future.set_result(self._fetch(offset, self._abandoned))
+                future.set_result(self._fetch(offset, _NOTHING, self._abandoned))
             except BaseException as exc:  # handed to the reader, who raises it where it reads the page
                 future.set_exception(exc)
 
@@ -263,7 +266,7 @@ def iter_pages(
     total, cursor = page.total, page.cursor
     # A page asked ahead cannot know the item before it: an overlap is found on reading it, and that
     # page asked again (with the check inside the retries).
-    ahead = _Ahead(lambda o, gone: fetch(o, total, cursor, _NOTHING, gone), client.concurrent_requests, total)
+    ahead = _Ahead(lambda o, before, gone: fetch(o, total, cursor, before, gone), client.concurrent_requests, total)
     offset, pages = 0, 0
     try:
         while True:
@@ -272,7 +275,7 @@ def iter_pages(
                     f"{client.source} {what}: the provider announced {total} items but has none from item {offset} on"
                 )
             pages += 1
-            client.stats["pages"] += 1
+            client.count("pages")
             if pages % LOG_EVERY_PAGES == 0:
                 elapsed = time.monotonic() - started
                 log.info(
@@ -283,7 +286,7 @@ def iter_pages(
             if offset >= total:
                 break
             previous = page.items[-1]
-            page = ahead.take(offset, len(page.items))
+            page = ahead.take(offset, len(page.items), previous)
             if page is not None and _overlaps(paging, page, previous):
                 page = fetch(offset, total, cursor, previous)
     finally:

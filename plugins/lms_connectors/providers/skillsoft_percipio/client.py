@@ -90,7 +90,7 @@ class PercipioClient(OAuthClient):
                 )
             self._sleep(self.poll_seconds)
             waited += self.poll_seconds
-        self.stats["pages"] += 1
+        self.count("pages")
         log.info(
             "%s learning activity %s: %d records (report %s)",
             self._source,
