@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing as mp
+import os
 import queue as queue_module
 import time
 from pathlib import Path
 from typing import Any
 
 CONNECTOR = "openclassrooms"
+# A directory: each step's process writes a cProfile of its run there (``<step>-<run id>.prof``).
+PROFILE_ENV = "LMS_BENCH_PROFILE"
 
 
 def run_context(params: dict[str, Any]) -> Any:
@@ -62,10 +65,19 @@ def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
 
     from lms_connectors import pipeline
 
+    profiler = None
+    if directory := os.environ.get(PROFILE_ENV):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.perf_counter()
     with psycopg.connect(params["dsn"]) as conn:
         counts = pipeline.run(step, conn, run_context(params), connector(params))
     seconds = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(Path(directory) / f"{step}-{params['run_id']}.prof")
     result = counts["records"] if step.startswith("extract") else counts
     queue.put({"result": result, "seconds": seconds, "peak_rss_mb": peak_rss_mb()})
 
