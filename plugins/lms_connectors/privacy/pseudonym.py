@@ -15,6 +15,7 @@ of erased learners has a derived key of its own.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import secrets
@@ -36,9 +37,19 @@ def learner_hash(key: bytes, email: Any) -> str | None:
     """The keyed hash of an email; None when there is no email the guard would accept."""
     if not isinstance(email, str) or not email.strip() or guard.check(email, _EMAIL_FIELD) is not None:
         return None
-    # hmac.digest: OpenSSL's one-shot HMAC, the same value as hmac.new(...).hexdigest() without
-    # building an HMAC object per record (about 12 % less per hash, timed on this machine).
-    return hmac.digest(key, normalise_email(email).encode(), "sha256").hex()
+    hasher = _keyed(key).copy()
+    hasher.update(normalise_email(email).encode())
+    return hasher.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 that has taken in ``key`` and nothing else; each hash starts from a copy of it.
+
+    hmac.digest() sets the key up again for every email: 3.2-4.0 us a hash against 1.8 us from
+    a copy, timed on this machine; hashing emails was a fifth of the activity extract's own work.
+    A run hashes with one or two keys (its connector's, the suppression list's)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def generate_key() -> str:
