@@ -6,6 +6,8 @@ import json
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lms_connectors.providers.openclassrooms.contract import ACTIVITY_SCHEMA, COURSE_SCHEMA
 from lms_connectors.rules import guard
@@ -185,3 +187,29 @@ def test_the_envelope_of_a_hostile_record_is_truncated_escaped_and_summarised():
     assert out.record["url"] == "<integer of 133 bits>"
     assert "extra" not in out.record
     json.loads(orjson.dumps(out.record))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+@pytest.mark.parametrize("schema", [COURSE_SCHEMA, ACTIVITY_SCHEMA], ids=["course", "activity"])
+@given(data=st.data())
+def test_a_record_is_refused_for_its_schemas_first_failing_field_whatever_its_member_order(schema, data):
+    """Any flat record, its members in any order: clean when every allow-listed field fits (and
+    then only those, nulls dropped), else refused for the first field of the schema that does not."""
+    keys = [f.path[0] for f in schema.fields]
+    members = data.draw(st.lists(st.sampled_from([*keys, "other"]), unique=True))
+    raw = {key: data.draw(JSON_VALUES, label=key) for key in members}
+    out = guard.screen(raw, schema)
+    problems = [(f.name, guard.check(raw.get(f.path[0]), f)) for f in schema.fields]
+    failing = [(name, problem) for name, problem in problems if problem is not None]
+    if not failing:
+        assert out.reason is None
+        assert out.record == {f.name: raw[f.path[0]] for f in schema.fields if raw.get(f.path[0]) is not None}
+    else:
+        name, (reason, detail) = failing[0]
+        assert (out.reason, out.detail) == (reason, f"field {name!r}: {detail}")
