@@ -88,6 +88,33 @@ def median_of(reps: int, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# The slowest statements of a timed load that the report shows.
+STATEMENTS_SHOWN = 5
+
+
+class TimedConnection:
+    """A connection whose ``execute`` calls are timed, each with its statement's first words
+    (comments skipped): what the load does is unchanged, only watched."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        self.timed: list[tuple[float, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self._conn.execute(query, *args, **kwargs)
+        finally:
+            code = " ".join(line for line in str(query).splitlines() if not line.strip().startswith("--"))
+            self.timed.append((time.perf_counter() - t0, " ".join(code.split())[:100]))
+
+    def slowest(self, n: int) -> list[dict[str, Any]]:
+        return [{"seconds": s, "statement": q} for s, q in sorted(self.timed, reverse=True)[:n]]
+
+
 class Bench:
     """The same staged progress rows, loaded three ways. Every path starts from binary COPY
     data already in memory, so what is compared is the load, not the serialisation.
@@ -187,11 +214,19 @@ class Bench:
         return {"seconds": seconds, "rows": rows}
 
     def project_load(
-        self, data: bytes, run_id: str, since: dt.datetime | None = None, until: dt.datetime | None = None
+        self,
+        data: bytes,
+        run_id: str,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        statements: bool = False,
     ) -> dict[str, Any]:
+        """The staged rows' COPY and ``load_progress``; with ``statements``, the merge's slowest
+        statements too (where a load's time goes, each timed as the merge runs it)."""
         from lms_connectors.pipeline import progress
 
-        with psycopg.connect(self.sync_dsn) as conn:
+        with psycopg.connect(self.sync_dsn) as raw:
+            conn = TimedConnection(raw) if statements else raw
             conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
             conn.commit()
             t0 = time.perf_counter()
@@ -203,7 +238,10 @@ class Bench:
             conn.commit()
             merge = progress.load_progress(conn, run_id, "openclassrooms", since or self.since, until or self.until)
             seconds = time.perf_counter() - t0
-        return {"seconds": seconds, "rows_written": merge["progress_rows"] + merge["daily_rows"]}
+        out = {"seconds": seconds, "rows_written": merge["progress_rows"] + merge["daily_rows"]}
+        if isinstance(conn, TimedConnection):
+            out["statements"] = conn.slowest(STATEMENTS_SHOWN)
+        return out
 
     def reset_targets(self) -> None:
         with self.connect() as conn:
@@ -448,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         def new_day() -> dict[str, Any]:
             bench.reset_targets()
             bench.project_load(before_rows, "bench-before")
-            return bench.project_load(day_rows, "bench-day", last, until)
+            return bench.project_load(day_rows, "bench-day", last, until, statements=True)
 
         figures["new_day"] = median_of(args.reps, new_day)
         figures["new_day_floor"] = median_of(
@@ -625,6 +663,7 @@ def report(f: dict[str, Any]) -> None:
             f"{'new day on time (its own floor: ' + format(day_floor, '.2f') + ' s)':<38}{day['seconds']:>10.2f}"
             f"{day['seconds'] / day_floor:>9.2f}{day['rows_written']!s:>14}  (current progress holds every learner)"
         )
+        lines += [f"    {s['seconds']:6.3f} s  {s['statement'][:80]}" for s in day.get("statements", [])]
 
     def measured(label: str, seconds: float, what: str) -> None:
         lines.append(f"{label:<38}{seconds:>10.2f}   {what}")

@@ -44,5 +44,20 @@ def test_pipeline_benchmark_smoke(tmp_path):
     assert 0 < figures["fetch"]["fetch_floor_seconds"] < figures["fetch"]["extract_seconds"]
     targets = figures["targets"]
     assert len(targets) == 7 and all(set(t) >= {"value", "limit", "holds"} for t in targets.values())
+    # Where the day on time's load went: its slowest statements, each timed.
+    statements = figures["new_day"]["statements"]
+    assert statements and all(s["seconds"] >= 0 and s["statement"] for s in statements)
     for name in ("whole_dag_over_floor_1m", "extract_over_fetch_floor", "on_time_load_over_floor"):
         assert targets[name]["value"] > 0 and isinstance(targets[name]["holds"], bool), name
+
+
+def test_extract_costs_smoke(capsys):
+    from bench import extract_costs
+
+    assert extract_costs.main(["--courses", "50", "--learners", "500", "--days", "3", "--reps", "1"]) == 0
+    printed = capsys.readouterr().out
+    out = json.loads(printed[: printed.index("\n}\n") + 2])
+    assert out["records"] > 0 and out["pages"] > 0
+    stages = out["stages"]
+    assert list(stages) == ["fetch floor", "client", "decode", "screen", "hash", "serialise", "copy", "extract loop"]
+    assert all(s["seconds"] > 0 for s in stages.values())
