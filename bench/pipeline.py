@@ -222,11 +222,10 @@ class Bench:
         statements: bool = False,
     ) -> dict[str, Any]:
         """The staged rows' COPY and ``load_progress``; with ``statements``, the merge's slowest
-        statements too (where a load's time goes, each timed as the merge runs it)."""
+        statements too (where the load's time goes, each timed as the merge runs it)."""
         from lms_connectors.pipeline import progress
 
-        with psycopg.connect(self.sync_dsn) as raw:
-            conn = TimedConnection(raw) if statements else raw
+        with psycopg.connect(self.sync_dsn) as conn:
             conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
             conn.commit()
             t0 = time.perf_counter()
@@ -236,11 +235,13 @@ class Bench:
             ):
                 copy.write(data)
             conn.commit()
-            merge = progress.load_progress(conn, run_id, "openclassrooms", since or self.since, until or self.until)
+            # Only the merge's own statements are timed (the staging COPY is timed as a whole).
+            merging = TimedConnection(conn) if statements else conn
+            merge = progress.load_progress(merging, run_id, "openclassrooms", since or self.since, until or self.until)
             seconds = time.perf_counter() - t0
         out = {"seconds": seconds, "rows_written": merge["progress_rows"] + merge["daily_rows"]}
-        if isinstance(conn, TimedConnection):
-            out["statements"] = conn.slowest(STATEMENTS_SHOWN)
+        if isinstance(merging, TimedConnection):
+            out["statements"] = merging.slowest(STATEMENTS_SHOWN)
         return out
 
     def reset_targets(self) -> None:
