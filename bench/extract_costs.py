@@ -55,8 +55,7 @@ def best_of(reps: int, fn: Callable[[], Any]) -> float:
 def recorded_pages(params: dict[str, Any], proxy: fetch_floor.RecordingProxy) -> tuple[list[tuple[bytes, Any]], float]:
     """The listing's page bodies as the client decoded them (body, array key), read through the proxy
     one request at a time; then, replaying, the seconds the client takes to read them again."""
-    step = {**params, "sim": {**params["sim"], "url": proxy.url}}
-    step["sim"]["extras"] = {**step["sim"]["extras"], "concurrent_requests": 1}
+    step = fetch_floor.proxied(params, proxy.url, 1)
     ctx = run_context(step)
     bodies: list[tuple[bytes, Any]] = []
 

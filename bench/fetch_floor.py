@@ -126,6 +126,12 @@ def fetch_floor(url: str, keys: list[tuple[str, str, str]], concurrency: int = 1
     return {"seconds": time.perf_counter() - t0, "requests": len(keys), "bytes": fetched}
 
 
+def proxied(params: dict[str, Any], url: str, requests_at_once: int) -> dict[str, Any]:
+    """``bench.steps`` params whose client reads through the proxy at ``url``, with that many requests at once."""
+    sim = {**params["sim"], "url": url}
+    return {**params, "sim": {**sim, "extras": {**sim["extras"], "concurrent_requests": requests_at_once}}}
+
+
 def measure(params: dict[str, Any], latency: float = 0.0) -> dict[str, Any]:
     """The extract step against recorded pages and the fetch floor of those pages (``params``: those of
     ``bench.steps``, whose ``sim`` the proxy stands in front of), each answer ``latency`` seconds late."""
@@ -136,8 +142,7 @@ def measure(params: dict[str, Any], latency: float = 0.0) -> dict[str, Any]:
     proxy = RecordingProxy(params["sim"]["url"])
 
     def extract(run: str, requests_at_once: int) -> dict[str, Any]:
-        sim = {**params["sim"], "url": proxy.url}
-        step = {**params, "sim": {**sim, "extras": {**sim["extras"], "concurrent_requests": requests_at_once}}}
+        step = proxied(params, proxy.url, requests_at_once)
         step["run_id"] = f"{params['run_id']}-{run}"
         begin(step)
         return run_step("extract_progress", step)
