@@ -303,6 +303,10 @@ def transform_progress(
         _stage_user_hashes(conn, key)
         # to_csv writes UTC timestamps without a zone.
         conn.execute("SET LOCAL TimeZone = 'UTC'")
+        # The cursor is read to its end: plan for all its rows, not its first tenth, and in no order
+        # (each row carries its seq). Ordered and fast-start, the plan probed the users' hashes through
+        # their index once per record: 6.4 s for 1M records, against 1.4 s for a hash join.
+        conn.execute("SET LOCAL cursor_tuple_fraction = 1")
         targets = ", ".join(("run_id", "seq", *PROGRESS_COLUMNS))
         # ->> gives text: the progress is read as the JSON number the guard let through.
         fields = ", ".join("a.record ->> %s" for _ in r.ACTIVITY_FIELDS)
@@ -310,7 +314,7 @@ def transform_progress(
             src.execute(
                 f"""SELECT a.seq, a.learner_hash, u.user_id, {fields}, a.reject_reason, a.reject_detail
                     FROM staging.raw_activity a LEFT JOIN lms_user_hashes u USING (learner_hash)
-                    WHERE a.run_id = %s ORDER BY a.seq""",
+                    WHERE a.run_id = %s""",
                 (*r.ACTIVITY_FIELDS, run_id),
             )
             done = 0
