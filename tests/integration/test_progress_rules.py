@@ -33,13 +33,20 @@ def stage(warehouse, run_id: str, updated: list[dt.datetime | None]) -> None:
             )
 
 
-def test_records_outside_the_run_interval_are_quarantined(warehouse):
+# The rules read in the database list at most DATABASE_REJECTS_MAX failing rows a rule; with 1, two
+# records outside the interval send the run to the chunked check, which must name the same rows.
+@pytest.mark.parametrize("listed_at_most", [progress.DATABASE_REJECTS_MAX, 1], ids=["in the database", "chunked"])
+def test_records_outside_the_run_interval_are_quarantined(warehouse, monkeypatch, listed_at_most):
+    monkeypatch.setattr(progress, "DATABASE_REJECTS_MAX", listed_at_most)
     updated = [START, END - dt.timedelta(microseconds=1), END, START - dt.timedelta(seconds=1), None]
     stage(warehouse, "r1", updated)
+    # Another run's rows, outside this run's interval, are not this run's to check.
+    stage(warehouse, "r0", [END + dt.timedelta(days=3), None])
     with psycopg.connect(warehouse.sync_dsn) as conn:
         result = progress.validate_progress(conn, "r1", "openclassrooms", SETTINGS, START, END)
     outcomes = dict(warehouse.rows("SELECT seq, outcome FROM staging.progress WHERE run_id = 'r1'"))
     assert outcomes == {0: "ok", 1: "ok", 2: "outside_interval", 3: "outside_interval", 4: "invalid_updated_at"}
+    assert warehouse.rows("SELECT DISTINCT outcome FROM staging.progress WHERE run_id = 'r0'") == [("ok",)]
     assert result["rejected_by_reason"] == {"outside_interval": 2, "invalid_updated_at": 1}
     assert (
         warehouse.scalar(

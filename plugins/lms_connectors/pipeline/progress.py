@@ -9,10 +9,11 @@ their own (trimmed, lower-case) email. Transform works on pandas chunks; load me
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 # (bench/gx_chunks.py).
 CHUNK_ROWS = 20_000
 VALIDATE_CHUNK_ROWS = 10_000
+# Validation lists at most this many failing rows per rule from the database (DATABASE_REJECTS_MAX
+# seq values a rule: a few MB); a rule that fails more sends the run to the chunked check.
+DATABASE_REJECTS_MAX = 20_000
 # Above this many rows written to a target, and above the rows its statistics know of, the merge
 # refreshes the targets' statistics (stale_statistics).
 ANALYZE_AFTER_ROWS = 20_000
@@ -349,45 +353,32 @@ def validate_progress(
     interval_start: dt.datetime,
     interval_end: dt.datetime,
 ) -> dict[str, Any]:
-    """Row rules (great-expectations, chunk by chunk) quarantine broken records; too many
-    rejects stop the run before any target table changes. Records must fall in the
-    run's interval [interval_start, interval_end)."""
+    """Row rules (great-expectations) quarantine broken records; too many rejects stop the run
+    before any target table changes. Records must fall in the run's interval
+    [interval_start, interval_end).
+
+    The rules read the run's rows in the database (``staging.progress_checked``); when a rule fails
+    more than DATABASE_REJECTS_MAX rows, they are checked again chunk by chunk in pandas, so that
+    every failing row is named in bounded memory."""
     from lms_connectors.rules import quality
 
-    columns = [
-        "seq",
-        "learner_hash",
-        "provider_course_id",
-        "lms_course_id",
-        "progress_pct",
-        "provider_updated_at",
-        "outcome",
-    ]
-    total = 0
-    by_reason: collections.Counter[str] = collections.Counter()
     with conn.transaction():
-        with conn.cursor(name="progress_rules") as src:
-            # Row rules need no order; staging.progress has no index to read one from.
-            src.execute(f"SELECT {', '.join(columns)} FROM staging.progress WHERE run_id = %s", (run_id,))
-            while chunk := src.fetchmany(VALIDATE_CHUNK_ROWS):
-                frame = pd.DataFrame(chunk, columns=columns)
-                frame["progress_pct"] = frame["progress_pct"].astype(float)
-                updated = pd.to_datetime(frame["provider_updated_at"], utc=True)
-                # A missing timestamp is invalid_updated_at's to report.
-                frame["in_interval"] = updated.isna() | ((updated >= interval_start) & (updated < interval_end))
-                # Records the guard or the transform already rejected keep that reason.
-                earlier = ~frame["outcome"].isin(("ok", "unmatched"))
-                rules = quality.row_rules(
-                    frame.drop(columns=["seq", "outcome"]), quality.PROGRESS_ROW_RULES, "progress"
-                )
-                newly = rules.notna() & ~earlier
-                marks = frame.loc[newly, ["seq"]].assign(
-                    reason=rules[newly].map(lambda r: r.reason), detail=rules[newly].map(lambda r: r.detail)
-                )
-                quarantine.stage_rejects(conn, marks)
-                by_reason.update(marks["reason"])
-                by_reason.update(frame.loc[earlier, "outcome"])
-                total += len(frame)
+        _check_settings(conn, run_id, interval_start, interval_end, local=True)
+        with _checked_rows_reader(conn, run_id, interval_start, interval_end) as reader:
+            broken = quality.database_row_rules(
+                lambda: reader, "staging", "progress_checked", "seq", quality.PROGRESS_ROW_RULES, DATABASE_REJECTS_MAX
+            )
+        if broken is None:
+            log.info("a row rule fails more than %d records: checking them chunk by chunk", DATABASE_REJECTS_MAX)
+            _stage_chunked_rejects(conn)
+        else:
+            quarantine.stage_rejects(
+                conn,
+                pd.DataFrame(
+                    [(seq, rule.reason, rule.detail) for seq, rule in broken.items()],
+                    columns=["seq", "reason", "detail"],
+                ),
+            )
         quarantine.mark_rejects(conn, "staging.progress", "outcome", "reject_detail", run_id)
         # The raw record already holds the learner's hash, never the email.
         quarantine.record_rejects(
@@ -401,12 +392,75 @@ def validate_progress(
                WHERE p.run_id = %s AND p.outcome NOT IN ('ok', 'unmatched')""",
             (run_id,),
         )
+        # Counted once marked: the rejects of earlier steps and of these rules alike.
+        by_outcome = dict(
+            conn.execute(
+                "SELECT outcome, count(*) FROM staging.progress WHERE run_id = %s GROUP BY outcome", (run_id,)
+            ).fetchall()
+        )
+    total = sum(by_outcome.values())
+    by_reason = {k: n for k, n in by_outcome.items() if k not in ("ok", "unmatched")}
     rejected_total = sum(by_reason.values())
     failures = quality.batch_failures(
         pd.Series([], dtype=object), rejected_total, total, settings.max_reject_share, "learning-activity"
     )
     quarantine.stop_if_failed(failures, run_id)
-    return {"records": total, "rejected": rejected_total, "rejected_by_reason": dict(by_reason)}
+    return {"records": total, "rejected": rejected_total, "rejected_by_reason": by_reason}
+
+
+def _check_settings(
+    conn: psycopg.Connection, run_id: str, interval_start: dt.datetime, interval_end: dt.datetime, *, local: bool
+) -> None:
+    """The session settings ``staging.progress_checked`` reads: the run and its interval."""
+    conn.execute(
+        """SELECT set_config('lms.run_id', %(run)s, %(local)s),
+                  set_config('lms.interval_start', %(start)s, %(local)s),
+                  set_config('lms.interval_end', %(end)s, %(local)s)""",
+        {"run": run_id, "start": interval_start.isoformat(), "end": interval_end.isoformat(), "local": local},
+    )
+
+
+@contextlib.contextmanager
+def _checked_rows_reader(
+    conn: psycopg.Connection, run_id: str, interval_start: dt.datetime, interval_end: dt.datetime
+) -> Iterator[psycopg.Connection]:
+    """A second, read-only session of the same login on the same database, set to read the run's
+    ``staging.progress_checked`` (the rows the transform committed)."""
+    password = conn.info.password
+    with psycopg.connect(conn.info.dsn, **({"password": password} if password else {})) as reader:
+        _check_settings(reader, run_id, interval_start, interval_end, local=False)
+        reader.commit()
+        reader.read_only = True
+        yield reader
+
+
+def _stage_chunked_rejects(conn: psycopg.Connection) -> None:
+    """The row rules on the run's checked rows in pandas, VALIDATE_CHUNK_ROWS at a time, each chunk's
+    failing rows staged for ``quarantine.mark_rejects``."""
+    from lms_connectors.rules import quality
+
+    columns = [
+        "seq",
+        "learner_hash",
+        "provider_course_id",
+        "lms_course_id",
+        "progress_pct",
+        "provider_updated_at",
+        "in_interval",
+    ]
+    with conn.cursor(name="progress_rules") as src:
+        src.execute(f"SELECT {', '.join(columns)} FROM staging.progress_checked")
+        while chunk := src.fetchmany(VALIDATE_CHUNK_ROWS):
+            frame = pd.DataFrame(chunk, columns=columns)
+            frame["progress_pct"] = frame["progress_pct"].astype(float)
+            rules = quality.row_rules(frame.drop(columns=["seq"]), quality.PROGRESS_ROW_RULES, "progress")
+            broken = rules.notna()
+            quarantine.stage_rejects(
+                conn,
+                frame.loc[broken, ["seq"]].assign(
+                    reason=rules[broken].map(lambda r: r.reason), detail=rules[broken].map(lambda r: r.detail)
+                ),
+            )
 
 
 class ReplayDeleteBlocked(RuntimeError, PermanentError):

@@ -12,6 +12,8 @@ import dataclasses
 import functools
 import logging
 import re
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -163,16 +165,80 @@ def row_rules(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series
         return reasons
     frame = df.reset_index(drop=True)
     result = _validation(name, rules).run(batch_parameters={"dataframe": frame}, result_format="COMPLETE")
+    for row, rule in _first_broken(result, rules, "unexpected_index_list").items():
+        reasons.iloc[row] = rule
+    return reasons
+
+
+def _first_broken(result: Any, rules: tuple[Rule, ...], listed: str) -> dict[int, Rule]:
+    """Each failing row's index (the row number, or the one index column's value) and the first
+    rule it breaks, from a validation result whose ``listed`` entry lists the failing rows."""
     first: dict[int, int] = {}
     for res in result.results:
+        _raise_if_not_evaluated(res)
         rule_no = int(res.expectation_config.meta["rule"])
-        for idx in res.result.get("unexpected_index_list") or []:
+        for idx in res.result.get(listed) or []:
             row = int(idx if not isinstance(idx, dict) else next(iter(idx.values())))
             if row not in first or rule_no < first[row]:
                 first[row] = rule_no
-    for row, rule_no in first.items():
-        reasons.iloc[row] = rules[rule_no]
-    return reasons
+    return {row: rules[rule_no] for row, rule_no in first.items()}
+
+
+def _raise_if_not_evaluated(res: Any) -> None:
+    """An expectation GX could not evaluate lists no failing row: that must fail the check, not pass it."""
+    info = res.exception_info or {}
+    # One entry, or one per metric GX computed for the expectation.
+    entries = [info] if "raised_exception" in info else list(info.values())
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            raise RuntimeError(
+                f"great-expectations could not evaluate {res.expectation_config.type}: {entry.get('exception_message')}"
+            )
+
+
+def database_row_rules(
+    reader: Callable[[], Any], schema: str, view: str, key: str, rules: tuple[Rule, ...], most: int
+) -> dict[int, Rule] | None:
+    """The first :class:`Rule` each failing row of ``schema.view`` breaks, by its ``key`` column,
+    checked by great-expectations in the database: per rule one count and a list of at most ``most``
+    failing rows, so memory does not grow with the relation. None when a rule fails more rows than
+    that: the caller then checks the rows chunk by chunk (:func:`row_rules`), every one listed.
+
+    ``reader`` gives the DB-API connection GX reads with (SQLAlchemy's ``creator``; the caller owns
+    and closes it): no connection string, so no password, reaches GX's configuration."""
+    gx = import_gx()
+    import great_expectations.expectations as gxe
+    import sqlalchemy as sa
+
+    ctx = _context()
+    name = f"{schema}_{view}"
+    with warnings.catch_warnings():
+        # GX would have a PostgresDatasource, which requires a connection string with the user in it.
+        warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
+        source = ctx.data_sources.add_or_update_sql(
+            f"{name}_database",
+            connection_string="postgresql+psycopg://",
+            kwargs={"creator": reader, "poolclass": sa.pool.StaticPool},
+        )
+    batch = source.add_table_asset(
+        f"{name}_rows", table_name=view, schema_name=schema
+    ).add_batch_definition_whole_table(f"{name}_whole")
+    suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{name}_suite"))
+    for i, rule in enumerate(rules):
+        suite.add_expectation(getattr(gxe, rule.expectation)(**rule.kwargs, meta={"rule": i}))
+    validation = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
+    )
+    result = validation.run(
+        result_format={
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": most,
+            "unexpected_index_column_names": [key],
+        }
+    )
+    if any((res.result.get("unexpected_count") or 0) > most for res in result.results):
+        return None
+    return _first_broken(result, rules, "partial_unexpected_index_list")
 
 
 UNIQUE_IDS: tuple[Rule, ...] = (Rule("duplicate_id", "ExpectColumnValuesToBeUnique", {"column": "id"}),)
