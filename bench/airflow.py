@@ -19,7 +19,10 @@ airflow`` runs it) with a registry whose start_date is yesterday, then:
   registry the running stack reads (OpenClassrooms entries with ids of their own, the
   simulator's Connection, the connector's settings), unpaused at once: their daily runs
   go through the real scheduler; the wall time per run at each N is the time from the
-  first run's start to the last one's end, divided by N.
+  first run's start to the last one's end, divided by N;
+- with ``--cluster-tenants``, the same rounds on ``make cluster`` (2 Celery workers of 2
+  slots, metadata on Postgres), last: what of the tenants' growth is SQLite's and the
+  standalone's.
 
 Prints a table with held/MISSED against the targets and writes
 ``bench/results/airflow.json``. Stops everything it started.
@@ -28,6 +31,7 @@ Prints a table with held/MISSED against the targets and writes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -36,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +61,7 @@ MAX_DAILY_RUN_SECONDS = 12.0
 MAX_REPLAY_30_SECONDS = 240.0
 # Issue 26: the wall time per run at 50 connectors within this factor of the time at 10.
 MAX_PER_RUN_GROWTH = 1.20
+CLUSTER_TENANT_WORKERS = 2
 
 
 def _seconds(a: str | None, b: str | None) -> float | None:
@@ -104,8 +110,14 @@ def run_anatomy(af: AirflowApi, run: dict[str, Any], step_seconds: dict[str, flo
     }
 
 
+# Seconds between two parses of the DAG file by the DAG processor (``--parse-interval``; None: Airflow's).
+PARSE_INTERVAL: int | None = None
+
+
 def _env(registry: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    if PARSE_INTERVAL is not None:
+        env["AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"] = str(PARSE_INTERVAL)
     return env | {
         "LMS_LOCAL_DIR": str(LOCAL),
         "LMS_CONNECTORS_REGISTRY": str(registry),
@@ -176,12 +188,13 @@ def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
     return out
 
 
-def tenants(af: AirflowApi, today: dt.date, n: int, timeout: float) -> dict[str, Any]:
-    """``n`` new connectors' daily runs at once, through the scheduler (see the module's docstring)."""
+def tenants(af: AirflowApi, today: dt.date, n: int, timeout: float, prefix: str = "tenant") -> dict[str, Any]:
+    """``n`` new connectors' daily runs at once, through the scheduler (see the module's docstring);
+    their ids start with ``prefix`` and ``n``, so that each round and each stack adds its own."""
     registry = LOCAL / "connectors.yaml"
     spec = yaml.safe_load(registry.read_text())
     base = next(c for c in spec["connectors"] if c["id"] == CONNECTOR)
-    ids = [f"tenant{n}_{i:03d}" for i in range(n)]
+    ids = [f"{prefix}{n}_{i:03d}" for i in range(n)]
     spec["connectors"] += [{**base, "id": i, "tags": ["lms", "bench-tenant"]} for i in ids]
     settings = af.get(f"/variables/lms_connector_{CONNECTOR}")["value"]
     tenants_settings = [{"key": f"lms_connector_{i}", "value": settings} for i in ids]
@@ -191,10 +204,12 @@ def tenants(af: AirflowApi, today: dt.date, n: int, timeout: float) -> dict[str,
         {"actions": [{"action": "create", "entities": tenants_settings, "action_on_existence": "overwrite"}]},
     )
     registry.write_text(yaml.safe_dump(spec))
+    # A file changed since its last parse is parsed again at once, whatever --parse-interval.
+    (PROJECT_ROOT / "dags" / "lms_connectors.py").touch()
     dag_ids = [f"lms_connector_{i}" for i in ids]
     print(f"{n} tenants: waiting for the DAG processor to parse them ...", flush=True)
     deadline = time.monotonic() + 300
-    while not set(dag_ids) <= {d["dag_id"] for d in af.get("/dags", dag_id_pattern=f"tenant{n}_", limit=200)["dags"]}:
+    while not set(dag_ids) <= {d["dag_id"] for d in af.get("/dags", dag_id_pattern=f"{prefix}{n}_", limit=200)["dags"]}:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the {n} tenants' DAGs were not parsed within 300 s")
         time.sleep(2)
@@ -265,8 +280,10 @@ def replay(af: AirflowApi, today: dt.date, days: int, max_active_runs: int, time
     }
 
 
-def bench_celery(args: argparse.Namespace, today: dt.date, workers: int) -> dict[str, Any]:
-    """The same replay on `make cluster` (CeleryExecutor, metadata on Postgres) with ``workers`` workers."""
+@contextlib.contextmanager
+def on_cluster(args: argparse.Namespace, workers: int) -> Iterator[tuple[AirflowApi, float]]:
+    """`make cluster` (CeleryExecutor, metadata on Postgres) with ``workers`` workers on this bench's
+    stack, reading the same registry: its API client and its start-up seconds; stopped after."""
     from devstack.cluster import AIRFLOW_HOME as CLUSTER_HOME
 
     env = _env(LOCAL / "connectors.yaml")
@@ -281,15 +298,26 @@ def bench_celery(args: argparse.Namespace, today: dt.date, workers: int) -> dict
     if up.returncode:
         raise RuntimeError(f"make cluster failed:\n{up.stdout[-3000:]}{up.stderr[-3000:]}")
     startup = time.monotonic() - t0
-
     try:
-        af = AirflowApi(f"http://127.0.0.1:{port}", _under(CLUSTER_HOME), DAG_ID)
-        af.unpause()
-        result = replay(af, today, args.days, args.max_active_runs, args.timeout)
+        yield AirflowApi(f"http://127.0.0.1:{port}", _under(CLUSTER_HOME), DAG_ID), startup
     finally:
         code = "from devstack import cluster, stack; s = stack.load_state(); cluster.stop(s); stack.save_state(s)"
         subprocess.run([sys.executable, "-c", code], env=env, check=False)
+
+
+def bench_celery(args: argparse.Namespace, today: dt.date, workers: int) -> dict[str, Any]:
+    """The same replay on `make cluster` with ``workers`` workers."""
+    with on_cluster(args, workers) as (af, startup):
+        af.unpause()
+        result = replay(af, today, args.days, args.max_active_runs, args.timeout)
     return {"workers": workers, "startup_seconds": round(startup, 1), **result}
+
+
+def bench_cluster_tenants(args: argparse.Namespace, today: dt.date) -> list[dict[str, Any]]:
+    """The tenants' rounds on `make cluster` (CLUSTER_TENANT_WORKERS workers of 2 slots each, as many
+    as the LocalExecutor's parallelism): what of their growth is SQLite's and the standalone's."""
+    with on_cluster(args, CLUSTER_TENANT_WORKERS) as (af, _):
+        return [tenants(af, today, n, args.timeout, prefix="cluster") for n in args.cluster_tenants]
 
 
 def _under(path: Path) -> Path:
@@ -319,11 +347,12 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"  per-task start overhead (mean): gap {d['mean_start_gap']:.2f} s + in task {d['mean_in_task_overhead']:.2f} s"
     )
     held = targets_held(figures)
-    for t in local.get("tenants") or []:
-        lines.append(
-            f"  {t['connectors']:>3} connectors' daily runs at once     {t['wall_seconds']:>8.1f} s  "
-            f"({t['per_run_seconds']:.2f} s a run; each run {t['mean_run_seconds']:.1f} s from start to end)"
-        )
+    for where, rounds in (("", local.get("tenants")), (", cluster", figures.get("cluster_tenants"))):
+        for t in rounds or []:
+            lines.append(
+                f"  {t['connectors']:>3} connectors' daily runs at once{where:<9} {t['wall_seconds']:>8.1f} s  "
+                f"({t['per_run_seconds']:.2f} s a run; each run {t['mean_run_seconds']:.1f} s from start to end)"
+            )
     if "replay" in local:
         r = local["replay"]
         lines.append("")
@@ -343,12 +372,13 @@ def report(figures: dict[str, Any]) -> list[str]:
 
 def targets_held(f: dict[str, Any]) -> dict[str, bool]:
     held = {f"daily run <= {MAX_DAILY_RUN_SECONDS:g} s": f["local"]["daily_run_seconds"] <= MAX_DAILY_RUN_SECONDS}
-    per_run = {t["connectors"]: t["per_run_seconds"] for t in f["local"].get("tenants") or []}
-    if 10 in per_run and 50 in per_run:
-        growth = per_run[50] / per_run[10]
-        held[f"per run at 50 connectors <= {MAX_PER_RUN_GROWTH:g}x at 10 ({growth:.2f}x)"] = (
-            growth <= MAX_PER_RUN_GROWTH
-        )
+    for where, rounds in (("", f["local"].get("tenants")), (" on make cluster", f.get("cluster_tenants"))):
+        per_run = {t["connectors"]: t["per_run_seconds"] for t in rounds or []}
+        if 10 in per_run and 50 in per_run:
+            growth = per_run[50] / per_run[10]
+            held[f"per run at 50 connectors <= {MAX_PER_RUN_GROWTH:g}x at 10{where} ({growth:.2f}x)"] = (
+                growth <= MAX_PER_RUN_GROWTH
+            )
     if "replay" in f["local"] and f["local"]["replay"]["days"] == 30:
         held[f"30 days replayed <= {MAX_REPLAY_30_SECONDS:g} s"] = (
             f["local"]["replay"]["seconds"] <= MAX_REPLAY_30_SECONDS
@@ -367,19 +397,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--tenants", type=int, nargs="*", default=[10, 50], help="connectors added at once, one round each (none: skip)"
     )
+    p.add_argument(
+        "--cluster-tenants",
+        type=int,
+        nargs="*",
+        default=[],
+        help="the same rounds on make cluster (Celery, metadata on Postgres) after the rest; with --tenants alone, "
+        "only there",
+    )
+    p.add_argument(
+        "--parse-interval",
+        type=int,
+        help="seconds between two parses of the DAG file (Airflow's min_file_process_interval; default: Airflow's, 30)",
+    )
     p.add_argument("--keep", action="store_true", help="leave the stack running (stop: see the printed command)")
     args = p.parse_args(argv)
+    global PARSE_INTERVAL
+    PARSE_INTERVAL = args.parse_interval
     today = dt.datetime.now(dt.UTC).date()
     shutil.rmtree(LOCAL, ignore_errors=True)
     LOCAL.mkdir(parents=True)
-    figures: dict[str, Any] = {"date": today.isoformat()}
+    figures: dict[str, Any] = {"date": today.isoformat(), "parse_interval": args.parse_interval}
     try:
         figures["local"] = bench_local(args, today)
-        if args.days and not args.no_celery:
+        replays = bool(args.days and not args.no_celery)
+        if replays or args.cluster_tenants:
             # The stack's standalone Airflow stops first: one scheduler per stack.
             code = "from devstack import stack; s = stack.load_state(); stack.stop_group(s['airflow']['pid'])"
             subprocess.run([sys.executable, "-c", code], env=_env(LOCAL / "connectors.yaml"), check=True)
+        if replays:
             figures["celery"] = [bench_celery(args, today, workers) for workers in (1, 2)]
+        if args.cluster_tenants:
+            figures["cluster_tenants"] = bench_cluster_tenants(args, today)
     finally:
         if not args.keep:
             env = _env(LOCAL / "connectors.yaml")
