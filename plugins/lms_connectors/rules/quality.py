@@ -136,21 +136,25 @@ def _validation(name: str, rules: tuple[Rule, ...]) -> Any:
     """A validation definition over an in-memory DataFrame, built once per process and name."""
     if name in _VALIDATIONS:
         return _VALIDATIONS[name]
+    asset = _context().data_sources.add_pandas(f"{name}_source").add_dataframe_asset(f"{name}_frame")
+    validation = _rules_validation(name, asset.add_batch_definition_whole_dataframe(f"{name}_batch"), rules)
+    _VALIDATIONS[name] = validation
+    return validation
+
+
+def _rules_validation(name: str, batch: Any, rules: tuple[Rule, ...]) -> Any:
+    """The validation definition of ``rules`` on ``batch``, each expectation tagged with its rule's
+    position (the first rule a row breaks is its reason)."""
     gx = import_gx()
     import great_expectations.expectations as gxe
 
     ctx = _context()
-    asset = ctx.data_sources.add_pandas(f"{name}_source").add_dataframe_asset(f"{name}_frame")
-    batch = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
-    suite = ctx.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
+    suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{name}_suite"))
     for i, rule in enumerate(rules):
-        cls = getattr(gxe, rule.expectation)
-        suite.add_expectation(cls(**rule.kwargs, meta={"rule": i}))
-    validation = ctx.validation_definitions.add(
+        suite.add_expectation(getattr(gxe, rule.expectation)(**rule.kwargs, meta={"rule": i}))
+    return ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
     )
-    _VALIDATIONS[name] = validation
-    return validation
 
 
 def row_reasons(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series:
@@ -206,8 +210,6 @@ def database_row_rules(
 
     ``reader`` gives the DB-API connection GX reads with (SQLAlchemy's ``creator``; the caller owns
     and closes it): no connection string, so no password, reaches GX's configuration."""
-    gx = import_gx()
-    import great_expectations.expectations as gxe
     import sqlalchemy as sa
 
     ctx = _context()
@@ -220,16 +222,8 @@ def database_row_rules(
             connection_string="postgresql+psycopg://",
             kwargs={"creator": reader, "poolclass": sa.pool.StaticPool},
         )
-    batch = source.add_table_asset(
-        f"{name}_rows", table_name=view, schema_name=schema
-    ).add_batch_definition_whole_table(f"{name}_whole")
-    suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{name}_suite"))
-    for i, rule in enumerate(rules):
-        suite.add_expectation(getattr(gxe, rule.expectation)(**rule.kwargs, meta={"rule": i}))
-    validation = ctx.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
-    )
-    result = validation.run(
+    asset = source.add_table_asset(f"{name}_rows", table_name=view, schema_name=schema)
+    result = _rules_validation(name, asset.add_batch_definition_whole_table(f"{name}_whole"), rules).run(
         result_format={
             "result_format": "SUMMARY",
             "partial_unexpected_count": most,
