@@ -51,6 +51,7 @@ FORBIDDEN = {
         "DELETE FROM lms.courses",
         "SELECT * FROM ops.sync_runs",
         "SELECT * FROM staging.raw_activity",
+        "SELECT * FROM staging.progress_checked",
         "SELECT * FROM stats.course_progress",
     ],
     "lms_analyst": [
@@ -58,6 +59,7 @@ FORBIDDEN = {
         "SELECT * FROM lms.courses",
         "SELECT * FROM ops.rejected_records",
         "SELECT * FROM staging.progress",
+        "SELECT * FROM staging.progress_checked",
         "SELECT * FROM staging.run_day_records('r')",
         "SELECT stats.analyze_progress()",
         "SELECT stats.refresh_daily_summary()",
@@ -69,6 +71,7 @@ FORBIDDEN = {
     "lms_monitor": [
         "SELECT * FROM lms.users",
         "SELECT * FROM staging.raw_activity",
+        "SELECT * FROM staging.progress_checked",
         "SELECT * FROM stats.course_progress",
         "UPDATE ops.sync_runs SET status = status",
         "DELETE FROM ops.rejected_records",
@@ -90,6 +93,8 @@ ALLOWED = {
         "SELECT count(*) FROM staging.run_day_records('none')",
         "SELECT stats.analyze_progress()",
         "SELECT stats.refresh_daily_summary()",
+        # Validation reads the run's rows to check through this view (its session sets the run).
+        "SELECT count(*) FROM staging.progress_checked",
         "INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record) VALUES ('r', 'c', 'e', 'x', '{}')",
         "CREATE TEMP TABLE scratch (x int)",
         "SELECT user_id, email FROM lms.users",
