@@ -197,22 +197,21 @@ def validate_courses(
         ).fetchall(),
         columns=["seq", *COURSE_COLUMNS],
     )
-    # Records the guard or the transform already rejected keep that reason.
-    earlier = frame["reject_reason"].notna()
     hosts = settings.url_hosts or provider.url_hosts
-    rules = quality.row_rules(
-        frame.drop(columns=["seq", "reject_reason", "reject_detail"]),
+    broken = quality.row_rules_by_key(
+        frame.drop(columns=["reject_reason", "reject_detail"]),
+        "seq",
         quality.course_row_rules(hosts),
         f"courses_{'_'.join(hosts)}",
     )
-    newly = rules.notna() & ~earlier
-    marks = frame.loc[newly, ["seq"]].assign(
-        reason=rules[newly].map(lambda r: r.reason), detail=rules[newly].map(lambda r: r.detail)
-    )
+    # Records the guard or the transform already rejected keep that reason.
     reasons = frame["reject_reason"].copy()
-    reasons[newly] = marks["reason"]
+    earlier = set(frame.loc[reasons.notna(), "seq"].astype(int))
+    newly = {seq: rule for seq, rule in broken.items() if seq not in earlier}
+    fresh = frame["seq"].isin(newly.keys())
+    reasons[fresh] = frame.loc[fresh, "seq"].map(lambda seq: newly[seq].reason)
     with conn.transaction():
-        quarantine.stage_rejects(conn, marks)
+        quarantine.stage_rejects(conn, newly)
         quarantine.mark_rejects(conn, "staging.courses", "reject_reason", "reject_detail", run_id)
         quarantine.record_rejects(
             conn,

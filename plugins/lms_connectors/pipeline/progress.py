@@ -363,22 +363,15 @@ def validate_progress(
     from lms_connectors.rules import quality
 
     with conn.transaction():
-        _check_settings(conn, run_id, interval_start, interval_end, local=True)
         with _checked_rows_reader(conn, run_id, interval_start, interval_end) as reader:
             broken = quality.database_row_rules(
                 lambda: reader, "staging", "progress_checked", "seq", quality.PROGRESS_ROW_RULES, DATABASE_REJECTS_MAX
             )
         if broken is None:
             log.info("a row rule fails more than %d records: checking them chunk by chunk", DATABASE_REJECTS_MAX)
-            _stage_chunked_rejects(conn)
+            _stage_chunked_rejects(conn, run_id, interval_start, interval_end)
         else:
-            quarantine.stage_rejects(
-                conn,
-                pd.DataFrame(
-                    [(seq, rule.reason, rule.detail) for seq, rule in broken.items()],
-                    columns=["seq", "reason", "detail"],
-                ),
-            )
+            quarantine.stage_rejects(conn, broken)
         quarantine.mark_rejects(conn, "staging.progress", "outcome", "reject_detail", run_id)
         # The raw record already holds the learner's hash, never the email.
         quarantine.record_rejects(
@@ -434,10 +427,15 @@ def _checked_rows_reader(
         yield reader
 
 
-def _stage_chunked_rejects(conn: psycopg.Connection) -> None:
+def _stage_chunked_rejects(
+    conn: psycopg.Connection, run_id: str, interval_start: dt.datetime, interval_end: dt.datetime
+) -> None:
     """The row rules on the run's checked rows in pandas, VALIDATE_CHUNK_ROWS at a time, each chunk's
-    failing rows staged for ``quarantine.mark_rejects``."""
+    failing rows staged for ``quarantine.mark_rejects``. Called in a transaction: the view's settings
+    last as long."""
     from lms_connectors.rules import quality
+
+    _check_settings(conn, run_id, interval_start, interval_end, local=True)
 
     columns = [
         "seq",
@@ -453,13 +451,8 @@ def _stage_chunked_rejects(conn: psycopg.Connection) -> None:
         while chunk := src.fetchmany(VALIDATE_CHUNK_ROWS):
             frame = pd.DataFrame(chunk, columns=columns)
             frame["progress_pct"] = frame["progress_pct"].astype(float)
-            rules = quality.row_rules(frame.drop(columns=["seq"]), quality.PROGRESS_ROW_RULES, "progress")
-            broken = rules.notna()
             quarantine.stage_rejects(
-                conn,
-                frame.loc[broken, ["seq"]].assign(
-                    reason=rules[broken].map(lambda r: r.reason), detail=rules[broken].map(lambda r: r.detail)
-                ),
+                conn, quality.row_rules_by_key(frame, "seq", quality.PROGRESS_ROW_RULES, "progress")
             )
 
 

@@ -7,12 +7,15 @@ table changes.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import psycopg
 
 from lms_connectors.rules.errors import PermanentError
+
+if TYPE_CHECKING:
+    from lms_connectors.rules.quality import Rule
 
 
 class BatchRejected(RuntimeError, PermanentError):
@@ -25,20 +28,18 @@ def _marks_table(conn: psycopg.Connection) -> None:
     )
 
 
-def stage_rejects(conn: psycopg.Connection, rejected: pd.DataFrame) -> None:
-    """Hold the rule each rejected row (columns seq, reason, detail) broke until ``mark_rejects``.
+def stage_rejects(conn: psycopg.Connection, broken: Mapping[int, Rule]) -> None:
+    """Hold the rule each rejected row (by its seq) broke until ``mark_rejects``.
 
     Callers that check rows chunk by chunk stage each chunk's rejects; the
     staging rows are then marked in one join, not one table scan per chunk.
     """
     _marks_table(conn)
-    if rejected.empty:
+    if not broken:
         return
     with conn.cursor() as cur, cur.copy("COPY quarantine_marks (seq, reason, detail) FROM STDIN") as copy:
-        for seq, reason, detail in zip(
-            rejected["seq"].astype(int), rejected["reason"], rejected["detail"], strict=True
-        ):
-            copy.write_row((seq, reason, detail))
+        for seq, rule in broken.items():
+            copy.write_row((seq, rule.reason, rule.detail))
 
 
 def mark_rejects(conn: psycopg.Connection, table: str, column: str, detail_column: str, run_id: str) -> None:
