@@ -48,7 +48,7 @@ import yaml
 
 from devstack.api import AirflowApi
 from devstack.postgres import OWNER
-from devstack.stack import running_at
+from devstack.stack import PARSE_INTERVAL, running_at
 from lms_connectors.rules.paths import PROJECT_ROOT
 
 LOCAL = PROJECT_ROOT / ".local" / "bench-airflow"
@@ -110,14 +110,12 @@ def run_anatomy(af: AirflowApi, run: dict[str, Any], step_seconds: dict[str, flo
     }
 
 
-# Seconds between two parses of the DAG file by the DAG processor (``--parse-interval``; None: Airflow's).
-PARSE_INTERVAL: int | None = None
-
-
-def _env(registry: Path) -> dict[str, str]:
+def _env(registry: Path, parse_interval: int | None) -> dict[str, str]:
+    """The stack's commands' environment; ``parse_interval`` (None: the stack's) reaches Airflow's DAG
+    processor through it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    if PARSE_INTERVAL is not None:
-        env["AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"] = str(PARSE_INTERVAL)
+    if parse_interval is not None:
+        env[PARSE_INTERVAL] = str(parse_interval)
     return env | {
         "LMS_LOCAL_DIR": str(LOCAL),
         "LMS_CONNECTORS_REGISTRY": str(registry),
@@ -145,7 +143,7 @@ def _step_seconds(run_key: str) -> dict[str, float]:
 
 def bench_local(args: argparse.Namespace, today: dt.date) -> dict[str, Any]:
 
-    env = _env(_registry(today))
+    env = _env(_registry(today), args.parse_interval)
     port = args.port
     t0 = time.monotonic()
     up = subprocess.run(
@@ -286,7 +284,7 @@ def on_cluster(args: argparse.Namespace, workers: int) -> Iterator[tuple[Airflow
     stack, reading the same registry: its API client and its start-up seconds; stopped after."""
     from devstack.cluster import AIRFLOW_HOME as CLUSTER_HOME
 
-    env = _env(LOCAL / "connectors.yaml")
+    env = _env(LOCAL / "connectors.yaml", args.parse_interval)
     port = args.port + workers
     t0 = time.monotonic()
     up = subprocess.run(
@@ -408,12 +406,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--parse-interval",
         type=int,
-        help="seconds between two parses of the DAG file (Airflow's min_file_process_interval; default: Airflow's, 30)",
+        help="seconds between two parses of the DAG file (Airflow's min_file_process_interval; default: the stack's, 300)",
     )
     p.add_argument("--keep", action="store_true", help="leave the stack running (stop: see the printed command)")
     args = p.parse_args(argv)
-    global PARSE_INTERVAL
-    PARSE_INTERVAL = args.parse_interval
     today = dt.datetime.now(dt.UTC).date()
     shutil.rmtree(LOCAL, ignore_errors=True)
     LOCAL.mkdir(parents=True)
@@ -424,14 +420,16 @@ def main(argv: list[str] | None = None) -> int:
         if replays or args.cluster_tenants:
             # The stack's standalone Airflow stops first: one scheduler per stack.
             code = "from devstack import stack; s = stack.load_state(); stack.stop_group(s['airflow']['pid'])"
-            subprocess.run([sys.executable, "-c", code], env=_env(LOCAL / "connectors.yaml"), check=True)
+            subprocess.run(
+                [sys.executable, "-c", code], env=_env(LOCAL / "connectors.yaml", args.parse_interval), check=True
+            )
         if replays:
             figures["celery"] = [bench_celery(args, today, workers) for workers in (1, 2)]
         if args.cluster_tenants:
             figures["cluster_tenants"] = bench_cluster_tenants(args, today)
     finally:
         if not args.keep:
-            env = _env(LOCAL / "connectors.yaml")
+            env = _env(LOCAL / "connectors.yaml", args.parse_interval)
             subprocess.run([sys.executable, "-m", "devstack.stack", "down"], env=env, check=False)
     figures["targets_held"] = targets_held(figures)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -313,6 +313,10 @@ def connection_env(conns: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}
 
 
+# Seconds between two parses of the DAG file by Airflow's DAG processor.
+PARSE_INTERVAL = "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"
+
+
 def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, str]:
     """Airflow configuration for the embedded stack (``secrets``: the stack's own by default). The
     Connections are not in it: the stack keeps them in the metadata database (``connections``)."""
@@ -332,8 +336,9 @@ def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) ->
         "AIRFLOW__CORE__PARALLELISM": "4",
         # The DAG file changes only when the registry does: Airflow's 30 s re-parse of every connector
         # took the CPU that tenants' runs need (bench.airflow: 50 connectors 9.94 -> 3.51 s a run with
-        # no re-parse). A changed file is parsed at once: touch it after editing the registry.
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+        # no re-parse). A changed file is parsed at once: touch it after editing the registry. A value
+        # in the environment wins (bench.airflow --parse-interval).
+        PARSE_INTERVAL: os.environ.get(PARSE_INTERVAL, "300"),
         "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)]),
     }
 

@@ -101,7 +101,7 @@ def test_airflow_services_run_celery_with_the_locked_image(compose):
             assert not any("plugins" in m for m in mounts) and "PYTHONPATH" not in svc["environment"]
             assert svc["environment"]["AIRFLOW__CORE__TEST_CONNECTION"] == "Enabled"
             # Parsed as often as in the embedded stack, whose interval bench.airflow measured.
-            interval = "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"
+            interval = stack.PARSE_INTERVAL
             assert svc["environment"][interval] == stack.airflow_env({}, {"fernet_key": ""})[interval]
 
 
