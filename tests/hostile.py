@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 from typing import Any
+from unittest import mock
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from lms_connectors import pipeline
+from lms_connectors.pipeline import catalogue
 from lms_connectors.privacy import pseudonym
 from lms_connectors.rules.context import RunContext
 from lms_connectors.rules.jsonpage import decode_array
@@ -167,7 +169,13 @@ def run_example(
     for h in bad_activity:
         activity_bodies.insert(data.draw(st.integers(0, len(activity_bodies))), h.body)
 
-    with psycopg.connect(w.warehouse.sync_dsn) as conn:
+    # The course rules run chunk by chunk: any chunk size gives the clean run's targets (at most
+    # eight chunks: each is a great-expectations run).
+    chunk = data.draw(st.integers(max(1, len(course_bodies) // 8), catalogue.VALIDATE_CHUNK_ROWS), label="chunk")
+    with (
+        mock.patch.object(catalogue, "VALIDATE_CHUNK_ROWS", chunk),
+        psycopg.connect(w.warehouse.sync_dsn) as conn,
+    ):
         run_pipeline(conn, connector, page(course_bodies), page(activity_bodies), w.cfg, provider)
         got = targets(conn, connector)
         rejected = conn.execute(

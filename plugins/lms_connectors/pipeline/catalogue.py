@@ -30,6 +30,7 @@ from lms_connectors.warehouse.db import lock_connector
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 5000
+VALIDATE_CHUNK_ROWS = 500
 
 
 class MassArchiveBlocked(RuntimeError, PermanentError):
@@ -191,27 +192,8 @@ def validate_courses(
     before any target table changes. Rejects are recorded even when the batch fails."""
     from lms_connectors.rules import quality
 
-    frame = pd.DataFrame(
-        conn.execute(
-            f"SELECT seq, {', '.join(COURSE_COLUMNS)} FROM staging.courses WHERE run_id = %s ORDER BY seq", (run_id,)
-        ).fetchall(),
-        columns=["seq", *COURSE_COLUMNS],
-    )
-    hosts = settings.url_hosts or provider.url_hosts
-    broken = quality.row_rules_by_key(
-        frame.drop(columns=["reject_reason", "reject_detail"]),
-        "seq",
-        quality.course_row_rules(hosts),
-        f"courses_{'_'.join(hosts)}",
-    )
-    # Records the guard or the transform already rejected keep that reason.
-    reasons = frame["reject_reason"].copy()
-    earlier = set(frame.loc[reasons.notna(), "seq"].astype(int))
-    newly = {seq: rule for seq, rule in broken.items() if seq not in earlier}
-    fresh = frame["seq"].isin(newly.keys())
-    reasons[fresh] = frame.loc[fresh, "seq"].map(lambda seq: newly[seq].reason)
     with conn.transaction():
-        quarantine.stage_rejects(conn, newly)
+        checked = _stage_course_rejects(conn, run_id, settings.url_hosts or provider.url_hosts)
         quarantine.mark_rejects(conn, "staging.courses", "reject_reason", "reject_detail", run_id)
         quarantine.record_rejects(
             conn,
@@ -223,12 +205,48 @@ def validate_courses(
                WHERE s.run_id = %s AND s.reject_reason IS NOT NULL""",
             (run_id,),
         )
-    accepted_ids = frame.loc[reasons.isna(), "provider_course_id"]
-    rejected = int(reasons.notna().sum())
-    failures = quality.batch_failures(accepted_ids, rejected, len(frame), settings.max_reject_share, "course")
+    rejected = checked.total - len(checked.accepted_ids)
+    failures = quality.batch_failures(
+        pd.Series(checked.accepted_ids, dtype=object), rejected, checked.total, settings.max_reject_share, "course"
+    )
     quarantine.stop_if_failed(failures, run_id)
-    by_reason = collections.Counter(reasons.dropna())
-    return {"records": len(frame), "rejected": rejected, "rejected_by_reason": dict(by_reason)}
+    return {"records": checked.total, "rejected": rejected, "rejected_by_reason": dict(checked.by_reason)}
+
+
+@dataclasses.dataclass
+class _CheckedCourses:
+    total: int = 0
+    accepted_ids: list[str] = dataclasses.field(default_factory=list)
+    by_reason: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+
+
+def _stage_course_rejects(conn: psycopg.Connection, run_id: str, hosts: tuple[str, ...]) -> _CheckedCourses:
+    """The row rules (course URLs on ``hosts``) on the run's courses, VALIDATE_CHUNK_ROWS at a time (a course carries its whole
+    description, and great-expectations copies the rows it checks), each chunk's newly failing rows
+    staged for ``quarantine.mark_rejects``. Records the guard or the transform already rejected keep
+    that reason."""
+    from lms_connectors.rules import quality
+
+    rules = quality.course_row_rules(hosts)
+    checked = _CheckedCourses()
+    with conn.cursor(name="course_rules") as src:
+        src.execute(
+            f"SELECT seq, {', '.join(COURSE_COLUMNS)} FROM staging.courses WHERE run_id = %s ORDER BY seq", (run_id,)
+        )
+        while chunk := src.fetchmany(VALIDATE_CHUNK_ROWS):
+            frame = pd.DataFrame(chunk, columns=["seq", *COURSE_COLUMNS])
+            earlier = frame.set_index("seq")["reject_reason"].dropna()
+            broken = quality.row_rules_by_key(
+                frame.drop(columns=["reject_reason", "reject_detail"]), "seq", rules, f"courses_{'_'.join(hosts)}"
+            )
+            newly = {seq: rule for seq, rule in broken.items() if seq not in earlier.index}
+            quarantine.stage_rejects(conn, newly)
+            checked.total += len(frame)
+            checked.by_reason.update(earlier)
+            checked.by_reason.update(rule.reason for rule in newly.values())
+            accepted = ~frame["seq"].isin(earlier.index) & ~frame["seq"].isin(newly.keys())
+            checked.accepted_ids.extend(frame.loc[accepted, "provider_course_id"])
+    return checked
 
 
 def load_courses(
