@@ -4,6 +4,9 @@ The words "airflow" and "dag" above also keep the DAG processor's safe mode
 from skipping this file.
 """
 
+from airflow.sdk import get_parsing_context
+
 from lms_connectors.orchestration.dag_factory import build_all
 
-globals().update(build_all())
+# A task's process builds its own DAG only (the DAG processor, every one).
+globals().update(build_all(only=get_parsing_context().dag_id))

@@ -183,6 +183,35 @@ def test_a_provider_that_publishes_late_waits_for_its_data_in_reschedule_mode(ba
     assert "wait_for_activity" not in dagbag.dags["lms_connector_openclassrooms"].task_ids
 
 
+@pytest.mark.parametrize(
+    "dag_id",
+    ["lms_connector_openclassrooms", "lms_connector_linkedin_learning_apply_settings", "lms_connectors_deadlines"],
+)
+def test_a_task_process_builds_its_own_connector_dag_alone(bag, monkeypatch, dag_id):
+    """A task's process parses the DAG file to find its task, with Airflow's parsing context naming
+    the task's DAG: a connector's DAG is then built alone, the same as the DAG processor's (so a
+    task's start does not grow with the registry); for any other DAG, the file builds them all."""
+    import runpy
+
+    from airflow.sdk import DAG
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dagbag, _ = bag
+    path = ROOT / "dags" / "lms_connectors.py"
+    monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, dag_id)
+    built = {k: v for k, v in runpy.run_path(str(path)).items() if isinstance(v, DAG)}
+    in_file = {d for d, dag in dagbag.dags.items() if dag.fileloc == str(path)}
+    assert len(in_file) > 3 and dag_id in in_file
+    assert set(built) == ({dag_id} if dag_id.startswith("lms_connector_") else in_file)
+    # Where the DAG was defined is the DagBag's to set (it loads the file as the DAG processor does).
+    serialized = [
+        {k: v for k, v in DagSerialization.serialize_dag(d).items() if k not in ("fileloc", "relative_fileloc")}
+        for d in (built[dag_id], dagbag.dags[dag_id])
+    ]
+    assert serialized[0] == serialized[1]
+
+
 def test_production_registry_builds_dags_with_the_policies():
     from lms_connectors.orchestration.dag_factory import build_all
 
