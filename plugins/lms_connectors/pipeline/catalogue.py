@@ -205,29 +205,31 @@ def validate_courses(
                WHERE s.run_id = %s AND s.reject_reason IS NOT NULL""",
             (run_id,),
         )
-    rejected = checked.total - len(checked.accepted_ids)
+    rejected = sum(checked.by_reason.values())
+    total = len(checked.accepted_ids) + rejected
     failures = quality.batch_failures(
-        pd.Series(checked.accepted_ids, dtype=object), rejected, checked.total, settings.max_reject_share, "course"
+        pd.Series(checked.accepted_ids, dtype=object), rejected, total, settings.max_reject_share, "course"
     )
     quarantine.stop_if_failed(failures, run_id)
-    return {"records": checked.total, "rejected": rejected, "rejected_by_reason": dict(checked.by_reason)}
+    return {"records": total, "rejected": rejected, "rejected_by_reason": dict(checked.by_reason)}
 
 
 @dataclasses.dataclass
 class _CheckedCourses:
-    total: int = 0
+    """Every checked course is either accepted (its id kept for the batch rules) or counted by reason."""
+
     accepted_ids: list[str] = dataclasses.field(default_factory=list)
     by_reason: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
 def _stage_course_rejects(conn: psycopg.Connection, run_id: str, hosts: tuple[str, ...]) -> _CheckedCourses:
-    """The row rules (course URLs on ``hosts``) on the run's courses, VALIDATE_CHUNK_ROWS at a time (a course carries its whole
-    description, and great-expectations copies the rows it checks), each chunk's newly failing rows
-    staged for ``quarantine.mark_rejects``. Records the guard or the transform already rejected keep
-    that reason."""
+    """The row rules (course URLs on ``hosts``) on the run's courses, VALIDATE_CHUNK_ROWS at a time
+    (a course carries its whole description, and great-expectations copies the rows it checks), each
+    chunk's newly failing rows staged for ``quarantine.mark_rejects``. Records the guard or the
+    transform already rejected keep that reason."""
     from lms_connectors.rules import quality
 
-    rules = quality.course_row_rules(hosts)
+    rules, name = quality.course_row_rules(hosts), f"courses_{'_'.join(hosts)}"
     checked = _CheckedCourses()
     with conn.cursor(name="course_rules") as src:
         src.execute(
@@ -237,11 +239,10 @@ def _stage_course_rejects(conn: psycopg.Connection, run_id: str, hosts: tuple[st
             frame = pd.DataFrame(chunk, columns=["seq", *COURSE_COLUMNS])
             earlier = frame.set_index("seq")["reject_reason"].dropna()
             broken = quality.row_rules_by_key(
-                frame.drop(columns=["reject_reason", "reject_detail"]), "seq", rules, f"courses_{'_'.join(hosts)}"
+                frame.drop(columns=["reject_reason", "reject_detail"]), "seq", rules, name
             )
             newly = {seq: rule for seq, rule in broken.items() if seq not in earlier.index}
             quarantine.stage_rejects(conn, newly)
-            checked.total += len(frame)
             checked.by_reason.update(earlier)
             checked.by_reason.update(rule.reason for rule in newly.values())
             accepted = ~frame["seq"].isin(earlier.index) & ~frame["seq"].isin(newly.keys())
