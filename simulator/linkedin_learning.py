@@ -76,10 +76,11 @@ def _launch_url(world_url: Any) -> Any:
 
 
 def _image_url(world_url: Any) -> Any:
-    """LinkedIn serves images from its CDN (a URL a test set on purpose is served as it is)."""
+    """Live learningAssets pages serve ``images.primary`` from cdn.lynda.com (the Lynda heritage;
+    a URL a test set on purpose is served as it is)."""
     prefix = "https://user.oc-static.com/courses/"
     if isinstance(world_url, str) and world_url.startswith(prefix):
-        return "https://media.licdn.com/dms/image/" + world_url.removeprefix(prefix)
+        return "https://cdn.lynda.com/course/" + world_url.removeprefix(prefix)
     return world_url
 
 

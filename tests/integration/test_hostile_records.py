@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 import pytest
 import requests
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lms_connectors import providers
@@ -42,6 +42,7 @@ from lms_connectors.rules.settings import iso_639_1_codes, parse_settings
 from tests.builders import PROVIDERS, create_database, drop_database, provider_client
 from tests.hostile import (
     END,
+    EXAMPLES,
     HOSTILE_SETTINGS,
     HOSTILE_TIMEOUT,
     SAFE_TEXT,
@@ -226,6 +227,28 @@ def bad_duration(draw: st.DrawFn, record: dict[str, Any], shape: Shape) -> dict[
     return placed(record, duration, value)
 
 
+def unsafe_urls(host: str) -> st.SearchStrategy[str]:
+    """URLs a course may not carry: another scheme or host, hidden credentials, markup."""
+    return st.sampled_from(
+        [
+            "javascript:alert(1)",
+            "JAVASCRIPT:alert(document.cookie)",
+            "data:text/html,<script>alert(1)</script>",
+            "file:///etc/passwd",
+            "ftp://files.example/course",
+            "//evil.example/x",
+            "/courses/1",
+            "https://",
+            "https:// spaced.example",
+            f"http://{host}/courses/1",
+            "https://evil.example/courses/1",
+            f"https://{host}.evil.example/x",
+            f"https://user:pw@{host}/x",
+            f'https://{host}/x"onmouseover="alert(1)',
+        ]
+    )
+
+
 @st.composite
 def hostile_course(draw: st.DrawFn, provider: Any, clean: dict[str, Any], n: int) -> Hostile:
     id_path = provider.course_schema.field("id").path
@@ -245,29 +268,8 @@ def hostile_course(draw: st.DrawFn, provider: Any, clean: dict[str, Any], n: int
         field = shape.by_name.get("language") or shape.by_name["locale"]
         value = draw(st.one_of(st.sampled_from(NOT_ISO_639_1), st.sampled_from(["french", "f", "123", "zz-ZZ"])))
         return Hostile(cls, dumps(placed(record, field.path, value)), "invalid_language")
-    host = provider.url_hosts[0]
-    value = draw(
-        st.sampled_from(
-            [
-                "javascript:alert(1)",
-                "JAVASCRIPT:alert(document.cookie)",
-                "data:text/html,<script>alert(1)</script>",
-                "file:///etc/passwd",
-                "ftp://files.example/course",
-                "//evil.example/x",
-                "/courses/1",
-                "https://",
-                "https:// spaced.example",
-                f"http://{host}/courses/1",
-                "https://evil.example/courses/1",
-                f"https://{host}.evil.example/x",
-                f"https://user:pw@{host}/x",
-                f'https://{host}/x"onmouseover="alert(1)',
-            ]
-        )
-    )
-    path = draw(st.sampled_from([shape.by_name["url"].path, shape.by_name["image_url"].path]))
-    return Hostile("unsafe_url", dumps(placed(record, path, value)), "invalid_url")
+    value = draw(unsafe_urls(provider.url_hosts[0]))
+    return Hostile("unsafe_url", dumps(placed(record, shape.by_name["url"].path, value)), "invalid_url")
 
 
 @st.composite
@@ -370,3 +372,40 @@ def test_one_hostile_record_in_a_small_tenants_day_does_not_stop_the_run(clean_w
     # The clean record of each pair loaded as in the clean run; the hostile twin changed nothing.
     assert len(got["daily"]) == len(activity)
     assert set(got["daily"]) <= set(w.reference["daily"])
+
+
+@settings(HOSTILE_SETTINGS, max_examples=max(3, EXAMPLES // 10))
+@given(data=st.data())
+def test_a_bad_or_foreign_image_drops_the_image_never_the_course(clean_world, data):
+    """An image is decoration: a course whose image URL is unsafe or on another host loads as in the
+    clean run without its image, nothing is quarantined, and the validation counts the drop."""
+    provider, w, _ = clean_world
+    id_path, image = provider.course_schema.field("id").path, provider.course_schema.field("image_url").path
+    picked = data.draw(st.lists(st.integers(0, len(w.courses) - 1), min_size=1, max_size=3, unique=True))
+    courses = list(w.courses)
+    for i in picked:
+        courses[i] = placed(courses[i], image, data.draw(unsafe_urls(provider.url_hosts[0])))
+    dropped = {str(guard.lookup(courses[i], id_path)) for i in picked}
+    connector = f"img{next(_examples)}"
+    with psycopg.connect(w.warehouse.sync_dsn) as conn:
+        run_pipeline(
+            conn, connector, page(list(map(dumps, courses))), page(list(map(dumps, w.activity))), w.cfg, provider
+        )
+        got = targets(conn, connector)
+        rejected = conn.execute(
+            "SELECT reason FROM ops.rejected_records WHERE connector_id = %s", (connector,)
+        ).fetchall()
+        (counts,) = conn.execute(
+            "SELECT counts -> 'validate_courses' FROM ops.sync_runs WHERE run_id = %s", (f"hostile/{connector}",)
+        ).fetchone()
+    image_column = 9  # TARGETS["courses"]: provider_course_id, ..., launch_url, image_url, ...
+    assert dropped <= {row[0] for row in got["courses"]}, "a course was dropped for its image"
+    expected = [
+        (*row[:image_column], None, *row[image_column + 1 :]) if row[0] in dropped else row
+        for row in w.reference["courses"]
+    ]
+    assert got["courses"] == expected
+    assert {k: v for k, v in got.items() if k != "courses"} == {k: v for k, v in w.reference.items() if k != "courses"}
+    assert rejected == []
+    assert counts["images_dropped"] == len(picked)
+    assert counts["images_dropped_by_reason"] == {"invalid_image_url": len(picked)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ from lms_connectors.providers.linkedin_learning.contract import COURSE_SCHEMA, D
 from lms_connectors.providers.linkedin_learning.convert import course_row, duration_minutes
 from lms_connectors.rules import guard
 from lms_connectors.rules.encodings import parse_epoch_ms as from_epoch_ms
+from tests.builders import ROOT
 
 
 @pytest.mark.parametrize(
@@ -126,3 +128,27 @@ def test_measured_time_is_the_seconds_viewed_whatever_the_duration_and_progress(
     assert PROVIDER.time_spent_minutes(750, 40, seconds) == minutes
     series = PROVIDER.time_spent_minutes(pd.Series([750.0]), pd.Series([40.0]), pd.Series([float(seconds)]))
     assert series.tolist() == [minutes]
+
+
+def test_a_live_shaped_assets_page_keeps_every_course_and_its_image():
+    """Live pages serve images from cdn.lynda.com and launch URLs from www.linkedin.com: every course
+    of such a page passes the course rules with its image kept."""
+    from lms_connectors.rules import quality
+
+    page = json.loads((ROOT / "tests" / "fixtures" / "live_shapes" / "linkedin_learning_assets.json").read_text())
+    rows = []
+    for element in page["elements"]:
+        screened = guard.screen(element, COURSE_SCHEMA)
+        assert screened.reason is None, screened.detail
+        rows.append(course_row(screened.record))
+    launch, images = PROVIDER.course_hosts(())
+    frame = pd.DataFrame(rows)
+    assert not quality.images_to_drop(frame["image_url"], images).any()
+    assert frame["image_url"].str.startswith("https://cdn.lynda.com/").all()
+    rules = quality.course_row_rules(launch)
+    assert (
+        quality.row_reasons(frame.drop(columns=["reject_reason", "reject_detail"]), rules, "live_linkedin").isna().all()
+    )
+    # An image elsewhere is dropped, never the course; a launch URL elsewhere still is a reason.
+    assert quality.images_to_drop(pd.Series(["https://images.example/x.jpg"]), images).all()
+    assert not quality.images_to_drop(pd.Series([None]), images).any()

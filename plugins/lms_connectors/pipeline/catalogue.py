@@ -193,7 +193,7 @@ def validate_courses(
     from lms_connectors.rules import quality
 
     with conn.transaction():
-        checked = _stage_course_rejects(conn, run_id, settings.url_hosts or provider.url_hosts)
+        checked = _stage_course_rejects(conn, run_id, *provider.course_hosts(settings.url_hosts))
         quarantine.mark_rejects(conn, "staging.courses", "reject_reason", "reject_detail", run_id)
         quarantine.record_rejects(
             conn,
@@ -211,7 +211,20 @@ def validate_courses(
         pd.Series(checked.accepted_ids, dtype=object), rejected, total, settings.max_reject_share, "course"
     )
     quarantine.stop_if_failed(failures, run_id)
-    return {"records": total, "rejected": rejected, "rejected_by_reason": dict(checked.by_reason)}
+    if checked.images_dropped:
+        log.warning(
+            "dropped the image of %d courses (%s), the courses kept; their hosts: %s",
+            checked.images_dropped,
+            checked.image_drop_detail,
+            ", ".join(f"{host} ({n})" for host, n in checked.image_hosts_dropped.most_common(5)),
+        )
+    return {
+        "records": total,
+        "rejected": rejected,
+        "rejected_by_reason": dict(checked.by_reason),
+        "images_dropped": checked.images_dropped,
+        "images_dropped_by_reason": {quality.IMAGE_DROPPED: checked.images_dropped} if checked.images_dropped else {},
+    }
 
 
 @dataclasses.dataclass
@@ -220,17 +233,24 @@ class _CheckedCourses:
 
     accepted_ids: list[str] = dataclasses.field(default_factory=list)
     by_reason: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    # Courses kept without their image, and the hosts those images were on (for the log).
+    images_dropped: int = 0
+    image_drop_detail: str = ""
+    image_hosts_dropped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
-def _stage_course_rejects(conn: psycopg.Connection, run_id: str, hosts: tuple[str, ...]) -> _CheckedCourses:
-    """The row rules (course URLs on ``hosts``) on the run's courses, VALIDATE_CHUNK_ROWS at a time
+def _stage_course_rejects(
+    conn: psycopg.Connection, run_id: str, hosts: tuple[str, ...], image_hosts: tuple[str, ...]
+) -> _CheckedCourses:
+    """The row rules (launch URLs on ``hosts``) on the run's courses, VALIDATE_CHUNK_ROWS at a time
     (a course carries its whole description, and great-expectations copies the rows it checks), each
     chunk's newly failing rows staged for ``quarantine.mark_rejects``. Records the guard or the
-    transform already rejected keep that reason."""
+    transform already rejected keep that reason. An image not on ``image_hosts`` is dropped from its
+    course in staging, and counted."""
     from lms_connectors.rules import quality
 
     rules, name = quality.course_row_rules(hosts), f"courses_{'_'.join(hosts)}"
-    checked = _CheckedCourses()
+    checked = _CheckedCourses(image_drop_detail=quality.image_drop_detail(image_hosts))
     with conn.cursor(name="course_rules") as src:
         src.execute(
             f"SELECT seq, {', '.join(COURSE_COLUMNS)} FROM staging.courses WHERE run_id = %s ORDER BY seq", (run_id,)
@@ -238,6 +258,7 @@ def _stage_course_rejects(conn: psycopg.Connection, run_id: str, hosts: tuple[st
         while chunk := src.fetchmany(VALIDATE_CHUNK_ROWS):
             frame = pd.DataFrame(chunk, columns=["seq", *COURSE_COLUMNS])
             earlier = frame.set_index("seq")["reject_reason"].dropna()
+            _drop_images(conn, run_id, frame, image_hosts, checked)
             broken = quality.row_rules_by_key(
                 frame.drop(columns=["reject_reason", "reject_detail"]), "seq", rules, name
             )
@@ -248,6 +269,31 @@ def _stage_course_rejects(conn: psycopg.Connection, run_id: str, hosts: tuple[st
             accepted = ~frame["seq"].isin(earlier.index) & ~frame["seq"].isin(newly.keys())
             checked.accepted_ids.extend(frame.loc[accepted, "provider_course_id"])
     return checked
+
+
+def _drop_images(
+    conn: psycopg.Connection, run_id: str, frame: pd.DataFrame, hosts: tuple[str, ...], checked: _CheckedCourses
+) -> None:
+    """Blank the images of ``frame``'s courses that are not on ``hosts``, in the frame and in staging."""
+    from urllib.parse import urlsplit
+
+    from lms_connectors.rules import quality
+
+    drop = quality.images_to_drop(frame["image_url"], hosts) & frame["reject_reason"].isna()
+    if not drop.any():
+        return
+    for url in frame.loc[drop, "image_url"]:
+        try:
+            host = urlsplit(str(url)).hostname or "(no host)"
+        except ValueError:
+            host = "(unreadable)"
+        checked.image_hosts_dropped[host[:100]] += 1
+    conn.execute(
+        "UPDATE staging.courses SET image_url = NULL WHERE run_id = %s AND seq = ANY(%s)",
+        (run_id, [int(s) for s in frame.loc[drop, "seq"]]),
+    )
+    frame.loc[drop, "image_url"] = None
+    checked.images_dropped += int(drop.sum())
 
 
 def load_courses(

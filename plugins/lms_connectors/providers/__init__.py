@@ -129,6 +129,9 @@ class Provider:
     # Hosts (and their subdomains) a course's launch and image URLs may point to; a connector's
     # settings may name others (url_hosts).
     url_hosts: ClassVar[tuple[str, ...]] = ()
+    # Further hosts its live API serves course images from (a CDN of its own). An image elsewhere is
+    # dropped, never the course.
+    image_hosts: ClassVar[tuple[str, ...]] = ()
     # Extras every provider's client reads when set (providers.http.client_options_from_extra).
     common_extras: ClassVar[tuple[str, ...]] = ("plain_http_hosts", "concurrent_requests")
     # Pages of one listing asked at once (the Connection's extra concurrent_requests overrides it).
@@ -163,6 +166,12 @@ class Provider:
         fields |= self.connection_form
         fields.setdefault("base_url", FormField("API base URL", description="The provider's API root, https"))
         return fields
+
+    def course_hosts(self, configured: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The hosts of a course's launch URL and of its image: a connector's ``url_hosts`` setting
+        (``configured``) replaces the provider's own; images may also be on its image hosts."""
+        launch = configured or self.url_hosts
+        return launch, tuple(dict.fromkeys((*launch, *self.image_hosts)))
 
     def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
         """The core's staging row (``catalogue.COURSE_COLUMNS``) of a screened course record."""

@@ -25,6 +25,8 @@ class LinkedInLearning(Provider):
     activity_schema = contract.ACTIVITY_SCHEMA
     kept_statuses = contract.KEPT_STATUSES
     url_hosts = ("linkedin.com", "licdn.com")
+    # Live learningAssets pages serve images.primary from cdn.lynda.com (the Lynda heritage).
+    image_hosts = ("lynda.com",)
     activity_timestamps = "epoch_ms"
     time_spent_rule = "measured"
     # Reports say how fresh they are (latestDataAt): a day is loaded once LinkedIn's data covers it.
