@@ -177,7 +177,11 @@ def start(data_dir: Path) -> str:
     # When run as root, pgserver runs postgres as its own user, which must reach the folder.
     with contextlib.suppress(PermissionError):
         data_dir.parent.chmod(0o755)
-    pgserver.get_server(data_dir, cleanup_mode=None)
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    if pid(data_dir) is None:
+        # pgserver keeps one handle per folder and process, and starts its server only when it makes
+        # the handle: a server stopped since (a crash test's immediate stop) is started here again.
+        server.ensure_postgres_running()
     return str(data_dir)
 
 
@@ -194,12 +198,18 @@ def pid(data_dir: Path) -> int | None:
     return value
 
 
-def stop(data_dir: Path, timeout: float = 30.0) -> bool:
-    """Fast shutdown (SIGINT to the postmaster); True if a server was running."""
+# Postgres' shutdown modes, by the signal its postmaster takes: "fast" rolls back every session and
+# checkpoints; "immediate" stops at once, as a crash does (the next start runs crash recovery, which
+# empties unlogged tables).
+SHUTDOWN_SIGNALS = {"fast": signal.SIGINT, "immediate": signal.SIGQUIT}
+
+
+def stop(data_dir: Path, timeout: float = 30.0, mode: str = "fast") -> bool:
+    """Shut the server down (``mode``: "fast" or "immediate"); True if a server was running."""
     value = pid(data_dir)
     if value is None:
         return False
-    os.kill(value, signal.SIGINT)
+    os.kill(value, SHUTDOWN_SIGNALS[mode])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -421,3 +421,23 @@ def tag_every_course(warehouse: Warehouse) -> int:
     return warehouse.execute(
         "INSERT INTO lms.course_tags (lms_course_id, tag) SELECT lms_course_id, 'admin-pick' FROM lms.courses"
     )
+
+
+def begin_run(profile: Profile, settings: dict[str, Any], day: Any, name: str = "steps") -> tuple[Any, dict[str, Any]]:
+    """A run of ``profile``'s connector for ``day`` begun in the warehouse as its config task begins
+    one (the Connections from the environment): its registry entry and its context as the tasks get
+    it through XCom, for ``lms_connectors.orchestration.steps.run_step``."""
+    from lms_connectors import pipeline
+    from lms_connectors.providers.registry import load_registry
+    from lms_connectors.rules.context import RunRequest
+    from lms_connectors.rules.settings import parse_settings
+    from lms_connectors.warehouse.db import connect
+
+    spec = next(s for s in load_registry() if s.provider == profile.provider)
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    request = RunRequest(f"{spec.dag_id}/{name}__{day}", spec.id, start, start + dt.timedelta(days=1))
+    ctx = request.with_settings(parse_settings(settings, spec.variable))
+    with connect(spec.warehouse_conn_id) as conn:
+        pipeline.begin(conn, request, spec.dag_id)
+        pipeline.record_settings(conn, ctx)
+    return spec, ctx.to_xcom()

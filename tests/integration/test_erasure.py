@@ -7,14 +7,18 @@ table holding learner data that erasure does not cover fails this test.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
+import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 
-from tests.builders import PROVIDERS, TEST_KEY
+from tests.builders import PROVIDERS, TEST_KEY, begin_run
 
 pytestmark = pytest.mark.integration
 DAYS = [dt.date(2026, 11, 4), dt.date(2026, 11, 5)]
@@ -232,3 +236,96 @@ def test_the_cli_counts_then_erases(dags, airflow_env, warehouse, sim, capsys):
     assert warehouse.scalar("SELECT count(*) FROM stats.course_progress WHERE user_id = %s", (user_id,)) == 0
     assert privacy.main(["erase", "--reason", "nobody"]) == 2
     assert "name at least one LMS user id or email" in capsys.readouterr().err
+
+
+@contextlib.contextmanager
+def step_held_before_commit(warehouse, run_key: str) -> Iterator[None]:
+    """A step of ``run_key`` started meanwhile does its work and then waits, its transaction open,
+    until the block ends: this session holds the run's ops.sync_runs row, which every step updates
+    last, in the transaction of its work."""
+    with warehouse.connect() as holder:
+        holder.execute("SELECT 1 FROM ops.sync_runs WHERE run_id = %s FOR UPDATE", (run_key,))
+        yield
+
+
+def started(fn, *args) -> tuple[threading.Thread, list]:
+    done: list = []
+    thread = threading.Thread(target=lambda: done.append(fn(*args)), daemon=True)
+    thread.start()
+    return thread, done
+
+
+def learner_rows(warehouse, user_id: str) -> int:
+    return warehouse.scalar(
+        """SELECT (SELECT count(*) FROM stats.course_progress WHERE user_id = %(u)s)
+                + (SELECT count(*) FROM stats.course_progress_daily WHERE user_id = %(u)s)""",
+        {"u": user_id},
+    )
+
+
+def erase_by_email(email: str) -> int:
+    from lms_connectors.privacy import commands as privacy
+
+    return privacy.main(["erase", "--email", email, "--reason", "request 2026-7", "--apply"])
+
+
+def test_erasure_by_email_finds_an_lms_email_stored_with_spaces_and_capitals(dags, airflow_env, warehouse, sim, capsys):
+    """The pipeline matches ' Jane.Doe@Example.COM ' trimmed and folded: so does erasure."""
+    assert dags.run(DAYS[0]) == "success"
+    user_id, email, _ = busiest_learner(warehouse)
+    warehouse.execute("UPDATE lms.users SET email = %s WHERE user_id = %s", (f"  {email.upper()} ", user_id))
+    assert learner_rows(warehouse, user_id) > 0
+    assert erase_by_email(email.strip().lower()) == 0
+    capsys.readouterr()
+    assert learner_rows(warehouse, user_id) == 0
+
+
+def test_an_erasure_waits_for_a_load_in_flight_which_cannot_bring_the_learner_back(
+    dags, profile, airflow_env, warehouse, sim, capsys
+):
+    from lms_connectors.orchestration.steps import run_step
+    from lms_connectors.pipeline import ACTIVITY
+
+    assert dags.run(DAYS[0]) == "success"
+    user_id, email, _ = busiest_learner(warehouse)
+    spec, cfg = begin_run(profile, airflow_env, DAYS[1])
+    for step in ACTIVITY.steps[:3]:
+        run_step(spec, cfg, step)
+    assert warehouse.scalar("SELECT count(*) FROM staging.progress WHERE user_id = %s", (user_id,)) > 0
+    with step_held_before_commit(warehouse, cfg["run_key"]):
+        load, _ = started(run_step, spec, cfg, ACTIVITY.load)
+        time.sleep(2)  # the load has merged and waits to commit, the connector's lock held
+        erasure, erased = started(erase_by_email, email)
+        erasure.join(3)
+        assert erasure.is_alive(), "the erasure did not wait for the load in flight"
+    load.join(60)
+    erasure.join(60)
+    assert erased == [0]
+    capsys.readouterr()
+    assert learner_rows(warehouse, user_id) == 0
+
+
+def test_a_learner_erased_while_their_records_were_staged_is_not_loaded(
+    dags, profile, airflow_env, warehouse, sim, capsys
+):
+    """The extract read the suppression list before the erasure committed, and its records of the
+    learner committed after the erasure's deletes: the load sees an erasure since, and the run
+    extracts its day again (the records now dropped) before loading anything."""
+    from lms_connectors.orchestration.steps import run_step
+    from lms_connectors.pipeline import ACTIVITY
+
+    assert dags.run(DAYS[0]) == "success"
+    user_id, email, _ = busiest_learner(warehouse)
+    spec, cfg = begin_run(profile, airflow_env, DAYS[1])
+    with step_held_before_commit(warehouse, cfg["run_key"]):
+        extract, _ = started(run_step, spec, cfg, ACTIVITY.extract)
+        time.sleep(3)  # staged, waiting to commit
+        assert erase_by_email(email) == 0
+    extract.join(60)
+    capsys.readouterr()
+    assert warehouse.scalar("SELECT count(*) FROM staging.raw_activity WHERE run_id = %s", (cfg["run_key"],)) > 0
+    for step in ACTIVITY.steps[1:]:
+        run_step(spec, cfg, step)
+    assert learner_rows(warehouse, user_id) == 0
+    counts = warehouse.scalar("SELECT counts FROM ops.sync_runs WHERE run_id = %s", (cfg["run_key"],))
+    assert counts["extract_progress"]["suppressed"] > 0, "the day was not extracted again"

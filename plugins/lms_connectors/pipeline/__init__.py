@@ -23,11 +23,14 @@ so the steps import their modules (pandas, great-expectations) when they run.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lms_connectors.rules.context import RunContext, RunRequest
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,22 +52,51 @@ class Connector:
 
 @dataclasses.dataclass(frozen=True)
 class Pipeline:
-    """One entity's steps, in the skeleton's order."""
+    """One entity's steps, in the skeleton's order, and the staging table each of the extract and
+    the transform fills with one row per record for the run (the next steps read them)."""
 
     entity: str
     extract: str
     transform: str
     validate: str
     load: str
+    extracted_to: str
+    transformed_to: str
 
     @property
     def steps(self) -> tuple[str, str, str, str]:
         return (self.extract, self.transform, self.validate, self.load)
 
+    def input_of(self, step: str) -> tuple[str, str] | None:
+        """The (earlier step, staging table) whose rows ``step`` reads; None for the extract."""
+        if step == self.extract:
+            return None
+        if step == self.transform:
+            return self.extract, self.extracted_to
+        return self.transform, self.transformed_to
 
-CATALOGUE = Pipeline("catalogue", "extract_courses", "transform_courses", "validate_courses", "load_courses")
-ACTIVITY = Pipeline("activity", "extract_progress", "transform_progress", "validate_progress", "load_progress")
+
+CATALOGUE = Pipeline(
+    "catalogue",
+    "extract_courses",
+    "transform_courses",
+    "validate_courses",
+    "load_courses",
+    "staging.raw_courses",
+    "staging.courses",
+)
+ACTIVITY = Pipeline(
+    "activity",
+    "extract_progress",
+    "transform_progress",
+    "validate_progress",
+    "load_progress",
+    "staging.raw_activity",
+    "staging.progress",
+)
 PIPELINES = (CATALOGUE, ACTIVITY)
+# Times a step runs its pipeline again from the extract because its input was lost before it fails.
+MAX_RESTAGES = 2
 # Every step of a run, in the order one run takes them.
 ALL_STEPS = tuple(step for p in PIPELINES for step in p.steps)
 
@@ -212,6 +244,7 @@ def _load_progress(s: Step) -> None:
         measured=s.connector.provider.time_rule.summed_by_day,
         delete_unreported=ctx.delete_unreported,
         max_replay_delete_share=ctx.settings.max_replay_delete_share,
+        erasure_generation=s.earlier(ACTIVITY.extract).get("erasure_generation"),
     )
     s.also_record.append(lambda conn: runs.record_progress(conn, ctx.run_key, transformed, merge))
 
@@ -244,13 +277,59 @@ def run(
     *,
     approved_digest: str | None = None,
 ) -> dict[str, Any]:
-    """Run the step ``name`` of a pipeline for the run ``ctx``; record its seconds and counts; return the counts."""
+    """Run the step ``name`` of a pipeline for the run ``ctx``; record its seconds and counts; return the counts.
+
+    A step first checks that the staging rows it reads are all there: as many as the step that
+    staged them counted (a warehouse restart or failover empties the unlogged staging tables; an
+    erasure deletes its learner's rows). When they are not, or the load finds an erasure committed
+    since the extract, the pipeline's steps run again from its extract, then this one: a day is
+    loaded whole or the task fails, never with less than the provider sent."""
+    from lms_connectors.rules.errors import StagingLost
+
+    if name not in _STEPS:
+        raise ValueError(f"no pipeline step {name!r}; steps: {', '.join(_STEPS)}")
+    entity = next(p for p in PIPELINES if name in p.steps)
+    for attempt in range(MAX_RESTAGES + 1):
+        try:
+            _check_input(conn, ctx, entity, name)
+            return _run_step(name, conn, ctx, connector, approved_digest)
+        except StagingLost as lost:
+            conn.rollback()  # whatever the step left open
+            if attempt == MAX_RESTAGES:
+                raise StagingLost(f"{lost}; still so after extracting the run's {entity.entity} again") from None
+            log.warning("%s before %s: running %s again from %s", lost, name, entity.entity, entity.extract)
+            for earlier in entity.steps[: entity.steps.index(name)]:
+                _run_step(earlier, conn, ctx, connector, approved_digest)
+    raise AssertionError("unreachable")
+
+
+def _check_input(conn: psycopg.Connection, ctx: RunContext, entity: Pipeline, name: str) -> None:
+    """StagingLost when the run's rows of the staging table ``name`` reads are not what staged them."""
+    from lms_connectors.rules.errors import StagingLost
     from lms_connectors.warehouse import runs
 
-    try:
-        work = _STEPS[name]
-    except KeyError:
-        raise ValueError(f"no pipeline step {name!r}; steps: {', '.join(_STEPS)}") from None
+    source = entity.input_of(name)
+    if source is None:
+        return
+    step, table = source
+    with conn.transaction():
+        expected = runs.step_counts(conn, ctx.run_key, step).get("records")
+        found = runs.staged_rows(conn, table, ctx.run_key) if expected is not None else None
+    if expected is None:
+        return  # not staged by this run's pipeline (a step run alone, as a benchmark does)
+    if found != expected:
+        raise StagingLost(
+            f"{table} holds {found} rows of run {ctx.run_key} where {step} staged {expected} (a warehouse restart "
+            "or failover empties staging; an erasure removes its learner's rows)"
+        )
+
+
+def _run_step(
+    name: str, conn: psycopg.Connection, ctx: RunContext, connector: Connector, approved_digest: str | None
+) -> dict[str, Any]:
+    from lms_connectors.warehouse import runs
+
+    work = _STEPS[name]
     t0 = time.monotonic()
     step = Step(conn, ctx, connector, approved_digest)
     work(step)
@@ -258,6 +337,10 @@ def run(
         for record in step.also_record:
             record(conn)
         runs.record_step(conn, ctx.run_key, name, time.monotonic() - t0, step.counts)
+    # A step that read outside its own transaction blocks (its keys, an earlier step's counts) left
+    # one open, holding its work as savepoints: committed here, so the next step, in this session or
+    # another (validation reads through a second one), sees it.
+    conn.commit()
     return step.counts
 
 

@@ -28,7 +28,7 @@ from lms_connectors.privacy.pseudonym import learner_hash
 from lms_connectors.providers import Provider
 from lms_connectors.rules import guard, listing
 from lms_connectors.rules import records as r
-from lms_connectors.rules.errors import PermanentError
+from lms_connectors.rules.errors import PermanentError, StagingLost
 from lms_connectors.rules.paths import sql_statements
 from lms_connectors.rules.settings import ConnectorSettings
 from lms_connectors.warehouse import quarantine
@@ -92,8 +92,17 @@ def extract_activity(
     )
 
 
-def suppressed_hashes(conn: psycopg.Connection) -> frozenset[str]:
-    return frozenset(h for (h,) in conn.execute("SELECT suppression_hash FROM ops.suppressed_learners"))
+def suppressed_hashes(conn: psycopg.Connection) -> tuple[int, frozenset[str]]:
+    """The erasures applied so far (a counter) and the suppression list they left, in one snapshot."""
+    generation, hashes = conn.execute(
+        """SELECT (SELECT generation FROM ops.erasure_generation),
+                  ARRAY(SELECT suppression_hash FROM ops.suppressed_learners)"""
+    ).fetchone()
+    return int(generation), frozenset(hashes)
+
+
+def erasure_generation(conn: psycopg.Connection) -> int:
+    return int(conn.execute("SELECT generation FROM ops.erasure_generation").fetchone()[0])
 
 
 def _extract_activity(
@@ -106,7 +115,9 @@ def _extract_activity(
 ) -> dict[str, int]:
     email_path = schema.field(r.LEARNER).path
     seq = suppressed = 0
-    erased = suppressed_hashes(conn) if suppression_key is not None else frozenset()
+    generation, erased = suppressed_hashes(conn)
+    if suppression_key is None:
+        erased = frozenset()
     with conn.transaction():
         conn.execute("DELETE FROM staging.raw_activity WHERE run_id = %s", (run_id,))
         with (
@@ -138,7 +149,7 @@ def _extract_activity(
                 if seq and seq % 200_000 < len(page):
                     log.info("staged %d activity records so far", seq)
     log.info("staged %d raw activity records for run %s (%d of erased learners dropped)", seq, run_id, suppressed)
-    return {"records": seq, "suppressed": suppressed}
+    return {"records": seq, "suppressed": suppressed, "erasure_generation": generation}
 
 
 def _stage_user_hashes(conn: psycopg.Connection, key: bytes) -> None:
@@ -470,8 +481,10 @@ def load_progress(
     measured: bool = False,
     delete_unreported: bool = False,
     max_replay_delete_share: float = 0.1,
+    erasure_generation: int | None = None,
 ) -> dict[str, Any]:
     """Current progress (newer provider record wins) and the days' snapshot, in one transaction.
+
 
     ``measured``: the provider reports the time viewed per day (its records
     carry ``time_viewed_minutes``); time spent is then the sum over the key's
@@ -486,7 +499,7 @@ def load_progress(
     ``delete_unreported`` they are deleted, except the keys of records the run
     rejected, not at all while a rejected record has no key, and never more
     than ``max_replay_delete_share`` of a day's rows (ReplayDeleteBlocked,
-    nothing changed).
+    nothing changed). ``erasure_generation``: see :func:`_check_no_erasure_since`.
     """
     sql = sql_statements("stats/merge_progress.sql")
     # The days the interval touches: [its first day, the day after its last).
@@ -494,6 +507,7 @@ def load_progress(
     params = {"run_id": run_id, "connector_id": connector_id, "day_from": interval_start.date(), "day_to": last}
     with conn.transaction():
         lock_connector(conn, connector_id)
+        _check_no_erasure_since(conn, erasure_generation)
         conn.execute(sql["memory"])
         diff = _day_diff(conn, sql, params, delete_unreported, max_replay_delete_share)
         fresh, deleted = diff["fresh"], diff["deleted"]
@@ -537,6 +551,20 @@ def load_progress(
             deletion,
         )
     return result
+
+
+def _check_no_erasure_since(conn: psycopg.Connection, extracted_at: int | None) -> None:
+    """StagingLost, with nothing changed, when an erasure committed after the run's extract read the
+    suppression list (``extracted_at``: the erasures it had honoured): the staged records may hold
+    that learner. Checked under the connector lock, which an erasure holds too."""
+    if extracted_at is None:
+        return
+    now = erasure_generation(conn)
+    if now != extracted_at:
+        raise StagingLost(
+            f"{now - extracted_at} erasure(s) committed while this run's activity was staged: it may hold an "
+            "erased learner the extract could not drop yet"
+        )
 
 
 def stale_statistics(written: dict[str, int], known: dict[str, float]) -> bool:

@@ -28,6 +28,7 @@ from lms_connectors.privacy import pseudonym
 from lms_connectors.privacy.pseudonym import learner_hash, normalise_email
 from lms_connectors.rules.errors import PermanentError
 from lms_connectors.warehouse.audit import audit
+from lms_connectors.warehouse.db import lock_connector
 
 log = logging.getLogger(__name__)
 ERASED = "[erased]"
@@ -99,9 +100,7 @@ def identify(
             for (e,) in conn.execute("SELECT email FROM lms.users WHERE user_id = ANY(%s)", (sorted(ids),))
         }
     if mails:
-        ids |= {
-            u for (u,) in conn.execute("SELECT user_id FROM lms.users WHERE lower(email) = ANY(%s)", (sorted(mails),))
-        }
+        ids |= users_with_emails(conn, mails)
     versions = dict(
         conn.execute("SELECT connector_id, max(version) FROM ops.pseudonym_keys GROUP BY connector_id").fetchall()
     )
@@ -121,6 +120,21 @@ def identify(
     return Person(tuple(sorted(ids)), tuple(sorted(mails)), tuple(sorted(hashes)), tuple(sorted(suppression)))
 
 
+def users_with_emails(conn: psycopg.Connection, emails: set[str]) -> set[str]:
+    """The LMS users whose email is one of ``emails`` (normalised) as the pipeline matches them:
+    :func:`normalise_email` of the stored email, so ``' Jane.Doe@Example.com '`` is found by
+    ``jane.doe@example.com``. Every user is read (keyset pages): no SQL expression trims and folds
+    exactly as Python does, and a request is rare."""
+    found: set[str] = set()
+    last = ""
+    while users := conn.execute(
+        "SELECT user_id, email FROM lms.users WHERE user_id > %s ORDER BY user_id LIMIT 50000", (last,)
+    ).fetchall():
+        found |= {u for u, e in users if isinstance(e, str) and normalise_email(e) in emails}
+        last = users[-1][0]
+    return found
+
+
 def erase(
     conn: psycopg.Connection,
     person: Person,
@@ -136,6 +150,10 @@ def erase(
         raise ErasureRequestError("give the reason of the erasure (a ticket, a request reference)")
 
     def work() -> dict[str, int]:
+        # Every connector's lock, in one order (a load holds its own): a load in flight finishes first,
+        # and none starts before this commits, so no load can bring back what is deleted here.
+        for connector in sorted(known_connectors(conn)):
+            lock_connector(conn, connector)
         counts = _delete_rows(conn, person)
         counts["ops.sync_runs (emails blanked)"] = _blank_run_records(conn, person.emails)
         counts["ops.suppressed_learners (added)"] = sum(
@@ -146,6 +164,8 @@ def erase(
             ).rowcount
             for h in person.suppression_hashes
         )
+        # Runs whose records were staged before this commit extract their day again before loading.
+        conn.execute("UPDATE ops.erasure_generation SET generation = generation + 1")
         audit(conn, actor, "erase_learners", run_id=run_id, details=_audit_details(person, reason, counts))
         return counts
 

@@ -42,3 +42,9 @@ class ListingChanged(ProviderPagingError):
 
 class ConnectionConfigError(ValueError, PermanentError):
     """A Connection lacks a field, or holds a value, the code cannot use."""
+
+
+class StagingLost(RuntimeError):
+    """What an earlier step of the run staged is gone or stale: a warehouse restart or failover
+    emptied the unlogged staging tables, or an erasure committed while the records were staged.
+    The pipeline runs the run's steps again from its extract (``lms_connectors.pipeline.run``)."""

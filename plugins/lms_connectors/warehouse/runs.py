@@ -182,3 +182,12 @@ def record_decision(
             run_id=run_id,
             details={"decision": decision},
         )
+
+
+def staged_rows(conn: psycopg.Connection, table: str, run_id: str) -> int:
+    """The rows of ``run_id`` in the staging ``table`` (a name the pipeline declares, never input)."""
+    from psycopg import sql
+
+    schema, name = table.split(".")
+    query = sql.SQL("SELECT count(*) FROM {} WHERE run_id = %s").format(sql.Identifier(schema, name))
+    return int(conn.execute(query, (run_id,)).fetchone()[0])

@@ -1,0 +1,104 @@
+"""A warehouse crash between two steps of a run, through the real DAG on the embedded Postgres.
+
+Staging is unlogged: an immediate stop (a crash, or a failover: unlogged tables are not replicated)
+empties it at the next start. A step after the crash must find the rows an earlier step staged
+gone and extract the day again; the run then ends as a clean run of the same day would, never
+``success`` with less than the provider sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from devstack import postgres
+from devstack.postgres import Cluster
+from lms_connectors.pipeline import ACTIVITY, CATALOGUE
+from tests.builders import connector_env, create_database, targets
+
+pytestmark = pytest.mark.integration
+DAY = dt.date(2026, 11, 4)
+
+
+@pytest.fixture(scope="module")
+def crashable(simulators):
+    """A cluster of this module's own (the others' stays up), with a deployed and seeded template."""
+    from devstack.seed import seed_lms
+
+    parent = Path(tempfile.mkdtemp(prefix="lms-crash-"))
+    data_dir = parent / "data"
+    cluster = Cluster(postgres.start(data_dir), postgres.new_secrets())
+    postgres.secure(data_dir, cluster)
+    postgres.ensure_database(cluster, "crash_template")
+    postgres.deploy(cluster, "crash_template")
+    with cluster.connect(postgres.OWNER, "crash_template") as conn:
+        seed_lms(conn, requests.get(f"{simulators['openclassrooms'].url}/_sim/lms-seed", timeout=30).json())
+    yield cluster, data_dir
+    postgres.stop(data_dir)
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def crash(data_dir: Path) -> None:
+    """An immediate stop, then a start: crash recovery empties the unlogged tables."""
+    assert postgres.stop(data_dir, mode="immediate")
+    postgres.start(data_dir)
+
+
+def run_day(dags, monkeypatch, sim, warehouse) -> str:
+    for key, value in connector_env(sim, warehouse).items():
+        monkeypatch.setenv(key, value)
+    return dags.run(DAY)
+
+
+@pytest.fixture(scope="module")
+def clean(crashable, dagbag, simulators):
+    """The targets and figures of a clean run of the day."""
+    from tests.builders import PROFILES, Dags
+
+    cluster, _ = crashable
+    warehouse = create_database(cluster, "crash_template")
+    sim = simulators["openclassrooms"]
+    requests.post(f"{sim.url}/_sim/reset", timeout=30).raise_for_status()
+    with pytest.MonkeyPatch.context() as mp:
+        assert run_day(Dags(dagbag, PROFILES["openclassrooms"]), mp, sim, warehouse) == "success"
+    return targets(warehouse), figures(warehouse)
+
+
+def figures(warehouse) -> tuple:
+    return warehouse.rows(
+        """SELECT status, courses_seen, activity_records, progress_rows, daily_rows, matched_learners
+           FROM ops.sync_runs"""
+    )[0]
+
+
+@pytest.mark.parametrize("after", [CATALOGUE.extract, CATALOGUE.transform, CATALOGUE.validate, *ACTIVITY.steps[:3]])
+def test_a_crash_after_a_step_ends_as_a_clean_run_never_as_a_short_one(
+    crashable, clean, dags, sim, monkeypatch, after, caplog
+):
+    from lms_connectors import pipeline
+
+    cluster, data_dir = crashable
+    warehouse = create_database(cluster, "crash_template")
+    run_step = pipeline.run
+    crashed = []
+
+    def then_crash(name, *args, **kwargs):
+        counts = run_step(name, *args, **kwargs)
+        if name == after and not crashed:
+            args[0].close()  # the step's session dies with the server
+            crash(data_dir)
+            crashed.append(name)
+        return counts
+
+    monkeypatch.setattr(pipeline, "run", then_crash)
+    assert run_day(dags, monkeypatch, sim, warehouse) == "success"
+    assert crashed == [after]
+    assert figures(warehouse) == clean[1], "the run ended other than the clean run of the day"
+    assert targets(warehouse) == clean[0]
+    extract = CATALOGUE.extract if after in CATALOGUE.steps else ACTIVITY.extract
+    assert f"again from {extract}" in caplog.text, "the tables match, but the loss went unseen"
