@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  login:       {ADMIN_USER} / {password(stack.AIRFLOW_HOME) or '(see ' + PASSWORDS_FILE + ')'}")
     dags = [d for spec in load_registry() for d in (spec.dag_id, spec.admin_dag_id)]
     print(f"  DAGs:        {', '.join(dags)} (paused)")
+    print("  running:     lms_connectors_retention, lms_connectors_deadlines (never paused by default)")
     print(f"  health page: {af['url']}/plugin/lms-connector-health  (Browse > LMS connector health)")
     print("  stop:        make stop")
     return 0

@@ -274,3 +274,12 @@ def test_the_registry_refuses_schedules_whose_runs_are_not_one_utc_day(tmp_path,
         load_registry(path)
     path.write_text(path.read_text().replace(schedule, "@daily"))
     assert load_registry(path)[0].schedule == "@daily"
+
+
+def test_retention_and_its_watchdog_run_from_their_creation(bag):
+    """Every other DAG starts paused (an admin decides when a connector syncs); a paused retention
+    would keep learner data forever, and a paused watchdog alerts nobody."""
+    dagbag, _ = bag
+    for dag_id in ("lms_connectors_retention", "lms_connectors_deadlines"):
+        assert dagbag.get_dag(dag_id).is_paused_upon_creation is False, dag_id
+    assert dagbag.get_dag("lms_connector_openclassrooms").is_paused_upon_creation is not False

@@ -685,3 +685,26 @@ def test_the_readme_analyst_block_and_the_example_queries_run_as_an_analyst(stac
             conn.execute("SELECT connector_id, count(*) FROM stats.v_path_progress GROUP BY 1").fetchall()
         )
     assert set(by_connector) == {"openclassrooms", "linkedin_learning", "skillsoft_percipio"}
+
+
+def test_retention_runs_by_default_and_the_page_says_when(stack):
+    """No one unpaused it: `make airflow`'s scheduler runs retention from the start, it purges the
+    warehouse (an audit entry), and the health page shows when, not overdue."""
+    url, token = _login(stack)
+    auth = {"Authorization": f"Bearer {token}"}
+    for dag_id in ("lms_connectors_retention", "lms_connectors_deadlines"):
+        r = requests.get(f"{url}/api/v2/dags/{dag_id}", headers=auth, timeout=30)
+        r.raise_for_status()
+        assert r.json()["is_paused"] is False, dag_id
+    deadline = time.monotonic() + 300
+    while not any(r["state"] == "success" for r in _runs(url, token, "lms_connectors_retention")):
+        states = [r["state"] for r in _runs(url, token, "lms_connectors_retention")]
+        assert "failed" not in states and time.monotonic() < deadline, states
+        time.sleep(5)
+    with _cluster(stack).connect("postgres", stack["state"]["postgres"]["dbname"]) as conn:
+        (last,) = conn.execute("SELECT max(at) FROM ops.audit_log WHERE action = 'retention'").fetchone()
+    assert last is not None
+    page = requests.get(f"{url}/lms-connector-health/", cookies={"_token": token}, timeout=60)
+    page.raise_for_status()
+    assert 'data-figure="retention_last_run"' in page.text and "overdue" not in page.text
+    assert last.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") in page.text

@@ -133,10 +133,20 @@ def test_airflow_metadata_and_logs_go_at_their_bound(dags, airflow_env, sim, war
     before = {t: rows(t) for t in ("xcom", "task_instance", "dag_run")}
     assert all(before.values()), before
 
+    # Exports: one past its bound at the first purge below, one written that day.
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    first = now + dt.timedelta(days=CFG.airflow_days - 1)
+    sent, fresh = exports / "sent.json", exports / "fresh.json"
+    for path, written in ((sent, first - dt.timedelta(days=CFG.export_days + 1)), (fresh, first)):
+        path.write_text("{}")
+        os.utime(path, (written.timestamp(), written.timestamp()))
+
     # A day short of the bound the oldest run stays (the 2-day-old log goes); past it, all go.
-    retention.purge_airflow(CFG, now + dt.timedelta(days=CFG.airflow_days - 1), logs)
+    done = retention.purge_airflow(CFG, first, logs, exports)
     assert {t: rows(t) for t in before} == before
     assert old.exists() is False and new.exists()
+    assert not sent.exists() and fresh.exists() and done["export_files_deleted"] == 1
     retention.purge_airflow(CFG, last + dt.timedelta(days=CFG.airflow_days + 1), logs)
     assert rows("xcom") == 0 and rows("task_instance") == 0
     assert not new.exists()

@@ -19,6 +19,7 @@ def figures(**over):
         "rejected_by_rule": [],
         "unmatched_learners": {"total": 0, "seen_in_window": 0},
         "daily": [],
+        "retention": {"last_run": dt.datetime(2026, 11, 26, 4, 31, tzinfo=dt.UTC), "overdue": False},
     }
     return {**base, **over}
 
@@ -113,3 +114,28 @@ def test_each_run_has_a_duration_bar_on_one_scale_and_links_to_its_airflow_run_a
     assert 'runs/scheduled__2026-11-23T00%3A00%3A00%2B00%3A00/tasks/sync_statistics"' in out
     # The UI's sandboxed frame forbids target=_top: the page's script follows the links instead.
     assert "target=" not in out and out.count("data-link=") == 6
+
+
+def test_retention_is_overdue_after_two_days_and_alerts_once_then_daily():
+    from lms_connectors.warehouse.audit import retention_alert_due, retention_overdue
+
+    last = dt.datetime(2026, 12, 1, 4, 31, tzinfo=dt.UTC)
+    assert not retention_overdue(last, last + dt.timedelta(hours=47))
+    assert retention_overdue(last, last + dt.timedelta(hours=48, minutes=1))
+    assert retention_overdue(None, last)
+    # The hourly checks: the one whose hour holds the 48th, then one a day.
+    checks = [last + dt.timedelta(hours=h, minutes=29) for h in range(24, 24 * 5)]
+    alerting = [c for c in checks if retention_alert_due(last, c)]
+    assert [c - last for c in alerting] == [dt.timedelta(hours=48 + 24 * k, minutes=29) for k in range(3)]
+    never = [c for c in checks if retention_alert_due(None, c)]
+    assert len(never) == 4 and all(c.hour == 6 for c in never)
+
+
+def test_the_page_shows_when_retention_last_ran_and_says_when_it_is_overdue():
+    from lms_connectors.health.app import _retention_figure
+
+    last = dt.datetime(2026, 12, 1, 4, 31, tzinfo=dt.UTC)
+    fine = _retention_figure({"last_run": last, "overdue": False})
+    assert "2026-12-01 04:31" in fine and "overdue" not in fine
+    late = _retention_figure({"last_run": None, "overdue": True})
+    assert 'class="figure overdue"' in late and "never" in late and "lms_connectors_retention" in late

@@ -59,3 +59,7 @@ LEFT JOIN (
     GROUP BY activity_date
 ) a ON a.activity_date = day::date
 ORDER BY day;
+
+-- name: retention
+-- When lms_connectors_retention last purged this warehouse (one audit entry a purge).
+SELECT max(at) AS last_run FROM ops.audit_log WHERE action = 'retention';

@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 
 from lms_connectors.providers.registry import ConnectorSpec, load_registry
 from lms_connectors.rules.paths import sql_statements
+from lms_connectors.warehouse.audit import RETENTION_DEADLINE, retention_overdue
 
 log = logging.getLogger(__name__)
 WINDOW_DAYS = 30
@@ -32,7 +33,11 @@ URL_PREFIX = "/lms-connector-health"
 
 
 def connector_health(
-    conn: psycopg.Connection, connector_id: str, today: dt.date, window_days: int = WINDOW_DAYS
+    conn: psycopg.Connection,
+    connector_id: str,
+    today: dt.date,
+    window_days: int = WINDOW_DAYS,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """The page's figures for one connector; the window is the ``window_days`` complete days before ``today``
     (today is still being recorded: a chart ending on it always dropped to zero)."""
@@ -50,6 +55,8 @@ def connector_health(
 
         courses = rows("courses")[0]
         unmatched = rows("unmatched")[0]
+        retention = rows("retention")[0]["last_run"]
+        at = now or dt.datetime.combine(today, dt.time(), dt.UTC)
         return {
             "connector_id": connector_id,
             "window": {"from": params["day_from"], "to": today - dt.timedelta(days=1)},
@@ -62,6 +69,7 @@ def connector_health(
             "rejected_by_rule": rows("rejected_by_rule"),
             "unmatched_learners": {"total": unmatched["learners"], "seen_in_window": unmatched["seen_in_window"]},
             "daily": rows("daily"),
+            "retention": {"last_run": retention, "overdue": retention_overdue(retention, at)},
         }
 
 
@@ -179,6 +187,18 @@ def _figure(name: str, label: str, value: Any) -> str:
     return f'<div class="figure"><span class="value" data-figure="{name}">{html.escape(_cell(value))}</span>{html.escape(label)}</div>'
 
 
+def _retention_figure(retention: dict[str, Any]) -> str:
+    last = retention["last_run"]
+    if not retention["overdue"]:
+        return _figure("retention_last_run", "retention last ran", last)
+    hours = f"{RETENTION_DEADLINE.total_seconds() / 3600:g}"
+    return (
+        f'<div class="figure overdue"><span class="value" data-figure="retention_last_run">'
+        f"{html.escape(_cell(last) or 'never')}</span>retention last ran: overdue (more than {hours} h), "
+        "learner data outlives its retention; see the DAG lms_connectors_retention</div>"
+    )
+
+
 def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
     longest = max((r.get("duration_seconds") or 0 for r in h["last_runs"]), default=0)
     runs = [
@@ -215,6 +235,7 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
 {_figure("archived_courses", "archived courses", h["courses"]["archived"])}
 {_figure("unmatched_learners", "unmatched learners (all time)", h["unmatched_learners"]["total"])}
 {_figure("unmatched_learners_window", f"unmatched learners seen, last {WINDOW_DAYS} days", h["unmatched_learners"]["seen_in_window"])}
+{_retention_figure(h["retention"])}
 </div>
 <h3>Last runs</h3>
 {_table("runs", ("Day", "Status", "Started", "Duration", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows written", "Day rows written", "Matched learners", "Unmatched learners", "Rejected", "Airflow"), runs, "No run recorded yet.", key_attr="interval")}
@@ -242,6 +263,7 @@ th:first-child, td:first-child { text-align: left; }
 .status-success { background: #d4edda; } .status-failed { background: #f8d7da; }
 .status-running { background: #fff3cd; }
 .error { color: #a00; }
+.overdue { color: #a00; }
 """
 
 
@@ -327,7 +349,7 @@ def create_app() -> Any:
                 # A login that may only read (lms_monitor), in read-only transactions.
                 with connect(spec.readonly_conn_id) as conn:
                     conn.read_only = True
-                    out.append((spec, connector_health(conn, spec.id, today)))
+                    out.append((spec, connector_health(conn, spec.id, today, now=dt.datetime.now(dt.UTC))))
             except (psycopg.Error, AirflowNotFoundException) as exc:
                 # One unreachable warehouse must not hide the other connectors. Connection
                 # details stay in the server's log: the page shows a reference to them.

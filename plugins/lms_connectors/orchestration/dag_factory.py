@@ -273,7 +273,10 @@ day + the registry's `deadline_hours`) fell within the past hour synced
 successfully (`ops.sync_runs`)? If not, an alert goes out through the
 connector's alerts Connection (`lms_alerts` by default; none: alerts off).
 Each deadline is checked by exactly one hourly run, so a late day alerts
-once. Reads the warehouse with the read-only login.
+once. Retention too: a warehouse that `lms_connectors_retention` has not
+purged for 48 hours alerts once, then daily while it stays so. Reads the
+warehouse with the read-only login. Runs from its creation (never paused by
+default).
 """
 
 
@@ -282,6 +285,8 @@ def build_watchdog_dag(specs: list[ConnectorSpec]) -> DAG:
 
     @dag(
         dag_id="lms_connectors_deadlines",
+        # A watchdog paused by default watches nothing.
+        is_paused_upon_creation=False,
         schedule=CronTriggerTimetable("0 * * * *", timezone="UTC"),
         start_date=dt.datetime.combine(min(s.start_date for s in specs), dt.time(), dt.UTC),
         catchup=False,
@@ -299,6 +304,8 @@ def build_watchdog_dag(specs: list[ConnectorSpec]) -> DAG:
         @task
         def check_deadlines() -> dict[str, Any]:
             from lms_connectors.orchestration import alerts
+            from lms_connectors.privacy.commands import warehouses
+            from lms_connectors.warehouse import audit
             from lms_connectors.warehouse.db import connect
 
             checked_at = get_current_context()["logical_date"]
@@ -313,8 +320,22 @@ def build_watchdog_dag(specs: list[ConnectorSpec]) -> DAG:
                 if not done:
                     late[spec.id] = day.isoformat()
                     alerts.deadline_missed(spec, day, checked_at)
-            log.info("deadlines checked at %s: late %s", checked_at, late or "none")
-            return {"late": late}
+            retention_late = {}
+            for conn_id, served in warehouses(specs).items():
+                with connect(served[0].readonly_conn_id) as conn:
+                    conn.read_only = True
+                    last = audit.last_retention(conn)
+                if audit.retention_overdue(last, checked_at):
+                    retention_late[conn_id] = last.isoformat() if last else None
+                    if audit.retention_alert_due(last, checked_at):
+                        alerts.retention_missed(served[0], last, checked_at)
+            log.info(
+                "deadlines checked at %s: late %s; retention overdue %s",
+                checked_at,
+                late or "none",
+                retention_late or "nowhere",
+            )
+            return {"late": late, "retention_overdue": retention_late}
 
         check_deadlines()
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context, task
@@ -24,8 +22,6 @@ ERASE_DAG_ID = "lms_connectors_erase_learners"
 EXPORT_DAG_ID = "lms_connectors_export_learners"
 ROTATE_DAG_ID = "lms_connectors_rotate_key"
 RETENTION_DAG_ID = "lms_connectors_retention"
-# Where exports are written (mode 0600): LMS_EXPORT_DIR, else $AIRFLOW_HOME/lms_exports.
-EXPORT_DIR_ENV = "LMS_EXPORT_DIR"
 
 ERASE_DOC_MD = """
 ### Erase learners (GDPR art. 17)
@@ -65,8 +61,8 @@ RETENTION_DOC_MD = """
 Daily, for the whole warehouse (every connector, enabled, disabled or removed
 from the registry): staging rows, rejected records (payload redacted, then
 deleted), unmatched learners not seen for a while, run records' personal
-fields, and Airflow's XCom, task instances, runs and log files, each at its
-bound (Variable `lms_connectors_retention`; README, Privacy). Every purge is
+fields, export files, and Airflow's XCom, task instances, runs and log files,
+each at its bound (Variable `lms_connectors_retention`; README, Privacy). Every purge is
 recorded in `ops.audit_log` with its row counts.
 """
 
@@ -161,8 +157,7 @@ def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
             p = context["params"]
             with fail_fast():
                 data = privacy.export_learners(p["user_ids"], p["emails"], run_id=run_id, actor=actor, specs=specs)
-            folder = Path(os.environ.get(EXPORT_DIR_ENV) or Path(os.environ.get("AIRFLOW_HOME", ".")) / "lms_exports")
-            path = privacy.write_export(data, folder / f"{context['run_id'].replace(':', '_')}.json")
+            path = privacy.write_export(data, privacy.export_folder() / f"{context['run_id'].replace(':', '_')}.json")
             rows = sum(len(t) for w in data.values() for t in w["tables"].values())
             # The file's name and size only: the log and XCom hold nothing of the learner.
             log.info("exported %d rows to %s (mode 0600)", rows, path)
@@ -207,6 +202,8 @@ def build_rotate_dag(specs: list[ConnectorSpec]) -> DAG:
 def build_retention_dag(specs: list[ConnectorSpec]) -> DAG:
     @dag(
         dag_id=RETENTION_DAG_ID,
+        # Runs by default on every deployment path: a paused retention keeps personal data forever.
+        is_paused_upon_creation=False,
         schedule=CronDataIntervalTimetable("30 4 * * *", timezone="UTC"),
         start_date=dt.datetime.combine(min(s.start_date for s in specs), dt.time(), dt.UTC),
         catchup=False,
@@ -236,11 +233,12 @@ def build_retention_dag(specs: list[ConnectorSpec]) -> DAG:
         @task
         def purge_airflow() -> dict[str, Any]:
             from lms_connectors.privacy import retention
+            from lms_connectors.privacy.commands import export_folder
 
             context = get_current_context()
             with fail_fast():
                 cfg = retention.parse(Variable.get(retention.VARIABLE, default=None))
-            return retention.purge_airflow(cfg, context["data_interval_end"], retention.log_folder())
+            return retention.purge_airflow(cfg, context["data_interval_end"], retention.log_folder(), export_folder())
 
         purge_warehouse() >> purge_airflow()
 

@@ -101,6 +101,15 @@ def export_learners(
     return out
 
 
+# Where the export DAG writes (mode 0600): LMS_EXPORT_DIR, else $AIRFLOW_HOME/lms_exports. Retention
+# deletes its files after export_days; with several workers it must be a folder they share.
+EXPORT_DIR_ENV = "LMS_EXPORT_DIR"
+
+
+def export_folder() -> Path:
+    return Path(os.environ.get(EXPORT_DIR_ENV) or Path(os.environ.get("AIRFLOW_HOME", ".")) / "lms_exports")
+
+
 def write_export(data: dict[str, Any], path: Path) -> Path:
     """The export as a JSON file only its owner may read."""
     path.parent.mkdir(parents=True, exist_ok=True)

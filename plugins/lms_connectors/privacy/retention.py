@@ -44,6 +44,8 @@ class RetentionSettings(pydantic.BaseModel):
     run_personal_days: int = pydantic.Field(default=90, ge=1, le=365)
     # Airflow's XCom, task instances, runs and their logs.
     airflow_days: int = pydantic.Field(default=30, ge=1, le=180)
+    # Export files (every row of a learner) left in the export folder once sent.
+    export_days: int = pydantic.Field(default=7, ge=1, le=30)
 
     @pydantic.model_validator(mode="after")
     def _order(self) -> RetentionSettings:
@@ -113,9 +115,11 @@ def purge_warehouse(conn: Any, cfg: RetentionSettings, now: dt.datetime, *, acto
     return counts
 
 
-def purge_airflow(cfg: RetentionSettings, now: dt.datetime, log_folder: Path | None) -> dict[str, Any]:
-    """Airflow's metadata through its own ``airflow db clean`` (no archive tables kept), and task
-    log files older than the bound."""
+def purge_airflow(
+    cfg: RetentionSettings, now: dt.datetime, log_folder: Path | None, export_folder: Path | None = None
+) -> dict[str, Any]:
+    """Airflow's metadata through its own ``airflow db clean`` (no archive tables kept), task log
+    files older than the bound, and export files older than theirs."""
     cut = now - dt.timedelta(days=cfg.airflow_days)
     # The CLI, not the ORM: Airflow 3 tasks do not open the metadata database themselves.
     cmd = [
@@ -134,16 +138,25 @@ def purge_airflow(cfg: RetentionSettings, now: dt.datetime, log_folder: Path | N
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode:
         raise RuntimeError(f"airflow db clean failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+    result = {
+        "airflow_db_clean_before": cut.isoformat(),
+        "log_files_deleted": _delete_files_older(log_folder, cut),
+        "export_files_deleted": _delete_files_older(export_folder, now - dt.timedelta(days=cfg.export_days)),
+    }
+    log.info("retention of Airflow's data: %s", result)
+    return result
+
+
+def _delete_files_older(folder: Path | None, cut: dt.datetime) -> int:
+    """Delete the files under ``folder`` last written before ``cut``; how many."""
     removed = 0
-    if log_folder is not None and log_folder.is_dir():
+    if folder is not None and folder.is_dir():
         limit = cut.timestamp()
-        for path in log_folder.rglob("*"):
+        for path in folder.rglob("*"):
             if path.is_file() and path.stat().st_mtime < limit:
                 path.unlink()
                 removed += 1
-    result = {"airflow_db_clean_before": cut.isoformat(), "log_files_deleted": removed}
-    log.info("retention of Airflow's data: %s", result)
-    return result
+    return removed
 
 
 def log_folder() -> Path | None:
