@@ -299,6 +299,11 @@ def connections(
         # The health page: a login that may only read.
         "lms_warehouse_readonly": db.airflow_conn(postgres.HEALTH_LOGIN, pg["dbname"]),
         "lms_pseudonymisation_key": {"conn_type": "generic", "password": db.secrets["pseudonymisation_key"]},
+        # Retention cleans Airflow's own tables through it (a task may not reach them otherwise).
+        "lms_airflow_metadata": {
+            "conn_type": "generic",
+            "password": os.environ.get(METADATA_ENV) or airflow_env(state)[METADATA_ENV],
+        },
     }
     for spec in load_registry(registry) if registry else load_registry():
         sim = simulators(state)[spec.id]
@@ -314,6 +319,7 @@ def connection_env(conns: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}
 
 
+METADATA_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 # Seconds between two parses of the DAG file by Airflow's DAG processor.
 PARSE_INTERVAL = "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"
 

@@ -300,7 +300,14 @@ def routes(state: SimState) -> list[Route]:
         if until <= since:
             return json_response({"errorCode": 400, "message": "end must be after start"}, 400)
         rid = reports.submit(since, until, state.faults.report_polls)
-        return json_response({"id": rid, "status": "PENDING"}, 202)
+        with state.lock:
+            state.counters["report_jobs"] += 1
+            failing = state.faults.report_submit_failures > 0
+            if failing:
+                state.faults.report_submit_failures -= 1
+        if failing:
+            return json_response({"errorCode": 500, "message": "Internal error"}, 500)
+        return json_response({"id": state.faults.report_id or rid, "status": "PENDING"}, 202)
 
     async def report(request: Request) -> Response:
         denied = await gate(request)

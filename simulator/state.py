@@ -49,6 +49,10 @@ class Faults:
     token_max_uses: int = 0  # 0 = unlimited; else a token dies after N data calls
     # Report jobs (providers whose activity is one): status answers "in progress" before the report.
     report_polls: int = 1
+    # The next N report requests create their job, then answer 500 (the client cannot tell it was made).
+    report_submit_failures: int = 0
+    # A report request's answer names this id instead of the job's ("": the job's own).
+    report_id: str = ""
     # Late data: activity is published this many hours after it happened (the clock is as_of, or now).
     data_lag_hours: float = 0.0
 
@@ -91,7 +95,7 @@ class SimState:
         self.history = cfg.activity_history
         self.as_of: int | None = None
         self.tokens: dict[str, Token] = {}
-        self.counters: dict[str, int] = {"token": 0, "data": 0, "faulted": 0}
+        self.counters: dict[str, int] = {"token": 0, "data": 0, "faulted": 0, "report_jobs": 0}
         # Hostile records in the listings last served, by listing (courses, activity:<since>/<until>).
         self.hostile_listed: dict[str, dict[str, int]] = {}
         # Listings held for stateful paging (a snapshot per paging request id): a reset expires them.

@@ -7,6 +7,7 @@ Needs Debian's chromium (/usr/bin/chromium), which `make test` installs.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -706,5 +707,59 @@ def test_retention_runs_by_default_and_the_page_says_when(stack):
     assert last is not None
     page = requests.get(f"{url}/lms-connector-health/", cookies={"_token": token}, timeout=60)
     page.raise_for_status()
-    assert 'data-figure="retention_last_run"' in page.text and "overdue" not in page.text
+    assert 'data-figure="retention_last_run"' in page.text and 'class="figure overdue"' not in page.text
     assert last.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") in page.text
+
+
+def test_the_test_button_never_sends_a_stored_secret_to_an_edited_url(stack):
+    """An Op user edits only the Connection's base URL and presses Test: the other host receives
+    nothing (Airflow reuses a stored secret when host and port are unchanged; the endpoint is in the
+    extra), and the answer asks for the secret again. With the secret given again, it is sent."""
+    import http.server
+    import threading
+
+    url, token = _login(stack)
+    auth = {"Authorization": f"Bearer {token}"}
+    sim = stack["state"]["simulators"]["openclassrooms"]
+    conn_id, secret = "guarded_openclassrooms", sim["client_secret"]
+    extra = {"organization_id": sim["extras"]["organization_id"], "base_url": sim["url"]}
+    saved = {"connection_id": conn_id, "conn_type": "openclassrooms", "login": sim["client_id"], "password": secret}
+    requests.delete(f"{url}/api/v2/connections/{conn_id}", headers=auth, timeout=30)
+    r = requests.post(f"{url}/api/v2/connections", json={**saved, "extra": json.dumps(extra)}, headers=auth, timeout=30)
+    r.raise_for_status()
+
+    received: list[dict[str, str]] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(dict(self.headers))
+            self.send_response(401)
+            self.end_headers()
+
+        do_GET = do_POST
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        elsewhere = {**extra, "base_url": f"http://127.0.0.1:{collector.server_address[1]}"}
+        attack = {**saved, "password": "***", "port": 0, "extra": json.dumps(elsewhere)}
+        r = requests.post(f"{url}/api/v2/connections/test", json=attack, headers=auth, timeout=60)
+        assert r.status_code == 400 and "base_url" in r.json()["detail"], r.text
+        # Save is refused alike: the stored secret would go there at the next run.
+        r = requests.patch(f"{url}/api/v2/connections/{conn_id}", json=attack, headers=auth, timeout=60)
+        assert r.status_code == 400, r.text
+        assert received == [], received
+        # The stored endpoint tests with the stored secret; a secret given again goes where asked.
+        same = {**saved, "password": "***", "port": 0, "extra": json.dumps(extra)}
+        r = requests.post(f"{url}/api/v2/connections/test", json=same, headers=auth, timeout=60)
+        assert r.status_code == 200 and r.json()["status"] is True, r.text
+        retyped = {**attack, "password": "typed-again"}
+        requests.post(f"{url}/api/v2/connections/test", json=retyped, headers=auth, timeout=60).raise_for_status()
+        sent = [base64.b64decode(h["Authorization"].removeprefix("Basic ")).decode() for h in received]
+        assert sent and all(creds == f"{sim['client_id']}:typed-again" for creds in sent), sent
+    finally:
+        collector.shutdown()
+        requests.delete(f"{url}/api/v2/connections/{conn_id}", headers=auth, timeout=30)

@@ -107,3 +107,11 @@ def test_creates_connections_and_variable_then_keeps_the_admins_changes(airflow_
         assert provider.password == "rotated-secret-3"
     secrets = ("rotated-secret-3", "secret-2", "token-3", "sync-password", "health-password", "k" * 40)
     assert not [secret for secret in secrets if secret in out], out
+
+
+def test_gives_retention_the_metadata_database_through_a_connection():
+    """Airflow 3 blocks a task's own access to its metadata database: retention reaches it through
+    the Connection compose init writes from the services' own setting."""
+    url = "postgresql+psycopg://airflow:pw@postgres/airflow"
+    connections, _ = compose_init.desired(load_registry(), {**_env(), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
+    assert connections["lms_airflow_metadata"] == {"conn_type": "generic", "password": url}

@@ -15,6 +15,7 @@ from lms_connectors.rules.errors import (
     ConnectionConfigError,
     ListingChanged,
     ProviderAuthError,
+    ProviderResponseError,
     ProviderUnavailableError,
 )
 from tests.builders import RecordingSleep, provider_client, set_faults, sim_state, world_courses
@@ -112,3 +113,29 @@ def test_the_token_is_the_only_credential_the_connection_needs(sim):
         PROVIDER.client_from_connection(conn)
     conn = Connection(conn_id="p", conn_type="http", password="t", extra=extra)
     assert PROVIDER.client_from_connection(conn).base_url == "https://dew1-api.percipio.com"
+
+
+@pytest.mark.parametrize(
+    "answered",
+    ["../../../content-discovery/v2/organizations/x/catalog-content", "https://evil.example/x", "a/b", "a b", "%2e%2e"],
+)
+def test_a_report_id_that_is_not_one_never_reaches_a_path(sim, answered):
+    """The id goes into the path of every poll with the token: ``../`` would reach another endpoint."""
+    set_faults(sim, report_id=answered)
+    before = sim_state(sim)["counters"]["data"]
+    with pytest.raises(ProviderResponseError, match="is not a report id"):
+        list(client(sim).iter_activity_pages(DAY, DAY + dt.timedelta(days=1)))
+    assert sim_state(sim)["counters"]["data"] == before + 1  # the report request, and nothing after it
+
+
+def test_a_report_request_that_may_have_been_taken_is_not_sent_again(sim):
+    """A 5xx answer may come after the job was made: sending it again would make another. A 429 is a
+    refusal before anything was done: that one is sent again."""
+    set_faults(sim, report_submit_failures=1)
+    with pytest.raises(ProviderUnavailableError, match="not sent again"):
+        list(client(sim).iter_activity_pages(DAY, DAY + dt.timedelta(days=1)))
+    assert sim_state(sim)["counters"]["report_jobs"] == 1
+    requests.post(f"{sim.url}/_sim/reset", timeout=10).raise_for_status()
+    set_faults(sim, rate_limit_burst=1, retry_after=0)
+    records = [r for page in client(sim).iter_activity_pages(DAY, DAY + dt.timedelta(days=1)) for r in page]
+    assert records and sim_state(sim)["counters"]["report_jobs"] == 1

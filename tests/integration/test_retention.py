@@ -112,7 +112,8 @@ def test_airflow_metadata_and_logs_go_at_their_bound(dags, airflow_env, sim, war
     copy = tmp_path / "airflow.db"
     with sqlite3.connect(source) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
-    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{copy}")
+    # As the retention task does: the database named by a Connection, not the process's own.
+    metadata = f"sqlite:///{copy}"
 
     def rows(table: str) -> int:
         with sqlite3.connect(copy) as db:
@@ -143,10 +144,10 @@ def test_airflow_metadata_and_logs_go_at_their_bound(dags, airflow_env, sim, war
         os.utime(path, (written.timestamp(), written.timestamp()))
 
     # A day short of the bound the oldest run stays (the 2-day-old log goes); past it, all go.
-    done = retention.purge_airflow(CFG, first, logs, exports)
+    done = retention.purge_airflow(CFG, first, logs, exports, metadata)
     assert {t: rows(t) for t in before} == before
     assert old.exists() is False and new.exists()
     assert not sent.exists() and fresh.exists() and done["export_files_deleted"] == 1
-    retention.purge_airflow(CFG, last + dt.timedelta(days=CFG.airflow_days + 1), logs)
+    retention.purge_airflow(CFG, last + dt.timedelta(days=CFG.airflow_days + 1), logs, metadata=metadata)
     assert rows("xcom") == 0 and rows("task_instance") == 0
     assert not new.exists()

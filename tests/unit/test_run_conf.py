@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,3 +31,24 @@ def test_any_undeclared_key_is_refused_with_the_accepted_ones(conf):
     assert (message is None) == (not undeclared)
     if message:
         assert message.startswith("unknown key") and message.endswith(", ".join(ACCEPTED))
+
+
+@given(st.text(max_size=80))
+def test_provider_text_in_the_approval_prompt_renders_as_itself(title):
+    """A course title is the provider's: in the Markdown prompt it may carry no link, image, emphasis
+    or HTML, nor start a line of its own."""
+    from lms_connectors.orchestration.catalogue_sync import markdown_text
+
+    shown = markdown_text(title)
+    assert "\n" not in shown and "\r" not in shown
+    # Every ASCII punctuation character is escaped: unescaping gives the title back, on one line.
+    assert re.sub(r"\\(.)", r"\1", shown) == " ".join(title.split())
+    assert not re.search(r"(?<!\\)[\[\]()<>*_`!#|]", shown)
+
+
+def test_a_title_with_a_link_and_an_image_shows_them_as_text():
+    from lms_connectors.orchestration.catalogue_sync import markdown_text
+
+    assert markdown_text("[Free](https://evil.example) ![x](https://evil.example/p.png)\n# Big") == (
+        r"\[Free\]\(https\:\/\/evil\.example\) \!\[x\]\(https\:\/\/evil\.example\/p\.png\) \# Big"
+    )

@@ -44,24 +44,35 @@ class TestButtonPort:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith(TEST_PATH):
             await self.app(scope, receive, send)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left: nothing to test
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = blank_port(b"".join(chunks))
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
-        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-        delivered = False
+        body = await read_body(receive)
+        if body is None:  # the client left: nothing to test
+            return
+        await replay(self.app, scope, receive, send, blank_port(body))
 
-        async def replay() -> Message:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+async def read_body(receive: Receive) -> bytes | None:
+    """A request's whole body, or None when the client left before sending it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def replay(app: Any, scope: Message, receive: Receive, send: Send, body: bytes) -> None:
+    """Pass the request on to ``app`` with ``body``, already read, as its body."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+    scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+    delivered = False
+
+    async def again() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    await app(scope, again, send)

@@ -3,7 +3,8 @@
 The API server mounts the page's FastAPI app (built on its first request) under ``/lms-connector-health``;
 the UI shows it in its navigation. Requests carry the UI's session (JWT
 cookie) and only connectors whose DAG the user may read are shown. The plugin also mends the
-Test button of Admin > Connections for Airflow 3.3.2 (``airflow_fixes``).
+Test button of Admin > Connections for Airflow 3.3.2 (``airflow_fixes``) and keeps a stored secret
+from being sent to an edited endpoint (``secret_guard``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from lms_connectors.health.airflow_fixes import TestButtonPort
 from lms_connectors.health.app import URL_PREFIX, LazyApp
+from lms_connectors.health.secret_guard import StoredSecretGuard
 
 
 class LmsConnectorHealthPlugin(AirflowPlugin):
@@ -23,7 +25,9 @@ class LmsConnectorHealthPlugin(AirflowPlugin):
     ]
     # Airflow 3.3.2's Test button fails for a Connection without a port: see airflow_fixes.
     fastapi_root_middlewares: ClassVar[list[dict[str, Any]]] = [
-        {"middleware": TestButtonPort, "name": "LMS connectors: Test button of a Connection without port"}
+        {"middleware": TestButtonPort, "name": "LMS connectors: Test button of a Connection without port"},
+        # A stored secret is never sent to an edited base URL, token URL or region: see secret_guard.
+        {"middleware": StoredSecretGuard, "name": "LMS connectors: a stored secret stays with its endpoint"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {

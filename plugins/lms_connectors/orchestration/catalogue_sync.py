@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
@@ -122,8 +123,17 @@ def _user(user: Any) -> str | None:
     return getattr(user, "name", None) or getattr(user, "id", None) or (str(user) if user else None)
 
 
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def markdown_text(value: str) -> str:
+    """Provider text shown as itself in a Markdown prompt: on one line, and every ASCII punctuation
+    character (CommonMark lets each be escaped) escaped, so no link, image, emphasis or HTML renders."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(value.split()))
+
+
 def _body(plan: Any, hours: float) -> str:
-    examples = "\n".join(f"- {title}" for title in plan.examples)
+    examples = "\n".join(f"- {markdown_text(title)}" for title in plan.examples)
     more = plan.provider_archivals - len(plan.examples)
     return (
         f"The provider's catalogue for this run would archive **{plan.provider_archivals} of "

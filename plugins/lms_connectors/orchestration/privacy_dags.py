@@ -238,7 +238,10 @@ def build_retention_dag(specs: list[ConnectorSpec]) -> DAG:
             context = get_current_context()
             with fail_fast():
                 cfg = retention.parse(Variable.get(retention.VARIABLE, default=None))
-            return retention.purge_airflow(cfg, context["data_interval_end"], retention.log_folder(), export_folder())
+                metadata = retention.metadata_url()
+            return retention.purge_airflow(
+                cfg, context["data_interval_end"], retention.log_folder(), export_folder(), metadata
+            )
 
         purge_warehouse() >> purge_airflow()
 

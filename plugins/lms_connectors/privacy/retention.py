@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,10 +116,40 @@ def purge_warehouse(conn: Any, cfg: RetentionSettings, now: dt.datetime, *, acto
     return counts
 
 
+# Airflow 3 blocks a task's own access to its metadata database; the retention task cleans it
+# through this Connection instead: a generic one whose password is the database's SQLAlchemy URL
+# (the embedded stack and compose create it; an existing Airflow gives it, README).
+METADATA_CONN_ID = "lms_airflow_metadata"
+
+
+def metadata_url(conn_id: str = METADATA_CONN_ID) -> str:
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.sdk import BaseHook
+
+    from lms_connectors.rules.errors import ConnectionConfigError
+
+    try:
+        url = BaseHook.get_connection(conn_id).password
+    except AirflowNotFoundException:
+        url = None
+    if not url:
+        raise ConnectionConfigError(
+            f"Connection {conn_id!r} is not set: retention cleans Airflow's own tables through it (a task may not "
+            "reach them otherwise). Create it as type generic, its password the metadata database's SQLAlchemy URL "
+            "(that of [database] sql_alchemy_conn)"
+        )
+    return url
+
+
 def purge_airflow(
-    cfg: RetentionSettings, now: dt.datetime, log_folder: Path | None, export_folder: Path | None = None
+    cfg: RetentionSettings,
+    now: dt.datetime,
+    log_folder: Path | None,
+    export_folder: Path | None = None,
+    metadata: str | None = None,
 ) -> dict[str, Any]:
-    """Airflow's metadata through its own ``airflow db clean`` (no archive tables kept), task log
+    """Airflow's metadata through its own ``airflow db clean`` (no archive tables kept) on the
+    database at ``metadata`` (a SQLAlchemy URL; None: the process's own configuration), task log
     files older than the bound, and export files older than theirs."""
     cut = now - dt.timedelta(days=cfg.airflow_days)
     # The CLI, not the ORM: Airflow 3 tasks do not open the metadata database themselves.
@@ -135,7 +166,8 @@ def purge_airflow(
         "--skip-archive",
         "--yes",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata} if metadata else None
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False, env=env)
     if done.returncode:
         raise RuntimeError(f"airflow db clean failed ({done.returncode}): {done.stderr.strip()[-800:]}")
     result = {

@@ -134,6 +134,9 @@ class Provider:
     image_hosts: ClassVar[tuple[str, ...]] = ()
     # Extras every provider's client reads when set (providers.http.client_options_from_extra).
     common_extras: ClassVar[tuple[str, ...]] = ("plain_http_hosts", "concurrent_requests")
+    # The extras that say where the credentials are sent: a stored secret is never used with other
+    # values of these than it was saved with (lms_connectors.health.secret_guard).
+    endpoint_extras: ClassVar[tuple[str, ...]] = ("base_url", "plain_http_hosts")
     # Pages of one listing asked at once (the Connection's extra concurrent_requests overrides it).
     # No provider publishes a per-second or concurrency limit (LinkedIn's are daily, per application:
     # asking ahead spends no more of them), so the default overlaps the fetch with the reading
@@ -166,6 +169,13 @@ class Provider:
         fields |= self.connection_form
         fields.setdefault("base_url", FormField("API base URL", description="The provider's API root, https"))
         return fields
+
+    def endpoint_changes(self, requested: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
+        """The fields that say where the credentials go (the Connection's ``schema``, ``host`` and
+        ``port``, and :attr:`endpoint_extras` of its extra) whose value in ``requested`` differs from
+        the ``stored`` Connection's, each given as a dict of those fields (extras at the top level)."""
+        fields = ("schema", "host", "port", *self.endpoint_extras)
+        return [f for f in fields if _endpoint_value(requested.get(f)) != _endpoint_value(stored.get(f))]
 
     def course_hosts(self, configured: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The hosts of a course's launch URL and of its image: a connector's ``url_hosts`` setting
@@ -290,6 +300,19 @@ def exists(name: str) -> bool:
         return False
     spec = importlib.util.find_spec(f"{__name__}.{name}")
     return spec is not None and spec.submodule_search_locations is not None
+
+
+def _endpoint_value(value: Any) -> str:
+    """A field's value as endpoints compare: blank and absent alike, no trailing slash, the case
+    of a host name ignored (a path's case matters, but a change of it sends nothing elsewhere)."""
+    if value is None or value == 0:  # the UI sends port 0 for none (airflow_fixes)
+        return ""
+    return str(value).strip().rstrip("/").lower()
+
+
+def by_conn_type(conn_type: str | None) -> Provider | None:
+    """The provider whose Connection type is ``conn_type``, or None."""
+    return next((p for p in map(get, names()) if p.conn_type == conn_type), None)
 
 
 def get(name: str) -> Provider:

@@ -110,11 +110,19 @@ class TransientError(Exception):
     """A failed attempt worth repeating; ``final`` is what to raise once the attempts run out."""
 
     def __init__(
-        self, message: str, retry_after: float | None = None, final: type[ProviderError] = ProviderUnavailableError
+        self,
+        message: str,
+        retry_after: float | None = None,
+        final: type[ProviderError] = ProviderUnavailableError,
+        *,
+        unprocessed: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.final = final
+        # The server surely did nothing with the request (refused by rate limit, or never reached):
+        # even a request that is not idempotent may be sent again.
+        self.unprocessed = unprocessed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,9 +358,14 @@ class OAuthClient:
         path: str,
         check: Callable[[requests.Response, bytes], Any],
         abandoned: threading.Event | None = None,
+        *,
+        idempotent: bool = True,
         **kwargs: Any,
     ) -> Any:
-        """One logical request (``requests`` arguments: params, headers, json), retried like :meth:`get`."""
+        """One logical request (``requests`` arguments: params, headers, json), retried like :meth:`get`.
+        A request that is not ``idempotent`` (one that creates something) is sent again only when the
+        server surely did nothing with it (a 429, a connection never made): after a 5xx or a lost
+        answer it may have acted, and a second one would act twice."""
 
         def attempt() -> Any:
             if abandoned is not None and abandoned.is_set():
@@ -376,7 +389,7 @@ class OAuthClient:
             self._bound_values(body, resp.url)
             return check(resp, body)
 
-        return self.with_retries(attempt)
+        return self.with_retries(attempt, idempotent=idempotent)
 
     def refused_token_message(self, url: str) -> str:
         if self.STATIC_TOKEN:
@@ -482,7 +495,9 @@ class OAuthClient:
                 retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
                 if resp.status_code == 429 and retry_after is not None:
                     self._gate.hold(min(retry_after, self.retry.max_retry_after))
-                raise TransientError(f"HTTP {resp.status_code} on {method} {shown}", retry_after)
+                raise TransientError(
+                    f"HTTP {resp.status_code} on {method} {shown}", retry_after, unprocessed=resp.status_code == 429
+                )
             return resp, self._read_body(resp, started, f"{method} {shown}")
         finally:
             resp.close()
@@ -493,7 +508,12 @@ class OAuthClient:
                 method, target, timeout=self.timeout, stream=True, allow_redirects=False, **kwargs
             )
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise TransientError(f"{type(exc).__name__} on {method} {shown}") from None
+            # A connection never made carried no request; any other failure may have come after it.
+            reason = getattr(exc.args[0], "reason", None) if exc.args else None
+            never_sent = isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
+                reason, urllib3.exceptions.NewConnectionError
+            )
+            raise TransientError(f"{type(exc).__name__} on {method} {shown}", unprocessed=never_sent) from None
 
     def _read_body(self, resp: requests.Response, started: float, request: str) -> bytes:
         # read1 returns what one read of the socket gives: a server that trickles its
@@ -519,7 +539,7 @@ class OAuthClient:
                 )
             chunks.append(chunk)
 
-    def with_retries(self, call: Callable[[], Any]) -> Any:
+    def with_retries(self, call: Callable[[], Any], *, idempotent: bool = True) -> Any:
         policy = self.retry
         backoff = tenacity.wait_exponential_jitter(
             multiplier=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
@@ -547,7 +567,9 @@ class OAuthClient:
             )
 
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(TransientError),
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, TransientError) and (idempotent or exc.unprocessed)
+            ),
             wait=wait,
             stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_after_delay(policy.max_total_seconds),
             sleep=self._sleep,
@@ -556,6 +578,10 @@ class OAuthClient:
         )
         try:
             return retrying(call)
+        except TransientError as exc:
+            # Not retried (a request that is not idempotent may have been acted on): fail this step;
+            # a retry of the task starts it again from the beginning.
+            raise exc.final(f"{self._source}: {exc}; not sent again: the server may have acted on it") from None
         except tenacity.RetryError as err:
             last = err.last_attempt.exception()
             final = last.final if isinstance(last, TransientError) else ProviderUnavailableError

@@ -33,6 +33,7 @@ class LinkedInLearning(Provider):
     freshness = "reported"
     # LinkedIn's token endpoint is on another host than its API in production.
     optional_extras = ("token_url",)
+    endpoint_extras = ("base_url", "token_url", "plain_http_hosts")
     connection_form = {  # noqa: RUF012 - a declaration, never mutated
         "base_url": FormField("API base URL", "https://api.linkedin.com"),
         "token_url": FormField(

@@ -31,6 +31,7 @@ class SkillsoftPercipio(Provider):
     credentials = "token"
     connection_extras = ("organization_id",)
     optional_extras = ("region",)
+    endpoint_extras = ("base_url", "region", "plain_http_hosts")
     # Percipio rate-limits its API (clients are told to retry a 429 after about 10 s) without saying at
     # what rate, and only the catalogue is paged (the activity is one report): two pages at a time.
     concurrent_requests = 2

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -79,8 +80,11 @@ class PercipioClient(OAuthClient):
             raise ValueError(f"empty interval: {since} >= {until}")
         org = self.organization_id
         body = {"start": format_rfc3339(since), "end": format_rfc3339(until), **c.REPORT_BODY}
-        request_id = self.request("POST", c.REPORT_PATH.format(organization_id=org), self._check_submitted, json=body)
-        status_path = c.REPORT_STATUS_PATH.format(organization_id=org, request_id=request_id)
+        # A report job is created by each POST: sent again only if Percipio surely did not take it.
+        request_id = self.request(
+            "POST", c.REPORT_PATH.format(organization_id=org), self._check_submitted, json=body, idempotent=False
+        )
+        status_path = c.REPORT_STATUS_PATH.format(organization_id=org, request_id=quote(request_id, safe=""))
         waited = 0.0
         while (report := self.get(status_path, {}, {}, self._check_report)) is None:
             if waited >= self.max_poll_seconds:
@@ -109,6 +113,12 @@ class PercipioClient(OAuthClient):
         if resp.status_code == 400 or not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
             raise ProviderResponseError(
                 f"{self._source}: the report request was refused or gave no id ({error_message(body)})"
+            )
+        # The id goes into the path of every poll with the token: an id that is not one (a "../", a
+        # URL) must not reach another endpoint.
+        if not c.REPORT_ID.fullmatch(doc["id"]):
+            raise ProviderResponseError(
+                f"{self._source}: the report request answered an id that is not a report id: {doc['id'][:60]!r}"
             )
         return doc["id"]
 

@@ -9,6 +9,8 @@ same contract as OpenAPI. Adapting to the live API is a change to this module.
 
 from __future__ import annotations
 
+import re
+
 from lms_connectors.providers.paging import OffsetSnapshot
 from lms_connectors.rules import records as core
 from lms_connectors.rules.guard import Field, Kind, RecordSchema
@@ -32,12 +34,16 @@ MAX_PAGE_SIZE = 1000
 
 REPORT_PATH = "/reporting/v1/organizations/{organization_id}/report-requests/learning-activity"
 REPORT_STATUS_PATH = "/reporting/v1/organizations/{organization_id}/report-requests/{request_id}"
+# What a report request's id may be (Percipio answers UUIDs): it goes into a path, percent-encoded.
+REPORT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # Inferred: the request's body beside its window.
 REPORT_BODY = {"contentType": "Course", "formatType": "JSON", "sort": {"field": "lastAccessDate", "order": "asc"}}
 PENDING_STATUSES = frozenset({"PENDING", "IN_PROGRESS"})
 # Skillsoft asks clients to come back after about 10 s (a 429 says so too).
 POLL_SECONDS = 10.0
-MAX_POLL_SECONDS = 3600.0
+# The report wait ends with its own error well before a task's execution_timeout (60 min by default)
+# would kill the task without saying why.
+MAX_POLL_SECONDS = 2700.0
 
 # lifecycle.status, lower-cased: only active content stays available in the LMS.
 ACTIVE = "active"
