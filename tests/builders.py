@@ -347,6 +347,10 @@ def connector_env(sim: SimulatorProcess, warehouse: Warehouse) -> dict[str, str]
         "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),
         "AIRFLOW_CONN_LMS_WAREHOUSE_READONLY": json.dumps(warehouse.readonly_conn()),
         "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps({"conn_type": "generic", "password": TEST_KEY}),
+        # Retention and the privacy DAGs reach Airflow's own tables through it (the tests' database).
+        "AIRFLOW_CONN_LMS_AIRFLOW_METADATA": json.dumps(
+            {"conn_type": "generic", "password": os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]}
+        ),
         profile.conn_env: json.dumps(conn),
         profile.var_env: json.dumps(settings),
     }

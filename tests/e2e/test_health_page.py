@@ -763,3 +763,40 @@ def test_the_test_button_never_sends_a_stored_secret_to_an_edited_url(stack):
     finally:
         collector.shutdown()
         requests.delete(f"{url}/api/v2/connections/{conn_id}", headers=auth, timeout=30)
+
+
+def test_a_privacy_request_through_the_ui_leaves_no_email_in_airflow(stack):
+    """Triggered through the API as the form does (the request body lands in Airflow's audit log),
+    run by the scheduler: once done, no table of the metadata database and no task log file holds
+    the request's email or user id."""
+    import sqlite3
+
+    url, token = _login(stack)
+    auth = {"Authorization": f"Bearer {token}"}
+    dag_id, email, user_id = "lms_connectors_erase_learners", "jane.request@example.org", "u-request-7"
+    requests.patch(f"{url}/api/v2/dags/{dag_id}", json={"is_paused": False}, headers=auth, timeout=30)
+    conf = {"user_ids": [user_id], "emails": [email], "reason": "DPO-9", "dry_run": True}
+    r = requests.post(
+        f"{url}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf}, headers=auth, timeout=30
+    )
+    r.raise_for_status()
+    run_id = r.json()["dag_run_id"]
+    deadline = time.monotonic() + 300
+    while (state := next(x["state"] for x in _runs(url, token, dag_id) if x["dag_run_id"] == run_id)) != "success":
+        assert state != "failed" and time.monotonic() < deadline, state
+        time.sleep(3)
+    home = Path(stack["local"]) / "airflow"
+    found = {}
+    with contextlib.closing(sqlite3.connect(home / "airflow.db", timeout=60)) as db:
+        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            for column in [c[1] for c in db.execute(f'PRAGMA table_info("{table}")')]:
+                for value in (email, user_id):
+                    (n,) = db.execute(
+                        f'SELECT count(*) FROM "{table}" WHERE CAST("{column}" AS TEXT) LIKE ?', (f"%{value}%",)
+                    ).fetchone()
+                    if n:
+                        found[f"{table}.{column}: {value}"] = n
+    for path in (home / "logs").rglob("*"):
+        if path.is_file() and any(v in path.read_text(errors="replace") for v in (email, user_id)):
+            found[str(path)] = 1
+    assert found == {}

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -329,3 +330,18 @@ def test_a_learner_erased_while_their_records_were_staged_is_not_loaded(
     assert learner_rows(warehouse, user_id) == 0
     counts = warehouse.scalar("SELECT counts FROM ops.sync_runs WHERE run_id = %s", (cfg["run_key"],))
     assert counts["extract_progress"]["suppressed"] > 0, "the day was not extracted again"
+
+
+def test_the_config_xcom_holds_no_author_email(dags, airflow_env, warehouse, sim):
+    """The run's context travels through XCom without the author's email: the load reads it from the
+    run's record in the warehouse (and the courses still get it)."""
+    import sqlite3
+
+    assert dags.run(DAYS[0]) == "success"
+    author = airflow_env["author_email"]
+    database = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///").split("?")[0]
+    with contextlib.closing(sqlite3.connect(database, timeout=60)) as db:
+        values = [v for (v,) in db.execute("SELECT CAST(value AS TEXT) FROM xcom WHERE task_id = 'config'")]
+    assert values and not any(author.lower() in str(v).lower() for v in values)
+    assert warehouse.scalar("SELECT count(DISTINCT author_email) FROM lms.courses") == 1
+    assert warehouse.scalar("SELECT min(author_email) FROM lms.courses") == author

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 WINDOW_DAYS = 30
 RUN_LIMIT = 10
 URL_PREFIX = "/lms-connector-health"
+# A page request never waits longer on the warehouse than this (a statement; connecting has its own bound).
+PAGE_STATEMENT_TIMEOUT = "30s"
 
 
 def connector_health(
@@ -347,7 +349,7 @@ def create_app() -> Any:
         for spec in visible_connectors(user):
             try:
                 # A login that may only read (lms_monitor), in read-only transactions.
-                with connect(spec.readonly_conn_id) as conn:
+                with connect(spec.readonly_conn_id, statement_timeout=PAGE_STATEMENT_TIMEOUT) as conn:
                     conn.read_only = True
                     out.append((spec, connector_health(conn, spec.id, today, now=dt.datetime.now(dt.UTC))))
             except (psycopg.Error, AirflowNotFoundException) as exc:

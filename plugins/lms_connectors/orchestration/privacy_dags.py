@@ -106,6 +106,62 @@ def _learner_params() -> dict[str, Param]:
     }
 
 
+# What a request's emails and user ids become in Airflow's tables once the request is done.
+FORGOTTEN = "[removed once the request was done]"
+
+
+def forget_request(metadata: str, dag_id: str, run_id: str, conf: dict[str, Any]) -> dict[str, int]:
+    """Remove the request's emails and user ids from Airflow's own tables: the run's conf, the audit
+    log rows that quote them (the trigger's request body), the run's rendered fields. Through the
+    metadata database's Connection: Airflow 3 gives a task no access of its own."""
+    import sqlalchemy as sa
+    from airflow.models.dagrun import DagRun
+    from airflow.models.log import Log
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from sqlalchemy.orm import Session
+
+    values = sorted({str(v) for key in ("emails", "user_ids") for v in conf.get(key) or () if str(v).strip()})
+    scrubbed = {**conf, **{key: [FORGOTTEN] for key in ("emails", "user_ids") if conf.get(key)}}
+    engine = sa.create_engine(metadata)
+    try:
+        with Session(engine) as session, session.begin():
+            runs = session.execute(
+                sa.update(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id).values(conf=scrubbed)
+            ).rowcount
+            logged = sum(
+                session.execute(
+                    sa.update(Log).where(Log.dag_id == dag_id, Log.extra.contains(v)).values(extra=FORGOTTEN)
+                ).rowcount
+                for v in values
+            )
+            rendered = session.execute(
+                sa.delete(RenderedTaskInstanceFields).where(
+                    RenderedTaskInstanceFields.dag_id == dag_id, RenderedTaskInstanceFields.run_id == run_id
+                )
+            ).rowcount
+    finally:
+        engine.dispose()
+    return {"run_conf": runs, "audit_log_rows": logged, "rendered_fields": rendered}
+
+
+def _forget_task() -> Any:
+    """The last task of a request's DAG, whatever became of the others: the request leaves no
+    email or user id in Airflow (the warehouse's audit log keeps how many, never whom)."""
+
+    @task(trigger_rule="all_done")
+    def forget_request_values() -> dict[str, int]:
+        from lms_connectors.privacy import retention
+
+        context = get_current_context()
+        with fail_fast():
+            metadata = retention.metadata_url()
+        done = forget_request(metadata, context["dag"].dag_id, context["run_id"], dict(context["dag_run"].conf or {}))
+        log.info("the request's emails and user ids removed from Airflow's tables: %s", done)
+        return done
+
+    return forget_request_values()
+
+
 def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
     @_manual(
         ERASE_DAG_ID,
@@ -141,7 +197,7 @@ def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
             log.info("%s: %s", "DRY RUN" if p["dry_run"] else "erased", result)
             return {conn: r["rows"] for conn, r in result.items()}
 
-        erase_learners()
+        erase_learners() >> _forget_task()
 
     return erase_dag()
 
@@ -162,7 +218,7 @@ def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
             # The file's name and size only: the log and XCom hold nothing of the learner.
             log.info("exported %d rows to %s (mode 0600)", rows, path)
 
-        export_learners()
+        export_learners() >> _forget_task()
 
     return export_dag()
 

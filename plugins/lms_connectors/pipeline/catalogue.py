@@ -85,18 +85,36 @@ def _archive_plan(conn: psycopg.Connection, sql: dict[str, str], max_share: floa
 
 
 def _merge_params(
-    run_id: str, connector_id: str, settings: ConnectorSettings, synced_at: dt.datetime, provider: Provider
+    conn: psycopg.Connection,
+    run_id: str,
+    connector_id: str,
+    settings: ConnectorSettings,
+    synced_at: dt.datetime,
+    provider: Provider,
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "connector_id": connector_id,
         "group_id": settings.target_group_id,
-        "author_email": settings.author_email,
+        "author_email": _author(conn, run_id, settings),
         "languages": list(settings.languages),
         "kept": sorted(provider.kept_statuses),
         "archive_removed": provider.removed_courses == "archive",
         "synced_at": synced_at,
     }
+
+
+def _author(conn: psycopg.Connection, run_id: str, settings: ConnectorSettings) -> str:
+    """The courses' author: the settings' own, or, where XCom carried the run (no email in Airflow),
+    the one the run recorded in ``ops.sync_runs.settings``."""
+    from lms_connectors.rules.context import AUTHOR_IN_RUN_RECORD
+
+    if settings.author_email != AUTHOR_IN_RUN_RECORD:
+        return settings.author_email
+    row = conn.execute("SELECT settings ->> 'author_email' FROM ops.sync_runs WHERE run_id = %s", (run_id,)).fetchone()
+    if not row or not row[0]:
+        raise RuntimeError(f"run {run_id} has no recorded settings to take the author email from: run it again")
+    return str(row[0])
 
 
 def archive_plan(
@@ -110,7 +128,7 @@ def archive_plan(
     """The change ``load_courses`` would make to the active catalogue, computed and thrown away."""
     sql = sql_statements("catalogue/merge_courses.sql")
     with conn.transaction(force_rollback=True):
-        conn.execute(sql["plan"], _merge_params(run_id, connector_id, settings, synced_at, provider))
+        conn.execute(sql["plan"], _merge_params(conn, run_id, connector_id, settings, synced_at, provider))
         return _archive_plan(conn, sql, settings.max_archive_share)
 
 
@@ -315,7 +333,7 @@ def load_courses(
     (``approved_digest``, from ``archive_plan``).
     """
     sql = sql_statements("catalogue/merge_courses.sql")
-    params = _merge_params(run_id, connector_id, settings, synced_at, provider)
+    params = _merge_params(conn, run_id, connector_id, settings, synced_at, provider)
     with conn.transaction():
         lock_connector(conn, connector_id)
         conn.execute(sql["plan"], params)

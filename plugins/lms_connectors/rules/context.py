@@ -15,6 +15,9 @@ from typing import Any
 
 from lms_connectors.rules.settings import ConnectorSettings
 
+# The author email as XCom carries it: a placeholder (RFC 2606's reserved .invalid domain).
+AUTHOR_IN_RUN_RECORD = "author@see-the-run-record.invalid"
+
 
 @dataclasses.dataclass(frozen=True)
 class RunRequest:
@@ -39,12 +42,14 @@ class RunContext(RunRequest):
     settings: ConnectorSettings
 
     def to_xcom(self) -> dict[str, Any]:
+        """The run as XCom keeps it: no email (the author's is in the run's ``ops.sync_runs.settings``,
+        where the load reads it; here a placeholder of the right form)."""
         return {
             "run_key": self.run_key,
             "connector_id": self.connector_id,
             "interval_start": self.interval_start.isoformat(),
             "interval_end": self.interval_end.isoformat(),
-            "settings": self.settings.model_dump(mode="json"),
+            "settings": {**self.settings.model_dump(mode="json"), "author_email": AUTHOR_IN_RUN_RECORD},
             "override_mass_archive": self.override_mass_archive,
             "delete_unreported": self.delete_unreported,
         }

@@ -1,15 +1,30 @@
-"""Connections to the warehouse through the Airflow Connection."""
+"""Connections to the warehouse through the Airflow Connection.
+
+Nothing waits on a hung warehouse without bound: a connection attempt gives up after
+``CONNECT_TIMEOUT_SECONDS`` (libpq's ``PGCONNECT_TIMEOUT``, unless the environment or the
+Connection's extra ``connect_timeout`` says otherwise) and a statement after the session's
+``statement_timeout`` (``TASK_STATEMENT_TIMEOUT`` for the tasks, the health page its own; the
+Connection's extra ``options`` replaces it).
+"""
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 
+CONNECT_TIMEOUT_SECONDS = 10
+# Far above any statement of a daily run: make bench's whole DAG at 5M records took 259 s.
+TASK_STATEMENT_TIMEOUT = "20min"
 
-def connect(conn_id: str = "lms_warehouse") -> psycopg.Connection:
-    """A psycopg 3 connection from the Airflow Postgres Connection ``conn_id``."""
+
+def connect(conn_id: str = "lms_warehouse", *, statement_timeout: str = TASK_STATEMENT_TIMEOUT) -> psycopg.Connection:
+    """A psycopg 3 connection from the Airflow Postgres Connection ``conn_id``, with bounded waits."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+    os.environ.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_SECONDS))
+    hook = PostgresHook(postgres_conn_id=conn_id, options=f"-c statement_timeout={statement_timeout}")
+    conn = hook.get_conn()
     if not isinstance(conn, psycopg.Connection):
         raise RuntimeError("the Postgres provider did not return a psycopg 3 connection; install psycopg")
     return conn
