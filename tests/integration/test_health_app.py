@@ -81,3 +81,51 @@ def test_an_unreadable_warehouse_shows_a_reference_never_connection_details(modu
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
 def test_no_interactive_docs_or_schema(module_warehouse, page, path):
     assert page(module_warehouse.readonly_conn(), path).status_code == 404
+
+
+def test_the_figures_read_through_aggregates_equal_the_tables(warehouse):
+    """The page's login reads aggregate views only; what it shows equals what the tables hold."""
+    import datetime as dt
+
+    from devstack.postgres import HEALTH_LOGIN
+    from lms_connectors.health.app import connector_health
+
+    today = dt.date(2026, 11, 20)
+    with warehouse.connect() as conn:
+        course = conn.execute(
+            """INSERT INTO lms.courses (connector_id, provider_course_id, group_id, author_email, title, language,
+                                        provider_status, duration_minutes, launch_url, provider_updated_at,
+                                        last_synced_at)
+               SELECT 'c1', 'p1', group_id, 'a@example.com', 't', 'fr', 'active', 60, 'https://x.example/',
+                      now(), now() FROM lms.groups LIMIT 1 RETURNING lms_course_id"""
+        ).fetchone()[0]
+        users = [u for (u,) in conn.execute("SELECT user_id FROM lms.users ORDER BY 1 LIMIT 3")]
+        for i, user in enumerate(users):
+            for day in (today - dt.timedelta(days=2), today - dt.timedelta(days=1), today - dt.timedelta(days=40)):
+                done = dt.datetime.combine(day, dt.time(9), dt.UTC) if i == 0 else None
+                conn.execute(
+                    """INSERT INTO stats.course_progress_daily (activity_date, connector_id, lms_course_id, user_id,
+                                                                progress_pct, time_spent_minutes, completed_at,
+                                                                provider_updated_at)
+                       VALUES (%s, 'c1', %s, %s, 50, 30, %s, now())""",
+                    (day, course, user, done),
+                )
+        for n, (reason, day) in enumerate([("a", 1), ("a", 1), ("b", 3), ("a", 45)]):
+            conn.execute(
+                """INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record, rejected_at)
+                   VALUES (%s, 'c1', 'progress', %s, '{"learner_hash": "h"}', %s)""",
+                (f"run-{n % 2}", reason, dt.datetime.combine(today - dt.timedelta(days=day), dt.time(8), dt.UTC)),
+            )
+        for n, day in enumerate((1, 2, 60)):
+            conn.execute(
+                "INSERT INTO ops.unmatched_learners VALUES ('c1', %s, 'r', %s)",
+                (f"h{n}", today - dt.timedelta(days=day)),
+            )
+    with warehouse.connect(HEALTH_LOGIN) as conn:
+        conn.read_only = True
+        h = connector_health(conn, "c1", today)
+    by_day = {d["day"]: (d["active_learners"], d["completions"]) for d in h["daily"]}
+    assert by_day[today - dt.timedelta(days=1)] == (3, 1) and by_day[today - dt.timedelta(days=2)] == (3, 1)
+    assert sum(a for a, _ in by_day.values()) == 6  # the day 40 days back is outside the window
+    assert [(r["rule"], r["records"], r["runs"]) for r in h["rejected_by_rule"]] == [("a", 2, 2), ("b", 1, 1)]
+    assert h["unmatched_learners"] == {"total": 3, "seen_in_window": 2}

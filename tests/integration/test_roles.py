@@ -79,6 +79,12 @@ FORBIDDEN = {
         "UPDATE lms.courses SET title = title",
         "SELECT stats.analyze_progress()",
         "SELECT stats.refresh_daily_summary()",
+        # The health page shows aggregates: no learner's row, payload or hash is its to read.
+        "SELECT * FROM stats.course_progress_daily",
+        "SELECT * FROM ops.rejected_records",
+        "SELECT * FROM ops.unmatched_learners",
+        "SELECT * FROM ops.suppressed_learners",
+        "SELECT * FROM ops.pseudonym_keys",
     ],
 }
 ALLOWED = {
@@ -118,11 +124,11 @@ ALLOWED = {
     ],
     "lms_monitor": [
         "SELECT count(*) FROM ops.sync_runs",
-        "SELECT count(*) FROM ops.rejected_records",
-        "SELECT count(*) FROM ops.unmatched_learners",
         "SELECT count(*) FROM lms.courses",
-        "SELECT count(*) FROM stats.course_progress_daily",
         "SELECT count(*) FROM ops.audit_log",
+        "SELECT count(*) FROM ops.v_health_daily",
+        "SELECT count(*) FROM ops.v_health_rejects",
+        "SELECT count(*) FROM ops.v_health_unmatched",
     ],
 }
 # The runtime logins are members of exactly these roles.

@@ -28,36 +28,32 @@ GROUP BY reason
 ORDER BY courses DESC, reason;
 
 -- name: rejected_by_rule
-SELECT entity, reason AS rule, count(*) AS records, count(DISTINCT run_id) AS runs
-FROM ops.rejected_records
+-- The page's login reads aggregates only (ops.v_health_*): never a payload or a hash.
+SELECT entity, reason AS rule, sum(records)::bigint AS records, count(DISTINCT run_id) AS runs
+FROM ops.v_health_rejects
 WHERE connector_id = %(connector_id)s
-  AND rejected_at >= %(day_from)s AND rejected_at < %(day_to)s
+  AND rejected_on >= %(day_from)s AND rejected_on < %(day_to)s
 GROUP BY entity, reason
 ORDER BY records DESC, entity, reason;
 
 -- name: unmatched
 -- Learners seen in provider activity who are no LMS user (only their keyed hash is kept).
-SELECT count(*) AS learners,
-       count(*) FILTER (WHERE last_seen_date >= %(day_from)s AND last_seen_date < %(day_to)s) AS seen_in_window
-FROM ops.unmatched_learners
+SELECT coalesce(sum(learners), 0)::bigint AS learners,
+       coalesce(sum(learners) FILTER (WHERE last_seen_date >= %(day_from)s AND last_seen_date < %(day_to)s), 0)::bigint
+           AS seen_in_window
+FROM ops.v_health_unmatched
 WHERE connector_id = %(connector_id)s;
 
 -- name: daily
--- Same definitions as stats.v_daily_activity, limited to the window so the
+-- Same definitions as stats.v_daily_activity (ops.v_health_daily), limited to the window so the
 -- page does not scan the whole history.
 SELECT day::date AS day,
        coalesce(a.active_learners, 0) AS active_learners,
        coalesce(a.completions, 0) AS completions
 FROM generate_series(%(day_from)s::date, %(day_to)s::date - 1, interval '1 day') AS day
-LEFT JOIN (
-    SELECT activity_date,
-           count(DISTINCT user_id) AS active_learners,
-           count(*) FILTER (WHERE completed_at >= activity_date AND completed_at < activity_date + 1) AS completions
-    FROM stats.course_progress_daily
-    WHERE connector_id = %(connector_id)s
-      AND activity_date >= %(day_from)s AND activity_date < %(day_to)s
-    GROUP BY activity_date
-) a ON a.activity_date = day::date
+LEFT JOIN ops.v_health_daily a
+       ON a.activity_date = day::date AND a.connector_id = %(connector_id)s
+      AND a.activity_date >= %(day_from)s AND a.activity_date < %(day_to)s
 ORDER BY day;
 
 -- name: retention
