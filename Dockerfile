@@ -17,10 +17,11 @@ RUN uv build --wheel -o /dist
 
 FROM apache/airflow:3.3.2-python3.11 AS airflow
 
-# The lock pins apache-airflow to the image's own version, so pip only adds
-# what the project needs; installing from the lock keeps builds reproducible.
+# The run-time lock (no simulator, embedded Postgres or test tooling: requirements-dev.lock has those)
+# pins apache-airflow to the image's own version, so pip only adds what the project needs; every
+# file is checked against its hash.
 COPY --chown=airflow:0 requirements.lock /opt/airflow/requirements.lock
-RUN pip install --no-cache-dir -r /opt/airflow/requirements.lock
+RUN pip install --no-cache-dir --require-hashes -r /opt/airflow/requirements.lock
 
 # The connectors as any Airflow installs them: the wheel (its dependencies are the lock's), the one
 # documented DAG file, and the registry beside the DAG folder.
@@ -32,10 +33,12 @@ COPY --chown=airflow:0 include/connectors.yaml /opt/airflow/include/connectors.y
 
 FROM python:3.11-slim AS simulator
 
-# Only what the simulators import, at the versions of the lock.
-COPY requirements.lock /tmp/requirements.lock
-RUN pip install --no-cache-dir --constraint /tmp/requirements.lock starlette uvicorn numpy orjson pyyaml \
-    && rm /tmp/requirements.lock
+# Only what the simulators import, at the versions of the development lock (its pins, without hashes:
+# a constraints file takes none).
+COPY requirements-dev.lock /tmp/requirements-dev.lock
+RUN sed -E '/^ *--hash/d; s/ \\$//' /tmp/requirements-dev.lock > /tmp/constraints.txt \
+    && pip install --no-cache-dir --constraint /tmp/constraints.txt starlette uvicorn numpy orjson pyyaml \
+    && rm /tmp/requirements-dev.lock /tmp/constraints.txt
 COPY simulator /opt/simulator/simulator
 WORKDIR /opt/simulator
 USER nobody

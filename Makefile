@@ -13,22 +13,28 @@ install: $(VENV)/.installed
 
 # The project itself goes in editable, without dependencies (the lock has them): Airflow finds its
 # provider (the Connection types of Admin > Connections) and plugins through the entry points.
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
 	@# Compiled once here: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set
 	@# nothing ever does, so every task process compiled Airflow, pandas and GX again (import of
 	@# airflow.sdk + pandas: 8.7 s without, 2.9 s with).
-	$(UV) pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
+	@# The development lock: the run-time lock's pins plus the tools, every file checked against its hash.
+	$(UV) pip sync --quiet --compile-bytecode --require-hashes --python $(PY) requirements-dev.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	@# hatchling copies the wheel's force-included SQL even into an editable install (no pyproject
 	@# option stops it): removed, so the checkout's include/sql is the only copy.
 	rm -rf $(VENV)/lib/python*/site-packages/lms_connectors
 	touch $@
 
-# Regenerate the lock after editing requirements.txt.
+# Regenerate the locks after editing requirements.txt or requirements-dev.txt: the run-time lock (what
+# the production image and an existing Airflow install), then the development one within its pins,
+# both with hashes (each compile keeps the pins its output file holds unless a requirement moved).
 lock: $(VENV)/.installed
-	$(UV) pip compile --quiet requirements.txt --python-version 3.11 -o requirements.lock
+	$(UV) pip compile --quiet requirements.txt --python-version 3.11 --generate-hashes --no-strip-extras -o requirements.lock
+	$(UV) pip compile --quiet requirements-dev.txt --python-version 3.11 --generate-hashes --no-strip-extras -c requirements.lock \
+	  -o requirements-dev.lock
+	$(PY) -m devstack.lockfile requirements.lock requirements-dev.lock
 
 # The distribution: a wheel any Airflow installs with the lock (see "Install into an existing Airflow").
 dist: install

@@ -44,7 +44,7 @@ def compose() -> dict[str, Any]:
 
 
 def locked(package: str) -> str:
-    match = re.search(rf"^{re.escape(package)}==(\S+)$", (ROOT / "requirements.lock").read_text(), re.M)
+    match = re.search(rf"^{re.escape(package)}==([^\s\\]+)", (ROOT / "requirements.lock").read_text(), re.M)
     assert match, f"{package} is not pinned in requirements.lock"
     return match.group(1)
 
@@ -276,6 +276,12 @@ def test_the_production_image_ships_neither_simulators_nor_development_tooling(c
     assert re.search(
         r"^RUN pip install --no-cache-dir --no-deps /opt/airflow/dist/lms_connectors-\*\.whl$", airflow_stage, re.M
     )
+    # Installed from the run-time lock, every file checked against its hash: no development tooling.
+    assert re.search(
+        r"^RUN pip install --no-cache-dir --require-hashes -r /opt/airflow/requirements.lock$", airflow_stage, re.M
+    )
+    installed = _locked(ROOT / "requirements.lock")
+    assert installed and not installed & DEVELOPMENT_ONLY, installed & DEVELOPMENT_ONLY
     # What the wheel ships imports nothing it does not ship.
     for path in (ROOT / "plugins" / "lms_connectors").rglob("*.py"):
         rel = path.relative_to(ROOT).as_posix()
@@ -283,3 +289,32 @@ def test_the_production_image_ships_neither_simulators_nor_development_tooling(c
     # The demo profile's simulators run their own image.
     for name in SIMULATORS:
         assert compose["services"][name]["build"] == {"context": ".", "target": "simulator"}
+
+
+# Packages only the development environment has: the test tools and the embedded Postgres.
+DEVELOPMENT_ONLY = frozenset(
+    {"pytest", "pytest-timeout", "pytest-xdist", "hypothesis", "playwright", "ruff", "pgserver", "execnet"}
+)
+
+
+def _locked(lock) -> set[str]:
+    """The packages a lock pins; each must carry its files' hashes."""
+    text = lock.read_text()
+    blocks = re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==\S+((?: \\\n\s+--hash=sha256:[0-9a-f]{64})*)", text, re.M)
+    assert blocks, lock
+    unhashed = [name for name, hashes in blocks if not hashes]
+    assert not unhashed, f"{lock.name}: pinned without a hash: {unhashed}"
+    return {name.lower() for name, _ in blocks}
+
+
+def test_both_locks_pin_the_same_versions_with_hashes():
+    """make install syncs the development lock, the image and an existing Airflow the run-time one:
+    one set of versions, each file verified."""
+    pins = {}
+    for name in ("requirements.lock", "requirements-dev.lock"):
+        text = (ROOT / name).read_text()
+        pins[name] = dict(re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s\\]+)", text, re.M))
+        _locked(ROOT / name)
+    runtime, dev = pins["requirements.lock"], pins["requirements-dev.lock"]
+    assert {k: dev.get(k) for k in runtime} == runtime
+    assert {k.lower() for k in set(dev) - set(runtime)} >= {"pytest", "pgserver", "ruff"}
