@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,50 @@ def test_a_crash_after_a_step_ends_as_a_clean_run_never_as_a_short_one(
     assert targets(warehouse) == clean[0]
     extract = CATALOGUE.extract if after in CATALOGUE.steps else ACTIVITY.extract
     assert f"again from {extract}" in caplog.text, "the tables match, but the loss went unseen"
+
+
+@pytest.mark.parametrize("fault", ["backend_terminated", "statement_timeout"])
+def test_a_staging_write_broken_midway_fails_or_ends_as_a_clean_run_and_a_rerun_converges(
+    crashable, clean, dags, sim, monkeypatch, fault
+):
+    """The extract's COPY into staging breaks after its first page: its session is terminated, or
+    its statement outlives the session's statement_timeout. The run fails (or its retry succeeds)
+    and never ends short; run again, the day equals a clean run's."""
+    from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient
+    from lms_connectors.warehouse import db
+
+    cluster, _ = crashable
+    warehouse = create_database(cluster, "crash_template")
+    pages_of = OpenClassroomsClient.iter_activity_pages
+    broken: list[str] = []
+
+    def breaking(self, since, until):
+        for n, page in enumerate(pages_of(self, since, until)):
+            yield page
+            if n == 0 and not broken:
+                broken.append(fault)
+                if fault == "backend_terminated":
+                    with warehouse.connect(autocommit=True) as admin:
+                        admin.execute(
+                            """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                               WHERE datname = %s AND query ILIKE 'COPY staging.raw_activity%%'""",
+                            (warehouse.dbname,),
+                        )
+                else:
+                    time.sleep(1.5)  # the COPY is one statement: it outlives the 1 s timeout
+
+    monkeypatch.setattr(OpenClassroomsClient, "iter_activity_pages", breaking)
+    if fault == "statement_timeout":
+        monkeypatch.setattr(db.connect, "__kwdefaults__", {"statement_timeout": "1s"})
+    first = run_day(dags, monkeypatch, sim, warehouse)
+    assert broken == [fault]
+    if first == "success":  # the task's retry extracted the day again
+        assert figures(warehouse) == clean[1] and targets(warehouse) == clean[0]
+    else:
+        assert first == "failed"
+        assert warehouse.scalar("SELECT status FROM ops.sync_runs") == "failed"
+    assert run_day(dags, monkeypatch, sim, warehouse) == "success"
+    # The same records seen (a re-run of a loaded day writes no row: those counts are its own).
+    status, seen, records, *_, matched = figures(warehouse)
+    assert (status, seen, records, matched) == (clean[1][0], clean[1][1], clean[1][2], clean[1][-1])
+    assert targets(warehouse) == clean[0]
