@@ -244,7 +244,10 @@ def test_retries_exhausted_fail_cleanly_then_a_rerun_converges(dags, warehouse, 
     set_faults(sim, error_rate=1.0)
     assert dags.run(DAY1) == "failed"
     assert targets(warehouse) == before
-    assert "still failing after" in last_run(warehouse)["error"]
+    # A read retried to its bound, or a report job's request not sent again after a 5xx (a second
+    # request could make a second job): either says why.
+    error = last_run(warehouse)["error"]
+    assert "still failing after" in error or "not sent again: the server may have acted on it" in error, error
     requests.delete(f"{sim.url}/_sim/faults", timeout=10).raise_for_status()
     assert dags.run(DAY1) == "success"
     assert targets(warehouse) == clean_day
