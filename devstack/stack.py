@@ -289,6 +289,7 @@ def connections(
     and each connector's provider, of the provider's own Connection type (``registry``: the
     connectors to give, the production registry by default)."""
     from lms_connectors import providers
+    from lms_connectors.privacy.retention import METADATA_CONN_ID, METADATA_ENV
     from lms_connectors.providers.registry import load_registry
 
     pg = state["postgres"]
@@ -300,7 +301,7 @@ def connections(
         "lms_warehouse_readonly": db.airflow_conn(postgres.HEALTH_LOGIN, pg["dbname"]),
         "lms_pseudonymisation_key": {"conn_type": "generic", "password": db.secrets["pseudonymisation_key"]},
         # Retention cleans Airflow's own tables through it (a task may not reach them otherwise).
-        "lms_airflow_metadata": {
+        METADATA_CONN_ID: {
             "conn_type": "generic",
             "password": os.environ.get(METADATA_ENV) or airflow_env(state)[METADATA_ENV],
         },
@@ -319,7 +320,6 @@ def connection_env(conns: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}
 
 
-METADATA_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 # Seconds between two parses of the DAG file by Airflow's DAG processor.
 PARSE_INTERVAL = "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"
 

@@ -163,17 +163,18 @@ def deadline_missed(spec: Any, day: dt.date, checked_at: dt.datetime) -> bool:
 
 def retention_missed(spec: Any, last: dt.datetime | None, checked_at: dt.datetime) -> bool:
     """Alert: retention has not purged the warehouse of ``spec`` for longer than its deadline."""
+    from lms_connectors.orchestration.privacy_dags import RETENTION_DAG_ID
     from lms_connectors.warehouse.audit import RETENTION_DEADLINE
 
     since = f"since {last:%Y-%m-%d %H:%M} UTC" if last else "ever"
     return send(
         spec.alerts_conn_id,
         {
-            "summary": f"lms_connectors_retention has not purged the warehouse {since} "
+            "summary": f"{RETENTION_DAG_ID} has not purged the warehouse {since} "
             f"(deadline {RETENTION_DEADLINE.total_seconds() / 3600:g} h): learner data outlives its retention",
-            "dag_id": "lms_connectors_retention",
+            "dag_id": RETENTION_DAG_ID,
             "warehouse_conn_id": spec.warehouse_conn_id,
             "last_run": last.isoformat() if last else None,
-            "url": _ui_link("lms_connectors_retention"),
+            "url": _ui_link(RETENTION_DAG_ID),
         },
     )

@@ -109,10 +109,6 @@ def secret_problems(env: Mapping[str, str], specs: list[ConnectorSpec]) -> list[
     return problems
 
 
-METADATA_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
-METADATA_CONN_ID = "lms_airflow_metadata"
-
-
 def desired(specs: list[ConnectorSpec], env: Mapping[str, str]) -> tuple[dict[str, dict], dict[str, str]]:
     """Pure: the Connections (as Airflow JSON) and Variables the environment asks for."""
     from lms_connectors.privacy.pseudonym import check_key
@@ -152,6 +148,8 @@ def desired(specs: list[ConnectorSpec], env: Mapping[str, str]) -> tuple[dict[st
         except ValueError as exc:
             raise SystemExit(f"{settings_env(spec)} is not valid connector settings: {exc}") from exc
         variables[spec.variable] = json.dumps(settings.model_dump(mode="json"), indent=2)
+    from lms_connectors.privacy.retention import METADATA_CONN_ID, METADATA_ENV
+
     # Retention cleans Airflow's own tables through it: a task may not reach them otherwise.
     if env.get(METADATA_ENV):
         connections[METADATA_CONN_ID] = {"conn_type": "generic", "password": env[METADATA_ENV]}

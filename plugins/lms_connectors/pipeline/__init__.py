@@ -314,9 +314,9 @@ def _check_input(conn: psycopg.Connection, ctx: RunContext, entity: Pipeline, na
     step, table = source
     with conn.transaction():
         expected = runs.step_counts(conn, ctx.run_key, step).get("records")
-        found = runs.staged_rows(conn, table, ctx.run_key) if expected is not None else None
-    if expected is None:
-        return  # not staged by this run's pipeline (a step run alone, as a benchmark does)
+        if expected is None:
+            return  # not staged by this run's pipeline (a step run alone, as a benchmark does)
+        found = runs.staged_rows(conn, table, ctx.run_key)
     if found != expected:
         raise StagingLost(
             f"{table} holds {found} rows of run {ctx.run_key} where {step} staged {expected} (a warehouse restart "

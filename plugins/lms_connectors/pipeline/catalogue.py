@@ -108,13 +108,14 @@ def _author(conn: psycopg.Connection, run_id: str, settings: ConnectorSettings) 
     """The courses' author: the settings' own, or, where XCom carried the run (no email in Airflow),
     the one the run recorded in ``ops.sync_runs.settings``."""
     from lms_connectors.rules.context import AUTHOR_IN_RUN_RECORD
+    from lms_connectors.warehouse import runs
 
     if settings.author_email != AUTHOR_IN_RUN_RECORD:
         return settings.author_email
-    row = conn.execute("SELECT settings ->> 'author_email' FROM ops.sync_runs WHERE run_id = %s", (run_id,)).fetchone()
-    if not row or not row[0]:
+    author = runs.recorded_setting(conn, run_id, "author_email")
+    if not author:
         raise RuntimeError(f"run {run_id} has no recorded settings to take the author email from: run it again")
-    return str(row[0])
+    return str(author)
 
 
 def archive_plan(

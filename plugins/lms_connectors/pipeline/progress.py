@@ -33,6 +33,7 @@ from lms_connectors.rules.paths import sql_statements
 from lms_connectors.rules.settings import ConnectorSettings
 from lms_connectors.warehouse import quarantine
 from lms_connectors.warehouse.db import lock_connector
+from lms_connectors.warehouse.lms_users import user_pages
 
 log = logging.getLogger(__name__)
 # Rows a step holds at a time: its peak memory is set by these, not by the run's size. Measured
@@ -156,16 +157,11 @@ def _stage_user_hashes(conn: psycopg.Connection, key: bytes) -> None:
     """The LMS users' learner hashes in a temporary table (dropped at commit), hashed chunk by chunk:
     the transform joins the run's records to it in the database, so no task holds every user."""
     conn.execute("CREATE TEMP TABLE lms_user_hashes (learner_hash text NOT NULL, user_id text NOT NULL) ON COMMIT DROP")
-    last = ""
-    # Keyset pages, not a server-side cursor: a connection cannot fetch from one while it copies.
-    while users := conn.execute(
-        "SELECT user_id, email FROM lms.users WHERE user_id > %s ORDER BY user_id LIMIT %s", (last, CHUNK_ROWS)
-    ).fetchall():
+    for users in user_pages(conn, CHUNK_ROWS):
         with conn.cursor() as cur, cur.copy("COPY lms_user_hashes (learner_hash, user_id) FROM STDIN") as copy:
             for uid, email in users:
                 if (hashed := learner_hash(key, email)) is not None:
                     copy.write_row((hashed, uid))
-        last = users[-1][0]
     # Two users whose emails differ only by surrounding spaces share a hash: the first user id keeps it.
     conn.execute(
         """DELETE FROM lms_user_hashes a USING lms_user_hashes b
@@ -484,7 +480,6 @@ def load_progress(
     erasure_generation: int | None = None,
 ) -> dict[str, Any]:
     """Current progress (newer provider record wins) and the days' snapshot, in one transaction.
-
 
     ``measured``: the provider reports the time viewed per day (its records
     carry ``time_viewed_minutes``); time spent is then the sum over the key's

@@ -29,6 +29,7 @@ from lms_connectors.privacy.pseudonym import learner_hash, normalise_email
 from lms_connectors.rules.errors import PermanentError
 from lms_connectors.warehouse.audit import audit
 from lms_connectors.warehouse.db import lock_connector
+from lms_connectors.warehouse.lms_users import user_pages
 
 log = logging.getLogger(__name__)
 ERASED = "[erased]"
@@ -125,14 +126,9 @@ def users_with_emails(conn: psycopg.Connection, emails: set[str]) -> set[str]:
     :func:`normalise_email` of the stored email, so ``' Jane.Doe@Example.com '`` is found by
     ``jane.doe@example.com``. Every user is read (keyset pages): no SQL expression trims and folds
     exactly as Python does, and a request is rare."""
-    found: set[str] = set()
-    last = ""
-    while users := conn.execute(
-        "SELECT user_id, email FROM lms.users WHERE user_id > %s ORDER BY user_id LIMIT 50000", (last,)
-    ).fetchall():
-        found |= {u for u, e in users if isinstance(e, str) and normalise_email(e) in emails}
-        last = users[-1][0]
-    return found
+    return {
+        u for users in user_pages(conn, 50_000) for u, e in users if isinstance(e, str) and normalise_email(e) in emails
+    }
 
 
 def erase(

@@ -120,6 +120,8 @@ def purge_warehouse(conn: Any, cfg: RetentionSettings, now: dt.datetime, *, acto
 # through this Connection instead: a generic one whose password is the database's SQLAlchemy URL
 # (the embedded stack and compose create it; an existing Airflow gives it, README).
 METADATA_CONN_ID = "lms_airflow_metadata"
+# Where Airflow reads that URL itself (its [database] sql_alchemy_conn).
+METADATA_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 
 
 def metadata_url(conn_id: str = METADATA_CONN_ID) -> str:
@@ -166,7 +168,7 @@ def purge_airflow(
         "--skip-archive",
         "--yes",
     ]
-    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata} if metadata else None
+    env = {**os.environ, METADATA_ENV: metadata} if metadata else None
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False, env=env)
     if done.returncode:
         raise RuntimeError(f"airflow db clean failed ({done.returncode}): {done.stderr.strip()[-800:]}")

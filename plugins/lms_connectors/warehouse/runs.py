@@ -64,6 +64,12 @@ def record_settings(conn: psycopg.Connection, run_id: str, settings: dict[str, A
         conn.execute("UPDATE ops.sync_runs SET settings = %s WHERE run_id = %s", (json.dumps(settings), run_id))
 
 
+def recorded_setting(conn: psycopg.Connection, run_id: str, name: str) -> Any:
+    """One of the settings the run recorded (:func:`record_settings`), None when it has none."""
+    row = conn.execute("SELECT settings -> %s FROM ops.sync_runs WHERE run_id = %s", (name, run_id)).fetchone()
+    return row[0] if row else None
+
+
 def record_step(conn: psycopg.Connection, run_id: str, step: str, seconds: float, counts: dict[str, Any]) -> None:
     """Merge one step's timing and counts into the run row (in the caller's transaction)."""
     conn.execute(
