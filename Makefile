@@ -67,12 +67,11 @@ redis:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 	@redis-server --version
 
-# Two workers share the modules that need no whole stack (a module at a time: its fixtures are set
-# up once); then tests/e2e, which starts whole stacks (Airflow, Postgres, simulators, a browser,
-# Celery), runs alone: beside another worker its SQLite metadata database was locked too long.
+# Two workers share every module, a module at a time (its fixtures are set up once); the end-to-end
+# modules, which start whole stacks (Airflow with its metadata on Postgres, the simulators, a
+# browser, Celery) each on ports and databases of their own, are collected early and run beside the rest.
 test: lint browser redis
-	$(PY) -m pytest -q -ra -n 2 --dist loadfile --ignore=tests/e2e
-	$(PY) -m pytest -q -ra tests/e2e
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile
 
 # The fast lane: pure rules, the DAG integrity checks and the compose file's checks; no service is
 # started (no Postgres, simulator, browser or Redis), under a minute.
@@ -96,8 +95,8 @@ bench: install
 clean:
 	rm -rf $(VENV) .local .pytest_cache .ruff_cache
 
-# The main job on the embedded default: Postgres from pgserver, the simulator,
-# Airflow on SQLite; three daily runs and a summary.
+# The main job on the embedded default: Postgres from pgserver (the warehouse and Airflow's
+# metadata), the simulators; three daily runs and a summary.
 demo: install
 	$(PY) -m devstack.demo
 
@@ -109,7 +108,6 @@ cluster: install redis
 # `export` lines pointing this shell's airflow CLI at the running cluster.
 cluster-env: install
 	@$(PY) -m devstack.cluster --env
-	@echo "export PATH='$(CURDIR)/$(VENV)/bin:$$PATH'"
 
 # Through the real scheduler: a daily run's wall time, per-task start overhead, a 30-day
 # replay (LocalExecutor; Celery with 1 and 2 workers); writes bench/results/airflow.json.
@@ -126,11 +124,10 @@ migrate: install
 	$(PY) -m devstack.stack migrate
 
 # Print `export` lines for the embedded stack: eval "$(make -s env)" points a
-# shell's airflow CLI at it (starting Postgres and the simulator if needed); its
-# `airflow` is devstack/bin/airflow (repairs a backfill after "database is locked").
+# shell's airflow CLI (Airflow's own, from the virtualenv) at it, starting Postgres and the
+# simulators if needed.
 env: install
 	@$(PY) -m devstack.stack env
-	@echo "export PATH='$(CURDIR)/devstack/bin:$(CURDIR)/$(VENV)/bin:$$PATH'"
 
 # `export` lines for an analyst's shell: LMS_ANALYST_DSN (login lms_reader, a member of lms_analyst,
 # a new password each time) and psql on the PATH: eval "$(make -s analyst-login)".

@@ -21,8 +21,7 @@ airflow`` runs it) with a registry whose start_date is yesterday, then:
   go through the real scheduler; the wall time per run at each N is the time from the
   first run's start to the last one's end, divided by N;
 - with ``--cluster-tenants``, the same rounds on ``make cluster`` (2 Celery workers of 2
-  slots, metadata on Postgres), last: what of the tenants' growth is SQLite's and the
-  standalone's.
+  slots), last: what of the tenants' growth is the standalone's LocalExecutor's.
 
 Prints a table with held/MISSED against the targets and writes
 ``bench/results/airflow.json``. Stops everything it started.
@@ -213,8 +212,7 @@ def tenants(af: AirflowApi, today: dt.date, n: int, timeout: float, prefix: str 
         time.sleep(2)
     # One request unpauses the round (its connectors' manual apply_settings DAGs too, which never
     # run on their own) and one polls its runs: the bench's own requests must not grow with N. One
-    # poll per DAG every 2 s took a sixth of the machine at 50; unpausing one DAG at a time while
-    # the first runs started, Airflow's API on SQLite held its lock 60 s (the busy timeout) at once.
+    # poll per DAG every 2 s took a sixth of the machine at 50.
     pattern = f"lms_connector_{prefix}{n}_"
     unpaused = af.send("PATCH", f"/dags?dag_id_pattern={pattern}&update_mask=is_paused&limit=100", {"is_paused": False})
     if missing := set(dag_ids) - {d["dag_id"] for d in unpaused["dags"]}:
@@ -319,7 +317,7 @@ def bench_celery(args: argparse.Namespace, today: dt.date, workers: int) -> dict
 
 def bench_cluster_tenants(args: argparse.Namespace, today: dt.date) -> list[dict[str, Any]]:
     """The tenants' rounds on `make cluster` (CLUSTER_TENANT_WORKERS workers of 2 slots each, as many
-    as the LocalExecutor's parallelism): what of their growth is SQLite's and the standalone's."""
+    as the LocalExecutor's parallelism): what of their growth is the standalone's."""
     with on_cluster(args, CLUSTER_TENANT_WORKERS) as (af, _):
         return [tenants(af, today, n, args.timeout, prefix="cluster") for n in args.cluster_tenants]
 
@@ -406,8 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         nargs="*",
         default=[],
-        help="the same rounds on make cluster (Celery, metadata on Postgres) after the rest; with --tenants alone, "
-        "only there",
+        help="the same rounds on make cluster (Celery) after the rest; with --tenants alone, only there",
     )
     p.add_argument(
         "--parse-interval",

@@ -341,13 +341,14 @@ def end_to_end(
             }
         },
     }
+    # Airflow's metadata on the bench's Postgres, as in the embedded stack: a new database each run.
+    postgres.metadata_database(cluster, stack.METADATA_DB, fresh=True)
     env = {
         **os.environ,
         **stack.airflow_env(state, cluster.secrets),
         **stack.connection_env(stack.connections(state, cluster.secrets, registry)),
         "LMS_CONNECTORS_REGISTRY": str(registry),
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW_VAR_LMS_CONNECTOR_OPENCLASSROOMS": json.dumps(settings),
     }
@@ -629,7 +630,8 @@ print("PARSE", json.dumps({{"imports": t1 - t0, "parse": t2 - t1, "dags": len(ba
         **os.environ,
         "LMS_CONNECTORS_REGISTRY": str(registry),
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        # A metadata database that is not there: parsing needs none.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.metadata_url(str(home), "none", "none", "none"),
     }
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)

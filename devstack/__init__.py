@@ -1,2 +1,2 @@
 """Development tooling, outside the production package: the embedded stack (pgserver with
-passwords, the simulators, Airflow on SQLite), ``make demo`` and ``make airflow``."""
+passwords, holding the warehouse and Airflow's metadata; the simulators), ``make demo`` and ``make airflow``."""

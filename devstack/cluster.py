@@ -28,6 +28,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -36,9 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
-
-from devstack import stack
+from devstack import postgres, stack
 from devstack.airflow_ui import healthy
 
 CLUSTER_DIR = stack.LOCAL / "cluster"
@@ -79,32 +78,9 @@ def _secrets() -> dict[str, str]:
     return values
 
 
-def metadata_database(state: dict[str, Any], password: str) -> None:
-    """Airflow's metadata database and its login (LOGIN only: no superuser, no CREATEROLE)."""
-    from lms_connectors.warehouse.deploy import scram_verifier
-
-    verifier = sql.Literal(scram_verifier(password))
-    with stack.cluster(state).connect(autocommit=True) as conn:
-        verb = (
-            "ALTER" if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (META_LOGIN,)).fetchone() else "CREATE"
-        )
-        conn.execute(
-            sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
-                sql.Identifier(META_LOGIN), verifier
-            )
-        )
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (META_DB,)).fetchone():
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(META_DB), sql.Identifier(META_LOGIN))
-            )
-
-
 def cluster_env(state: dict[str, Any], port: int, redis_port: int) -> dict[str, str]:
-    from urllib.parse import quote
-
     s = _secrets()
-    socket_dir = quote(state["postgres"]["socket_dir"], safe="")
-    meta = f"postgresql+psycopg://{META_LOGIN}:{quote(s[META_LOGIN], safe='')}@/{META_DB}?host={socket_dir}"
+    meta = postgres.metadata_url(state["postgres"]["socket_dir"], META_DB, META_LOGIN, s[META_LOGIN])
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")},
         **stack.airflow_env(state),
@@ -164,7 +140,7 @@ def start(workers: int = 2, port: int = 8090, timeout: float = 300.0) -> dict[st
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     redis_port = _free_port()
     env = cluster_env(state, port, redis_port)
-    metadata_database(state, _secrets()[META_LOGIN])
+    postgres.metadata_database(stack.cluster(state), META_DB, META_LOGIN, _secrets()[META_LOGIN])
     procs: dict[str, Any] = {}
     procs["redis"] = _spawn(
         "redis",
@@ -272,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         c = state["cluster"]
         env = cluster_env(state, int(c["url"].rsplit(":", 1)[1]), c["redis_port"])
         for key in sorted(k for k in env if k.startswith(("AIRFLOW", "LMS_", "PYTHONPATH"))):
-            print(f"export {key}='{env[key]}'")
+            print(f"export {key}={shlex.quote(env[key])}")
+        print(stack.path_export(Path(sys.executable).parent))
         return 0
     t0 = time.monotonic()
     print(f"starting Redis, Airflow (metadata on Postgres) and {args.workers} Celery workers (a minute or two) ...")

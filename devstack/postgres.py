@@ -34,7 +34,9 @@ HEALTH_LOGIN = "lms_health"
 # Dashboards and analysts (`make analyst-login`): a member of lms_analyst, a password per request.
 ANALYST_LOGIN = "lms_reader"
 ANALYST_ROLE = "lms_analyst"
-LOGINS = (SUPERUSER, OWNER, SYNC_LOGIN, HEALTH_LOGIN)
+# Airflow's metadata database: its owner, nothing else (no superuser, no CREATEDB or CREATEROLE).
+AIRFLOW_LOGIN = "lms_airflow"
+LOGINS = (SUPERUSER, OWNER, SYNC_LOGIN, HEALTH_LOGIN, AIRFLOW_LOGIN)
 SECURE_HBA = (
     "# Written by devstack.postgres: every login needs its password.\n"
     "local all all scram-sha-256\n"
@@ -139,6 +141,37 @@ def ensure_database(cluster: Cluster, dbname: str, *, replace_foreign: bool = Fa
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(OWNER)))
         return "recreated" if row else "created"
+
+
+def metadata_database(
+    cluster: Cluster, dbname: str, login: str = AIRFLOW_LOGIN, password: str | None = None, *, fresh: bool = False
+) -> str:
+    """Airflow's metadata database ``dbname``, owned by ``login`` (LOGIN only; ``password``: the
+    cluster's secret of that login by default; ``fresh``: an existing one is dropped first). Returns
+    "created" or "kept"; Airflow's own ``db migrate`` (or ``initdb``) fills it."""
+    from lms_connectors.warehouse.deploy import scram_verifier
+
+    verifier = sql.Literal(scram_verifier(password or cluster.secrets[login]))
+    with cluster.connect(autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone()
+        conn.execute(
+            sql.SQL(
+                ("ALTER" if exists else "CREATE") + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}"
+            ).format(sql.Identifier(login), verifier)
+        )
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        elif conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+            return "kept"
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(login)))
+        return "created"
+
+
+def metadata_url(socket_dir: str, dbname: str, login: str, password: str) -> str:
+    """Airflow's ``[database] sql_alchemy_conn`` for ``dbname`` on the cluster's Unix socket."""
+    from urllib.parse import quote
+
+    return f"postgresql+psycopg://{login}:{quote(password, safe='')}@/{dbname}?host={quote(socket_dir, safe='')}"
 
 
 def deploy(cluster: Cluster, dbname: str) -> list[str]:

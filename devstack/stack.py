@@ -1,4 +1,4 @@
-"""The embedded stack: warehouse Postgres (pgserver), the simulator, Airflow on SQLite.
+"""The embedded stack: Postgres (pgserver) holding the warehouse and Airflow's metadata, the simulators.
 
 Everything lives under ``.local/`` in the project; no root, Docker or network.
 Processes are started once, recorded with their PIDs in ``.local/stack.json``
@@ -8,7 +8,9 @@ generated once into ``.local/secrets.json`` (readable by you only).
 Logins, as in production: the warehouse belongs to ``lms_owner``, which runs
 the deploy step (``migrate``: migrations and runtime logins); the DAG's
 Connection ``lms_warehouse`` logs in as ``lms_connector`` (lms_sync), the
-health page's ``lms_warehouse_readonly`` as ``lms_health`` (lms_monitor).
+health page's ``lms_warehouse_readonly`` as ``lms_health`` (lms_monitor). Airflow
+keeps its metadata in the database ``lms_airflow`` of the same server, owned
+by the login ``lms_airflow``, which may do nothing else.
 
     python -m devstack.stack up|down|status|env|migrate
 
@@ -26,6 +28,7 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import time
@@ -43,6 +46,9 @@ SECRETS_FILE = LOCAL / "secrets.json"
 PG_DIR = LOCAL / "pg" / "data"
 AIRFLOW_HOME = LOCAL / "airflow"
 WAREHOUSE_DB = "lms_warehouse"
+METADATA_DB = "lms_airflow"
+# Where a stack of an earlier version kept Airflow's metadata.
+OLD_SQLITE_METADATA = AIRFLOW_HOME / "airflow.db"
 SIM_DAYS = 30
 
 
@@ -194,6 +200,13 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
     postgres.secure(PG_DIR, pg)
     if postgres.ensure_database(pg, WAREHOUSE_DB, replace_foreign=True) == "recreated":
         print(f"  the embedded {WAREHOUSE_DB} predated its owner login: recreated (demo data only)", flush=True)
+    if postgres.metadata_database(pg, METADATA_DB) == "created" and OLD_SQLITE_METADATA.exists():
+        # Airflow's metadata moved to Postgres: the old file's runs and Connections are demo data, which
+        # the next `make demo` or `make airflow` writes again.
+        OLD_SQLITE_METADATA.unlink()
+        print(
+            f"  Airflow's metadata now lives in Postgres ({METADATA_DB}): the old SQLite file was removed", flush=True
+        )
     sims = simulators(state)
     today = today or dt.date.today()
     start = today - dt.timedelta(days=SIM_DAYS)
@@ -277,9 +290,15 @@ def analyst_login(state: dict[str, Any]) -> str:
             f"# {postgres.ANALYST_LOGIN}: a member of {postgres.ANALYST_ROLE} (reads the stats schema, nothing else);"
             " a new password each time this runs",
             f"export LMS_ANALYST_DSN='{dsn}'",
-            f"export PATH='{postgres.bin_dir()}:$PATH'",
+            path_export(postgres.bin_dir()),
         ]
     )
+
+
+def path_export(folder: Path | str) -> str:
+    """The ``export`` line that puts ``folder`` first on a shell's PATH and keeps the rest: the folder
+    quoted as one word, ``$PATH`` left for the shell to expand (in single quotes it would replace it)."""
+    return f'export PATH={shlex.quote(str(folder))}:"$PATH"'
 
 
 def connections(
@@ -303,7 +322,7 @@ def connections(
         # Retention cleans Airflow's own tables through it (a task may not reach them otherwise).
         METADATA_CONN_ID: {
             "conn_type": "generic",
-            "password": os.environ.get(METADATA_ENV) or airflow_env(state)[METADATA_ENV],
+            "password": os.environ.get(METADATA_ENV) or airflow_env(state, db.secrets)[METADATA_ENV],
         },
     }
     for spec in load_registry(registry) if registry else load_registry():
@@ -320,8 +339,18 @@ def connection_env(conns: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}
 
 
-# Seconds between two parses of the DAG file by Airflow's DAG processor.
+# Seconds between two parses of the DAG file by Airflow's DAG processor. The DAG file changes only
+# when the registry does: Airflow's 30 s re-parse of every connector took the CPU that tenants' runs
+# need (`make bench-airflow` compares the two). A changed file is parsed at once: touch it after
+# editing the registry. A value in the environment wins (bench.airflow --parse-interval).
 PARSE_INTERVAL = "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"
+PARSE_SECONDS = "300"
+
+
+def metadata_url(state: dict[str, Any], secrets: dict[str, str]) -> str:
+    """Airflow's metadata database of the stack, as its own login."""
+    login = postgres.AIRFLOW_LOGIN
+    return postgres.metadata_url(state["postgres"]["socket_dir"], METADATA_DB, login, secrets[login])
 
 
 def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, str]:
@@ -337,15 +366,9 @@ def airflow_env(state: dict[str, Any], secrets: dict[str, str] | None = None) ->
         "AIRFLOW__CORE__FERNET_KEY": secrets["fernet_key"],
         # The Test button of Admin > Connections (Airflow disables it by default).
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-        # SQLite allows one writer: the CLI (a backfill clearing runs) waits for the scheduler's
-        # transactions up to 60 s instead of failing with "database is locked" after sqlite3's 5 s.
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db?timeout=60",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url(state, secrets),
         "AIRFLOW__CORE__PARALLELISM": "4",
-        # The DAG file changes only when the registry does: Airflow's 30 s re-parse of every connector
-        # took the CPU that tenants' runs need (bench.airflow: 50 connectors 9.94 -> 3.51 s a run with
-        # no re-parse). A changed file is parsed at once: touch it after editing the registry. A value
-        # in the environment wins (bench.airflow --parse-interval).
-        PARSE_INTERVAL: os.environ.get(PARSE_INTERVAL, "300"),
+        PARSE_INTERVAL: os.environ.get(PARSE_INTERVAL, PARSE_SECONDS),
         "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)]),
     }
 
@@ -375,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"simulator {connector_id}: {shown}")
     elif args.command == "env":
         for key, value in airflow_env(up()).items():
-            print(f"export {key}='{value}'")
+            print(f"export {key}={shlex.quote(value)}")
+        # Airflow's own CLI, from the virtualenv of this Python.
+        print(path_export(Path(sys.executable).parent))
     elif args.command == "migrate":
         for line in deploy(up()) or ["nothing to do: the warehouse is current"]:
             print(line)

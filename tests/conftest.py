@@ -14,9 +14,20 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
-# The approval tests answer through the API while dag.test writes: wait for the lock, as the dev stack does.
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db?timeout=60"
 os.environ["LMS_CONNECTORS_REGISTRY"] = str(ROOT / "tests" / "fixtures" / "connectors.yaml")
+
+from devstack import postgres  # noqa: E402 (imports no airflow)
+
+# Airflow's metadata on Postgres, as in the embedded stack and production: a database of this worker's
+# cluster (started by the pg_server fixture, in a short path for the Unix socket limit). Airflow only
+# reads the URL at import; nothing connects before the airflow_db fixture has created the database,
+# and where no test asks for it (the unit lane) a query fails at once: there is no server.
+_PG_PARENT = Path(tempfile.mkdtemp(prefix="lms-pg-"))
+_PG_SECRETS = postgres.new_secrets()
+METADATA_DB = "lms_airflow"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = postgres.metadata_url(
+    str(_PG_PARENT / "data"), METADATA_DB, postgres.AIRFLOW_LOGIN, _PG_SECRETS[postgres.AIRFLOW_LOGIN]
+)
 
 # Everything below may import airflow: the environment is set above.
 import json  # noqa: E402
@@ -26,7 +37,6 @@ from collections.abc import Callable, Iterator  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
-from devstack import postgres  # noqa: E402
 from devstack.postgres import Cluster  # noqa: E402
 from simulator import launch  # noqa: E402
 from tests.builders import (  # noqa: E402
@@ -38,6 +48,11 @@ from tests.builders import (  # noqa: E402
     create_database,
     drop_database,
 )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # The cluster's folder, made at import: empty where no test started the server (the unit lane).
+    shutil.rmtree(_PG_PARENT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -85,13 +100,12 @@ def sim(simulators, provider_name: str) -> Iterator[launch.SimulatorProcess]:
 def pg_server() -> Iterator[Cluster]:
     """A real Postgres 16 (pgserver) for the whole session, in a short path (Unix socket limit),
     secured as the embedded stack is: every login needs its password."""
-    parent = Path(tempfile.mkdtemp(prefix="lms-pg-"))
-    data_dir = parent / "data"
-    cluster = Cluster(postgres.start(data_dir), postgres.new_secrets())
+    data_dir = _PG_PARENT / "data"
+    cluster = Cluster(postgres.start(data_dir), _PG_SECRETS)
     postgres.secure(data_dir, cluster)
     yield cluster
     postgres.stop(data_dir)
-    shutil.rmtree(parent, ignore_errors=True)
+    shutil.rmtree(_PG_PARENT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -138,10 +152,14 @@ def warehouse(make_warehouse) -> Warehouse:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> None:
+def airflow_db(pg_server) -> str:
+    """Airflow's metadata database of this worker, created by its own login and migrated (about 2 s on
+    Postgres): its name."""
     from airflow.utils import db
 
+    postgres.metadata_database(pg_server, METADATA_DB)
     db.initdb()
+    return METADATA_DB
 
 
 @pytest.fixture(scope="session")

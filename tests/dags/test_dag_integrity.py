@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from tests.builders import ROOT
 
 
 @pytest.fixture(scope="module")
-def bag(airflow_db):
+def bag():
+    # No metadata database: parsing needs none (the unit lane starts no server).
     from airflow.dag_processing.dagbag import DagBag
 
     t0 = time.perf_counter()
@@ -40,17 +42,68 @@ def test_parse_time_is_under_two_seconds():
     assert float(out.stdout.strip().splitlines()[-1]) < 2.0
 
 
-def test_parse_time_touches_no_database_or_network(monkeypatch):
-    import socket
+# Parses a DAG file in a fresh interpreter where every way out is refused and recorded: a socket
+# (the network, a provider), a psycopg connection (libpq opens its sockets in C, unseen by Python's
+# socket module), a SQLAlchemy connection (Airflow's metadata database, whatever its driver). Prints
+# the DAG ids, then what was attempted.
+PARSE_GUARD = """
+import json, runpy, socket, sys
+import psycopg, sqlalchemy.engine
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("network or database access at parse time")
+tried = []
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setenv("AIRFLOW_CONN_LMS_WAREHOUSE", "postgresql://nobody@10.255.255.1:1/none")
-    from lms_connectors.orchestration.dag_factory import build_all
+def refuse(what):
+    def refused(*args, **kwargs):
+        tried.append(what)
+        raise AssertionError(what + " at parse time")
+    return refused
 
-    assert "lms_connector_openclassrooms" in build_all()
+socket.socket.connect = refuse("socket connect")
+psycopg.connect = psycopg.Connection.connect = refuse("psycopg connect")
+sqlalchemy.engine.Engine.connect = refuse("metadata database (SQLAlchemy) connect")
+names = [k for k, v in runpy.run_path(sys.argv[1]).items() if type(v).__name__ == "DAG"]
+print(json.dumps({"dags": names, "tried": tried}))
+"""
+
+
+def _parse_guarded(dag_file: os.PathLike[str]) -> dict[str, list[str]]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}",
+        # Reachable-looking, never reached: a warehouse on a non-routable host.
+        "AIRFLOW_CONN_LMS_WAREHOUSE": "postgresql://nobody@10.255.255.1:1/none",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE_GUARD, str(dag_file)], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_parse_time_touches_no_database_or_network():
+    parsed = _parse_guarded(ROOT / "dags" / "lms_connectors.py")
+    assert parsed["tried"] == []
+    assert "lms_connector_openclassrooms" in parsed["dags"]
+
+
+@pytest.mark.parametrize(
+    "mutant",
+    [
+        # The metadata database, as a Variable read at parse time would reach it.
+        "from airflow.settings import Session\nimport sqlalchemy\nSession().execute(sqlalchemy.text('SELECT 1'))",
+        "import psycopg\npsycopg.connect('host=10.255.255.1 connect_timeout=1')",
+        "import requests\nrequests.get('http://10.255.255.1:1/', timeout=1)",
+    ],
+)
+def test_the_parse_time_guard_sees_a_dag_file_that_queries(tmp_path, mutant):
+    """The guard above can fail: the DAG file with a query added at its end is caught, even where the
+    query's own error is swallowed."""
+    dag_file = tmp_path / "lms_connectors.py"
+    body = "\n".join("    " + line for line in mutant.splitlines())
+    dag_file.write_text(
+        (ROOT / "dags" / "lms_connectors.py").read_text() + f"\ntry:\n{body}\nexcept BaseException:\n    pass\n"
+    )
+    assert _parse_guarded(dag_file)["tried"]
 
 
 MANUAL_PRIVACY_DAGS = ("lms_connectors_erase_learners", "lms_connectors_export_learners", "lms_connectors_rotate_key")
@@ -281,5 +334,5 @@ def test_retention_and_its_watchdog_run_from_their_creation(bag):
     would keep learner data forever, and a paused watchdog alerts nobody."""
     dagbag, _ = bag
     for dag_id in ("lms_connectors_retention", "lms_connectors_deadlines"):
-        assert dagbag.get_dag(dag_id).is_paused_upon_creation is False, dag_id
-    assert dagbag.get_dag("lms_connector_openclassrooms").is_paused_upon_creation is not False
+        assert dagbag.dags[dag_id].is_paused_upon_creation is False, dag_id
+    assert dagbag.dags["lms_connector_openclassrooms"].is_paused_upon_creation is not False

@@ -137,6 +137,14 @@ def _cluster(stack: dict[str, Any]):
     return running_at(stack["local"])[1]
 
 
+def _metadata(stack: dict[str, Any]) -> psycopg.Connection:
+    """The stack's Airflow metadata database (on its Postgres), as Airflow's own login."""
+    from devstack.postgres import AIRFLOW_LOGIN
+    from devstack.stack import METADATA_DB
+
+    return _cluster(stack).connect(AIRFLOW_LOGIN, METADATA_DB)
+
+
 def _expected(stack: dict[str, Any]) -> dict[str, Any]:
     with _cluster(stack).connect("postgres", stack["state"]["postgres"]["dbname"]) as conn:
         q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
@@ -238,11 +246,9 @@ def test_the_warehouse_connections_are_least_privileged_and_kept_encrypted(stack
     assert (sync["login"], health["login"]) == ("lms_connector", "lms_health")
     assert sync["is_encrypted"] == health["is_encrypted"] == "True"
     # The settings Variables too ("empty cryptography key" no more).
-    import sqlite3
-
-    with contextlib.closing(sqlite3.connect(Path(stack["local"]) / "airflow" / "airflow.db", timeout=60)) as db:
+    with _metadata(stack) as db:
         variables = dict(db.execute("SELECT key, is_encrypted FROM variable WHERE key LIKE 'lms_connector_%'"))
-    assert len(variables) == 3 and set(variables.values()) == {1}, variables
+    assert len(variables) == 3 and set(variables.values()) == {True}, variables
     for conn_json in (sync, health):
         with psycopg.connect(
             host=conn_json["host"], dbname=conn_json["schema"], user=conn_json["login"], password=conn_json["password"]
@@ -421,35 +427,6 @@ def test_demo_runs_backfills_and_the_scheduler_agree_on_each_day(stack):
     assert recorded == {f"{dag_id}/{r['dag_run_id']}" for r in runs}
 
 
-def test_a_backfill_left_without_runs_by_a_locked_attempt_does_not_block_running_it_again(stack):
-    """``database is locked`` in ``airflow backfill create`` (SQLite, the scheduler writing) came after the
-    backfill was committed and before its runs: it stayed open with none, and running the command again,
-    as Troubleshooting says, failed with AlreadyRunningBackfill. The shell's ``airflow`` closes it."""
-    import sqlite3
-
-    dag_id = "lms_connector_openclassrooms"
-    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat()
-    # Left 65 s ago: past the wrapper's minute, before the scheduler's own cleanup of such a backfill
-    # (Airflow 3.3 closes one without runs two minutes after its creation: the minutes of refusals).
-    created = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=65)).strftime("%Y-%m-%d %H:%M:%S.%f")
-    db = sqlite3.connect(Path(stack["local"]) / "airflow" / "airflow.db", timeout=60)
-    with db:
-        left = db.execute(
-            "INSERT INTO backfill (dag_id, from_date, to_date, dag_run_conf, is_paused, reprocess_behavior, "
-            "max_active_runs, created_at, updated_at) VALUES (?, ?, ?, '{}', 0, 'none', 1, ?, ?)",
-            (dag_id, f"{day} 00:00:00.000000", f"{day} 00:00:00.000000", created, created),
-        ).lastrowid
-    command = f"airflow backfill create --dag-id {dag_id} --from-date {day} --to-date {day}"
-    plain = _bash(stack, f'eval "$(make -s env)"; {ROOT}/.venv/bin/{command}')
-    assert plain.returncode != 0 and "Another backfill is running" in plain.stdout + plain.stderr
-    again = _bash(stack, f'eval "$(make -s env)"; {command}')
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert f"closed backfill {left} of {dag_id}" in again.stderr
-    closed = db.execute("SELECT completed_at FROM backfill WHERE id = ?", (left,)).fetchone()[0]
-    db.close()
-    assert closed is not None
-
-
 def _backfills_over(url: str, token: str, dag_id: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -490,7 +467,6 @@ def test_an_admin_fills_the_providers_connection_form_tests_it_and_the_next_run_
     fields (and the simulator as base URL), Test says yes, then no once the secret is wrong, and the
     next run of the connector reads the Connection saved there: the stack gives Airflow none in its
     environment, and the metadata database keeps it encrypted."""
-    import sqlite3
 
     dag_id, conn_id = "lms_connector_openclassrooms", "openclassrooms_default"
     url, token = _login(stack)
@@ -527,12 +503,12 @@ def test_an_admin_fills_the_providers_connection_form_tests_it_and_the_next_run_
         page.get_by_text("Test Connection Failed").first.wait_for(timeout=30_000)
         _form_secret(page, conn_id, sim["client_secret"])
     assert shot.stat().st_size > 10_000
-    with contextlib.closing(sqlite3.connect(Path(stack["local"]) / "airflow" / "airflow.db", timeout=60)) as db:
+    with _metadata(stack) as db:
         stored = db.execute(
-            "SELECT conn_type, is_encrypted, is_extra_encrypted, password, extra FROM connection WHERE conn_id = ?",
+            "SELECT conn_type, is_encrypted, is_extra_encrypted, password, extra FROM connection WHERE conn_id = %s",
             (conn_id,),
         ).fetchone()
-    assert stored[:3] == ("openclassrooms", 1, 1)
+    assert stored[:3] == ("openclassrooms", True, True)
     assert sim["client_secret"] not in stored[3] and sim["url"] not in stored[4]
     # The next run: yesterday's day again (the form's Connection is the only one Airflow has), once
     # the earlier tests' backfills are over (Airflow runs one backfill per DAG at a time; one with
@@ -670,6 +646,10 @@ def test_the_readme_analyst_block_and_the_example_queries_run_as_an_analyst(stac
     assert all(c in out.stdout for c in ("openclassrooms", "linkedin_learning", "skillsoft_percipio"))
     login = _bash(stack, "make -s analyst-login")
     (dsn,) = re.findall(r"^export LMS_ANALYST_DSN='(.*)'$", login.stdout, re.M)
+    # The shell keeps its own commands after either eval (single quotes once replaced its PATH).
+    for block in ("analyst-login", "env"):
+        after = _bash(stack, f'eval "$(make -s {block})" && command -v make ls grep psql airflow')
+        assert after.returncode == 0 and len(after.stdout.split()) == 5, block + after.stdout + after.stderr
     guide = (ROOT / "docs" / "ANALYSTS.md").read_text()
     examples = re.search(r"## Example queries.*?```sql\n(.*?)```", guide, re.S).group(1)
     queries = [q.strip() for q in examples.split(";") if q.strip()]
@@ -769,7 +749,6 @@ def test_a_privacy_request_through_the_ui_leaves_no_email_in_airflow(stack):
     """Triggered through the API as the form does (the request body lands in Airflow's audit log),
     run by the scheduler: once done, no table of the metadata database and no task log file holds
     the request's email or user id."""
-    import sqlite3
 
     url, token = _login(stack)
     auth = {"Authorization": f"Bearer {token}"}
@@ -787,15 +766,24 @@ def test_a_privacy_request_through_the_ui_leaves_no_email_in_airflow(stack):
         time.sleep(3)
     home = Path(stack["local"]) / "airflow"
     found = {}
-    with contextlib.closing(sqlite3.connect(home / "airflow.db", timeout=60)) as db:
-        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            for column in [c[1] for c in db.execute(f'PRAGMA table_info("{table}")')]:
-                for value in (email, user_id):
-                    (n,) = db.execute(
-                        f'SELECT count(*) FROM "{table}" WHERE CAST("{column}" AS TEXT) LIKE ?', (f"%{value}%",)
-                    ).fetchone()
-                    if n:
-                        found[f"{table}.{column}: {value}"] = n
+    with _metadata(stack) as db:
+        columns = db.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public'"
+        ).fetchall()
+        for table, column, kind in columns:
+            # Bytes (pickles, compressed serialized DAGs) are searched as bytes, everything else as text.
+            holds = (
+                f"position(convert_to(%s, 'UTF8') IN \"{column}\") > 0"
+                if kind == "bytea"
+                else f"CAST(\"{column}\" AS TEXT) LIKE '%%' || %s || '%%'"
+            )
+            # The reason stays in the run's conf: the scan that finds it would find an email.
+            for value in (email, user_id, conf["reason"]):
+                (n,) = db.execute(f'SELECT count(*) FROM "{table}" WHERE {holds}', (value,)).fetchone()
+                if n:
+                    found[f"{table}.{column}: {value}"] = n
+    assert found.pop(f"dag_run.conf: {conf['reason']}", 0) > 0, found
+    found = {k: n for k, n in found.items() if not k.endswith(conf["reason"])}
     for path in (home / "logs").rglob("*"):
         if path.is_file() and any(v in path.read_text(errors="replace") for v in (email, user_id)):
             found[str(path)] = 1

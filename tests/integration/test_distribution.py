@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from devstack import postgres
 from lms_connectors import providers
 from lms_connectors.providers.registry import load_registry
 from tests.builders import DAY1, PROFILES, ROOT, connector_env, last_run
@@ -40,10 +41,11 @@ def readme_install_block() -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> dict:
+def installed(tmp_path_factory, pg_server) -> dict:
     """The README's install block run as written, in a copy of the repository (a test writes nothing
     into the checkout): the wheel built, installed with pip and the lock into a fresh virtualenv,
-    the documented DAG file and the registry in an Airflow home. Then Airflow's defaults only."""
+    the documented DAG file and the registry in an Airflow home. Then Airflow's defaults only, but
+    its metadata on Postgres (a database of its own), as in production."""
     base = tmp_path_factory.mktemp("dist")
     src, home = base / "src", base / "airflow"
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
@@ -56,9 +58,14 @@ def installed(tmp_path_factory) -> dict:
     env |= {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "MAKEFLAGS": ""}
     run(["bash", "-euo", "pipefail", "-c", readme_install_block()], env, src, timeout=900)
     venv = src / "airflow-env"
+    metadata = "lms_airflow_installed"
+    postgres.metadata_database(pg_server, metadata)
+    login = postgres.AIRFLOW_LOGIN
     env |= {
         "PATH": f"{venv / 'bin'}:{env['PATH']}",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.metadata_url(
+            pg_server.socket_dir, metadata, login, pg_server.secrets[login]
+        ),
     }
     run(["airflow", "db", "migrate"], env, base)
     return {"env": env, "cwd": base, "home": home, "python": str(venv / "bin" / "python"), "src": src}

@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -335,13 +334,14 @@ def test_a_learner_erased_while_their_records_were_staged_is_not_loaded(
 def test_the_config_xcom_holds_no_author_email(dags, airflow_env, warehouse, sim):
     """The run's context travels through XCom without the author's email: the load reads it from the
     run's record in the warehouse (and the courses still get it)."""
-    import sqlite3
+    import sqlalchemy as sa
+    from airflow.utils.session import create_session
 
     assert dags.run(DAYS[0]) == "success"
     author = airflow_env["author_email"]
-    database = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///").split("?")[0]
-    with contextlib.closing(sqlite3.connect(database, timeout=60)) as db:
-        values = [v for (v,) in db.execute("SELECT CAST(value AS TEXT) FROM xcom WHERE task_id = 'config'")]
+    with create_session() as session:
+        query = sa.text("SELECT CAST(value AS TEXT) FROM xcom WHERE task_id = 'config'")
+        values = [v for (v,) in session.execute(query)]
     assert values and not any(author.lower() in str(v).lower() for v in values)
     assert warehouse.scalar("SELECT count(DISTINCT author_email) FROM lms.courses") == 1
     assert warehouse.scalar("SELECT min(author_email) FROM lms.courses") == author

@@ -1,7 +1,7 @@
 """Retention with moved clocks: each class of data goes at its bound, for every connector.
 
 The warehouse purges run as the DAG's own login against a real Postgres; Airflow's
-are purged by Airflow's own `airflow db clean`, on a copy of the tests' metadata database.
+are purged by Airflow's own `airflow db clean`, on a copy of the tests' metadata database (Postgres).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sqlite3
 
 import pytest
 
+from devstack import postgres
 from devstack.postgres import SYNC_LOGIN
 from lms_connectors.privacy import retention
 
@@ -106,27 +106,46 @@ def test_settings_are_bounded():
     assert retention.parse(None) == retention.RetentionSettings()
 
 
-def test_airflow_metadata_and_logs_go_at_their_bound(dags, airflow_env, sim, warehouse, tmp_path, monkeypatch):
+@pytest.fixture
+def metadata_copy(pg_server, airflow_db):
+    """A copy of the tests' metadata database (Postgres' template copy): its name."""
+    from airflow import settings
+
+    copy = "lms_airflow_retention"
+    # A template copy needs its source idle: this process's pool closed, any other session ended.
+    settings.engine.dispose()
+    with pg_server.connect(autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (airflow_db,),
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{copy}"')
+        conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{airflow_db}" OWNER "{postgres.AIRFLOW_LOGIN}"')
+    yield copy
+    with pg_server.connect(autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{copy}" WITH (FORCE)')
+
+
+def test_airflow_metadata_and_logs_go_at_their_bound(
+    dags, airflow_env, sim, warehouse, tmp_path, monkeypatch, pg_server, request
+):
     assert dags.run(dt.date(2026, 11, 4)) == "success"
-    source = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///").split("?")[0]
-    copy = tmp_path / "airflow.db"
-    with sqlite3.connect(source) as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
+    copy = request.getfixturevalue("metadata_copy")
+    login = postgres.AIRFLOW_LOGIN
     # As the retention task does: the database named by a Connection, not the process's own.
-    metadata = f"sqlite:///{copy}"
+    metadata = postgres.metadata_url(pg_server.socket_dir, copy, login, pg_server.secrets[login])
 
     def rows(table: str) -> int:
-        with sqlite3.connect(copy) as db:
+        with pg_server.connect(login, copy) as db:
             return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
     logs = tmp_path / "logs"
     (logs / "dag_id=x").mkdir(parents=True)
     old, new = logs / "dag_id=x" / "old.log", logs / "dag_id=x" / "new.log"
-    with sqlite3.connect(copy) as db:
-        oldest, newest = db.execute("SELECT min(start_date), max(start_date) FROM dag_run").fetchone()
+    with pg_server.connect(login, copy) as db:
+        now, last = db.execute("SELECT min(start_date), max(start_date) FROM dag_run").fetchone()
     # When Airflow says the runs started (dag.test records their logical dates there; the session's
     # other tests ran other days).
-    now, last = (dt.datetime.fromisoformat(v).replace(tzinfo=dt.UTC) for v in (oldest, newest))
     for path, age in ((old, 2), (new, 0)):
         path.write_text("a task's log")
         stamp = (now - dt.timedelta(days=age)).timestamp()
