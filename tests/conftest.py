@@ -32,6 +32,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = postgres.metadata_url(
 # Everything below may import airflow: the environment is set above.
 import json  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -41,6 +42,7 @@ from devstack.postgres import Cluster  # noqa: E402
 from simulator import launch  # noqa: E402
 from tests.builders import (  # noqa: E402
     PROFILES,
+    PROVIDERS,
     SIM_ARGS,
     Profile,
     Warehouse,
@@ -61,7 +63,7 @@ def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, l
     logs = tmp_path_factory.mktemp("sim")
     started: dict[str, launch.SimulatorProcess] = {}
     try:
-        for provider in PROFILES:
+        for provider in PROVIDERS:
             with (logs / f"{provider}.log").open("wb") as log:
                 started[provider] = launch.start([*SIM_ARGS, "--provider", provider], log)
         yield started
@@ -104,6 +106,9 @@ def pg_server() -> Iterator[Cluster]:
     cluster = Cluster(postgres.start(data_dir), _PG_SECRETS)
     postgres.secure(data_dir, cluster)
     yield cluster
+    if "airflow.settings" in sys.modules:
+        # Airflow's pooled metadata connections closed first: stopped under them, they print errors at exit.
+        sys.modules["airflow.settings"].dispose_orm()
     postgres.stop(data_dir)
     shutil.rmtree(_PG_PARENT, ignore_errors=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,8 +91,13 @@ def test_a_backfill_on_two_celery_workers_equals_the_local_executor(setup):
     # `make cluster-env`: this shell's airflow CLI on the cluster (metadata on Postgres, Celery).
     exports = run("devstack.cluster", "--env", timeout=60)
     assert exports.returncode == 0, exports.stderr
-    assert "export AIRFLOW__CORE__EXECUTOR='CeleryExecutor'" in exports.stdout
-    assert "export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg://airflow_meta:" in exports.stdout
+    exported = dict(
+        shlex.split(line.removeprefix("export "))[0].split("=", 1)
+        for line in exports.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    assert exported["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert exported["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://airflow_meta:")
     on_celery = _warehouse(local)
     assert on_celery["stats.course_progress_daily"], "the backfill loaded no day rows"
     # Metadata on Postgres, as its own non-superuser login.
