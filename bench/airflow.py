@@ -81,16 +81,13 @@ def run_anatomy(af: AirflowApi, run: dict[str, Any], step_seconds: dict[str, flo
         ti["task_id"]: ti
         for ti in af.get(f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances", limit=100)["task_instances"]
     }
-    try:
-        from lms_connectors.orchestration.connector_tasks import TASK_STEPS
-    except ImportError:  # a DAG with one step per task
-        TASK_STEPS = {}
+    from lms_connectors.pipeline.lifecycle import STAGE_STEPS
 
     per_task = {}
     for tid, ti in tis.items():
         ready = max((tis[u]["end_date"] for u in upstream[tid] if tis.get(u, {}).get("end_date")), default=None)
         ready = ready or run["start_date"]
-        work = sum(step_seconds.get(s, 0.0) for s in TASK_STEPS.get(tid, (tid,)))
+        work = sum(step_seconds.get(s, 0.0) for s in STAGE_STEPS.get(tid, (tid,)))
         duration = ti["duration"] or 0.0
         per_task[tid] = {
             "start_gap": round(_seconds(ready, ti["start_date"]) or 0.0, 2),

@@ -51,13 +51,17 @@ def connector(params: dict[str, Any]) -> Any:
 
 
 def begin(params: dict[str, Any]) -> None:
-    """The run's row, which each step reads (earlier steps' counts) and writes (its own)."""
+    """The run's row, which each step reads (earlier steps' counts) and writes (its own), begun and
+    configured by the lifecycle the DAG's config task calls."""
     import psycopg
 
-    from lms_connectors import pipeline
+    from lms_connectors.pipeline import lifecycle
 
+    ctx = run_context(params)
     with psycopg.connect(params["dsn"]) as conn:
-        pipeline.begin(conn, run_context(params), "bench")
+        lifecycle.begin(conn, ctx, "bench")
+        if lifecycle.configure(conn, ctx, params["settings"], "bench settings") is None:
+            raise RuntimeError("the bench's settings disable the connector")
 
 
 def _child(step: str, params: dict[str, Any], queue: mp.Queue) -> None:
@@ -96,6 +100,7 @@ def peak_rss_mb() -> float:
 
 
 def steps() -> tuple[str, ...]:
+    """The steps of a run in the lifecycle's order (no approval: the bench's settings allow any archive)."""
     from lms_connectors.pipeline import ALL_STEPS
 
     return ALL_STEPS

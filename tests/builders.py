@@ -21,6 +21,7 @@ import requests
 
 from devstack import postgres
 from devstack.postgres import HEALTH_LOGIN, SUPERUSER, SYNC_LOGIN, Cluster
+from lms_connectors import providers
 from lms_connectors.providers.openclassrooms.client import OpenClassroomsClient, RetryPolicy
 from simulator.launch import SimulatorProcess
 
@@ -75,8 +76,6 @@ class Profile:
     @property
     def removed_archives(self) -> bool:
         """A course the provider stops listing is archived (else it stays as it was)."""
-        from lms_connectors import providers
-
         return providers.get(self.provider).removed_courses == "archive"
 
     def status(self, world_status: str) -> str:
@@ -107,8 +106,9 @@ PROFILES = {
         other_status="retired",
     ),
 }
-# Every provider: modules that run for each take their params from here.
-PROVIDERS = list(PROFILES)
+# Every provider the package has: modules that run for each take their params from here, so a provider
+# without a profile above fails them (KeyError) instead of being skipped.
+PROVIDERS = providers.names()
 
 ROOT = Path(__file__).resolve().parent.parent
 # The first day of the simulators' world that the DAG tests run.
@@ -160,8 +160,6 @@ def provider_client(sim: SimulatorProcess, **overrides: Any) -> Any:
     import json
 
     from airflow.sdk import Connection
-
-    from lms_connectors import providers
 
     provider = providers.get(sim.provider)
     fields = provider.connection(sim.url, sim.client_id, sim.client_secret, **sim.extras)
@@ -330,8 +328,6 @@ def drop_database(pg_server: Cluster, warehouse: Warehouse) -> None:
 def connector_env(sim: SimulatorProcess, warehouse: Warehouse) -> dict[str, str]:
     """Connections and the settings Variable of the simulator's connector for DAG runs, through
     Airflow's env secrets (retries made fast, pages small)."""
-    from lms_connectors import providers
-
     profile = PROFILES[sim.provider]
     settings = requests.get(f"{sim.url}/_sim/lms-seed", timeout=30).json()["settings"]
     conn = providers.get(sim.provider).connection(sim.url, sim.client_id, sim.client_secret, **sim.extras)
@@ -431,17 +427,16 @@ def begin_run(profile: Profile, settings: dict[str, Any], day: Any, name: str = 
     """A run of ``profile``'s connector for ``day`` begun in the warehouse as its config task begins
     one (the Connections from the environment): its registry entry and its context as the tasks get
     it through XCom, for ``lms_connectors.orchestration.steps.run_step``."""
-    from lms_connectors import pipeline
+    from lms_connectors.pipeline import lifecycle
     from lms_connectors.providers.registry import load_registry
     from lms_connectors.rules.context import RunRequest
-    from lms_connectors.rules.settings import parse_settings
     from lms_connectors.warehouse.db import connect
 
     spec = next(s for s in load_registry() if s.provider == profile.provider)
     start = dt.datetime.combine(day, dt.time(), dt.UTC)
     request = RunRequest(f"{spec.dag_id}/{name}__{day}", spec.id, start, start + dt.timedelta(days=1))
-    ctx = request.with_settings(parse_settings(settings, spec.variable))
     with connect(spec.warehouse_conn_id) as conn:
-        pipeline.begin(conn, request, spec.dag_id)
-        pipeline.record_settings(conn, ctx)
+        lifecycle.begin(conn, request, spec.dag_id)
+        ctx = lifecycle.configure(conn, request, settings, spec.variable)
+    assert ctx is not None, "the settings disable the connector"
     return spec, ctx.to_xcom()

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from lms_connectors import pipeline
-from lms_connectors.pipeline import catalogue
+from lms_connectors.pipeline import catalogue, lifecycle
 from lms_connectors.privacy import pseudonym
 from lms_connectors.rules.context import RunContext
 from lms_connectors.rules.jsonpage import decode_array
@@ -108,7 +108,7 @@ def run_pipeline(
     source = pipeline.Connector(
         connector, provider, lambda: client, lambda c: pseudonym.keys_for(c, TEST_KEY.encode(), connector)
     )
-    pipeline.begin(conn, ctx, "hostile")
+    lifecycle.begin(conn, ctx, "hostile")
     for step in pipeline.ALL_STEPS:
         pipeline.run(step, conn, ctx, source)
 

@@ -195,8 +195,9 @@ def _no_restriction():
 
 def test_task_shape(bag):
     """Four tasks: the catalogue and the activity extract in parallel, then the statistics; every
-    step of the README's diagram is timed under its own name by the task that runs it."""
-    from lms_connectors.orchestration.connector_tasks import TASK_STEPS
+    step of the README's diagram is timed under its own name by the task that runs it. The tasks are
+    the stages the pipeline's lifecycle declares, nothing more."""
+    from lms_connectors.pipeline.lifecycle import STAGE_STEPS as TASK_STEPS
 
     dagbag, _ = bag
     dag = dagbag.dags["lms_connector_openclassrooms"]

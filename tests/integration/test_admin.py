@@ -8,7 +8,8 @@ import json
 import pytest
 
 from lms_connectors.pipeline import admin
-from lms_connectors.rules.settings import ConnectorSettings, SettingsError, check_against_lms, parse_settings
+from lms_connectors.rules.settings import ConnectorSettings, SettingsError, parse_settings
+from lms_connectors.warehouse.lms_groups import check_against_lms
 from tests.builders import DAY1, PROVIDERS, change_course, courses
 
 pytestmark = pytest.mark.integration

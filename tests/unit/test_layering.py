@@ -4,6 +4,7 @@ outside providers/ imports a provider package."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,73 @@ def test_the_layer_check_sees_an_upward_import_and_a_forbidden_library(tmp_path)
         }
     finally:
         ROOT = saved
+
+
+# What does I/O without importing an I/O library: files opened or written (reading the package's own
+# SQL is rules.paths' job, through read_text of its folders), SQL sent on a connection handed in,
+# pandas' readers and writers, and great-expectations' data sources that reach a database or a
+# file store (its in-memory pandas source is the rules' own).
+IO_CALLS = {
+    *("open", "write_text", "write_bytes", "unlink", "rmdir", "mkdir", "rename", "replace", "touch"),
+    *("execute", "executemany", "cursor", "copy", "read_sql", "to_sql", "read_csv", "to_csv", "read_parquet"),
+}
+GX_STORE_SOURCE = re.compile(
+    r"^add(_or_update)?_(sql|postgres|sqlite|snowflake|databricks_sql|redshift|spark\w*|pandas_(filesystem|s3|gcs|abs))$"
+)
+
+
+def io_calls(path: Path) -> list[str]:
+    """The calls of ``path`` that reach outside the process: ``name:line`` each."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if (
+            name in IO_CALLS and not (name == "replace" and isinstance(func, ast.Attribute) and _is_str_method(node))
+        ) or (GX_STORE_SOURCE.match(name)):
+            found.append((node.lineno, name))
+    return [f"{name}:{line}" for line, name in sorted(found)]
+
+
+def _is_str_method(call: ast.Call) -> bool:
+    # str.replace(old, new) takes two arguments; Path.replace(target) one.
+    return len(call.args) >= 2
+
+
+def no_io_layers() -> list[Path]:
+    """The layers whose first lines say they do no I/O."""
+    return [
+        layer
+        for layer in LAYERS
+        if "no I/O" in (ast.get_docstring(ast.parse((layer / "__init__.py").read_text())) or "")
+    ]
+
+
+def test_the_layers_without_io_call_none():
+    assert [layer.name for layer in no_io_layers()] == ["rules"]
+    offences = {
+        str(path.relative_to(ROOT)): calls
+        for layer in no_io_layers()
+        for path in layer.rglob("*.py")
+        if (calls := io_calls(path))
+    }
+    assert offences == {}
+
+
+def test_the_io_check_sees_a_file_written_and_a_database_source(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "def f(ctx, path, text):\n"
+        "    text.replace('a', 'b')\n"
+        "    open(path).read()\n"
+        "    path.write_text(text)\n"
+        "    ctx.data_sources.add_or_update_sql('x', connection_string='postgresql://')\n"
+        "    ctx.data_sources.add_pandas('frames')\n"
+        "    ctx.conn.execute('SELECT 1 FROM lms.groups')\n"
+    )
+    assert io_calls(sample) == ["open:3", "write_text:4", "add_or_update_sql:5", "execute:7"]
 
 
 def test_no_module_outside_providers_imports_a_provider_package():

@@ -28,17 +28,18 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from lms_connectors.orchestration import lineage
 from lms_connectors.orchestration.assets import announce
-from lms_connectors.orchestration.steps import fail_fast, run_step
-from lms_connectors.pipeline import CATALOGUE, scalars
+from lms_connectors.orchestration.steps import connector_of, fail_fast, run_step
+from lms_connectors.pipeline import lifecycle, scalars
 from lms_connectors.providers.registry import ConnectorSpec
 
 log = logging.getLogger(__name__)
 
 APPROVE = "Approve"
 REJECT = "Reject"
-# The steps of this task as ops.sync_runs.step_seconds names them: the catalogue pipeline's, with the
-# wait for a human between its validation and its load.
-STEPS = (CATALOGUE.extract, CATALOGUE.transform, CATALOGUE.validate, "approve_catalogue_change", CATALOGUE.load)
+STEPS = lifecycle.CATALOGUE_STAGE.steps
+# The steps before the wait for a human, and the load after it.
+BEFORE_APPROVAL = STEPS[: STEPS.index(lifecycle.APPROVAL)]
+(LOAD,) = STEPS[STEPS.index(lifecycle.APPROVAL) + 1 :]
 
 
 class CatalogueSync(HITLOperator):
@@ -60,22 +61,14 @@ class CatalogueSync(HITLOperator):
         self.spec = spec
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from lms_connectors import providers
-        from lms_connectors.pipeline import catalogue
-        from lms_connectors.warehouse import runs
         from lms_connectors.warehouse.db import connect
 
-        for name in (CATALOGUE.extract, CATALOGUE.transform, CATALOGUE.validate):
+        for name in BEFORE_APPROVAL:
             ctx, _ = run_step(self.spec, self.run_config, name)
         hours = ctx.settings.approval_timeout_hours
         with fail_fast(), connect(self.spec.warehouse_conn_id) as conn:
-            plan = catalogue.archive_plan(
-                conn, ctx.run_key, ctx.connector_id, ctx.settings, ctx.interval_end, providers.get(self.spec.provider)
-            )
-            ask = plan.needs_approval and not ctx.override_mass_archive
-            if ask:
-                runs.await_approval(conn, ctx.run_key, {"plan": plan.to_dict(), "timeout_hours": hours})
-        if not ask:
+            plan = lifecycle.catalogue_change(conn, ctx, connector_of(self.spec))
+        if plan is None:
             return self._load(context, approved_digest=None)
         self.response_timeout = dt.timedelta(hours=hours)
         self.body = _body(plan, hours)
@@ -84,33 +77,26 @@ class CatalogueSync(HITLOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         from lms_connectors.rules.context import RunContext
-        from lms_connectors.warehouse import runs
         from lms_connectors.warehouse.db import connect
 
         ctx = RunContext.from_xcom(self.run_config)
         if "error" not in event:
             self.validate_chosen_options(event["chosen_options"])
         by = _user(event.get("responded_by_user"))
+        if "error" in event:
+            decision = "timed out"
+        else:
+            decision = "approved" if event["chosen_options"] == [APPROVE] else "rejected"
         # The decision is committed before the task fails (leaving the connection's block commits).
         with connect(self.spec.warehouse_conn_id) as conn:
-            request = runs.approval_request(conn, ctx.run_key) or {}
-            if "error" in event:
-                decision = "timed out"
-                message = (
-                    f"mass archive not approved, no answer within {request.get('timeout_hours'):g} h: nothing changed"
-                )
-            elif event["chosen_options"] == [APPROVE]:
-                decision, message = "approved", None
-            else:
-                decision, message = "rejected", f"mass archive rejected by {by}: nothing changed"
-            runs.record_decision(conn, ctx.run_key, decision, by, message)
+            digest, message = lifecycle.decide(conn, ctx.run_key, decision, by)
         if message:
             raise AirflowFailException(message)
         log.info("approved by %s: the load applies exactly the change shown", by)
-        return {**self._load(context, request["plan"]["digest"]), "approved_by": by}
+        return {**self._load(context, digest), "approved_by": by}
 
     def _load(self, context: Any, approved_digest: str | None) -> dict[str, Any]:
-        ctx, merge = run_step(self.spec, self.run_config, CATALOGUE.load, approved_digest=approved_digest)
+        ctx, merge = run_step(self.spec, self.run_config, LOAD, approved_digest=approved_digest)
         for asset in self.outlets:
             announce(context["outlet_events"], asset, ctx, merge["rows_written"])
         lineage.report(self.spec, "sync_catalogue", merge, self)

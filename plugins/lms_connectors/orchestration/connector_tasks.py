@@ -1,8 +1,8 @@
-"""The bodies of a connector DAG's tasks: Airflow's context in, the pipeline's steps run, small
-values out through XCom.
+"""The bodies of a connector DAG's tasks: Airflow's context in, the run's stages
+(``lms_connectors.pipeline.lifecycle``) called, small values out through XCom.
 
-``config`` derives the run once (:func:`run_request`), records it and validates the settings;
-the other tasks run the pipeline steps :data:`TASK_STEPS` gives them, through
+``config`` derives the run once from Airflow's context (:func:`run_request`) and hands it to the
+lifecycle's begin and configure; the other tasks run the steps of their stage through
 ``lms_connectors.orchestration.steps.run_step``. The DAG factory only declares the tasks and their order.
 """
 
@@ -15,26 +15,15 @@ from typing import Any
 from airflow.sdk import Variable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from lms_connectors.orchestration import catalogue_sync, lineage
+from lms_connectors.orchestration import lineage
 from lms_connectors.orchestration.assets import announce
 from lms_connectors.orchestration.steps import fail_fast, refuse_unknown_conf, run_step
-from lms_connectors.pipeline import ACTIVITY
+from lms_connectors.pipeline import lifecycle
 from lms_connectors.providers.registry import ConnectorSpec
 from lms_connectors.rules.context import RunRequest
 from lms_connectors.warehouse.audit import actor_of
 
 log = logging.getLogger(__name__)
-
-# The pipeline steps each task runs, by task id, as ops.sync_runs.step_seconds names them. Four
-# tasks, not eleven: each task start cost 2-6 s through the scheduler, and a boundary inside the
-# catalogue or the statistics bought no retry a data engineer could use (README, Benchmarks).
-TASK_STEPS: dict[str, tuple[str, ...]] = {
-    "config": (),
-    "sync_catalogue": catalogue_sync.STEPS,
-    "wait_for_activity": (),
-    "extract_progress": (ACTIVITY.extract,),
-    "sync_statistics": (ACTIVITY.transform, ACTIVITY.validate, ACTIVITY.load),
-}
 
 
 def run_key(context: dict[str, Any]) -> str:
@@ -77,30 +66,18 @@ def run_request(spec: ConnectorSpec, context: dict[str, Any]) -> RunRequest:
 
 
 def configure(spec: ConnectorSpec, context: dict[str, Any]) -> dict[str, Any]:
-    """Record the try, then validate the settings Variable and the LMS side and check the warehouse
-    schema is current. A disabled connector archives every course and the run is skipped."""
-    from lms_connectors import pipeline
-    from lms_connectors.pipeline import admin
-    from lms_connectors.rules import settings
-    from lms_connectors.warehouse import migrations
+    """The run begun (its try recorded before anything can fail), Airflow's conf and logical date
+    checked, then the settings Variable configured. A disabled connector's run is skipped."""
     from lms_connectors.warehouse.db import connect
 
     request = run_request(spec, context)
     raw = Variable.get(spec.variable, default=None)
     with fail_fast(), connect(spec.warehouse_conn_id) as conn:
-        migrations.check_current(conn)
-        pipeline.begin(conn, request, spec.dag_id)
+        lifecycle.begin(conn, request, spec.dag_id)
         refuse_unknown_conf(context)
         check_logical_date(context.get("logical_date"), context["data_interval_start"])
-        parsed = settings.parse_settings(raw, spec.variable)
-        settings.check_against_lms(conn, parsed, spec.variable)
-        ctx = request.with_settings(parsed)
-        pipeline.record_settings(conn, ctx)
-        if not parsed.enabled:
-            # A Variable edited directly takes effect here too: every course archived.
-            admin.apply_settings(conn, spec.id, parsed, run_id=ctx.run_key)
-            pipeline.finish(conn, ctx, "skipped", "connector disabled")
-    if not parsed.enabled:
+        ctx = lifecycle.configure(conn, request, raw, spec.variable)
+    if ctx is None:
         raise AirflowSkipException(f"connector {spec.id} is disabled ({spec.variable}.enabled = false)")
     return ctx.to_xcom()
 
@@ -141,25 +118,22 @@ def activity_ready(spec: ConnectorSpec, cfg: dict[str, Any], waiting_since: dt.d
 
 
 def extract_progress(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    _, counts = run_step(spec, cfg, ACTIVITY.extract)
+    (step,) = lifecycle.EXTRACT_STAGE.steps
+    _, counts = run_step(spec, cfg, step)
     lineage.report(spec, "extract_progress", counts, context["task"])
     return {k: counts[k] for k in ("records", "suppressed")}
 
 
 def sync_statistics(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str, Any], asset: Any) -> dict[str, Any]:
     """Transform, validate and load the interval's learning activity; finish the run and report."""
-    from lms_connectors import pipeline
-    from lms_connectors.warehouse import reporting
     from lms_connectors.warehouse.db import connect
 
-    for name in TASK_STEPS["sync_statistics"]:
+    for name in lifecycle.STATISTICS_STAGE.steps:
         ctx, counts = run_step(spec, cfg, name)
     announce(context["outlet_events"], asset, ctx, counts["progress_rows"] + counts["daily_rows"])
     lineage.report(spec, "sync_statistics", counts, context["task"])
     with connect(spec.warehouse_conn_id) as conn:
-        pipeline.finish(conn, ctx, "success")
-        text = reporting.run_table(conn, ctx.run_key)
-        pruned = reporting.prune_staging(conn, ctx.settings.staging_retention_days, ctx.interval_end)
+        text, pruned = lifecycle.finish(conn, ctx)
     log.info("run report\n%s", text)
     return {"progress": counts, "staging_rows_pruned": pruned}
 
@@ -167,14 +141,13 @@ def sync_statistics(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str,
 def mark_failed(spec: ConnectorSpec, context: dict[str, Any]) -> None:
     """Record a task's failure in ops.sync_runs, so analysts see it next to the counts, then alert."""
     from lms_connectors.orchestration.alerts import RunFailedNotifier
-    from lms_connectors.warehouse import runs
     from lms_connectors.warehouse.db import connect
 
     exc = context.get("exception")
     message = f"{context['task_instance'].task_id}: {type(exc).__name__}: {exc}" if exc else "failed"
     try:
         with connect(spec.warehouse_conn_id) as conn:
-            runs.fail_run(conn, run_key(context), message[:4000])
+            lifecycle.fail(conn, run_key(context), message)
     except Exception:
         log.exception("could not record the failure in ops.sync_runs")
     RunFailedNotifier(spec.id, spec.alerts_conn_id)(context)
@@ -185,7 +158,7 @@ def apply_form(spec: ConnectorSpec, context: Any) -> dict[str, Any]:
     and applied to the catalogue in one transaction; what changed is logged."""
     from lms_connectors.pipeline import admin
     from lms_connectors.rules import settings
-    from lms_connectors.warehouse import migrations
+    from lms_connectors.warehouse import lms_groups, migrations
     from lms_connectors.warehouse.db import connect
 
     refuse_unknown_conf(context)
@@ -204,7 +177,7 @@ def apply_form(spec: ConnectorSpec, context: Any) -> dict[str, Any]:
         wanted = settings.parse_settings({**current.model_dump(mode="json"), **changes}, spec.variable)
         with connect(spec.warehouse_conn_id) as conn:
             migrations.check_current(conn)
-            settings.check_against_lms(conn, wanted, spec.variable)
+            lms_groups.check_against_lms(conn, wanted, spec.variable)
             if changes and not dry_run:
                 Variable.set(spec.variable, wanted.model_dump_json(indent=2))
             result = admin.apply_settings(

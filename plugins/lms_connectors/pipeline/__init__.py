@@ -6,8 +6,9 @@ Never imports: airflow, requests
 Each entity pipeline is declared once, as named steps.
 
 Whatever runs a connector's steps calls :func:`run` with a step's name: the DAG's tasks, the
-approval operator, the benchmark and the tests. Nothing else wires steps, so the order, what a
-step reads of the run and what it records are written here only.
+approval operator, the benchmark and the tests. Nothing else wires steps, so what a step reads of
+the run and what it records are written here only; the run around them (its stages in order,
+begin, settings, the approval wait, finish, report) is :mod:`lms_connectors.pipeline.lifecycle`.
 
 A step is one transaction on the run's staging rows (or the one merge transaction of a load). It
 starts from what earlier steps left in staging and in the run's row of ``ops.sync_runs`` (their
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lms_connectors.rules.context import RunContext, RunRequest
+from lms_connectors.rules.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -247,26 +248,6 @@ def _load_progress(s: Step) -> None:
         erasure_generation=s.earlier(ACTIVITY.extract).get("erasure_generation"),
     )
     s.also_record.append(lambda conn: runs.record_progress(conn, ctx.run_key, transformed, merge))
-
-
-def begin(conn: psycopg.Connection, request: RunRequest, dag_id: str) -> None:
-    """The run's row in ``ops.sync_runs``: a new try starts from an empty one, before anything can fail."""
-    from lms_connectors.warehouse import runs
-
-    runs.start_run(conn, request, dag_id)
-
-
-def record_settings(conn: psycopg.Connection, ctx: RunContext) -> None:
-    """The validated settings the run works with, in its row."""
-    from lms_connectors.warehouse import runs
-
-    runs.record_settings(conn, ctx.run_key, ctx.settings.model_dump(mode="json"))
-
-
-def finish(conn: psycopg.Connection, ctx: RunRequest, status: str, error: str | None = None) -> None:
-    from lms_connectors.warehouse import runs
-
-    runs.finish_run(conn, ctx.run_key, status, error)
 
 
 def run(

@@ -31,7 +31,7 @@ from lms_connectors.rules import records as r
 from lms_connectors.rules.errors import PermanentError, StagingLost
 from lms_connectors.rules.paths import sql_statements
 from lms_connectors.rules.settings import ConnectorSettings
-from lms_connectors.warehouse import quarantine
+from lms_connectors.warehouse import quarantine, validation
 from lms_connectors.warehouse.db import lock_connector
 from lms_connectors.warehouse.lms_users import user_pages
 
@@ -371,7 +371,7 @@ def validate_progress(
 
     with conn.transaction():
         with _checked_rows_reader(conn, run_id, interval_start, interval_end) as reader:
-            broken = quality.database_row_rules(
+            broken = validation.database_row_rules(
                 lambda: reader, "staging", "progress_checked", "seq", quality.PROGRESS_ROW_RULES, DATABASE_REJECTS_MAX
             )
         if broken is None:

@@ -57,7 +57,8 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 REGISTRY_FILE = _registry_file()
 
 
-def read_sql(relative: str) -> str:
+def sql_text(relative: str) -> str:
+    """A .sql file of the package (include/sql), as text."""
     return (SQL_DIR / relative).read_text()
 
 
@@ -66,7 +67,7 @@ def sql_statements(relative: str) -> dict[str, str]:
     statements: dict[str, str] = {}
     name = None
     lines: list[str] = []
-    for line in read_sql(relative).splitlines():
+    for line in sql_text(relative).splitlines():
         if line.startswith("-- name:"):
             if name:
                 statements[name] = "\n".join(lines).strip()

@@ -12,8 +12,6 @@ import dataclasses
 import functools
 import logging
 import re
-import warnings
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -133,7 +131,7 @@ def import_gx() -> Any:
 
 
 @functools.cache
-def _context() -> Any:
+def gx_context() -> Any:
     gx = import_gx()
     ctx = gx.get_context(mode="ephemeral")
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -150,19 +148,19 @@ def _validation(name: str, rules: tuple[Rule, ...]) -> Any:
     """A validation definition over an in-memory DataFrame, built once per process and name."""
     if name in _VALIDATIONS:
         return _VALIDATIONS[name]
-    asset = _context().data_sources.add_pandas(f"{name}_source").add_dataframe_asset(f"{name}_frame")
-    validation = _rules_validation(name, asset.add_batch_definition_whole_dataframe(f"{name}_batch"), rules)
+    asset = gx_context().data_sources.add_pandas(f"{name}_source").add_dataframe_asset(f"{name}_frame")
+    validation = rules_validation(name, asset.add_batch_definition_whole_dataframe(f"{name}_batch"), rules)
     _VALIDATIONS[name] = validation
     return validation
 
 
-def _rules_validation(name: str, batch: Any, rules: tuple[Rule, ...]) -> Any:
+def rules_validation(name: str, batch: Any, rules: tuple[Rule, ...]) -> Any:
     """The validation definition of ``rules`` on ``batch``, each expectation tagged with its rule's
     position (the first rule a row breaks is its reason)."""
     gx = import_gx()
     import great_expectations.expectations as gxe
 
-    ctx = _context()
+    ctx = gx_context()
     suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{name}_suite"))
     for i, rule in enumerate(rules):
         suite.add_expectation(getattr(gxe, rule.expectation)(**rule.kwargs, meta={"rule": i}))
@@ -183,19 +181,19 @@ def row_rules(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series
         return reasons
     frame = df.reset_index(drop=True)
     result = _validation(name, rules).run(batch_parameters={"dataframe": frame}, result_format="COMPLETE")
-    for row, rule in _first_broken(result, rules, "unexpected_index_list").items():
+    for row, rule in first_broken(result, rules, "unexpected_index_list").items():
         reasons.iloc[row] = rule
     return reasons
 
 
 def row_rules_by_key(df: pd.DataFrame, key: str, rules: tuple[Rule, ...], name: str) -> dict[int, Rule]:
     """The first :class:`Rule` each failing row breaks, by its ``key`` column; the rules read every
-    other column. The same shape as :func:`database_row_rules`' answer."""
+    other column. The same shape as :func:`lms_connectors.warehouse.validation.database_row_rules`' answer."""
     broken = row_rules(df.drop(columns=[key]), rules, name)
     return {int(k): rule for k, rule in zip(df[key], broken, strict=True) if rule is not None}
 
 
-def _first_broken(result: Any, rules: tuple[Rule, ...], listed: str) -> dict[int, Rule]:
+def first_broken(result: Any, rules: tuple[Rule, ...], listed: str) -> dict[int, Rule]:
     """Each failing row's index (the row number, or the one index column's value) and the first
     rule it breaks, from a validation result whose ``listed`` entry lists the failing rows."""
     first: dict[int, int] = {}
@@ -219,41 +217,6 @@ def _raise_if_not_evaluated(res: Any) -> None:
             raise RuntimeError(
                 f"great-expectations could not evaluate {res.expectation_config.type}: {entry.get('exception_message')}"
             )
-
-
-def database_row_rules(
-    reader: Callable[[], Any], schema: str, view: str, key: str, rules: tuple[Rule, ...], most: int
-) -> dict[int, Rule] | None:
-    """The first :class:`Rule` each failing row of ``schema.view`` breaks, by its ``key`` column,
-    checked by great-expectations in the database: per rule one count and a list of at most ``most``
-    failing rows, so memory does not grow with the relation. None when a rule fails more rows than
-    that: the caller then checks the rows chunk by chunk (:func:`row_rules`), every one listed.
-
-    ``reader`` gives the DB-API connection GX reads with (SQLAlchemy's ``creator``; the caller owns
-    and closes it): no connection string, so no password, reaches GX's configuration."""
-    import sqlalchemy as sa
-
-    ctx = _context()
-    name = f"{schema}_{view}"
-    with warnings.catch_warnings():
-        # GX would have a PostgresDatasource, which requires a connection string with the user in it.
-        warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
-        source = ctx.data_sources.add_or_update_sql(
-            f"{name}_database",
-            connection_string="postgresql+psycopg://",
-            kwargs={"creator": reader, "poolclass": sa.pool.StaticPool},
-        )
-    asset = source.add_table_asset(f"{name}_rows", table_name=view, schema_name=schema)
-    result = _rules_validation(name, asset.add_batch_definition_whole_table(f"{name}_whole"), rules).run(
-        result_format={
-            "result_format": "SUMMARY",
-            "partial_unexpected_count": most,
-            "unexpected_index_column_names": [key],
-        }
-    )
-    if any((res.result.get("unexpected_count") or 0) > most for res in result.results):
-        return None
-    return _first_broken(result, rules, "partial_unexpected_index_list")
 
 
 UNIQUE_IDS: tuple[Rule, ...] = (Rule("duplicate_id", "ExpectColumnValuesToBeUnique", {"column": "id"}),)

@@ -125,23 +125,3 @@ def parse_settings(raw: str | dict[str, Any] | None, variable: str) -> Connector
             msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
             problems.append(f"field {field!r}: {msg}")
         raise SettingsError(f"Variable {variable!r}: " + "; ".join(problems)) from None
-
-
-def check_against_lms(conn: Any, settings: ConnectorSettings, variable: str) -> None:
-    """The group must exist and the author must edit or administer it."""
-    row = conn.execute("SELECT 1 FROM lms.groups WHERE group_id = %s", (settings.target_group_id,)).fetchone()
-    if row is None:
-        raise SettingsError(
-            f"Variable {variable!r}: field 'target_group_id': group {settings.target_group_id!r} does not exist in lms.groups"
-        )
-    role = conn.execute(
-        """SELECT m.role FROM lms.group_members m JOIN lms.users u USING (user_id)
-           WHERE m.group_id = %s AND lower(u.email) = lower(%s)""",
-        (settings.target_group_id, settings.author_email),
-    ).fetchone()
-    if role is None or role[0] not in ("editor", "administrator"):
-        found = f"role {role[0]!r}" if role else "no membership"
-        raise SettingsError(
-            f"Variable {variable!r}: field 'author_email': {settings.author_email!r} must be an editor or "
-            f"administrator of group {settings.target_group_id!r} ({found})"
-        )
