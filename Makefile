@@ -71,7 +71,7 @@ redis:
 # modules, which start whole stacks (Airflow with its metadata on Postgres, the simulators, a
 # browser, Celery) each on ports and databases of their own, are collected early and run beside the rest.
 test: lint browser redis
-	$(PY) -m pytest -q -ra -n 2 --dist loadfile
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile --durations=25
 
 # The fast lane: pure rules, the DAG integrity checks and the compose file's checks; no service is
 # started (no Postgres, simulator, browser or Redis), under a minute.

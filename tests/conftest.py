@@ -30,6 +30,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = postgres.metadata_url(
 )
 
 # Everything below may import airflow: the environment is set above.
+import collections  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -50,6 +51,26 @@ from tests.builders import (  # noqa: E402
     create_database,
     drop_database,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The order below is the work queue's (xdist would sort the files by their number of tests).
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The whole-stack modules first, then the files with the most tests: each file is one unit of
+    work for `--dist loadfile`, and a stack module takes minutes as one unit, so started last it ran
+    alone while the other worker idled (by test count, the one-test cluster module came last)."""
+    files = [item.nodeid.split("::", 1)[0] for item in items]
+    counts = collections.Counter(files)
+    first_seen = {f: i for i, f in reversed(list(enumerate(files)))}
+    order = {
+        id(item): (not f.startswith("tests/e2e/"), -counts[f], first_seen[f])
+        for item, f in zip(items, files, strict=True)
+    }
+    items.sort(key=lambda item: order[id(item)])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

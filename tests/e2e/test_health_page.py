@@ -646,14 +646,15 @@ def test_the_readme_analyst_block_and_the_example_queries_run_as_an_analyst(stac
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # Dashboards have data after `make demo`: both connectors' days.
     assert all(c in out.stdout for c in ("openclassrooms", "linkedin_learning", "skillsoft_percipio"))
-    login = _bash(stack, "make -s analyst-login")
-    (dsn,) = re.findall(r"^export LMS_ANALYST_DSN='(.*)'$", login.stdout, re.M)
     # The shell keeps its own commands after either eval (single quotes once replaced its PATH), and
     # gets the one each adds: psql, or Airflow's own CLI from the virtualenv.
     for block, added in (("analyst-login", "psql"), ("env", "airflow")):
         after = _bash(stack, f'eval "$(make -s {block})" && command -v make ls grep {added}')
         assert after.returncode == 0 and len(after.stdout.split()) == 4, block + after.stdout + after.stderr
         assert after.stdout.split()[-1].startswith(str(ROOT / ".venv")), after.stdout
+    # Last: each analyst-login gives a new password, the earlier DSNs stop working.
+    login = _bash(stack, "make -s analyst-login")
+    (dsn,) = re.findall(r"^export LMS_ANALYST_DSN='(.*)'$", login.stdout, re.M)
     guide = (ROOT / "docs" / "ANALYSTS.md").read_text()
     examples = re.search(r"## Example queries.*?```sql\n(.*?)```", guide, re.S).group(1)
     queries = [q.strip() for q in examples.split(";") if q.strip()]
