@@ -153,6 +153,33 @@ def test_a_dag_test_run_syncs_the_simulator_through_a_connection_of_the_provider
     assert written[f"{database}.stats.course_progress_daily"] > 0
 
 
+@pytest.mark.parametrize("dag_id", ["lms_connectors_erase_learners", "lms_connectors_export_learners"])
+def test_a_privacy_request_sends_no_lineage_event(installed, make_warehouse, tmp_path, dag_id):
+    """Lineage on, as for the sync above: a request's run (its conf holds the learners' emails and
+    ids) emits no OpenLineage event, by the DAG's own emission policy, whatever the deployment's
+    `selective_enable`; an event would carry the run's conf (OpenLineage's `DagRunInfo`)."""
+    warehouse = make_warehouse()
+    email, user_id = "lineage.probe@example.com", "lineage-probe-user-4711"
+    events_file = tmp_path / "openlineage.jsonl"
+    env = {
+        **installed["env"],
+        "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),
+        "AIRFLOW_CONN_LMS_AIRFLOW_METADATA": json.dumps(
+            {"conn_type": "generic", "password": installed["env"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]}
+        ),
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(events_file), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "lms-test",
+    }
+    conf = {"emails": [email], "user_ids": [user_id], "reason": "DPO-lineage", "dry_run": True}
+    run(["airflow", "dags", "test", dag_id, "-c", json.dumps(conf)], env, installed["cwd"], 400)
+    # Whatever the transport wrote (without `append`, it writes a file per event beside the path).
+    sent = "".join(f.read_text() for f in tmp_path.glob(f"{events_file.name}*"))
+    assert email not in sent and user_id not in sent, "a lineage event carries the request's learners"
+    assert dag_id not in sent, sent[:2000]
+
+
 # What Airflow does for the Test button: the Connection type's hook, from the provider info.
 TEST_BUTTON = """
 import importlib, json, sys

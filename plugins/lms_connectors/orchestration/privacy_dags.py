@@ -91,6 +91,27 @@ def _manual(dag_id: str, doc_md: str, params: dict[str, Param]) -> Any:
     )
 
 
+def _without_lineage(request_dag: DAG) -> DAG:
+    """A request's run sends no OpenLineage event, whatever the deployment's lineage settings (short
+    of a rule it locks on): every event would carry the run's conf, the learners' emails and ids
+    (OpenLineage's ``DagRunInfo`` includes it), and a sent event cannot be scrubbed afterwards."""
+    try:
+        from airflow.providers.openlineage.api.emission_policy import extend_global_openlineage_emission_policy
+        from airflow.providers.openlineage.utils.emission_policy import OL_EMISSION_POLICY_PARAM
+    except ImportError:  # no OpenLineage provider: nothing emits
+        return request_dag
+    extend_global_openlineage_emission_policy(request_dag, emit=False)
+    # The policy is a DAG param, so the trigger form shows it: it says what it is there.
+    request_dag.params[OL_EMISSION_POLICY_PARAM] = Param(
+        {"emit": False},
+        type="object",
+        const={"emit": False},
+        title="Lineage (fixed)",
+        description="This DAG sends no lineage event: its conf holds learners' emails and ids",
+    )
+    return request_dag
+
+
 def _who() -> tuple[dict[str, Any], str, str]:
     from lms_connectors.orchestration.connector_tasks import run_key
     from lms_connectors.warehouse.audit import actor_of
@@ -199,7 +220,7 @@ def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
 
         erase_learners() >> _forget_task()
 
-    return erase_dag()
+    return _without_lineage(erase_dag())
 
 
 def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
@@ -220,7 +241,7 @@ def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
 
         export_learners() >> _forget_task()
 
-    return export_dag()
+    return _without_lineage(export_dag())
 
 
 def build_rotate_dag(specs: list[ConnectorSpec]) -> DAG:
