@@ -1,4 +1,4 @@
-"""A warehouse crash between two steps of a run, through the real DAG on the embedded Postgres.
+"""A warehouse crash between two steps of a run or inside one, through the real DAG on the embedded Postgres.
 
 Staging is unlogged: an immediate stop (a crash, or a failover: unlogged tables are not replicated)
 empties it at the next start. A step after the crash must find the rows an earlier step staged
@@ -140,7 +140,39 @@ def test_a_staging_write_broken_midway_fails_or_ends_as_a_clean_run_and_a_rerun_
         monkeypatch.setattr(db.connect, "__kwdefaults__", {"statement_timeout": "1s"})
     first = run_day(dags, monkeypatch, sim, warehouse)
     assert broken == [fault]
-    if first == "success":  # the task's retry extracted the day again
+    ends_whole_or_fails_then_converges(first, dags, monkeypatch, sim, warehouse, clean)
+
+
+@pytest.mark.parametrize("inside", [*CATALOGUE.steps, *ACTIVITY.steps])
+def test_a_crash_inside_a_step_before_it_commits_fails_or_ends_as_a_clean_run(
+    crashable, clean, dags, sim, monkeypatch, inside
+):
+    """The server stops at once inside a step, its work done and not yet committed (as it records its
+    counts): the task's session dies with the step's transaction. The run fails or its retry ends as
+    a clean run, never short; run again, the day equals a clean run's."""
+    from lms_connectors.warehouse import runs
+
+    cluster, data_dir = crashable
+    warehouse = create_database(cluster, "crash_template")
+    record_step = runs.record_step
+    crashed: list[str] = []
+
+    def crash_before_commit(conn, run_key, name, *args, **kwargs):
+        if name == inside and not crashed:
+            crashed.append(name)
+            crash(data_dir)
+        return record_step(conn, run_key, name, *args, **kwargs)
+
+    monkeypatch.setattr(runs, "record_step", crash_before_commit)
+    first = run_day(dags, monkeypatch, sim, warehouse)
+    assert crashed == [inside]
+    ends_whole_or_fails_then_converges(first, dags, monkeypatch, sim, warehouse, clean)
+
+
+def ends_whole_or_fails_then_converges(first: str, dags, monkeypatch, sim, warehouse, clean) -> None:
+    """A run broken by a fault either ended as the clean run (a retry did the day again) or failed
+    and says so; a re-run then loads the same records into the same tables as the clean run."""
+    if first == "success":
         assert figures(warehouse) == clean[1] and targets(warehouse) == clean[0]
     else:
         assert first == "failed"
