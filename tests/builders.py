@@ -440,3 +440,27 @@ def begin_run(profile: Profile, settings: dict[str, Any], day: Any, name: str = 
         ctx = lifecycle.configure(conn, request, settings, spec.variable)
     assert ctx is not None, "the settings disable the connector"
     return spec, ctx.to_xcom()
+
+
+def run_outside_airflow(profile: Profile, settings: dict[str, Any], day: Any, name: str = "outside") -> list[str]:
+    """A day of ``profile``'s connector run by ``lifecycle.run_day``, the pipeline's own runner,
+    without Airflow (the Connections from the environment): the names of the steps it ran. The
+    DAG runs the same stages (tests/integration/test_lifecycle.py), in about three times the time."""
+    from lms_connectors.orchestration.steps import connector_of
+    from lms_connectors.pipeline import lifecycle
+    from lms_connectors.providers.registry import load_registry
+    from lms_connectors.rules.context import RunRequest
+    from lms_connectors.warehouse.db import connect
+
+    spec = next(s for s in load_registry() if s.provider == profile.provider)
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    request = RunRequest(f"{spec.dag_id}/{name}__{day}", spec.id, start, start + dt.timedelta(days=1))
+    runs = lifecycle.run_day(
+        lambda: connect(spec.warehouse_conn_id),
+        request,
+        settings,
+        spec.variable,
+        connector_of(spec),
+        dag_id=spec.dag_id,
+    )
+    return [step for step, _ in runs]

@@ -1,5 +1,6 @@
-"""A run's lifecycle is the pipeline layer's: the same day run through the real DAG and through
-``lifecycle.run_day`` (no Airflow) writes the same tables, for every provider. If the Airflow layer
+"""A run's lifecycle is the pipeline layer's: the same days run through the real DAG and through
+``lifecycle.run_day`` (no Airflow) write the same tables, for every provider (so tests of rules
+over many runs, as the replay-order test, may use the runner). If the Airflow layer
 did more than map its tasks to the lifecycle's stages, the two would differ."""
 
 from __future__ import annotations
@@ -8,40 +9,28 @@ import datetime as dt
 
 import pytest
 
-from tests.builders import DAY1, PROVIDERS, connector_env, targets
+from tests.builders import DAY1, PROVIDERS, connector_env, run_outside_airflow, targets
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("provider_name", PROVIDERS)
-def test_a_day_run_outside_airflow_equals_the_dags_run(dags, airflow_env, sim, warehouse, make_warehouse, monkeypatch):
-    from lms_connectors.orchestration.steps import connector_of
+def test_days_run_outside_airflow_equal_the_dags_runs(
+    dags, profile, airflow_env, sim, warehouse, make_warehouse, monkeypatch
+):
     from lms_connectors.pipeline import lifecycle
-    from lms_connectors.providers.registry import load_registry
-    from lms_connectors.rules.context import RunRequest
-    from lms_connectors.warehouse.db import connect
 
-    assert dags.run(DAY1) == "success"
+    # A later day, then an earlier one: the state a replay depends on is compared too.
+    days = [DAY1 + dt.timedelta(days=1), DAY1]
+    assert [dags.run(day) for day in days] == ["success", "success"]
     through_airflow = targets(warehouse)
 
     outside = make_warehouse()
     for key, value in connector_env(sim, outside).items():
         monkeypatch.setenv(key, value)
-    spec = next(s for s in load_registry() if s.provider == sim.provider)
-    start = dt.datetime.combine(DAY1, dt.time(), dt.UTC)
-    request = RunRequest(f"{spec.dag_id}/outside__{DAY1}", spec.id, start, start + dt.timedelta(days=1))
-    steps = [
-        name
-        for name, _ in lifecycle.run_day(
-            lambda: connect(spec.warehouse_conn_id),
-            request,
-            airflow_env,
-            spec.variable,
-            connector_of(spec),
-            dag_id=spec.dag_id,
-        )
-    ]
+    steps = run_outside_airflow(profile, airflow_env, days[0])
+    run_outside_airflow(profile, airflow_env, days[1])
     assert steps == [s for stage in lifecycle.RUN for s in stage.steps if s != lifecycle.APPROVAL]
-    assert outside.scalar("SELECT status FROM ops.sync_runs") == "success"
+    assert outside.rows("SELECT status FROM ops.sync_runs") == [("success",), ("success",)]
     assert through_airflow["stats.course_progress_daily"], "the day loaded nothing to compare"
     assert targets(outside) == through_airflow

@@ -9,7 +9,15 @@ import random
 import pytest
 import requests
 
-from tests.builders import PROVIDERS, add_activity, change_course, run_day, world_courses
+from tests.builders import (
+    PROVIDERS,
+    add_activity,
+    change_course,
+    connector_env,
+    run_day,
+    run_outside_airflow,
+    world_courses,
+)
 
 pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 4)
@@ -322,11 +330,15 @@ DAILY_DUMP = """SELECT d.activity_date, c.provider_course_id, d.user_id, d.progr
                 FROM stats.course_progress_daily d JOIN lms.courses c USING (lms_course_id) ORDER BY 1, 2, 3"""
 
 
-def _replay(dags, monkeypatch, warehouse, days) -> tuple[list, list]:
-    monkeypatch.setenv("AIRFLOW_CONN_LMS_WAREHOUSE", json.dumps(warehouse.airflow_conn()))
+def _replay(profile, settings, monkeypatch, sim, warehouse, days) -> tuple[list, list]:
+    # Through the pipeline's runner, as the DAG runs it (test_lifecycle.py): 27 runs a provider.
+    for key, value in connector_env(sim, warehouse).items():
+        monkeypatch.setenv(key, value)
     previous: dict[tuple, float] = {}
     for day in days:
-        assert dags.run(day) == "success"
+        run_outside_airflow(profile, settings, day)
+        start = dt.datetime.combine(day, dt.time(), dt.UTC)
+        assert warehouse.scalar("SELECT status FROM ops.sync_runs WHERE interval_start = %s", (start,)) == "success"
         now = {(r[0], r[1]): r[2] for r in warehouse.rows(PROGRESS_DUMP)}
         regressions = [k for k, v in previous.items() if now.get(k, -1) < v]
         assert not regressions, f"progress went backwards after {day}: {regressions[:3]}"
@@ -335,22 +347,23 @@ def _replay(dags, monkeypatch, warehouse, days) -> tuple[list, list]:
 
 
 @pytest.mark.parametrize("provider_name", PROVIDERS)
-def test_replaying_days_in_any_order_gives_identical_stats(dags, airflow_env, make_warehouse, sim, monkeypatch):
+def test_replaying_days_in_any_order_gives_identical_stats(profile, airflow_env, make_warehouse, sim, monkeypatch):
     """Progress (newest record wins) and time spent (theoretical, or summed from the days viewed)
     come out the same whatever order the days load in."""
-    in_order = _replay(dags, monkeypatch, make_warehouse(), DAYS)
+
+    def replay(days: list[dt.date]) -> tuple[list, list]:
+        return _replay(profile, airflow_env, monkeypatch, sim, make_warehouse(), days)
+
+    in_order = replay(DAYS)
     assert len(in_order[0]) > 100
     assert len({r[0] for r in in_order[1]}) == len(DAYS)
-    reverse = _replay(dags, monkeypatch, make_warehouse(), list(reversed(DAYS)))
-    assert reverse == in_order
+    assert replay(list(reversed(DAYS))) == in_order
     shuffled_days = DAYS + random.Random(3).sample(DAYS, 3)
     random.Random(5).shuffle(shuffled_days)
-    shuffled = _replay(dags, monkeypatch, make_warehouse(), shuffled_days)
-    assert shuffled == in_order
+    assert replay(shuffled_days) == in_order
     skipped = DAYS[::3]
     backfilled = [d for d in DAYS if d not in skipped]
-    gap_then_backfill = _replay(dags, monkeypatch, make_warehouse(), skipped + backfilled)
-    assert gap_then_backfill == in_order
+    assert replay(skipped + backfilled) == in_order
 
 
 # --- a provider that keeps only each learner's latest state ---------------------
