@@ -37,8 +37,9 @@ lock: $(VENV)/.installed
 	$(PY) -m devstack.lockfile requirements.lock requirements-dev.lock
 
 # The distribution: a wheel any Airflow installs with the lock (see "Install into an existing Airflow").
-dist: install
-	$(UV) build --wheel -o dist
+# Built by pip in an isolated env with the pinned hatchling only: not the development environment.
+dist:
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 lint: install
 	$(VENV)/bin/ruff check .
