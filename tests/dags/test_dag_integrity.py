@@ -324,7 +324,9 @@ def test_the_registry_refuses_schedules_whose_runs_are_not_one_utc_day(tmp_path,
         "connectors:\n  - {id: x, provider: openclassrooms, provider_conn_id: p, start_date: '2026-11-01', "
         f"schedule: '{schedule}'}}\n"
     )
-    with pytest.raises(ValueError, match=r"connector 'x': schedule .* does not run once a day at 00:00 UTC"):
+    with pytest.raises(
+        ValueError, match=r"connector 'x' \(entry 1\): schedule .* does not run once a day at 00:00 UTC"
+    ):
         load_registry(path)
     path.write_text(path.read_text().replace(schedule, "@daily"))
     assert load_registry(path)[0].schedule == "@daily"
@@ -337,3 +339,51 @@ def test_retention_and_its_watchdog_run_from_their_creation(bag):
     for dag_id in ("lms_connectors_retention", "lms_connectors_deadlines"):
         assert dagbag.dags[dag_id].is_paused_upon_creation is False, dag_id
     assert dagbag.dags["lms_connector_openclassrooms"].is_paused_upon_creation is not False
+
+
+BROKEN_REGISTRY = """
+connectors:
+  - {id: good, provider: openclassrooms, provider_conn_id: p, start_date: '2026-11-01'}
+  - {id: no_start, provider: openclassrooms, provider_conn_id: p}
+  - {id: typo, provider: openclassrooms, provider_conn_id: p, start_date: '2026-11-01', retrys: 5}
+  - {id: bad_retries, provider: linkedin_learning, provider_conn_id: p, start_date: '2026-11-01', retries: 'two'}
+  - just a string
+  - {id: good, provider: openclassrooms, provider_conn_id: p, start_date: '2026-11-02'}
+"""
+
+
+def test_a_registry_entry_with_problems_names_them_and_takes_no_other_connector_down(tmp_path):
+    """One line per problem, naming the entry and the key; the sound entry's DAGs are built, and one
+    DAG says what was left out (before, a missing start_date removed every DAG with a bare KeyError,
+    and a misspelled key was ignored)."""
+    from lms_connectors.orchestration.dag_factory import REGISTRY_PROBLEM_DAG_ID, build_all
+    from lms_connectors.providers.registry import RegistryError, load_registry, read_registry
+
+    path = tmp_path / "connectors.yaml"
+    path.write_text(BROKEN_REGISTRY)
+    read = read_registry(path)
+    assert [s.id for s in read.specs] == ["good"]
+    assert read.problems == [
+        "connector 'no_start' (entry 2): missing key 'start_date'",
+        "connector 'typo' (entry 3): unknown key 'retrys' (did you mean 'retries'?)",
+        "connector 'bad_retries' (entry 4): retries must be a whole number, not 'two'",
+        "entry 5: not a mapping of keys (got str)",
+        "connector 'good' (entry 6): id used by an earlier entry",
+    ]
+    with pytest.raises(RegistryError) as refused:
+        load_registry(path)
+    assert str(refused.value).splitlines() == [f"{path}: {problem}" for problem in read.problems]
+
+    dags = build_all(path)
+    assert {"lms_connector_good", "lms_connector_good_apply_settings", REGISTRY_PROBLEM_DAG_ID} <= set(dags)
+    assert not any("no_start" in d or "typo" in d for d in dags)
+    told = dags[REGISTRY_PROBLEM_DAG_ID]
+    assert all(problem in told.doc_md for problem in read.problems)
+    assert told.description.startswith("5 problem(s) in connectors.yaml: connector 'no_start'")
+    assert told.schedule is None or str(told.timetable.summary) in ("None", "none")
+
+
+def test_a_sound_registry_gives_no_problem_dag(bag):
+    from lms_connectors.orchestration.dag_factory import REGISTRY_PROBLEM_DAG_ID
+
+    assert REGISTRY_PROBLEM_DAG_ID not in bag[0].dags and bag[0].import_errors == {}

@@ -20,7 +20,7 @@ from lms_connectors import providers
 from lms_connectors.orchestration import catalogue_sync, connector_tasks
 from lms_connectors.orchestration.assets import catalogue_asset, statistics_asset
 from lms_connectors.orchestration.timetable import DayIntervalTimetable
-from lms_connectors.providers.registry import ConnectorSpec, load_registry
+from lms_connectors.providers.registry import ConnectorSpec, RegistryError, read_registry
 from lms_connectors.rules.paths import REGISTRY_FILE
 
 log = logging.getLogger(__name__)
@@ -342,13 +342,48 @@ def build_watchdog_dag(specs: list[ConnectorSpec]) -> DAG:
     return deadlines()
 
 
+REGISTRY_PROBLEM_DAG_ID = "lms_connectors_registry_problems"
+
+
+def build_registry_problem_dag(registry: Path, problems: list[str]) -> DAG:
+    """What a registry with problems gives beside the sound connectors' DAGs: a DAG that says, in its
+    description and documentation and by failing its one task, which entries are left out and why
+    (a bad entry takes no other connector down, and does not vanish without a word)."""
+    lines = "\n".join(f"- {problem}" for problem in problems)
+
+    @dag(
+        dag_id=REGISTRY_PROBLEM_DAG_ID,
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        description=f"{len(problems)} problem(s) in {registry.name}: {problems[0]}"[:500],
+        doc_md=f"### The connector registry has problems\n\n`{registry}`: the entries below give no DAG "
+        f"until they are fixed; the other connectors run.\n\n{lines}\n",
+        tags=["lms", "registry-problem"],
+        default_args={"retries": 0},
+    )
+    def registry_problems() -> None:
+        @task
+        def fix_the_registry() -> None:
+            raise RegistryError(registry, problems)
+
+        fix_the_registry()
+
+    return registry_problems()
+
+
 def build_all(registry: Path = REGISTRY_FILE, only: str | None = None) -> dict[str, DAG]:
     """Every DAG of the registry; with ``only`` (the DAG a task process runs: Airflow's parsing
     context), a connector's DAG alone when it is one. A task's process parses the DAG file to find
     its task: building every connector's DAGs there made each task's start grow with the registry
-    (121 connectors: 1.8 s to build them all; one connector's DAG takes a few ms)."""
+    (121 connectors: 1.8 s to build them all; one connector's DAG takes a few ms). Entries with
+    problems are left out, each named with its key in the parse log and in one DAG of their own."""
     dags: dict[str, DAG] = {}
-    specs = load_registry(registry)
+    read = read_registry(registry)
+    specs = read.specs
+    for problem in read.problems:
+        log.error("%s: %s", registry, problem)
     for spec in specs:
         if only == spec.dag_id:
             return {only: build_dag(spec)}
@@ -358,6 +393,8 @@ def build_all(registry: Path = REGISTRY_FILE, only: str | None = None) -> dict[s
         dags[spec.dag_id] = build_dag(spec)
         admin_dag = build_admin_dag(spec)
         dags[admin_dag.dag_id] = admin_dag
+    if read.problems:
+        dags[REGISTRY_PROBLEM_DAG_ID] = build_registry_problem_dag(registry, read.problems)
     if specs:
         from lms_connectors.orchestration.privacy_dags import build_privacy_dags
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -82,47 +84,138 @@ def daily_utc_problem(schedule: str) -> str | None:
     )
 
 
+class RegistryError(ValueError):
+    """The registry has problems: one line each, naming the entry and the key."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{path}: " + f"\n{path}: ".join(problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Registry:
+    """The registry as read: the connectors whose entries are sound, and the problems of the others
+    (one line each; an entry with problems gives no connector, and takes no other down)."""
+
+    specs: list[ConnectorSpec]
+    problems: list[str]
+
+
+# Keys an entry needs; every other key of ConnectorSpec has a default.
+_REQUIRED = ("id", "provider", "provider_conn_id", "start_date")
+_LOADER_DEFAULTS = {"warehouse_conn_id": "lms_warehouse", "schedule": "0 0 * * *"}
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date | str):
+        raise ValueError
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def _as_number(kind: type) -> Any:
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ValueError
+        if kind is int and value != int(value):
+            raise ValueError
+        return kind(value)
+
+    return convert
+
+
+def _as_text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value
+
+
+def _as_tags(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValueError
+    return tuple(value)
+
+
+# The declared type of each key (the schema of an entry), from ConnectorSpec's annotations.
+_KINDS = {"str": (_as_text, "a non-empty text"), "dt.date": (_as_date, "a date, YYYY-MM-DD"),
+          "int": (_as_number(int), "a whole number"), "float": (_as_number(float), "a number"),
+          "tuple[str, ...]": (_as_tags, "a list of texts")}  # fmt: skip
+_SCHEMA = {f.name: _KINDS[str(f.type)] for f in dataclasses.fields(ConnectorSpec)}
+
+
+def entry_problems(entry: Any, position: int) -> tuple[ConnectorSpec | None, list[str]]:
+    """An entry checked against the schema and the connectors' rules: its spec (None when it has
+    problems) and one line per problem, naming the entry and the key."""
+    name = f"entry {position}"
+    if not isinstance(entry, dict):
+        return None, [f"{name}: not a mapping of keys (got {type(entry).__name__})"]
+    if isinstance(entry.get("id"), str):
+        name = f"connector {entry['id']!r} ({name})"
+    problems = [f"{name}: missing key {key!r}" for key in _REQUIRED if key not in entry]
+    for key in entry:
+        if key not in _SCHEMA:
+            near = difflib.get_close_matches(str(key), _SCHEMA, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f"; known keys: {', '.join(_SCHEMA)}"
+            problems.append(f"{name}: unknown key {key!r}{hint}")
+    values: dict[str, Any] = {}
+    for key, (convert, kind) in _SCHEMA.items():
+        if key not in entry:
+            if key in _LOADER_DEFAULTS:
+                values[key] = _LOADER_DEFAULTS[key]
+            continue
+        try:
+            values[key] = convert(entry[key])
+        except (ValueError, TypeError):
+            problems.append(f"{name}: {key} must be {kind}, not {entry[key]!r}")
+    if problems:
+        return None, problems
+    spec = ConnectorSpec(**values)
+    problems = [f"{name}: {problem}" for problem in _rule_problems(spec)]
+    return (None if problems else spec), problems
+
+
+def _rule_problems(spec: ConnectorSpec) -> list[str]:
+    problems = []
+    if not providers.exists(spec.provider):
+        problems.append(f"unknown provider {spec.provider!r} (no package lms_connectors.providers.{spec.provider})")
+    if problem := daily_utc_problem(spec.schedule):
+        problems.append(problem)
+    if not 0 < spec.deadline_hours <= 24 * 7:
+        problems.append("deadline_hours must be in (0, 168]")
+    if not 0 < spec.data_wait_hours <= 24 * 14:
+        problems.append("data_wait_hours must be in (0, 336]")
+    if spec.freshness_poke_seconds <= 0:
+        problems.append("freshness_poke_seconds must be positive")
+    if spec.execution_timeout_minutes <= 0:
+        problems.append("execution_timeout_minutes must be positive")
+    if spec.retries < 0 or spec.retry_delay_seconds < 0:
+        problems.append("retries and retry_delay_seconds must not be negative")
+    return problems
+
+
+def read_registry(path: Path = REGISTRY_FILE) -> Registry:
+    """The registry's sound connectors and the problems of the other entries (see :class:`Registry`)."""
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        return Registry([], [f"not valid YAML: {' '.join(str(exc).split())}"])
+    entries = doc.get("connectors", []) if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        return Registry([], ["'connectors' must be a list of entries"])
+    specs: list[ConnectorSpec] = []
+    problems: list[str] = []
+    for position, entry in enumerate(entries, 1):
+        spec, found = entry_problems(entry, position)
+        if spec is not None and spec.id in {s.id for s in specs}:
+            spec, found = None, [f"connector {spec.id!r} (entry {position}): id used by an earlier entry"]
+        problems += found
+        if spec is not None:
+            specs.append(spec)
+    return Registry(specs, problems)
+
+
 def load_registry(path: Path = REGISTRY_FILE) -> list[ConnectorSpec]:
-    doc = yaml.safe_load(path.read_text()) or {}
-    specs = []
-    for entry in doc.get("connectors", []):
-        spec = ConnectorSpec(
-            id=entry["id"],
-            provider=entry["provider"],
-            provider_conn_id=entry["provider_conn_id"],
-            warehouse_conn_id=entry.get("warehouse_conn_id", "lms_warehouse"),
-            schedule=entry.get("schedule", "0 0 * * *"),
-            start_date=dt.date.fromisoformat(str(entry["start_date"])),
-            tags=tuple(entry.get("tags", ())),
-            retries=int(entry.get("retries", 2)),
-            retry_delay_seconds=float(entry.get("retry_delay_seconds", 60)),
-            execution_timeout_minutes=float(entry.get("execution_timeout_minutes", 60)),
-            readonly_conn_id=entry.get("readonly_conn_id", "lms_warehouse_readonly"),
-            pseudonymisation_conn_id=entry.get("pseudonymisation_conn_id", "lms_pseudonymisation_key"),
-            alerts_conn_id=entry.get("alerts_conn_id", "lms_alerts"),
-            deadline_hours=float(entry.get("deadline_hours", 6)),
-            freshness_poke_seconds=float(entry.get("freshness_poke_seconds", 1800)),
-            data_wait_hours=float(entry.get("data_wait_hours", 48)),
-        )
-        if not providers.exists(spec.provider):
-            raise ValueError(
-                f"{path}: connector {spec.id!r} has unknown provider {spec.provider!r} "
-                f"(no package lms_connectors.providers.{spec.provider})"
-            )
-        problem = daily_utc_problem(spec.schedule)
-        if problem:
-            raise ValueError(f"{path}: connector {spec.id!r}: {problem}")
-        if not 0 < spec.deadline_hours <= 24 * 7:
-            raise ValueError(f"{path}: connector {spec.id!r}: deadline_hours must be in (0, 168]")
-        if not 0 < spec.data_wait_hours <= 24 * 14 or spec.freshness_poke_seconds <= 0:
-            raise ValueError(
-                f"{path}: connector {spec.id!r}: data_wait_hours must be in (0, 336] and "
-                "freshness_poke_seconds positive"
-            )
-        if spec.execution_timeout_minutes <= 0:
-            raise ValueError(f"{path}: connector {spec.id!r}: execution_timeout_minutes must be positive")
-        specs.append(spec)
-    ids = [s.id for s in specs]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{path}: duplicate connector ids")
-    return specs
+    """Every connector of the registry; :class:`RegistryError` listing every problem if it has any."""
+    registry = read_registry(path)
+    if registry.problems:
+        raise RegistryError(path, registry.problems)
+    return registry.specs
