@@ -129,3 +129,32 @@ def test_the_figures_read_through_aggregates_equal_the_tables(warehouse):
     assert sum(a for a, _ in by_day.values()) == 6  # the day 40 days back is outside the window
     assert [(r["rule"], r["records"], r["runs"]) for r in h["rejected_by_rule"]] == [("a", 2, 2), ("b", 1, 1)]
     assert h["unmatched_learners"] == {"total": 3, "seen_in_window": 2}
+
+
+def test_the_headline_is_the_latest_attempt_with_its_error_and_each_failed_run_says_why(warehouse):
+    """The newest day covered succeeded, then today's attempt at an earlier day failed (credentials
+    broke): the headline says failed with the error's first line, and the run's row shows it too
+    (before, the headline followed the newest day and said success, and no row said why)."""
+    import datetime as dt
+
+    from lms_connectors.health import app as health
+    from lms_connectors.rules.context import RunRequest
+    from lms_connectors.warehouse import runs
+
+    error = "extract_courses: OpenClassrooms refused the client credentials of Connection 'x'\nTraceback: ..."
+    with warehouse.connect() as conn:
+        for day, status in ((30, "success"), (29, "failed")):
+            start = dt.datetime(2026, 11, day, tzinfo=dt.UTC)
+            key = f"{SPEC.dag_id}/scheduled__2026-11-{day}"
+            runs.start_run(conn, RunRequest(key, SPEC.id, start, start + dt.timedelta(days=1)), SPEC.dag_id)
+            runs.finish_run(conn, key, status, error if status == "failed" else None)
+        h = health.connector_health(conn, SPEC.id, dt.date(2026, 12, 1))
+    html = health.render_connector(SPEC, h)
+    headline = re.search(r"<h2>.*?</h2>", html, re.S).group(0)
+    assert 'data-figure="last_status">failed<' in headline
+    assert "refused the client credentials of Connection &#x27;x&#x27;</span>" in headline
+    assert "Traceback" not in html
+    runs_table = re.search(r'<table data-table="runs">.*?</table>', html, re.S).group(0)
+    rows = re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', runs_table, re.S)
+    said = {day: '<td data-field="error">extract_courses: OpenClassrooms refused' in row for day, row in rows}
+    assert said == {"2026-11-30": False, "2026-11-29": True}, rows

@@ -14,6 +14,15 @@ WHERE connector_id = %(connector_id)s
 ORDER BY interval_start DESC NULLS LAST, started_at DESC
 LIMIT %(run_limit)s;
 
+-- name: latest_run
+-- The headline: the run that started last, whatever day it covers (a connector whose credentials
+-- just broke fails today's attempt, while the newest day covered may still be a success).
+SELECT run_id, status, interval_start, started_at, error
+FROM ops.sync_runs
+WHERE connector_id = %(connector_id)s
+ORDER BY started_at DESC NULLS LAST
+LIMIT 1;
+
 -- name: courses
 SELECT count(*) FILTER (WHERE is_active) AS active, count(*) FILTER (WHERE NOT is_active) AS archived
 FROM lms.courses

@@ -63,6 +63,7 @@ def connector_health(
             "connector_id": connector_id,
             "window": {"from": params["day_from"], "to": today - dt.timedelta(days=1)},
             "last_runs": rows("last_runs"),
+            "latest_run": next(iter(rows("latest_run")), None),
             "courses": {
                 "active": courses["active"],
                 "archived": courses["archived"],
@@ -162,6 +163,17 @@ def run_links(run_key: str, status: str, error: str | None) -> str:
     )
 
 
+ERROR_CHARS = 300
+
+
+def error_line(error: str | None) -> str:
+    """A run's error as the page shows it: its first line, cut at ``ERROR_CHARS`` (the log has the rest)."""
+    if not error:
+        return ""
+    first = error.strip().splitlines()[0] if error.strip() else ""
+    return first if len(first) <= ERROR_CHARS else first[: ERROR_CHARS - 1] + "…"
+
+
 def duration_bar(seconds: float | None, longest: float) -> str:
     """The run's duration, with a bar on one scale for the listed runs: a slow day stands out."""
     if seconds is None:
@@ -219,18 +231,21 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
             r["matched_learners"],
             r["unmatched_learners"],
             r["rejected"],
+            error_line(r.get("error")),
             Markup(run_links(r.get("run_id") or "", r["status"], r.get("error"))),
         )
         for r in h["last_runs"]
     ]
-    last = h["last_runs"][0] if h["last_runs"] else None
-    status = last["status"] if last else "never run"
+    latest = h.get("latest_run")
+    status = latest["status"] if latest else "never run"
+    latest_error = error_line(latest.get("error")) if latest else ""
+    said = f' <span class="error" data-figure="last_error">{html.escape(latest_error)}</span>' if latest_error else ""
     reasons = sorted(h["courses"]["archived_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
     rejected = [(r["entity"], r["rule"], r["records"], r["runs"]) for r in h["rejected_by_rule"]]
     daily = [(d["day"], d["active_learners"], d["completions"]) for d in h["daily"]]
     window = f"{h['window']['from'].isoformat()} to {h['window']['to'].isoformat()}"
     return f"""<section class="connector" data-connector="{html.escape(spec.id)}">
-<h2>{html.escape(spec.id)} <span class="status status-{html.escape(status.replace(" ", "-"))}" data-figure="last_status">{html.escape(status)}</span></h2>
+<h2>{html.escape(spec.id)} <span class="status status-{html.escape(status.replace(" ", "-"))}" data-figure="last_status">{html.escape(status)}</span>{said}</h2>
 <p class="meta">DAG <code>{html.escape(spec.dag_id)}</code> &middot; settings Variable <code>{html.escape(spec.variable)}</code></p>
 <div class="figures">
 {_figure("active_courses", "active courses", h["courses"]["active"])}
@@ -240,7 +255,7 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
 {_retention_figure(h["retention"])}
 </div>
 <h3>Last runs</h3>
-{_table("runs", ("Day", "Status", "Started", "Duration", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows written", "Day rows written", "Matched learners", "Unmatched learners", "Rejected", "Airflow"), runs, "No run recorded yet.", key_attr="interval")}
+{_table("runs", ("Day", "Status", "Started", "Duration", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows written", "Day rows written", "Matched learners", "Unmatched learners", "Rejected", "Error", "Airflow"), runs, "No run recorded yet.", key_attr="interval")}
 <h3>Archived courses by reason</h3>
 {_table("archived_by_reason", ("Reason", "Courses"), reasons, "No archived course.", key_attr="reason")}
 <h3>Rejected records by rule, last {WINDOW_DAYS} days</h3>
@@ -264,6 +279,7 @@ th:first-child, td:first-child { text-align: left; }
 .status { font-size: 0.9rem; padding: 0.1rem 0.5rem; border-radius: 0.8rem; background: #eee; }
 .status-success { background: #d4edda; } .status-failed { background: #f8d7da; }
 .status-running { background: #fff3cd; }
+.error { font-size: 0.85rem; font-weight: normal; color: #842029; }
 .error { color: #a00; }
 .overdue { color: #a00; }
 """
