@@ -387,3 +387,18 @@ def test_a_sound_registry_gives_no_problem_dag(bag):
     from lms_connectors.orchestration.dag_factory import REGISTRY_PROBLEM_DAG_ID
 
     assert REGISTRY_PROBLEM_DAG_ID not in bag[0].dags and bag[0].import_errors == {}
+
+
+@pytest.mark.parametrize("dag_id", ["lms_connectors_erase_learners", "lms_connectors_export_learners"])
+def test_a_privacy_request_may_leave_either_the_user_ids_or_the_emails_empty(bag, dag_id):
+    """The form marked both required; a request naming nobody is refused by the task instead."""
+    from lms_connectors.orchestration.privacy_dags import request_learners
+    from lms_connectors.rules.errors import PermanentError
+
+    params = bag[0].dags[dag_id].params
+    for name in ("user_ids", "emails"):
+        assert params.get_param(name).resolve(None) is None
+        assert "null" in params.get_param(name).schema["type"]
+    assert request_learners({"user_ids": None, "emails": ["a@example.com"]}) == ([], ["a@example.com"])
+    with pytest.raises(PermanentError, match="names no learner"):
+        request_learners({"user_ids": [], "emails": None})

@@ -62,7 +62,7 @@ Daily, for the whole warehouse (every connector, enabled, disabled or removed
 from the registry): staging rows, rejected records (payload redacted, then
 deleted), unmatched learners not seen for a while, run records' personal
 fields, export files, and Airflow's XCom, task instances, runs and log files,
-each at its bound (Variable `lms_connectors_retention`; README, Privacy). Every purge is
+each at its bound (Variable `lms_connectors_retention`; docs/PRIVACY.md). Every purge is
 recorded in `ops.audit_log` with its row counts.
 """
 
@@ -121,10 +121,25 @@ def _who() -> tuple[dict[str, Any], str, str]:
 
 
 def _learner_params() -> dict[str, Param]:
+    # Either field may stay empty (the form marked both required): the task wants one learner at least.
     return {
-        "user_ids": Param([], type="array", items={"type": "string"}, title="LMS user ids", description="One per line"),
-        "emails": Param([], type="array", items={"type": "string"}, title="Emails", description="One per line"),
+        "user_ids": Param(
+            [], type=["array", "null"], items={"type": "string"}, title="LMS user ids", description="One per line"
+        ),
+        "emails": Param(
+            [], type=["array", "null"], items={"type": "string"}, title="Emails", description="One per line"
+        ),
     }
+
+
+def request_learners(params: Any) -> tuple[list[str], list[str]]:
+    """The request's user ids and emails; a request naming nobody is refused, not run as a no-op."""
+    user_ids, emails = list(params["user_ids"] or []), list(params["emails"] or [])
+    if not user_ids and not emails:
+        from lms_connectors.rules.errors import PermanentError
+
+        raise PermanentError("the request names no learner: give at least one LMS user id or email")
+    return user_ids, emails
 
 
 # What a request's emails and user ids become in Airflow's tables once the request is done.
@@ -205,9 +220,10 @@ def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
             context, actor, run_id = _who()
             p = context["params"]
             with fail_fast():
+                user_ids, emails = request_learners(p)
                 result = privacy.erase_learners(
-                    p["user_ids"],
-                    p["emails"],
+                    user_ids,
+                    emails,
                     p["reason"],
                     dry_run=bool(p["dry_run"]),
                     run_id=run_id,
@@ -233,7 +249,7 @@ def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
             context, actor, run_id = _who()
             p = context["params"]
             with fail_fast():
-                data = privacy.export_learners(p["user_ids"], p["emails"], run_id=run_id, actor=actor, specs=specs)
+                data = privacy.export_learners(*request_learners(p), run_id=run_id, actor=actor, specs=specs)
             path = privacy.write_export(data, privacy.export_folder() / f"{context['run_id'].replace(':', '_')}.json")
             rows = sum(len(t) for w in data.values() for t in w["tables"].values())
             # The file's name and size only: the log and XCom hold nothing of the learner.
