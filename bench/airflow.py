@@ -11,7 +11,7 @@ airflow`` runs it) with a registry whose start_date is yesterday, then:
   (scheduling and executor), and its duration beyond the steps it ran
   (process start, imports, Airflow's API calls), from the task instances and
   the steps' own timings in ``ops.sync_runs``;
-- replays the simulator's 30 days with the README's backfill command
+- replays the simulator's 30 days with the operators' guide's backfill command
   (``--max-active-runs``, default 1 as documented);
 - with ``--celery``, the same replay on ``make cluster`` with 1 and then 2
   Celery workers;
@@ -251,7 +251,7 @@ def reset_warehouse() -> None:
 
 
 def replay(af: AirflowApi, today: dt.date, days: int, max_active_runs: int, timeout: float) -> dict[str, Any]:
-    """The README's replay of ``days`` days into an empty warehouse: one backfill, every day run once."""
+    """The operators' guide's replay of ``days`` days into an empty warehouse: one backfill, every day run once."""
     first_day = today - dt.timedelta(days=days)
     yesterday = today - dt.timedelta(days=1)
     reset_warehouse()

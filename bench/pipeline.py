@@ -521,7 +521,7 @@ MAX_RSS_MB = 400
 MAX_RSS_GROWTH = 1.10
 # The DAG file with a registry of this many connectors parses within MAX_REGISTRY_PARSE_SECONDS once
 # Airflow itself is imported (as in the DAG processor, whose file processes fork from a parent that
-# has imported it); the README states the bound.
+# has imported it); docs/BENCHMARKS.md states the bound.
 REGISTRY_SIZE = 200
 MAX_REGISTRY_PARSE_SECONDS = 5.0
 

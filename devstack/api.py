@@ -74,7 +74,7 @@ class AirflowApi:
         raise TimeoutError(f"{what}: not done within {timeout:.0f} s")
 
     def backfill(self, first: dt.date, last: dt.date, max_active_runs: int) -> None:
-        """The README's replay: every day of [first, last] run (again), ``max_active_runs`` at once."""
+        """The operators' guide's replay: every day of [first, last] run (again), ``max_active_runs`` at once."""
         # The scheduler marks a backfill complete a loop after its last run; one at a time per DAG.
         deadline = time.monotonic() + 120
         while any(b["completed_at"] is None for b in self.get("/backfills", dag_id=self.dag_id)["backfills"]):

@@ -53,7 +53,7 @@ SIM_DAYS = 30
 
 
 # Third-party warnings a user of the embedded stack would otherwise see in `make demo` and in every
-# task log, none about this project's code (README, Troubleshooting): Airflow 3.3.2 imports FastAPI's
+# task log, none about this project's code (docs/OPERATORS.md, Troubleshooting): Airflow 3.3.2 imports FastAPI's
 # test client, and its file discovery uses a pathspec API that pathspec deprecated; after a DAG file
 # changes, a run whose DAG has several serialized versions makes SQLAlchemy warn when it loads one.
 KNOWN_WARNINGS = (

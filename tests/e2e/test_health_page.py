@@ -346,9 +346,9 @@ def test_health_page_in_the_airflow_ui_shows_the_warehouse_figures(stack):
     shutil.copy(shot, stack["local"] / shot.name)
 
 
-def _readme_block(heading: str) -> str:
-    """The first ```bash block after a README heading: what a user copies."""
-    text = (ROOT / "README.md").read_text()
+def _doc_block(page: str, heading: str) -> str:
+    """The first ```bash block after a heading of a page (``README.md``, ``docs/…``): what a user copies."""
+    text = (ROOT / page).read_text()
     section = text[text.index(heading) :]
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
@@ -375,7 +375,7 @@ def _tries(url: str, token: str, dag_id: str, run_id: str) -> int:
 
 
 def test_demo_runs_backfills_and_the_scheduler_agree_on_each_day(stack):
-    """The README's backfill commands, as written (their dates moved next to the demo's days), after
+    """The operators' guide's backfill commands, as written (their dates moved next to the demo's days), after
     `make demo`: each requested day runs once, the demo's days are reprocessed in place, and once
     unpaused the scheduler finds every day done and leaves nothing queued."""
     dag_id = "lms_connector_openclassrooms"
@@ -393,7 +393,7 @@ def test_demo_runs_backfills_and_the_scheduler_agree_on_each_day(stack):
     days = sorted(r["logical_date"][:10] for r in demo)
     first_demo = dt.date.fromisoformat(days[0])
     earlier = first_demo - dt.timedelta(days=1)  # the registry's start_date: no run yet
-    block = _readme_block("## Backfills: replaying missed days")
+    block = _doc_block("docs/OPERATORS.md", "## Backfills: replaying missed days")
     block = block.replace("2026-11-01", earlier.isoformat()).replace("2026-11-10", first_demo.isoformat())
     t0 = time.monotonic()
     out = _bash(stack, block)
@@ -577,11 +577,11 @@ def test_the_demo_hint_applies_a_filter_as_printed(stack):
     assert json.loads(variable.stdout)["languages"] == ["fr", "en"], variable.stdout + variable.stderr
 
 
-def test_the_readme_admin_block_runs_as_written(stack):
+def test_the_admin_guide_block_runs_as_written(stack):
     dag_id = "lms_connector_openclassrooms_apply_settings"
     url, token = _login(stack)
     before = {r["dag_run_id"] for r in _runs(url, token, dag_id)}
-    out = _bash(stack, _readme_block("## Admin actions"))
+    out = _bash(stack, _doc_block("docs/ADMINS.md", "## Admin actions"))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     run = _new_run_done(url, token, dag_id, before)
     assert run["state"] == "success", run
@@ -642,7 +642,7 @@ def test_make_demo_refuses_while_the_scheduler_would_run_its_dags(stack):
 
 
 def test_the_readme_analyst_block_and_the_example_queries_run_as_an_analyst(stack):
-    out = _bash(stack, _readme_block("## Analysts"))
+    out = _bash(stack, _doc_block("README.md", "## Analysts"))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # Dashboards have data after `make demo`: both connectors' days.
     assert all(c in out.stdout for c in ("openclassrooms", "linkedin_learning", "skillsoft_percipio"))

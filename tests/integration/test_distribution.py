@@ -33,16 +33,16 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) ->
     return done
 
 
-def readme_install_block() -> str:
-    """The README's install commands, as a user copies them."""
-    text = (ROOT / "README.md").read_text()
+def install_block() -> str:
+    """The deployment guide's install commands, as a user copies them."""
+    text = (ROOT / "docs" / "DEPLOYMENT.md").read_text()
     section = text[text.index("## Install into an existing Airflow") :]
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory, pg_server) -> dict:
-    """The README's install block run as written, in a copy of the repository (a test writes nothing
+    """The deployment guide's install block run as written, in a copy of the repository (a test writes nothing
     into the checkout): the wheel built, installed with pip and the lock into a fresh virtualenv,
     the documented DAG file and the registry in an Airflow home. Then Airflow's defaults only, but
     its metadata on Postgres (a database of its own), as in production."""
@@ -67,7 +67,7 @@ def installed(tmp_path_factory, pg_server) -> dict:
             pg_server.socket_dir, metadata, login, pg_server.secrets[login]
         ),
     }
-    block = run(["bash", "-euo", "pipefail", "-c", readme_install_block()], env, src, timeout=900)
+    block = run(["bash", "-euo", "pipefail", "-c", install_block()], env, src, timeout=900)
     assert not (src / ".venv").exists(), "make dist installed the development environment"
     expected = {spec.dag_id for spec in load_registry(REGISTRY)}
     assert expected <= set(re.findall(r"lms_connector_\w+", block.stdout)), block.stdout[-2000:]

@@ -4,7 +4,7 @@ when the change would archive more of the catalogue than the settings allow.
 One task, four steps (each its own transaction, timed in ``ops.sync_runs``): a boundary between
 them bought no retry a data engineer could use (every step starts from the run's own staging
 rows, so a retry of the task redoes exactly what a retry of a step would) and cost 2-6 s of
-task start each (README, Benchmarks).
+task start each (docs/BENCHMARKS.md).
 
 A provider glitch that returns a short catalogue must not archive half of it, but a real
 withdrawal of many courses must be possible without a re-run: the task asks. After validation it

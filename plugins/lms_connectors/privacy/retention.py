@@ -118,7 +118,7 @@ def purge_warehouse(conn: Any, cfg: RetentionSettings, now: dt.datetime, *, acto
 
 # Airflow 3 blocks a task's own access to its metadata database; the retention task cleans it
 # through this Connection instead: a generic one whose password is the database's SQLAlchemy URL
-# (the embedded stack and compose create it; an existing Airflow gives it, README).
+# (the embedded stack and compose create it; an existing Airflow gives it, docs/DEPLOYMENT.md).
 METADATA_CONN_ID = "lms_airflow_metadata"
 # Where Airflow reads that URL itself (its [database] sql_alchemy_conn).
 METADATA_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
