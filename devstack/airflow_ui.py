@@ -142,9 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     af = state["airflow"]
     print(f"\nAirflow is up in {time.monotonic() - t0:.0f} s: {af['url']}  (pid {af['pid']}, log {af['log']})")
     print(f"  login:       {ADMIN_USER} / {password(stack.AIRFLOW_HOME) or '(see ' + PASSWORDS_FILE + ')'}")
+    from lms_connectors.orchestration.privacy_dags import ERASE_DAG_ID, EXPORT_DAG_ID, RETENTION_DAG_ID, ROTATE_DAG_ID
+
     dags = [d for spec in load_registry() for d in (spec.dag_id, spec.admin_dag_id)]
     print(f"  DAGs:        {', '.join(dags)} (paused)")
-    print("  running:     lms_connectors_retention, lms_connectors_deadlines (never paused by default)")
+    print(
+        "  dashboards:  lms_dashboards_refresh (paused: unpause it to refresh stats.mv_daily_summary after each load)"
+    )
+    print(f"  by hand:     {', '.join((ERASE_DAG_ID, EXPORT_DAG_ID, ROTATE_DAG_ID))} (privacy requests)")
+    print(f"  running:     {RETENTION_DAG_ID}, lms_connectors_deadlines (never paused by default)")
     print(f"  health page: {af['url']}/plugin/lms-connector-health  (Browse > LMS connector health)")
     print("  stop:        make stop")
     return 0

@@ -182,6 +182,8 @@ def test_make_airflow_prints_the_login_and_the_page(stack):
     url = stack["state"]["airflow"]["url"]
     assert url in out and "login:       admin / " in out
     assert f"{url}/plugin/lms-connector-health" in out
+    # Every DAG a newcomer is told to use is named (the analysts' guide says to unpause the refresh).
+    assert "lms_dashboards_refresh" in out and "lms_connectors_erase_learners" in out
     # Its scheduler forks task processes with the heavy imports already done. The scheduler reports
     # healthy before its executor has started: the preload's line may come a few seconds later.
     log = Path(stack["state"]["airflow"]["log"])
