@@ -55,8 +55,6 @@ def standalone_env(state: dict[str, Any], port: int) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
         "LMS_DEMO_STATE": json.dumps(state),
-        # The task processes inherit it: task logs stay free of the known third-party warnings.
-        "PYTHONWARNINGS": ",".join(stack.KNOWN_WARNINGS),
     }
 
 

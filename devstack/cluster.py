@@ -103,7 +103,6 @@ def cluster_env(state: dict[str, Any], port: int, redis_port: int) -> dict[str, 
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
         "LMS_DEMO_STATE": json.dumps(state),
-        "PYTHONWARNINGS": ",".join(stack.KNOWN_WARNINGS),
         "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
     }
 
