@@ -97,11 +97,12 @@ def demo_summary(
         f"{minutes:.0f} h of {time_rule} time; {unmatched} provider learners are not LMS users (their activity is not loaded; a keyed hash of each is kept, see docs/PRIVACY.md) ==",
     ]
     daily = conn.execute(
-        """SELECT activity_date, active_learners, completions, time_spent_minutes FROM stats.v_daily_activity
+        """SELECT activity_date, active_learners, completions, round(time_spent_minutes / 60, 1)
+           FROM stats.v_daily_activity
            WHERE connector_id = %s ORDER BY activity_date DESC LIMIT 3""",
         (connector_id,),
     ).fetchall()
-    parts.append(_table(("day", "active learners", "completions", "minutes"), daily))
+    parts.append(_table(("day", "active learners", "completions", "hours"), daily))
     top = conn.execute(
         """SELECT left(title, 45), language, learners_started, learners_completed, avg_progress_pct
            FROM stats.v_course_engagement WHERE connector_id = %s
