@@ -101,3 +101,17 @@ def test_a_connection_an_admin_created_is_not_touched(metadata):
     assert "the stack did not create this Connection" in lines[0]
     stored = row(ID + "_admin")
     assert (stored["conn_type"], stored["password"], stored["extra"]) == ("http", "theirs", {"a": 1})
+
+
+@pytest.mark.parametrize("provider_name", ["openclassrooms", "linkedin_learning", "skillsoft_percipio"])
+def test_every_extra_the_stack_writes_is_a_labelled_field_of_the_providers_form(simulators, provider_name):
+    """The Percipio Connection showed a raw `poll_seconds` field with no label: an extra the stack
+    wrote that the form did not declare. Each extra of a provider's Connection is one of its fields."""
+    from lms_connectors import providers
+    from lms_connectors.orchestration.provider_info import connection_type
+
+    sim, provider = simulators[provider_name], providers.get(provider_name)
+    written = provider.connection(sim.url, sim.client_id, sim.client_secret, **sim.extras)["extra"]
+    fields = connection_type(provider)["conn-fields"]
+    assert set(written) <= set(fields), set(written) - set(fields)
+    assert all(fields[name]["label"] for name in written)

@@ -30,7 +30,7 @@ class SkillsoftPercipio(Provider):
     removed_courses = "keep"
     credentials = "token"
     connection_extras = ("organization_id",)
-    optional_extras = ("region",)
+    optional_extras = ("region", "poll_seconds", "max_poll_seconds")
     endpoint_extras = ("base_url", "region", "plain_http_hosts")
     # Percipio rate-limits its API (clients are told to retry a 429 after about 10 s) without saying at
     # what rate, and only the catalogue is paged (the activity is one report): two pages at a time.
@@ -41,6 +41,17 @@ class SkillsoftPercipio(Provider):
             "API region", description="US or EU; or set the API base URL", choices=tuple(contract.REGIONS)
         ),
         "base_url": FormField("API base URL", "https://api.percipio.com", "Empty: the region's host"),
+        "poll_seconds": FormField(
+            "Report poll interval (s)",
+            f"{contract.POLL_SECONDS:g}",
+            f"Seconds between two checks of a learning-activity report job (default {contract.POLL_SECONDS:g})",
+        ),
+        "max_poll_seconds": FormField(
+            "Report wait limit (s)",
+            f"{contract.MAX_POLL_SECONDS:g}",
+            f"How long a run waits for its report before failing (default {contract.MAX_POLL_SECONDS:g}, "
+            "inside the task's 60-minute timeout)",
+        ),
     }
     lineage_paths = {"catalogue": contract.CATALOG_PATH, "activity": contract.REPORT_PATH}  # noqa: RUF012
 
