@@ -421,3 +421,12 @@ def test_a_shell_of_the_embedded_stack_parses_the_dags_without_warnings():
     assert out.returncode == 0 and int(out.stdout.split()[-1]) > 0, out.stderr[-3000:]
     said = out.stdout + out.stderr
     assert "Warning" not in said and "deprecated" not in said, said[-3000:]
+
+
+def test_the_language_picker_names_each_language_and_sends_its_code(bag):
+    """The picker listed 184 bare codes; each option now shows its language, the value stays the code."""
+    languages = bag[0].dags["lms_connector_openclassrooms_apply_settings"].params.get_param("languages")
+    shown = languages.schema["values_display"]
+    assert set(shown) == set(languages.schema["examples"]) and len(shown) > 180
+    assert shown["fr"] == "French (fr)" and shown["de"] == "German (de)"
+    assert languages.resolve(["fr", "en"]) == ["fr", "en"]

@@ -194,8 +194,8 @@ ENABLED_CHOICES = {
 }
 
 
-def admin_params(codes: list[str]) -> dict[str, Param]:
-    """The apply-settings form's fields."""
+def admin_params(labels: dict[str, str]) -> dict[str, Param]:
+    """The apply-settings form's fields (``labels``: each language code and how the form names it)."""
     return {
         # No enum: a bad code failed the trigger with a schema dump listing all 183 codes twice.
         # The form offers the codes (examples); the task refuses any other in one line.
@@ -203,7 +203,9 @@ def admin_params(codes: list[str]) -> dict[str, Param]:
             None,
             type=["null", "array"],
             items={"type": "string"},
-            examples=codes,
+            examples=list(labels),
+            # The picker listed 184 bare codes: each shows its language's name, the value stays the code.
+            values_display=labels,
             uniqueItems=True,
             title="Languages",
             description="ISO 639-1 codes to keep (OR). Empty = keep the Variable's value. "
@@ -236,7 +238,7 @@ def admin_params(codes: list[str]) -> dict[str, Param]:
 
 
 def build_admin_dag(spec: ConnectorSpec) -> DAG:
-    from lms_connectors.rules.settings import iso_639_1_codes
+    from lms_connectors.rules.settings import language_labels
 
     @dag(
         dag_id=spec.admin_dag_id,
@@ -252,7 +254,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
             "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds),
             "execution_timeout": dt.timedelta(minutes=spec.execution_timeout_minutes),
         },
-        params=admin_params(list(iso_639_1_codes())),
+        params=admin_params(language_labels()),
     )
     def apply_settings_dag() -> None:
         @task

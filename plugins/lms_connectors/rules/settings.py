@@ -6,6 +6,7 @@ before any data is touched.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -17,9 +18,16 @@ from lms_connectors.rules.errors import PermanentError
 
 def iso_639_1_codes() -> tuple[str, ...]:
     """Every ISO 639-1 code, from pycountry's copy of the ISO tables."""
+    return tuple(language_labels())
+
+
+@functools.cache
+def language_labels() -> dict[str, str]:
+    """Each ISO 639-1 code (sorted) and how a form shows it: the language's English name and its code."""
     import pycountry
 
-    return tuple(sorted(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2")))
+    named = {lang.alpha_2: lang.name for lang in pycountry.languages if hasattr(lang, "alpha_2")}
+    return {code: f"{named[code]} ({code})" for code in sorted(named)}
 
 
 _ISO_639_1: frozenset[str] | None = None
