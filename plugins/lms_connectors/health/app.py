@@ -236,7 +236,7 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
         )
         for r in h["last_runs"]
     ]
-    latest = h.get("latest_run")
+    latest = h["latest_run"]
     status = latest["status"] if latest else "never run"
     latest_error = error_line(latest.get("error")) if latest else ""
     said = f' <span class="error" data-figure="last_error">{html.escape(latest_error)}</span>' if latest_error else ""
