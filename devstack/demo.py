@@ -67,6 +67,9 @@ def prepare() -> dict:
 
     state = json.loads(os.environ["LMS_DEMO_STATE"])
     print("preparing Airflow metadata ...", flush=True)
+    # Alembic logs each migration at INFO ("Running upgrade ..."), lines a newcomer read as trouble.
+    for name in ("alembic", "airflow.utils.db"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     db.initdb()
     for line in connections.store(stack.connections(state)):
         print(f"  {line}")
