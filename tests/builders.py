@@ -423,18 +423,24 @@ def tag_every_course(warehouse: Warehouse) -> int:
     )
 
 
+def day_request(profile: Profile, day: Any, name: str) -> tuple[Any, Any]:
+    """``profile``'s registry entry and a request for its run of ``day`` named ``<dag>/<name>__<day>``."""
+    from lms_connectors.providers.registry import load_registry
+    from lms_connectors.rules.context import RunRequest
+
+    spec = next(s for s in load_registry() if s.provider == profile.provider)
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    return spec, RunRequest(f"{spec.dag_id}/{name}__{day}", spec.id, start, start + dt.timedelta(days=1))
+
+
 def begin_run(profile: Profile, settings: dict[str, Any], day: Any, name: str = "steps") -> tuple[Any, dict[str, Any]]:
     """A run of ``profile``'s connector for ``day`` begun in the warehouse as its config task begins
     one (the Connections from the environment): its registry entry and its context as the tasks get
     it through XCom, for ``lms_connectors.orchestration.steps.run_step``."""
     from lms_connectors.pipeline import lifecycle
-    from lms_connectors.providers.registry import load_registry
-    from lms_connectors.rules.context import RunRequest
     from lms_connectors.warehouse.db import connect
 
-    spec = next(s for s in load_registry() if s.provider == profile.provider)
-    start = dt.datetime.combine(day, dt.time(), dt.UTC)
-    request = RunRequest(f"{spec.dag_id}/{name}__{day}", spec.id, start, start + dt.timedelta(days=1))
+    spec, request = day_request(profile, day, name)
     with connect(spec.warehouse_conn_id) as conn:
         lifecycle.begin(conn, request, spec.dag_id)
         ctx = lifecycle.configure(conn, request, settings, spec.variable)
@@ -448,13 +454,9 @@ def run_outside_airflow(profile: Profile, settings: dict[str, Any], day: Any, na
     DAG runs the same stages (tests/integration/test_lifecycle.py), in about three times the time."""
     from lms_connectors.orchestration.steps import connector_of
     from lms_connectors.pipeline import lifecycle
-    from lms_connectors.providers.registry import load_registry
-    from lms_connectors.rules.context import RunRequest
     from lms_connectors.warehouse.db import connect
 
-    spec = next(s for s in load_registry() if s.provider == profile.provider)
-    start = dt.datetime.combine(day, dt.time(), dt.UTC)
-    request = RunRequest(f"{spec.dag_id}/{name}__{day}", spec.id, start, start + dt.timedelta(days=1))
+    spec, request = day_request(profile, day, name)
     runs = lifecycle.run_day(
         lambda: connect(spec.warehouse_conn_id),
         request,

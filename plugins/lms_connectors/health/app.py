@@ -168,9 +168,8 @@ ERROR_CHARS = 300
 
 def error_line(error: str | None) -> str:
     """A run's error as the page shows it: its first line, cut at ``ERROR_CHARS`` (the log has the rest)."""
-    if not error:
-        return ""
-    first = error.strip().splitlines()[0] if error.strip() else ""
+    lines = (error or "").strip().splitlines()
+    first = lines[0] if lines else ""
     return first if len(first) <= ERROR_CHARS else first[: ERROR_CHARS - 1] + "…"
 
 
@@ -239,7 +238,9 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
     latest = h["latest_run"]
     status = latest["status"] if latest else "never run"
     latest_error = error_line(latest.get("error")) if latest else ""
-    said = f' <span class="error" data-figure="last_error">{html.escape(latest_error)}</span>' if latest_error else ""
+    said = (
+        f' <span class="last-error" data-figure="last_error">{html.escape(latest_error)}</span>' if latest_error else ""
+    )
     reasons = sorted(h["courses"]["archived_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
     rejected = [(r["entity"], r["rule"], r["records"], r["runs"]) for r in h["rejected_by_rule"]]
     daily = [(d["day"], d["active_learners"], d["completions"]) for d in h["daily"]]
@@ -279,7 +280,7 @@ th:first-child, td:first-child { text-align: left; }
 .status { font-size: 0.9rem; padding: 0.1rem 0.5rem; border-radius: 0.8rem; background: #eee; }
 .status-success { background: #d4edda; } .status-failed { background: #f8d7da; }
 .status-running { background: #fff3cd; }
-.error { font-size: 0.85rem; font-weight: normal; color: #842029; }
+.last-error { font-size: 0.85rem; font-weight: normal; color: #a00; }
 .error { color: #a00; }
 .overdue { color: #a00; }
 """

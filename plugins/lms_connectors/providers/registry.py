@@ -101,8 +101,7 @@ class Registry:
     problems: list[str]
 
 
-# Keys an entry needs; every other key of ConnectorSpec has a default.
-_REQUIRED = ("id", "provider", "provider_conn_id", "start_date")
+# Keys ConnectorSpec requires that an entry may leave out, and their values.
 _LOADER_DEFAULTS = {"warehouse_conn_id": "lms_warehouse", "schedule": "0 0 * * *"}
 
 
@@ -140,6 +139,12 @@ _KINDS = {"str": (_as_text, "a non-empty text"), "dt.date": (_as_date, "a date, 
           "int": (_as_number(int), "a whole number"), "float": (_as_number(float), "a number"),
           "tuple[str, ...]": (_as_tags, "a list of texts")}  # fmt: skip
 _SCHEMA = {f.name: _KINDS[str(f.type)] for f in dataclasses.fields(ConnectorSpec)}
+# Keys an entry needs: ConnectorSpec's fields without a default of their own or of the loader.
+_REQUIRED = tuple(
+    f.name
+    for f in dataclasses.fields(ConnectorSpec)
+    if f.default is dataclasses.MISSING and f.name not in _LOADER_DEFAULTS
+)
 
 
 def entry_problems(entry: Any, position: int) -> tuple[ConnectorSpec | None, list[str]]:
