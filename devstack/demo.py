@@ -268,6 +268,9 @@ def run_day(dag: Any, day: dt.date, run_conf: dict[str, Any] | None = None) -> A
     the replaced runs linked to runs that no longer existed. With ``run_after`` at the day's start,
     a re-run is the same run again, and its ops.sync_runs row is reset by its first task.
     """
+    from devstack.dag_test import sync_once
+
+    sync_once()
     logical = dt.datetime.combine(day, dt.time(), dt.UTC)
     dr = dag.test(logical_date=logical, run_after=logical, run_conf=run_conf)
     _real_start(dr)

@@ -192,6 +192,10 @@ def airflow_db(pg_server) -> str:
 def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
+    from devstack.dag_test import sync_once
+
+    sync_once()
+
     return DagBag(dag_folder=str(ROOT / "dags"))
 
 

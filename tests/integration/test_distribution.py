@@ -43,7 +43,7 @@ def install_block() -> str:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory, pg_server) -> dict:
     """The deployment guide's install block run as written, in a copy of the repository (a test writes nothing
-    into the checkout): the wheel built, installed with pip and the lock into a fresh virtualenv,
+    into the checkout): the wheel built, installed with the lock into a fresh virtualenv,
     the documented DAG file and the registry in an Airflow home. Then Airflow's defaults only, but
     its metadata on Postgres (a database of its own), as in production."""
     base = tmp_path_factory.mktemp("dist")
