@@ -604,6 +604,22 @@ def test_a_value_outside_a_params_schema_is_refused_with_the_params_name_and_bou
     assert len(_runs(url, token, "lms_connector_openclassrooms")) == before
 
 
+def test_a_misspelt_conf_key_is_refused_when_triggered_through_the_api(stack):
+    """The UI's Trigger and the REST API: a 400 naming the key and a near one, before any run exists."""
+    url, token = _login(stack)
+    dag_id = "lms_connector_openclassrooms_apply_settings"
+    before = len(_runs(url, token, dag_id))
+    r = requests.post(
+        f"{url}/api/v2/dags/{dag_id}/dagRuns",
+        json={"logical_date": None, "conf": {"dryrun": False, "languages": ["fr"]}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert r.status_code == 400, r.text
+    assert "unknown key in the run's conf: 'dryrun' (did you mean 'dry_run'?); accepted: " in r.json()["detail"]
+    assert len(_runs(url, token, dag_id)) == before
+
+
 def test_the_trigger_form_offers_keep_enable_or_disable_not_a_switch(stack):
     """The form's "Connector state" reads "Keep as saved" by default; picking "Disabled" sends false."""
     dag_id = "lms_connector_openclassrooms_apply_settings"

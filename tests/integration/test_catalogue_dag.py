@@ -291,7 +291,7 @@ def test_a_rerun_refused_at_config_shows_that_try_only_and_names_the_unknown_key
     run_id, status, started, error, counts, steps, seen, records, settings = rows[0]
     assert (run_id, status) == (first[0], "failed") and started > first[1]
     assert error == (
-        "config: AirflowFailException: unknown key in the run's conf: dryrun; "
+        "config: AirflowFailException: unknown key in the run's conf: 'dryrun'; "
         "accepted: delete_unreported_rows, initial_load_days, override_mass_archive"
     )
     assert (counts, steps, seen, records, settings) == ({}, {}, None, None, None)

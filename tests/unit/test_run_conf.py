@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lms_connectors.orchestration.steps import unknown_conf_keys
+from lms_connectors.rules.run_conf import unknown_conf_keys
 
 ACCEPTED = ("delete_unreported_rows", "initial_load_days", "override_mass_archive")
 
@@ -20,8 +20,30 @@ def test_declared_keys_and_no_conf_pass():
 
 def test_a_misspelt_key_is_named_with_the_accepted_ones():
     assert unknown_conf_keys({"language": ["de"], "dryrun": False}, ["dry_run", "languages"]) == (
-        "unknown keys in the run's conf: dryrun, language; accepted: dry_run, languages"
+        "unknown keys in the run's conf: 'dryrun' (did you mean 'dry_run'?), 'language' (did you mean 'languages'?); "
+        "accepted: dry_run, languages"
     )
+
+
+def test_a_key_holding_an_email_is_refused_without_showing_it():
+    """A privacy request's conf pasted the wrong way round: the refusal, which Airflow logs, names no email."""
+    message = unknown_conf_keys({"alice@example.com": True, "emails": []}, ["dry_run", "emails", "user_ids"])
+    assert message == (
+        "unknown key in the run's conf: <a key holding an email address>; accepted: dry_run, emails, user_ids"
+    )
+
+
+@given(st.dictionaries(st.text(min_size=1), st.integers(), min_size=1))
+def test_the_trigger_request_is_refused_exactly_when_the_run_would_be(conf):
+    """The API server's refusal (a 400 before any run exists) is the run's own, on the request's body."""
+    import json
+
+    from lms_connectors.health.conf_guard import refusal
+
+    body = json.dumps({"logical_date": None, "conf": conf}).encode()
+    assert refusal(body, list(ACCEPTED)) == unknown_conf_keys(conf, ACCEPTED)
+    assert refusal(body, None) is None  # a DAG the metadata database does not hold: Airflow answers 404
+    assert refusal(b"not json", list(ACCEPTED)) is None
 
 
 @given(st.dictionaries(st.text(min_size=1), st.integers(), min_size=1))

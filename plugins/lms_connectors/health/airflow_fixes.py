@@ -76,3 +76,16 @@ async def replay(app: Any, scope: Message, receive: Receive, send: Send, body: b
         return {"type": "http.request", "body": body, "more_body": False}
 
     await app(scope, again, send)
+
+
+async def bad_request(send: Send, why: str) -> None:
+    """Answer 400 with ``why`` as the detail, as Airflow's API answers a request it refuses."""
+    answer = json.dumps({"detail": why}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})

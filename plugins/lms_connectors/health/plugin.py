@@ -4,7 +4,8 @@ The API server mounts the page's FastAPI app (built on its first request) under 
 the UI shows it in its navigation. Requests carry the UI's session (JWT
 cookie) and only connectors whose DAG the user may read are shown. The plugin also mends the
 Test button of Admin > Connections for Airflow 3.3.2 (``airflow_fixes``) and keeps a stored secret
-from being sent to an edited endpoint (``secret_guard``).
+from being sent to an edited endpoint (``secret_guard``) and a trigger's conf from holding a key its
+DAG does not declare (``conf_guard``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from lms_connectors.health.airflow_fixes import TestButtonPort
 from lms_connectors.health.app import URL_PREFIX, LazyApp
+from lms_connectors.health.conf_guard import UnknownConfKeys
 from lms_connectors.health.secret_guard import StoredSecretGuard
 
 
@@ -28,6 +30,8 @@ class LmsConnectorHealthPlugin(AirflowPlugin):
         {"middleware": TestButtonPort, "name": "LMS connectors: Test button of a Connection without port"},
         # A stored secret is never sent to an edited base URL, token URL or region: see secret_guard.
         {"middleware": StoredSecretGuard, "name": "LMS connectors: a stored secret stays with its endpoint"},
+        # Airflow keeps a conf key a DAG does not declare: see conf_guard.
+        {"middleware": UnknownConfKeys, "name": "LMS connectors: a trigger's conf holds declared keys only"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {

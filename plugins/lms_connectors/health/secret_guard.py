@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from lms_connectors import providers
-from lms_connectors.health.airflow_fixes import Message, Receive, Send, read_body, replay
+from lms_connectors.health.airflow_fixes import Message, Receive, Send, bad_request, read_body, replay
 
 MASKED = "***"
 _TEST = re.compile(r"/api/v2/connections/test$")
@@ -90,15 +90,7 @@ class StoredSecretGuard:
         if why is None:
             await replay(self.app, scope, receive, send, body)
             return
-        answer = json.dumps({"detail": why}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer})
+        await bad_request(send, why)
 
     async def _refusal(self, body: bytes, save: re.Match[str] | None, query: bytes) -> str | None:
         from starlette.concurrency import run_in_threadpool

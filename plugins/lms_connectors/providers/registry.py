@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from lms_connectors import providers
+from lms_connectors.rules.errors import did_you_mean
 from lms_connectors.rules.paths import REGISTRY_FILE
 
 
@@ -158,8 +158,7 @@ def entry_problems(entry: Any, position: int) -> tuple[ConnectorSpec | None, lis
     problems = [f"{name}: missing key {key!r}" for key in _REQUIRED if key not in entry]
     for key in entry:
         if key not in _SCHEMA:
-            near = difflib.get_close_matches(str(key), _SCHEMA, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else f"; known keys: {', '.join(_SCHEMA)}"
+            hint = did_you_mean(str(key), _SCHEMA) or f"; known keys: {', '.join(_SCHEMA)}"
             problems.append(f"{name}: unknown key {key!r}{hint}")
     values: dict[str, Any] = {}
     for key, (convert, kind) in _SCHEMA.items():

@@ -7,6 +7,15 @@ with its message. Any other exception is left to Airflow's retries.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'name'?)`` naming the known key closest to a misspelt one, or "" if none is close."""
+    near = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
 
 class PermanentError(Exception):
     """Retrying the task cannot fix this: fail it at once, with the message."""
