@@ -25,6 +25,8 @@ from tests.builders import DAY1, PROFILES, ROOT, connector_env, last_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 REGISTRY = ROOT / "include" / "connectors.yaml"
+# A line of Airflow's console log starts with its timestamp; a traceback's lines do not.
+LOG_EVENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -156,6 +158,36 @@ def test_a_dag_test_run_syncs_the_simulator_through_a_connection_of_the_provider
     progress = warehouse.scalar("SELECT count(*) FROM stats.course_progress WHERE connector_id = 'openclassrooms'")
     assert written[f"{database}.stats.course_progress"] == progress > 0
     assert written[f"{database}.stats.course_progress_daily"] > 0
+
+
+def test_a_wrong_secret_under_dags_test_says_so_in_one_line_not_a_wall_of_traceback(
+    installed, simulators, make_warehouse
+):
+    """The provider's refusal is the failure's message; the traceback Airflow logs with it holds the
+    task's frames only (the client's own are logged at DEBUG), and no secret."""
+    sim, warehouse = simulators["openclassrooms"], make_warehouse()
+    requests.post(f"{sim.url}/_sim/reset", timeout=30).raise_for_status()
+    env = {**installed["env"], **connector_env(sim, warehouse)}
+    key = PROFILES["openclassrooms"].conn_env
+    env[key] = json.dumps({**json.loads(env[key]), "password": "wrong-secret"})
+    cmd = ["airflow", "dags", "test", "lms_connector_openclassrooms", DAY1.isoformat()]
+    done = subprocess.run(cmd, env=env, cwd=installed["cwd"], capture_output=True, text=True, timeout=400)
+    said = done.stdout + done.stderr
+    assert "wrong-secret" not in said
+    lines = said.splitlines()
+    failures = [i for i, line in enumerate(lines) if "Task failed with exception" in line]
+    assert failures, said[-3000:]
+    for start in failures:
+        # What Airflow printed with the failure, up to its next log event.
+        end = next((j for j in range(start + 1, len(lines)) if LOG_EVENT.match(lines[j])), len(lines))
+        shown = lines[start + 1 : end]
+        assert any(
+            "ProviderAuthError: OpenClassrooms (Connection 'openclassrooms_default') refused the client credentials"
+            in line
+            for line in shown
+        ), "\n".join(shown)
+        assert len(shown) <= 50, f"{len(shown)} lines:\n" + "\n".join(shown)
+    assert last_run(warehouse)["status"] == "failed"
 
 
 @pytest.mark.parametrize("dag_id", ["lms_connectors_erase_learners", "lms_connectors_export_learners"])

@@ -8,7 +8,8 @@ their bookkeeping) through :func:`run_step`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -16,24 +17,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from lms_connectors.providers.registry import ConnectorSpec
 from lms_connectors.rules.context import RunContext
 from lms_connectors.rules.errors import PermanentError
+from lms_connectors.rules.run_conf import unknown_conf_keys
 
 if TYPE_CHECKING:
     from lms_connectors.pipeline import Connector
 
-
-def unknown_conf_keys(conf: dict[str, Any] | None, accepted: Iterable[str]) -> str | None:
-    """The one-line refusal of a run's conf holding keys the DAG does not declare, or None.
-
-    Airflow keeps undeclared keys as extra params, silently: ``{"dryrun": false}`` meant to apply
-    a change and ran as a dry run."""
-    known = sorted(accepted)
-    unknown = sorted(set(conf or {}) - set(known))
-    if not unknown:
-        return None
-    return (
-        f"unknown key{'s' if len(unknown) > 1 else ''} in the run's conf: {', '.join(unknown)}; "
-        f"accepted: {', '.join(known)}"
-    )
+log = logging.getLogger(__name__)
 
 
 def refuse_unknown_conf(context: Any) -> None:
@@ -46,11 +35,16 @@ def refuse_unknown_conf(context: Any) -> None:
 
 @contextlib.contextmanager
 def fail_fast() -> Iterator[None]:
-    """Errors a retry cannot fix fail the task at once (no retries), with their message."""
+    """Errors a retry cannot fix fail the task at once (no retries), with their message.
+
+    The message says what is wrong and what to do; Airflow logs the failure with a traceback, and
+    the error's own frames (the client's, the pipeline's, 60-200 lines) would bury that line: they
+    are logged at DEBUG, not chained."""
     try:
         yield
     except PermanentError as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        log.debug("where the %s was raised", type(exc).__name__, exc_info=exc)
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
 
 
 def connector_of(spec: ConnectorSpec) -> Connector:
