@@ -50,6 +50,14 @@ METADATA_DB = "lms_airflow"
 # Where a stack of an earlier version kept Airflow's metadata.
 OLD_SQLITE_METADATA = AIRFLOW_HOME / "airflow.db"
 SIM_DAYS = 30
+# One company's 10,000 learners (seed 7, the LMS accounts), each provider with a catalogue and a
+# share of them of its own: courses, catalogue seed, activity records per learner. Overlapping, not
+# identical, as a company's providers are (the demo's figures differ, some learners use two).
+DEMO_WORLDS = {
+    "openclassrooms": ("1000", "7", "5"),
+    "linkedin_learning": ("700", "8", "3"),
+    "skillsoft_percipio": ("450", "9", "1.8"),
+}
 
 
 # Third-party warnings a user of the embedded stack would otherwise see in `make demo` and in every
@@ -185,8 +193,8 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
     """Start what is not running; return the stack description.
 
     Every connector of the registry gets a simulator of its provider's API
-    serving the same seeded world (courses, learners, a month of activity
-    ending yesterday).
+    serving a month of activity ending yesterday: the same learners for all,
+    each provider its own catalogue and share of them (``DEMO_WORLDS``).
     """
     from lms_connectors.providers.registry import load_registry
     from simulator import launch
@@ -216,7 +224,9 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
         if _sim_ok(sims.get(spec.id)):
             continue
         log = (LOCAL / f"simulator-{spec.id}.log").open("ab")
-        args = ["--provider", spec.provider, "--seed", "7", "--courses", "1000", "--learners", "10000"]
+        courses, catalogue, activity = DEMO_WORLDS.get(spec.provider, DEMO_WORLDS["openclassrooms"])
+        args = ["--provider", spec.provider, "--seed", "7", "--learners", "10000", "--courses", courses]
+        args += ["--catalogue-seed", catalogue, "--activity-per-learner", activity]
         args += ["--start-date", start.isoformat(), "--days", str(SIM_DAYS)]
         sim = launch.start(args, log)
         sims[spec.id] = {

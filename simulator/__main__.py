@@ -29,6 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081, help="0 picks a free port")
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument(
+        "--catalogue-seed",
+        type=int,
+        default=None,
+        help="the courses' and the activity's own seed (default: --seed); the learners follow --seed",
+    )
     p.add_argument("--courses", type=int, default=defaults.courses)
     p.add_argument("--learners", type=int, default=defaults.learners)
     p.add_argument(
@@ -76,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         activity_history=args.activity_history,
         provider=args.provider,
         activity_per_learner=args.activity_per_learner,
+        catalogue_seed=args.catalogue_seed,
     )
     state = SimState(cfg)
     # Bind first so --port 0 can report the port the OS picked.

@@ -89,6 +89,15 @@ class SimConfig:
     provider: str = "openclassrooms"
     # Activity records a learner has over a month's range (more: a tenant whose learners are daily).
     activity_per_learner: float = ACTIVITY_PER_LEARNER
+    # The catalogue's and the learning activity's own seed (None: ``seed``). The learners, and so the
+    # LMS accounts, always follow ``seed``: providers given the same seed and different catalogue
+    # seeds serve one company's learners, each provider its own courses and its own share of them.
+    catalogue_seed: int | None = None
+
+    @property
+    def world_seed(self) -> int:
+        """The seed of the courses and the activity."""
+        return self.seed if self.catalogue_seed is None else self.catalogue_seed
 
 
 def iso_duration(minutes: int) -> str:
@@ -112,7 +121,7 @@ def _epoch(day: dt.date) -> int:
 
 
 def build_courses(cfg: SimConfig) -> list[dict[str, Any]]:
-    rng = np.random.default_rng([cfg.seed, 1])
+    rng = np.random.default_rng([cfg.world_seed, 1])
     n = cfg.courses
     ids = 1_000_000 + np.cumsum(rng.integers(1, 97, n))
     langs = rng.choice(len(LANGUAGES), n, p=LANGUAGE_WEIGHTS)
@@ -194,7 +203,7 @@ class Activity:
 
 
 def build_activity(cfg: SimConfig, learners: Learners, course_ids: list[str]) -> Activity:
-    rng = np.random.default_rng([cfg.seed, 3])
+    rng = np.random.default_rng([cfg.world_seed, 3])
     n_learners, n_courses, days = cfg.learners, cfg.courses, max(cfg.days, 1)
     empty = np.zeros(0, dtype=np.int64)
     if n_learners == 0 or n_courses == 0:
@@ -265,7 +274,7 @@ def seconds_viewed(cfg: SimConfig, act: Activity, course_minutes: np.ndarray) ->
     same_key = np.r_[False, keys[order][1:] == keys[order][:-1]]
     previous = np.where(same_key, np.r_[0.0, progress[:-1]], 0.0)
     gained = np.clip(progress - previous, 0, 100)
-    pace = 0.8 + 0.6 * np.random.default_rng([cfg.seed, 5]).random(len(act))
+    pace = 0.8 + 0.6 * np.random.default_rng([cfg.world_seed, 5]).random(len(act))
     seconds = np.empty(len(act))
     seconds[order] = np.round(gained / 100 * course_minutes[act.course[order]] * 60 * pace[order])
     return seconds

@@ -182,14 +182,13 @@ def world_courses(sim: SimulatorProcess) -> dict[str, dict[str, Any]]:
 
 def run_day(dagbag: Any, day: Any, dag_id: str = "lms_connector_openclassrooms", **conf: Any) -> str:
     """Run a connector DAG for the interval [day, day+1): its logical date is the day, as for every run."""
+    from devstack.demo import DAY_PARAMS
     from devstack.demo import run_day as demo_run_day
 
     dag = dagbag.get_dag(dag_id)
     if not conf:
         return demo_run_day(dag, day).state
-    # Every parameter is passed: dag.test keeps the params of earlier calls on the shared DAG object.
-    params = {"override_mass_archive": False, "delete_unreported_rows": False, "initial_load_days": 0, **conf}
-    return demo_run_day(dag, day, params).state
+    return demo_run_day(dag, day, {**DAY_PARAMS, **conf}).state
 
 
 @dataclasses.dataclass(frozen=True)
