@@ -12,6 +12,7 @@ import pytest
 
 from lms_connectors import providers
 from lms_connectors.orchestration.provider_info import get_provider_info
+from lms_connectors.rules.errors import ConnectionConfigError
 
 
 def test_the_provider_info_is_valid_for_airflow():
@@ -47,3 +48,22 @@ def test_each_provider_has_a_connection_type_of_its_name_with_a_hook_that_tests_
         assert set(relabeled) == {"login", "password"} and "login" not in hidden
     else:
         assert set(relabeled) == {"password"} and "login" in hidden
+
+
+@pytest.mark.parametrize("name", providers.names())
+def test_a_numeric_field_is_kept_as_a_number_not_a_string_airflow_would_mask(name):
+    """Airflow masks every string of a Connection's extra and warns once per process about one too
+    short to mask ("Skipping masking ..."): a poll interval of "1" was one, in every demo task."""
+    from lms_connectors.orchestration.provider_info import connection_type
+
+    provider = providers.get(name)
+    numbers = [field for field, spec in provider.form().items() if spec.number]
+    extras = {**dict.fromkeys(provider.connection_extras, "org-demo-1"), **dict.fromkeys(numbers, "1")}
+    conn = provider.connection("http://127.0.0.1:1", "client-id", "secret", **extras)
+    assert [k for k, v in conn["extra"].items() if isinstance(v, str) and len(v) < 5] == []
+    assert all(conn["extra"][field] == 1.0 for field in numbers)
+    fields = connection_type(provider)["conn-fields"]
+    assert all(fields[field]["schema"]["type"] == ["number", "null"] for field in numbers)
+    for field in numbers:
+        with pytest.raises(ConnectionConfigError, match=f"extra {field} must be a number, got 'ten'"):
+            provider.connection("http://127.0.0.1:1", "client-id", "secret", **{**extras, field: "ten"})

@@ -35,7 +35,7 @@ def connection_type(provider: providers.Provider) -> dict[str, Any]:
     extras = {name: f for name, f in form.items() if name not in ("login", "password")}
     conn_fields = {}
     for name, field in extras.items():
-        schema: dict[str, Any] = {"type": ["string", "null"]}
+        schema: dict[str, Any] = {"type": ["number" if field.number else "string", "null"]}
         if field.choices:
             schema["enum"] = [*field.choices, None]
         conn_fields[name] = {"label": field.label, "schema": schema}

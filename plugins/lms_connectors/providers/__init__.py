@@ -93,6 +93,10 @@ class FormField:
     description: str = ""
     # The values the field may take (a select in the form).
     choices: tuple[str, ...] = ()
+    # A number: the form asks for one and the Connection keeps it as a JSON number. Airflow treats
+    # every string of a Connection's extra as a secret to mask, and warns once per process about
+    # each one too short to mask ("Skipping masking ..."): a poll interval of "1" was one.
+    number: bool = False
 
 
 class Provider:
@@ -249,11 +253,19 @@ class Provider:
         missing = [e for e in self.connection_extras if not extras.get(e)]
         if missing:
             raise ConnectionConfigError(f"{self.label}: the Connection needs extra {', '.join(missing)}")
+        form = self.form()
+        numbers = {}
+        for name, value in extras.items():
+            if name in form and form[name].number:
+                try:
+                    numbers[name] = float(value)
+                except (TypeError, ValueError):
+                    raise ConnectionConfigError(f"{self.label}: extra {name} must be a number, got {value!r}") from None
         return {
             "conn_type": self.conn_type,
             "login": client_id,
             "password": client_secret,
-            "extra": {"base_url": base_url, **extras},
+            "extra": {"base_url": base_url, **extras, **numbers},
         }
 
     def connection_from_env(self, env: Mapping[str, str], prefix: str) -> dict[str, Any]:

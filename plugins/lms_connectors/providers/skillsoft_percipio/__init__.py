@@ -45,12 +45,14 @@ class SkillsoftPercipio(Provider):
             "Report poll interval (s)",
             f"{contract.POLL_SECONDS:g}",
             f"Seconds between two checks of a learning-activity report job (default {contract.POLL_SECONDS:g})",
+            number=True,
         ),
         "max_poll_seconds": FormField(
             "Report wait limit (s)",
             f"{contract.MAX_POLL_SECONDS:g}",
             f"How long a run waits for its report before failing (default {contract.MAX_POLL_SECONDS:g}, "
             "inside the task's 60-minute timeout)",
+            number=True,
         ),
     }
     lineage_paths = {"catalogue": contract.CATALOG_PATH, "activity": contract.REPORT_PATH}  # noqa: RUF012
