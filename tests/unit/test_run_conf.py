@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lms_connectors.health.conf_guard import refusal
+from lms_connectors.orchestration.catalogue_sync import markdown_text
 from lms_connectors.rules.run_conf import unknown_conf_keys
 
 ACCEPTED = ("delete_unreported_rows", "initial_load_days", "override_mass_archive")
@@ -36,10 +39,6 @@ def test_a_key_holding_an_email_is_refused_without_showing_it():
 @given(st.dictionaries(st.text(min_size=1), st.integers(), min_size=1))
 def test_the_trigger_request_is_refused_exactly_when_the_run_would_be(conf):
     """The API server's refusal (a 400 before any run exists) is the run's own, on the request's body."""
-    import json
-
-    from lms_connectors.health.conf_guard import refusal
-
     body = json.dumps({"logical_date": None, "conf": conf}).encode()
     assert refusal(body, list(ACCEPTED)) == unknown_conf_keys(conf, ACCEPTED)
     assert refusal(body, None) is None  # a DAG the metadata database does not hold: Airflow answers 404
@@ -59,8 +58,6 @@ def test_any_undeclared_key_is_refused_with_the_accepted_ones(conf):
 def test_provider_text_in_the_approval_prompt_renders_as_itself(title):
     """A course title is the provider's: in the Markdown prompt it may carry no link, image, emphasis
     or HTML, nor start a line of its own."""
-    from lms_connectors.orchestration.catalogue_sync import markdown_text
-
     shown = markdown_text(title)
     assert "\n" not in shown and "\r" not in shown
     # Every ASCII punctuation character is escaped: unescaping gives the title back, on one line.
@@ -69,8 +66,6 @@ def test_provider_text_in_the_approval_prompt_renders_as_itself(title):
 
 
 def test_a_title_with_a_link_and_an_image_shows_them_as_text():
-    from lms_connectors.orchestration.catalogue_sync import markdown_text
-
     assert markdown_text("[Free](https://evil.example) ![x](https://evil.example/p.png)\n# Big") == (
         r"\[Free\]\(https\:\/\/evil\.example\) \!\[x\]\(https\:\/\/evil\.example\/p\.png\) \# Big"
     )
