@@ -151,9 +151,13 @@ def test_export_holds_every_row_of_the_learner_and_nothing_of_others(
 ):
     assert dags.run(DAYS[0]) == "success"
     user_id, email, _ = busiest_learner(warehouse)
+    # A former address the LMS keeps for them is theirs: listed, and enough to find them.
+    former = f"old.{email}"
+    with warehouse.connect() as conn:
+        conn.execute("INSERT INTO lms.user_emails (user_id, email, kind) VALUES (%s, %s, 'former')", (user_id, former))
     monkeypatch.setenv("LMS_EXPORT_DIR", str(tmp_path))
     dag = dagbag.get_dag("lms_connectors_export_learners")
-    assert dag.test(run_conf={"user_ids": [user_id], "emails": []}).state == "success"
+    assert dag.test(run_conf={"user_ids": [], "emails": [former.upper()]}).state == "success"
     (path,) = tmp_path.glob("*.json")
     assert path.stat().st_mode & 0o777 == 0o600
     (data,) = json.loads(path.read_text()).values()
@@ -164,6 +168,7 @@ def test_export_holds_every_row_of_the_learner_and_nothing_of_others(
         "SELECT count(*) FROM stats.course_progress WHERE user_id = %s", (user_id,)
     )
     assert tables["lms.users"] == [{"user_id": user_id, "email": email}]
+    assert tables["lms.user_emails"] == [{"user_id": user_id, "email": former, "kind": "former"}]
     rows = [row for rows in tables.values() for row in rows]
     assert all(row.get("user_id") in (None, user_id) for row in rows)
     assert warehouse.scalar("SELECT count(*) FROM ops.audit_log WHERE action = 'export_learners'") == 1

@@ -177,6 +177,54 @@ def test_mixed_case_emails_match(dags, profile, airflow_env, warehouse, sim):
 
 
 @pytest.mark.parametrize("provider_name", PROVIDERS)
+def test_a_user_whose_email_changed_keeps_accumulating_and_a_shared_email_is_never_guessed(
+    dags, profile, airflow_env, warehouse, sim
+):
+    """The LMS changes a user's email and keeps the old one in lms.user_emails (kind 'former'): the
+    provider, still reporting the old address, goes on filling the same user's rows. An email that is
+    two users' (one's former address is the other's secondary) matches neither: its records are
+    quarantined as ambiguous_learner, and no row is written for either user."""
+    emails, courses = learner_emails(sim), _course_ids(sim)
+    moved, other, third = emails[7], emails[8], emails[9]
+    moved_id, other_id, third_id = (user_id(warehouse, e) for e in (moved, other, third))
+    add_activity(sim, [record(moved, courses[1], 40, hour=20)])
+    assert dags.run(DAY) == "success"
+    assert progress_of(warehouse, moved, courses[1], profile)[0][0] == 40
+    with warehouse.connect() as conn:
+        conn.execute("UPDATE lms.users SET email = %s WHERE user_id = %s", (f"new.{moved}", moved_id))
+        conn.execute("INSERT INTO lms.user_emails (user_id, email, kind) VALUES (%s, %s, 'former')", (moved_id, moved))
+        shared = "Shared.Inbox@Team.example"
+        conn.execute(
+            "INSERT INTO lms.user_emails (user_id, email, kind) VALUES (%s, %s, 'former'), (%s, %s, 'secondary')",
+            (other_id, shared, third_id, f" {shared.lower()} "),
+        )
+    later = DAY + dt.timedelta(days=1)
+    add_activity(sim, [record(moved, courses[1], 70, later, 20), record(shared, courses[2], 50, later, 21)])
+    assert dags.run(later) == "success"
+    rows = warehouse.rows(
+        """SELECT d.activity_date, d.progress_pct FROM stats.course_progress_daily d JOIN lms.courses c
+           USING (lms_course_id) WHERE d.user_id = %s AND c.provider_course_id = %s ORDER BY 1""",
+        (moved_id, profile.course_id(courses[1])),
+    )
+    assert [(day, float(pct)) for day, pct in rows] == [(DAY, 40.0), (later, 70.0)]
+    assert (
+        warehouse.scalar(
+            "SELECT count(*) FROM stats.course_progress WHERE user_id = ANY(%s) AND lms_course_id IN "
+            "(SELECT lms_course_id FROM lms.courses WHERE provider_course_id = %s)",
+            ([other_id, third_id], profile.course_id(courses[2])),
+        )
+        == 0
+    )
+    rejected = warehouse.rows(
+        "SELECT reason, detail FROM ops.rejected_records WHERE entity = 'progress' AND reason = 'ambiguous_learner'"
+    )
+    assert rejected == [("ambiguous_learner", "the learner's email is that of 2 LMS users")]
+    # The quarantined record holds the learner's hash, never the email.
+    quarantined = "\n".join(r[0] for r in warehouse.rows("SELECT t::text FROM ops.rejected_records t"))
+    assert "shared.inbox" not in quarantined.lower()
+
+
+@pytest.mark.parametrize("provider_name", PROVIDERS)
 def test_unmatched_learners_are_counted_not_stored(dags, airflow_env, warehouse, sim):
     course = _course_ids(sim)[0]
     strangers = ["Not.In.Lms@Elsewhere.example", "another.stranger@elsewhere.example"]

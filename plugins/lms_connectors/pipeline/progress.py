@@ -155,17 +155,25 @@ def _extract_activity(
 
 def _stage_user_hashes(conn: psycopg.Connection, key: bytes) -> None:
     """The LMS users' learner hashes in a temporary table (dropped at commit), hashed chunk by chunk:
-    the transform joins the run's records to it in the database, so no task holds every user."""
-    conn.execute("CREATE TEMP TABLE lms_user_hashes (learner_hash text NOT NULL, user_id text NOT NULL) ON COMMIT DROP")
+    the transform joins the run's records to it in the database, so no task holds every user.
+
+    Every email the LMS knows for a user gives a hash (``lms.users`` and ``lms.user_emails``). A hash
+    that stands for two users or more (a former email of one is another's, two addresses differing
+    only by case or spaces) matches neither: ``user_id`` is NULL and ``users`` counts them, so the
+    transform quarantines its records instead of guessing."""
+    conn.execute(
+        "CREATE TEMP TABLE user_email_hashes (learner_hash text NOT NULL, user_id text NOT NULL) ON COMMIT DROP"
+    )
     for users in user_pages(conn, CHUNK_ROWS):
-        with conn.cursor() as cur, cur.copy("COPY lms_user_hashes (learner_hash, user_id) FROM STDIN") as copy:
+        with conn.cursor() as cur, cur.copy("COPY user_email_hashes (learner_hash, user_id) FROM STDIN") as copy:
             for uid, email in users:
                 if (hashed := learner_hash(key, email)) is not None:
                     copy.write_row((hashed, uid))
-    # Two users whose emails differ only by surrounding spaces share a hash: the first user id keeps it.
     conn.execute(
-        """DELETE FROM lms_user_hashes a USING lms_user_hashes b
-           WHERE a.learner_hash = b.learner_hash AND a.user_id > b.user_id"""
+        """CREATE TEMP TABLE lms_user_hashes ON COMMIT DROP AS
+           SELECT learner_hash, CASE WHEN count(DISTINCT user_id) = 1 THEN min(user_id) END AS user_id,
+                  count(DISTINCT user_id) AS users
+           FROM user_email_hashes GROUP BY learner_hash"""
     )
     conn.execute("ALTER TABLE lms_user_hashes ADD PRIMARY KEY (learner_hash)")
     conn.execute("ANALYZE lms_user_hashes")
@@ -185,8 +193,10 @@ def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Prov
     """Pure: typed progress rows, every value within its column's range.
 
     ``records`` has columns seq, learner_hash, user_id (the LMS user the database matched to the
-    learner hash, None for none), the provider fields and, when the guard rejected a record at
-    extract, reject_reason/reject_detail. The outcome is ``ok``, ``unmatched`` (the learner is no LMS user) or the reason a value could not be
+    learner hash, None for none), lms_users (how many LMS users the hash stands for; None for none),
+    the provider fields and, when the guard rejected a record at extract, reject_reason/reject_detail.
+    The outcome is ``ok``, ``unmatched`` (the learner is no LMS user), ``ambiguous_learner`` (the
+    learner's email is that of several LMS users: never guessed) or the reason a value could not be
     typed; the data-quality rules then name the remaining broken rows.
 
     Completion is the provider's completed_at or a progress of exactly 100
@@ -199,7 +209,7 @@ def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Prov
     any other as ``time_spent_minutes``.
     """
     df = records.copy()
-    for col in (*r.ACTIVITY_FIELDS, "user_id", "reject_reason", "reject_detail"):
+    for col in (*r.ACTIVITY_FIELDS, "user_id", "lms_users", "reject_reason", "reject_detail"):
         if col not in df:
             df[col] = None
     course_id = df[r.COURSE_ID].astype("string").str.strip()
@@ -227,6 +237,7 @@ def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Prov
     reason = pd.Series(df["reject_reason"].to_numpy(), dtype=object)
     detail = pd.Series(df["reject_detail"].to_numpy(), dtype=object)
     window = f"{encoding.described} from {guard.TIMESTAMP_MIN:%Y} to {guard.TIMESTAMP_MAX:%Y}"
+    _mark_ambiguous(df["lms_users"], reason, detail)
     for bad, name, field, expected in (
         (progress_bad, "progress_out_of_range", r.PROGRESS, "a progress from 0 to 100"),
         (seconds_bad, "invalid_time_viewed", r.SECONDS_VIEWED, f"a time viewed from 0 to {MAX_SECONDS_VIEWED} s"),
@@ -257,6 +268,15 @@ def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Prov
             "reject_detail": detail,
         }
     )
+
+
+def _mark_ambiguous(lms_users: pd.Series, reason: pd.Series, detail: pd.Series) -> None:
+    """Give ``ambiguous_learner`` to the records not yet rejected whose email is several LMS users'."""
+    users = pd.to_numeric(lms_users, errors="coerce").fillna(0).to_numpy()
+    hit = (users > 1) & reason.isna().to_numpy()
+    if hit.any():
+        reason[hit] = "ambiguous_learner"
+        detail[hit] = [f"the learner's email is that of {int(n)} LMS users" for n in users[hit]]
 
 
 def _shown(value: Any) -> str:
@@ -308,7 +328,7 @@ def transform_progress(
 ) -> dict[str, Any]:
     courses = _courses(conn, connector_id)
     outcomes: collections.Counter[str] = collections.Counter()
-    columns = ["seq", "learner_hash", "user_id", *r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
+    columns = ["seq", "learner_hash", "user_id", "lms_users", *r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
     with conn.transaction():
         conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
         _stage_user_hashes(conn, key)
@@ -323,7 +343,7 @@ def transform_progress(
         fields = ", ".join("a.record ->> %s" for _ in r.ACTIVITY_FIELDS)
         with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
             src.execute(
-                f"""SELECT a.seq, a.learner_hash, u.user_id, {fields}, a.reject_reason, a.reject_detail
+                f"""SELECT a.seq, a.learner_hash, u.user_id, u.users, {fields}, a.reject_reason, a.reject_detail
                     FROM staging.raw_activity a LEFT JOIN lms_user_hashes u USING (learner_hash)
                     WHERE a.run_id = %s""",
                 (*r.ACTIVITY_FIELDS, run_id),

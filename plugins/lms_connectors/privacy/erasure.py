@@ -29,7 +29,7 @@ from lms_connectors.privacy.pseudonym import learner_hash, normalise_email
 from lms_connectors.rules.errors import PermanentError
 from lms_connectors.warehouse.audit import audit
 from lms_connectors.warehouse.db import lock_connector
-from lms_connectors.warehouse.lms_users import user_pages
+from lms_connectors.warehouse.lms_users import emails_of, user_pages
 
 log = logging.getLogger(__name__)
 ERASED = "[erased]"
@@ -96,10 +96,7 @@ def identify(
     if not ids and not mails:
         raise ErasureRequestError("name at least one LMS user id or email")
     if ids:
-        mails |= {
-            normalise_email(e)
-            for (e,) in conn.execute("SELECT email FROM lms.users WHERE user_id = ANY(%s)", (sorted(ids),))
-        }
+        mails |= {normalise_email(e) for _, e in emails_of(conn, sorted(ids))}
     if mails:
         ids |= users_with_emails(conn, mails)
     versions = dict(
@@ -261,6 +258,13 @@ def export(conn: psycopg.Connection, person: Person) -> dict[str, Any]:
         {"user_id": u, "email": e}
         for u, e in conn.execute(
             "SELECT user_id, email FROM lms.users WHERE user_id = ANY(%s) ORDER BY 1", (list(person.user_ids),)
+        )
+    ]
+    tables["lms.user_emails"] = [
+        {"user_id": u, "email": e, "kind": k}
+        for u, e, k in conn.execute(
+            "SELECT user_id, email, kind FROM lms.user_emails WHERE user_id = ANY(%s) ORDER BY 1, 2",
+            (list(person.user_ids),),
         )
     ]
     suppressed = conn.execute(

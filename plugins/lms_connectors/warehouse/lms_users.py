@@ -1,4 +1,5 @@
-"""What the connectors read of the LMS's users: ``lms.users(user_id, email)``, nothing else."""
+"""What the connectors read of the LMS's users: ``lms.users(user_id, email)`` and the further emails
+the LMS knows for them, ``lms.user_emails(user_id, email)``; nothing else."""
 
 from __future__ import annotations
 
@@ -6,13 +7,26 @@ from collections.abc import Iterator
 
 import psycopg
 
+# Each user's address, then any further one the LMS declares (a secondary address, a former one).
+_EMAILS = """SELECT user_id, email FROM lms.users
+             UNION SELECT user_id, email FROM lms.user_emails"""
+
 
 def user_pages(conn: psycopg.Connection, rows: int) -> Iterator[list[tuple[str, str]]]:
-    """Every LMS user's (user id, email), ``rows`` at a time in user id order. Keyset pages, not a
-    server-side cursor: the caller may COPY between two pages on the same connection."""
-    last = ""
+    """Every (LMS user id, email) the LMS knows, ``rows`` at a time in (user id, email) order; a user
+    with further emails has a row for each. Keyset pages, not a server-side cursor: the caller may
+    COPY between two pages on the same connection."""
+    last = ("", "")
     while users := conn.execute(
-        "SELECT user_id, email FROM lms.users WHERE user_id > %s ORDER BY user_id LIMIT %s", (last, rows)
+        f"SELECT user_id, email FROM ({_EMAILS}) e WHERE (user_id, email) > (%s, %s) ORDER BY user_id, email LIMIT %s",
+        (*last, rows),
     ).fetchall():
         yield users
-        last = users[-1][0]
+        last = users[-1]
+
+
+def emails_of(conn: psycopg.Connection, user_ids: list[str]) -> list[tuple[str, str]]:
+    """The (user id, email) rows of ``user_ids``: each one's address and any further one."""
+    return conn.execute(
+        f"SELECT user_id, email FROM ({_EMAILS}) e WHERE user_id = ANY(%s) ORDER BY 1, 2", (user_ids,)
+    ).fetchall()
