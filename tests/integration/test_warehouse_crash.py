@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,13 +45,25 @@ def crashable(simulators):
     shutil.rmtree(parent, ignore_errors=True)
 
 
-def crash(data_dir: Path) -> None:
-    """An immediate stop, then a start: crash recovery empties the unlogged tables."""
+# Servers stopped by crash(down_for=...) and the threads that start them again.
+_RESTARTS: list[threading.Thread] = []
+
+
+def crash(data_dir: Path, down_for: float = 0) -> None:
+    """An immediate stop, then a start (``down_for`` seconds later, while the caller goes on, as a
+    crashed server comes back): crash recovery empties the unlogged tables."""
     assert postgres.stop(data_dir, mode="immediate")
-    postgres.start(data_dir)
+    if not down_for:
+        postgres.start(data_dir)
+        return
+    restart = threading.Thread(target=lambda: (time.sleep(down_for), postgres.start(data_dir)))
+    restart.start()
+    _RESTARTS.append(restart)
 
 
 def run_day(dags, monkeypatch, sim, warehouse) -> str:
+    while _RESTARTS:  # a run starts on a server that is up
+        _RESTARTS.pop().join()
     for key, value in connector_env(sim, warehouse).items():
         monkeypatch.setenv(key, value)
     return dags.run(DAY)
@@ -148,8 +161,9 @@ def test_a_crash_inside_a_step_before_it_commits_fails_or_ends_as_a_clean_run(
     crashable, clean, dags, sim, monkeypatch, inside
 ):
     """The server stops at once inside a step, its work done and not yet committed (as it records its
-    counts): the task's session dies with the step's transaction. The run fails or its retry ends as
-    a clean run, never short; run again, the day equals a clean run's."""
+    counts), and is back 3 s later: the task's session dies with the step's transaction. The run fails,
+    and says so in ops.sync_runs although the server was still down when the task failed, or its
+    retry ends as a clean run, never short; run again, the day equals a clean run's."""
     from lms_connectors.warehouse import runs
 
     cluster, data_dir = crashable
@@ -160,7 +174,7 @@ def test_a_crash_inside_a_step_before_it_commits_fails_or_ends_as_a_clean_run(
     def crash_before_commit(conn, run_key, name, *args, **kwargs):
         if name == inside and not crashed:
             crashed.append(name)
-            crash(data_dir)
+            crash(data_dir, down_for=3)
         return record_step(conn, run_key, name, *args, **kwargs)
 
     monkeypatch.setattr(runs, "record_step", crash_before_commit)

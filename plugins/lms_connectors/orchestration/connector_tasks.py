@@ -139,15 +139,16 @@ def sync_statistics(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str,
 
 
 def mark_failed(spec: ConnectorSpec, context: dict[str, Any]) -> None:
-    """Record a task's failure in ops.sync_runs, so analysts see it next to the counts, then alert."""
+    """Record a task's failure in ops.sync_runs, so analysts see it next to the counts, then alert.
+    A warehouse that crashed may still be starting: without the record the run's row would stay
+    'running', so the write is tried again for about half a minute."""
     from lms_connectors.orchestration.alerts import RunFailedNotifier
-    from lms_connectors.warehouse.db import connect
+    from lms_connectors.warehouse.db import write_when_reachable
 
     exc = context.get("exception")
     message = f"{context['task_instance'].task_id}: {type(exc).__name__}: {exc}" if exc else "failed"
     try:
-        with connect(spec.warehouse_conn_id) as conn:
-            lifecycle.fail(conn, run_key(context), message)
+        write_when_reachable(spec.warehouse_conn_id, lambda conn: lifecycle.fail(conn, run_key(context), message))
     except Exception:
         log.exception("could not record the failure in ops.sync_runs")
     RunFailedNotifier(spec.id, spec.alerts_conn_id)(context)

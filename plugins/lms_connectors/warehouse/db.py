@@ -9,9 +9,14 @@ Connection's extra ``options`` replaces it).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
+from collections.abc import Callable, Iterable
 
 import psycopg
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10
 # Far above any statement of a daily run: make bench's whole DAG at 5M records took 259 s.
@@ -28,6 +33,24 @@ def connect(conn_id: str = "lms_warehouse", *, statement_timeout: str = TASK_STA
     if not isinstance(conn, psycopg.Connection):
         raise RuntimeError("the Postgres provider did not return a psycopg 3 connection; install psycopg")
     return conn
+
+
+def write_when_reachable(
+    conn_id: str, write: Callable[[psycopg.Connection], None], waits: Iterable[float] = (1, 2, 4, 8, 15)
+) -> None:
+    """``write`` in a transaction of its own, tried again after each of ``waits`` (seconds) while the
+    warehouse cannot be reached: a server that just crashed (the likeliest cause of a failure worth
+    recording) is often back within them. Other errors, and the last attempt's, are raised."""
+    for wait in (*waits, None):
+        try:
+            with connect(conn_id) as conn:
+                write(conn)
+            return
+        except psycopg.OperationalError:
+            if wait is None:
+                raise
+            log.warning("the warehouse is unreachable (Connection %r); trying again in %g s", conn_id, wait)
+            time.sleep(wait)
 
 
 def advisory_key(connector_id: str) -> str:
