@@ -117,12 +117,12 @@ def secure(data_dir: Path, cluster: Cluster) -> bool:
     return True
 
 
-def ensure_database(cluster: Cluster, dbname: str, *, replace_foreign: bool = False) -> str:
+def ensure_database(cluster: Cluster, dbname: str, *, replace_foreign: bool = False, fresh: bool = False) -> str:
     """The warehouse owner (LOGIN CREATEROLE, not a superuser) and ``dbname`` owned by it.
 
-    Returns "created", "kept" or, with ``replace_foreign``, "recreated" when
-    the database existed under another owner (an embedded stack from before
-    the owner existed: its demo data is rebuilt from the simulator).
+    Returns "created", "kept" or "recreated": with ``replace_foreign`` when the database existed
+    under another owner (an embedded stack from before the owner existed), with ``fresh`` whenever
+    it existed. Either way its demo data is rebuilt from the simulators.
     """
     from lms_connectors.warehouse.deploy import scram_verifier
 
@@ -133,9 +133,9 @@ def ensure_database(cluster: Cluster, dbname: str, *, replace_foreign: bool = Fa
         else:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(OWNER), verifier))
         row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-        if row and row[0] == OWNER:
+        if row and row[0] == OWNER and not fresh:
             return "kept"
-        if row and not replace_foreign:
+        if row and row[0] != OWNER and not replace_foreign:
             raise RuntimeError(f"database {dbname} exists and belongs to {row[0]}, not {OWNER}")
         if row:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -58,6 +59,11 @@ DEMO_WORLDS = {
     "linkedin_learning": ("700", "8", "3"),
     "skillsoft_percipio": ("450", "9", "1.8"),
 }
+
+
+def demo_world() -> str:
+    """What the simulators serve (``DEMO_WORLDS``), as the stack records it."""
+    return hashlib.sha256(json.dumps(DEMO_WORLDS, sort_keys=True).encode()).hexdigest()[:12]
 
 
 # Third-party warnings a user of the embedded stack would otherwise see in `make demo` and in every
@@ -208,8 +214,21 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
     state["postgres"] = {"pid": postgres.pid(PG_DIR), "socket_dir": socket_dir, "dbname": WAREHOUSE_DB}
     pg = cluster(state)
     postgres.secure(PG_DIR, pg)
-    if postgres.ensure_database(pg, WAREHOUSE_DB, replace_foreign=True) == "recreated":
-        print(f"  the embedded {WAREHOUSE_DB} predated its owner login: recreated (demo data only)", flush=True)
+    # Simulators of another world (an earlier DEMO_WORLDS) and the warehouse loaded from them go: the
+    # demo's first run would otherwise find most courses gone and wait a day for an approval.
+    new_world = state.get("world") != demo_world()
+    if new_world:
+        for sim in simulators(state).values():
+            if alive(sim.get("pid")):
+                os.kill(sim["pid"], signal.SIGTERM)
+        state.pop("simulators", None)
+    if postgres.ensure_database(pg, WAREHOUSE_DB, replace_foreign=True, fresh=new_world) == "recreated":
+        print(
+            f"  the embedded {WAREHOUSE_DB} was recreated (demo data only): it held another simulated world's data "
+            "or predated its owner login",
+            flush=True,
+        )
+    state["world"] = demo_world()
     if postgres.metadata_database(pg, METADATA_DB) == "created" and OLD_SQLITE_METADATA.exists():
         # Airflow's metadata moved to Postgres: the old file's runs and Connections are demo data, which
         # the next `make demo` or `make airflow` writes again.
