@@ -504,6 +504,18 @@ def test_an_admin_fills_the_providers_connection_form_tests_it_and_the_next_run_
         # The UI says it too.
         page.get_by_text("Test Connection Failed").first.wait_for(timeout=30_000)
         _form_secret(page, conn_id, sim["client_secret"])
+        # Skillsoft Percipio's form: each of its fields under its label, the API region among them.
+        page.goto(f"{url}/connections", wait_until="networkidle")
+        page.get_by_role("button", name="Add Connection").first.click()
+        form = page.get_by_role("dialog")
+        form.get_by_role("combobox").fill("Skillsoft Percipio")
+        page.keyboard.press("Enter")
+        form.get_by_role("button", name="Extra Fields", exact=True).click()
+        labels = ("Organization ID", "API region", "API base URL", "Report poll interval (s)", "Report wait limit (s)")
+        for label in labels:
+            form.get_by_text(label, exact=True).first.wait_for(timeout=10_000)
+        assert form.get_by_text("poll_seconds", exact=True).count() == 0
+        page.keyboard.press("Escape")
     assert shot.stat().st_size > 10_000
     with _metadata(stack) as db:
         stored = db.execute(
@@ -682,6 +694,8 @@ def test_the_readme_analyst_block_and_the_example_queries_run_as_an_analyst(stac
         results = {q.splitlines()[0]: conn.execute(q).fetchall() for q in queries}
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT 1 FROM lms.courses LIMIT 1")
+    # Each example answers something on the demo's data (its month of history included).
+    assert [title for title, rows in results.items() if not rows] == []
     # The demo's LMS paths: stats.v_path_progress has rows, per connector.
     assert results["-- Progress of each learner through a path"]
     with psycopg.connect(dsn) as conn:
