@@ -253,7 +253,10 @@ def test_429_waits_for_retry_after_then_completes(sim):
     assert len(all_courses(c)) == len(world_courses(sim))
     assert c.stats["retries"] == 2
     assert len(sleep.waits) == 2 + c.stats["rate_limit_waits"]
-    assert all(0.3 <= w <= 0.5 for w in sleep.waits), sleep.waits
+    # The two retries wait Retry-After; the gate holds a request for what is left of it, which depends
+    # on how long the client took to get there (0.21 s on a loaded machine): never longer.
+    assert sum(0.3 <= w <= 0.5 for w in sleep.waits) >= 2, sleep.waits
+    assert all(0 < w <= 0.5 for w in sleep.waits), sleep.waits
 
 
 def test_retry_after_is_capped(sim):
