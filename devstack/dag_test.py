@@ -13,7 +13,6 @@ a DAG missing from the database, writes the folder again as Airflow would.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,12 @@ def _once(write: Callable[..., None]) -> Callable[..., None]:
 
 
 def _state(dagbag: Any) -> str:
-    """What the bag's DAGs are made of: its files, the registry they read, and what failed to import."""
+    """What the bag's DAGs are made of: its files, the registry they read (``paths.REGISTRY_FILE``,
+    as the DAG file does), and what failed to import."""
     from lms_connectors.rules import paths
 
     digest = hashlib.sha256()
-    registry = os.environ.get("LMS_CONNECTORS_REGISTRY") or str(paths.REGISTRY_FILE)
-    for name in sorted({*dagbag.file_last_changed, registry}):
+    for name in sorted({*dagbag.file_last_changed, str(paths.REGISTRY_FILE)}):
         file = Path(name)
         digest.update(name.encode() + b"\0" + (file.read_bytes() if file.is_file() else b"") + b"\0")
     digest.update(repr(sorted(dagbag.dag_ids)).encode())

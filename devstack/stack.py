@@ -216,11 +216,10 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
     postgres.secure(PG_DIR, pg)
     # Simulators of another world (an earlier DEMO_WORLDS) and the warehouse loaded from them go: the
     # demo's first run would otherwise find most courses gone and wait a day for an approval.
-    new_world = state.get("world") != demo_world()
+    world = demo_world()
+    new_world = state.get("world") != world
     if new_world:
-        for sim in simulators(state).values():
-            if alive(sim.get("pid")):
-                os.kill(sim["pid"], signal.SIGTERM)
+        stop_simulators(simulators(state))
         state.pop("simulators", None)
     if postgres.ensure_database(pg, WAREHOUSE_DB, replace_foreign=True, fresh=new_world) == "recreated":
         print(
@@ -228,7 +227,7 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
             "or predated its owner login",
             flush=True,
         )
-    state["world"] = demo_world()
+    state["world"] = world
     if postgres.metadata_database(pg, METADATA_DB) == "created" and OLD_SQLITE_METADATA.exists():
         # Airflow's metadata moved to Postgres: the old file's runs and Connections are demo data, which
         # the next `make demo` or `make airflow` writes again.
@@ -263,6 +262,21 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
     return state
 
 
+def stop_simulators(sims: dict[str, dict[str, Any]]) -> dict[int, str]:
+    """Stop the running simulators of ``sims`` (connector id -> its record): the connector id of each
+    stopped, by pid. All told to stop first, then waited for (10 s at most): one at a time, a
+    tenants' registry took minutes."""
+    stopped = {}
+    for connector_id, sim in sims.items():
+        if alive(sim_pid := sim.get("pid")):
+            os.kill(sim_pid, signal.SIGTERM)
+            stopped[sim_pid] = connector_id
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in stopped) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return stopped
+
+
 def down() -> list[str]:
     from devstack import cluster
 
@@ -272,15 +286,7 @@ def down() -> list[str]:
     if alive(airflow_pid) or group_alive(airflow_pid):
         stop_group(airflow_pid)
         stopped.append(f"airflow standalone (pid {airflow_pid}) and its children")
-    # All told to stop first, then waited for: one at a time, a tenants' registry took minutes.
-    sims = {}
-    for connector_id, sim in {**simulators(state), "": state.get("simulator") or {}}.items():
-        if alive(sim_pid := sim.get("pid")):
-            os.kill(sim_pid, signal.SIGTERM)
-            sims[sim_pid] = connector_id
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in sims) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    sims = stop_simulators({**simulators(state), "": state.get("simulator") or {}})
     stopped += [f"simulator {connector_id} (pid {pid})".replace("  ", " ") for pid, connector_id in sims.items()]
     pg_pid = postgres.pid(PG_DIR)
     if postgres.stop(PG_DIR):
