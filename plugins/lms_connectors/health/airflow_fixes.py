@@ -78,6 +78,21 @@ async def replay(app: Any, scope: Message, receive: Receive, send: Send, body: b
     await app(scope, again, send)
 
 
+async def refuse_or_pass(
+    app: Any, scope: Message, receive: Receive, send: Send, refusal: Callable[[bytes], Awaitable[str | None]]
+) -> None:
+    """Read the request's body and answer 400 with ``refusal(body)`` when it gives a reason; else pass
+    the request on to ``app`` with that body. A client that left before its body was sent gets nothing."""
+    body = await read_body(receive)
+    if body is None:
+        return
+    why = await refusal(body)
+    if why is None:
+        await replay(app, scope, receive, send, body)
+        return
+    await bad_request(send, why)
+
+
 async def bad_request(send: Send, why: str) -> None:
     """Answer 400 with ``why`` as the detail, as Airflow's API answers a request it refuses."""
     answer = json.dumps({"detail": why}).encode()

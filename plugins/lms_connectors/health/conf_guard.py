@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from lms_connectors.health.airflow_fixes import Message, Receive, Send, bad_request, read_body, replay
+from lms_connectors.health.airflow_fixes import Message, Receive, Send, refuse_or_pass
 from lms_connectors.rules.run_conf import unknown_conf_keys
 
 _TRIGGER = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns$")
@@ -54,13 +54,9 @@ class UnknownConfKeys:
         if scope["type"] != "http" or trigger is None or not _OURS.match(trigger.group("dag_id")):
             await self.app(scope, receive, send)
             return
-        body = await read_body(receive)
-        if body is None:
-            return
         from starlette.concurrency import run_in_threadpool
 
-        why = refusal(body, await run_in_threadpool(_declared, trigger.group("dag_id")))
-        if why is None:
-            await replay(self.app, scope, receive, send, body)
-            return
-        await bad_request(send, why)
+        async def why(body: bytes) -> str | None:
+            return refusal(body, await run_in_threadpool(_declared, trigger.group("dag_id")))
+
+        await refuse_or_pass(self.app, scope, receive, send, why)

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from lms_connectors import providers
-from lms_connectors.health.airflow_fixes import Message, Receive, Send, bad_request, read_body, replay
+from lms_connectors.health.airflow_fixes import Message, Receive, Send, refuse_or_pass
 
 MASKED = "***"
 _TEST = re.compile(r"/api/v2/connections/test$")
@@ -83,14 +83,8 @@ class StoredSecretGuard:
         if scope["type"] != "http" or not ((method == "POST" and _TEST.search(path)) or save):
             await self.app(scope, receive, send)
             return
-        body = await read_body(receive)
-        if body is None:
-            return
-        why = await self._refusal(body, save, scope.get("query_string", b""))
-        if why is None:
-            await replay(self.app, scope, receive, send, body)
-            return
-        await bad_request(send, why)
+        query = scope.get("query_string", b"")
+        await refuse_or_pass(self.app, scope, receive, send, lambda body: self._refusal(body, save, query))
 
     async def _refusal(self, body: bytes, save: re.Match[str] | None, query: bytes) -> str | None:
         from starlette.concurrency import run_in_threadpool
