@@ -17,6 +17,9 @@ FORBIDDEN = {
         "INSERT INTO lms.paths VALUES ('p', 'grp-openclassrooms', 'n')",
         "INSERT INTO lms.users (user_id, email) VALUES ('u-x', 'x@example.com')",
         "UPDATE lms.users SET email = email",
+        "INSERT INTO lms.user_emails (user_id, email) VALUES ('u-x', 'x@example.com')",
+        "UPDATE lms.user_emails SET email = email",
+        "DELETE FROM lms.user_emails",
         "DELETE FROM lms.group_members",
         "UPDATE lms.groups SET name = name",
         "DELETE FROM lms.courses",
@@ -56,6 +59,7 @@ FORBIDDEN = {
     ],
     "lms_analyst": [
         "SELECT * FROM lms.users",
+        "SELECT * FROM lms.user_emails",
         "SELECT * FROM lms.courses",
         "SELECT * FROM ops.rejected_records",
         "SELECT * FROM staging.progress",
@@ -70,6 +74,7 @@ FORBIDDEN = {
     ],
     "lms_monitor": [
         "SELECT * FROM lms.users",
+        "SELECT * FROM lms.user_emails",
         "SELECT * FROM staging.raw_activity",
         "SELECT * FROM staging.progress_checked",
         "SELECT * FROM stats.course_progress",
@@ -104,6 +109,7 @@ ALLOWED = {
         "INSERT INTO ops.rejected_records (run_id, connector_id, entity, reason, record) VALUES ('r', 'c', 'e', 'x', '{}')",
         "CREATE TEMP TABLE scratch (x int)",
         "SELECT user_id, email FROM lms.users",
+        "SELECT user_id, email, kind FROM lms.user_emails",
         "INSERT INTO ops.audit_log (actor, action) VALUES ('a', 'b')",
         "DELETE FROM ops.unmatched_learners WHERE false",
         "UPDATE ops.rejected_records SET record = record WHERE false",
@@ -113,6 +119,7 @@ ALLOWED = {
         "UPDATE lms.courses SET author_email = author_email WHERE false",
         "DELETE FROM lms.course_tags WHERE false",
         "SELECT * FROM lms.search_courses('python')",
+        "DELETE FROM lms.user_emails WHERE false",
     ],
     "lms_analyst": [
         "SELECT count(*) FROM stats.course_progress",
