@@ -22,9 +22,10 @@ import logging
 import operator
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context
 
 from lms_connectors.orchestration.assets import statistics_asset
+from lms_connectors.orchestration.steps import one_xcom_task
 from lms_connectors.providers.registry import load_registry
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ SPECS = load_registry()
     },
 )
 def lms_dashboards_refresh() -> None:
-    @task
+    @one_xcom_task
     def refresh_daily_summary() -> dict[str, Any]:
         from lms_connectors.warehouse.db import connect
 

@@ -125,6 +125,8 @@ def test_policies(bag):
         for t in dag.tasks:
             assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
             assert t.execution_timeout is not None, f"{dag_id}.{t.task_id} may run forever"
+            # What a task returns is one XCom, not one more per key of a dict (an API call and a row each).
+            assert not getattr(t, "multiple_outputs", False), f"{dag_id}.{t.task_id} pushes an XCom per key"
 
 
 def test_every_run_of_a_connector_dag_has_its_logical_date_at_its_interval_start(bag):

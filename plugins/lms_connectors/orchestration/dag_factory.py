@@ -19,6 +19,7 @@ from airflow.sdk import DAG, CronTriggerTimetable, Param, dag, get_current_conte
 from lms_connectors import providers
 from lms_connectors.orchestration import catalogue_sync, connector_tasks
 from lms_connectors.orchestration.assets import catalogue_asset, statistics_asset
+from lms_connectors.orchestration.steps import one_xcom_task
 from lms_connectors.orchestration.timetable import DayIntervalTimetable
 from lms_connectors.providers.registry import ConnectorSpec, RegistryError, read_registry
 from lms_connectors.rules.paths import REGISTRY_FILE
@@ -116,17 +117,17 @@ def build_dag(spec: ConnectorSpec) -> DAG:
         params=dict(CONNECTOR_PARAMS),
     )
     def connector() -> None:
-        @task
+        @one_xcom_task
         def config() -> dict[str, Any]:
             """Validate the settings Variable and the LMS side; check the warehouse schema is current."""
             return connector_tasks.configure(spec, get_current_context())
 
-        @task
+        @one_xcom_task
         def extract_progress(cfg: dict[str, Any]) -> dict[str, Any]:
             """Stream the interval's learning activity into the run's staging (learner emails hashed)."""
             return connector_tasks.extract_progress(spec, cfg, get_current_context())
 
-        @task(outlets=[statistics_out])
+        @one_xcom_task(outlets=[statistics_out])
         def sync_statistics(cfg: dict[str, Any], extracted: dict[str, Any], courses: dict[str, Any]) -> dict[str, Any]:
             """Transform, validate and load the interval's learning activity; finish the run and report."""
             return connector_tasks.sync_statistics(spec, cfg, get_current_context(), statistics_out)
@@ -257,7 +258,7 @@ def build_admin_dag(spec: ConnectorSpec) -> DAG:
         params=admin_params(language_labels()),
     )
     def apply_settings_dag() -> None:
-        @task
+        @one_xcom_task
         def apply_settings() -> dict[str, Any]:
             """Validate the form against the Variable, save it, apply it to the catalogue."""
             return connector_tasks.apply_form(spec, get_current_context())
@@ -303,7 +304,7 @@ def build_watchdog_dag(specs: list[ConnectorSpec]) -> DAG:
         },
     )
     def deadlines() -> None:
-        @task
+        @one_xcom_task
         def check_deadlines() -> dict[str, Any]:
             from lms_connectors.orchestration import alerts
             from lms_connectors.privacy.commands import warehouses
@@ -366,7 +367,7 @@ def build_registry_problem_dag(registry: Path, problems: list[str]) -> DAG:
         default_args={"retries": 0},
     )
     def registry_problems() -> None:
-        @task
+        @one_xcom_task
         def fix_the_registry() -> None:
             raise RegistryError(registry, problems)
 

@@ -12,9 +12,9 @@ import datetime as dt
 import logging
 from typing import Any
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, Variable, dag, get_current_context
 
-from lms_connectors.orchestration.steps import fail_fast
+from lms_connectors.orchestration.steps import fail_fast, one_xcom_task
 from lms_connectors.providers.registry import ConnectorSpec
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def _forget_task() -> Any:
     """The last task of a request's DAG, whatever became of the others: the request leaves no
     email or user id in Airflow (the warehouse's audit log keeps how many, never whom)."""
 
-    @task(trigger_rule="all_done")
+    @one_xcom_task(trigger_rule="all_done")
     def forget_request_values() -> dict[str, int]:
         from lms_connectors.privacy import retention
 
@@ -213,7 +213,7 @@ def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
         },
     )
     def erase_dag() -> None:
-        @task
+        @one_xcom_task
         def erase_learners() -> dict[str, Any]:
             from lms_connectors.privacy import commands as privacy
 
@@ -242,7 +242,7 @@ def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
 def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
     @_manual(EXPORT_DAG_ID, EXPORT_DOC_MD, _learner_params())
     def export_dag() -> None:
-        @task
+        @one_xcom_task
         def export_learners() -> None:
             from lms_connectors.privacy import commands as privacy
 
@@ -271,7 +271,7 @@ def build_rotate_dag(specs: list[ConnectorSpec]) -> DAG:
         },
     )
     def rotate_dag() -> None:
-        @task
+        @one_xcom_task
         def rotate_key() -> dict[str, Any]:
             from lms_connectors.privacy import commands as privacy
 
@@ -306,7 +306,7 @@ def build_retention_dag(specs: list[ConnectorSpec]) -> DAG:
         default_args=_defaults("data-engineering"),
     )
     def retention_dag() -> None:
-        @task
+        @one_xcom_task
         def purge_warehouse() -> dict[str, Any]:
             from lms_connectors.privacy import commands as privacy
             from lms_connectors.privacy import retention
@@ -323,7 +323,7 @@ def build_retention_dag(specs: list[ConnectorSpec]) -> DAG:
                         )
             return out
 
-        @task
+        @one_xcom_task
         def purge_airflow() -> dict[str, Any]:
             from lms_connectors.privacy import retention
             from lms_connectors.privacy.commands import export_folder

@@ -8,10 +8,12 @@ their bookkeeping) through :func:`run_step`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException
 
 from lms_connectors.providers.registry import ConnectorSpec
@@ -23,6 +25,11 @@ if TYPE_CHECKING:
     from lms_connectors.pipeline import Connector
 
 log = logging.getLogger(__name__)
+
+# ``@task`` for our tasks: what a task returns is one XCom. From a ``dict`` return annotation TaskFlow
+# infers multiple_outputs and also pushes each key as an XCom of its own: one more Execution API call
+# and metadata row per key, 11 a connector run, none of which any task reads.
+one_xcom_task = functools.partial(task, multiple_outputs=False)
 
 
 def refuse_unknown_conf(context: Any) -> None:
