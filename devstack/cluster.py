@@ -218,14 +218,20 @@ def stop(state: dict[str, Any]) -> list[str]:
     """Stop the cluster's processes (workers first, Redis last), by PID and process group."""
     cluster = state.get("cluster") or {}
     stopped = []
-    order = sorted(
-        (cluster.get("processes") or {}).items(), key=lambda kv: (kv[0] == "redis", not kv[0].startswith("worker"))
-    )
-    for name, proc in order:
-        pid = proc.get("pid")
-        if stack.alive(pid) or stack.group_alive(pid):
-            stack.stop_group(pid, timeout=30)
-            stopped.append(f"{name} (pid {pid})")
+    processes = cluster.get("processes") or {}
+    # Workers first (their tasks end while the broker is up), Redis last.
+    for stage in (
+        [n for n in processes if n.startswith("worker")],
+        [n for n in processes if not n.startswith("worker") and n != "redis"],
+        [n for n in processes if n == "redis"],
+    ):
+        live = {
+            n: processes[n]["pid"]
+            for n in stage
+            if stack.alive(processes[n].get("pid")) or stack.group_alive(processes[n].get("pid"))
+        }
+        stack.stop_groups(list(live.values()), timeout=30)
+        stopped += [f"{name} (pid {pid})" for name, pid in live.items()]
     state.pop("cluster", None)
     return stopped
 

@@ -33,6 +33,7 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,17 +136,29 @@ def stop_group(pid: int, timeout: float = 45.0) -> None:
     The process was started as the leader of a new session, so its group id is
     its PID: children it leaves behind are reached by that PID too.
     """
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGINT)
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    stop_groups([pid], timeout)
+
+
+def stop_groups(pids: list[int], timeout: float = 45.0) -> None:
+    """:func:`stop_group` for several groups at once: each is told to stop, then all are waited
+    for (``timeout`` at most), then TERM and KILL go to the groups still alive, 2 s apart at
+    most. One group at a time, the cluster's seven processes took 28 s to stop."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+    _wait(lambda: not any(alive(pid) for pid in pids), timeout)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        time.sleep(2)
+        left = [pid for pid in pids if group_alive(pid)]
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+        _wait(lambda left=left: not any(group_alive(pid) for pid in left), 2.0)
+
+
+def _wait(done: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _sim_ok(sim: dict[str, Any] | None) -> bool:
@@ -271,9 +284,7 @@ def stop_simulators(sims: dict[str, dict[str, Any]]) -> dict[int, str]:
         if alive(sim_pid := sim.get("pid")):
             os.kill(sim_pid, signal.SIGTERM)
             stopped[sim_pid] = connector_id
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in stopped) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait(lambda: not any(alive(pid) for pid in stopped), 10)
     return stopped
 
 
