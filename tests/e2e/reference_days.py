@@ -49,7 +49,7 @@ def main(connector_id: str, first: dt.date, last: dt.date) -> int:
             connector_of(spec),
             dag_id=spec.dag_id,
         )
-        print(day, ", ".join(step for step, _ in steps), flush=True)
+        print(f"ran {day}: {', '.join(step for step, _ in steps)}", flush=True)
         day += dt.timedelta(days=1)
     return 0
 
