@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -141,31 +142,37 @@ def gx_context() -> Any:
     return ctx
 
 
-_VALIDATIONS: dict[str, Any] = {}
+_VALIDATIONS: dict[tuple[str, tuple[int, ...] | None], Any] = {}
 
 
-def _validation(name: str, rules: tuple[Rule, ...]) -> Any:
-    """A validation definition over an in-memory DataFrame, built once per process and name."""
-    if name in _VALIDATIONS:
-        return _VALIDATIONS[name]
-    asset = gx_context().data_sources.add_pandas(f"{name}_source").add_dataframe_asset(f"{name}_frame")
-    validation = rules_validation(name, asset.add_batch_definition_whole_dataframe(f"{name}_batch"), rules)
-    _VALIDATIONS[name] = validation
+def _validation(name: str, rules: tuple[Rule, ...], only: tuple[int, ...] | None = None) -> Any:
+    """A validation definition over an in-memory DataFrame, built once per process, name and rules."""
+    if (name, only) in _VALIDATIONS:
+        return _VALIDATIONS[name, only]
+    named = f"{name}_{_suffix(only)}"
+    asset = gx_context().data_sources.add_pandas(f"{named}_source").add_dataframe_asset(f"{named}_frame")
+    validation = rules_validation(name, asset.add_batch_definition_whole_dataframe(f"{named}_batch"), rules, only)
+    _VALIDATIONS[name, only] = validation
     return validation
 
 
-def rules_validation(name: str, batch: Any, rules: tuple[Rule, ...]) -> Any:
-    """The validation definition of ``rules`` on ``batch``, each expectation tagged with its rule's
-    position (the first rule a row breaks is its reason)."""
+def _suffix(only: tuple[int, ...] | None) -> str:
+    return "all" if only is None else "_".join(map(str, only))
+
+
+def rules_validation(name: str, batch: Any, rules: tuple[Rule, ...], only: tuple[int, ...] | None = None) -> Any:
+    """The validation definition of ``rules`` (those numbered ``only``, or all) on ``batch``, each
+    expectation tagged with its rule's position (the first rule a row breaks is its reason)."""
     gx = import_gx()
     import great_expectations.expectations as gxe
 
     ctx = gx_context()
-    suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{name}_suite"))
-    for i, rule in enumerate(rules):
+    suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{name}_{_suffix(only)}_suite"))
+    for i in range(len(rules)) if only is None else only:
+        rule = rules[i]
         suite.add_expectation(getattr(gxe, rule.expectation)(**rule.kwargs, meta={"rule": i}))
     return ctx.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
+        gx.ValidationDefinition(name=f"{name}_{_suffix(only)}_validation", data=batch, suite=suite)
     )
 
 
@@ -180,10 +187,27 @@ def row_rules(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series
     if df.empty:
         return reasons
     frame = df.reset_index(drop=True)
-    result = _validation(name, rules).run(batch_parameters={"dataframe": frame}, result_format="COMPLETE")
-    for row, rule in first_broken(result, rules, "unexpected_index_list").items():
+    result = listing_failures(
+        lambda only: _validation(name, rules, only), "COMPLETE", batch_parameters={"dataframe": frame}
+    )
+    for row, rule in (first_broken(result, rules, "unexpected_index_list") if result else {}).items():
         reasons.iloc[row] = rule
     return reasons
+
+
+def listing_failures(validation_of: Callable[[tuple[int, ...] | None], Any], result_format: Any, **run: Any) -> Any:
+    """The result of the rules a batch breaks, listing their failing rows as ``result_format`` asks,
+    or None when it breaks none; ``validation_of(only)`` is the validation of the rules numbered
+    ``only`` (None: all). A first pass of every rule only counts failing rows: most batches break
+    none, and GX spends about as long again listing rows (on 120 courses, 0.11 s counting and
+    0.23 s listing); the second lists the rows of the broken rules alone."""
+    counted = validation_of(None).run(result_format="BASIC", **run)
+    broken = []
+    for res in counted.results:
+        _raise_if_not_evaluated(res)
+        if not res.success:
+            broken.append(int(res.expectation_config.meta["rule"]))
+    return validation_of(tuple(sorted(broken))).run(result_format=result_format, **run) if broken else None
 
 
 def row_rules_by_key(df: pd.DataFrame, key: str, rules: tuple[Rule, ...], name: str) -> dict[int, Rule]:

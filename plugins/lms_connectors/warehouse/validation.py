@@ -34,13 +34,13 @@ def database_row_rules(
             kwargs={"creator": reader, "poolclass": sa.pool.StaticPool},
         )
     asset = source.add_table_asset(f"{name}_rows", table_name=view, schema_name=schema)
-    result = quality.rules_validation(name, asset.add_batch_definition_whole_table(f"{name}_whole"), rules).run(
-        result_format={
-            "result_format": "SUMMARY",
-            "partial_unexpected_count": most,
-            "unexpected_index_column_names": [key],
-        }
+    batch = asset.add_batch_definition_whole_table(f"{name}_whole")
+    result = quality.listing_failures(
+        lambda only: quality.rules_validation(name, batch, rules, only),
+        {"result_format": "SUMMARY", "partial_unexpected_count": most, "unexpected_index_column_names": [key]},
     )
+    if result is None:
+        return {}
     if any((res.result.get("unexpected_count") or 0) > most for res in result.results):
         return None
     return quality.first_broken(result, rules, "partial_unexpected_index_list")
