@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lms_connectors.pipeline.progress import ANALYZE_AFTER_ROWS, stale_statistics
+from lms_connectors.pipeline.progress import ANALYZE_AFTER_ROWS, FIRST_LOAD_ANALYZE_ROWS, stale_statistics
 
 TABLES = ("course_progress", "course_progress_daily")
 
@@ -19,6 +19,16 @@ def test_a_first_load_refreshes_them():
 def test_a_daily_run_on_a_large_warehouse_leaves_them_to_autovacuum():
     known = {"course_progress": 390_000.0, "course_progress_daily": 906_000.0}
     assert not stale_statistics({"course_progress": 65_000, "course_progress_daily": 65_000}, known)
+
+
+def test_a_connectors_first_load_refreshes_them_however_large_the_targets():
+    """The statistics know no row of a new connector: its next day's joins would plan for none."""
+    known = {"course_progress": 38_000.0, "course_progress_daily": 45_000.0}
+    written = {"course_progress": 10_835, "course_progress_daily": 24_829}
+    assert not stale_statistics(written, known)
+    assert stale_statistics(written, known, first_load=True)
+    small = dict.fromkeys(TABLES, FIRST_LOAD_ANALYZE_ROWS)
+    assert not stale_statistics(small, known, first_load=True)
 
 
 def test_small_writes_never_refresh_them():

@@ -197,6 +197,12 @@ SELECT lms_course_id, user_id FROM progress_batch
 UNION
 SELECT lms_course_id, user_id FROM progress_diff WHERE stale AND %(deleted)s;
 
+-- name: analyze_keys
+-- Unanalysed, the keys looked like a handful of rows: the sums below joined
+-- them to every day row of the connector in a nested loop (3.5 s for a day of
+-- 972 keys against 27,000 day rows; 0.04 s with statistics).
+ANALYZE progress_keys;
+
 -- name: accumulate_daily
 -- A day row's time spent is the time viewed on its key's days up to it,
 -- whatever order the days were loaded in.
