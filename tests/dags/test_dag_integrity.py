@@ -106,7 +106,12 @@ def test_the_parse_time_guard_sees_a_dag_file_that_queries(tmp_path, mutant):
     assert _parse_guarded(dag_file)["tried"]
 
 
-MANUAL_PRIVACY_DAGS = ("lms_connectors_erase_learners", "lms_connectors_export_learners", "lms_connectors_rotate_key")
+MANUAL_PRIVACY_DAGS = (
+    "lms_connectors_erase_learners",
+    "lms_connectors_export_learners",
+    "lms_connectors_find_learner",
+    "lms_connectors_rotate_key",
+)
 
 
 def test_policies(bag):
@@ -389,6 +394,23 @@ def test_a_sound_registry_gives_no_problem_dag(bag):
     from lms_connectors.orchestration.dag_factory import REGISTRY_PROBLEM_DAG_ID
 
     assert REGISTRY_PROBLEM_DAG_ID not in bag[0].dags and bag[0].import_errors == {}
+
+
+def test_every_dag_whose_conf_holds_emails_sends_no_lineage_event_and_forgets_them(bag):
+    """An OpenLineage event carries the run's conf, and a sent event cannot be scrubbed: every DAG
+    whose form asks for emails declares the emission policy ``emit: false`` (the installed
+    distribution's erase and export runs prove the policy holds: test_distribution.py)."""
+    from airflow.providers.openlineage.utils.emission_policy import OL_EMISSION_POLICY_PARAM
+
+    holding = {dag_id: dag for dag_id, dag in bag[0].dags.items() if "emails" in dag.params}
+    assert set(MANUAL_PRIVACY_DAGS) - {"lms_connectors_rotate_key"} <= set(holding)
+    for dag_id, dag in holding.items():
+        assert dag.params[OL_EMISSION_POLICY_PARAM] == {"emit": False}, dag_id
+        # And its last task removes the emails from Airflow's tables, whatever became of the others,
+        # as a teardown: a failed request is a failed run, not one the cleanup turned green.
+        forget = dag.get_task("forget_request_values")
+        assert forget.is_teardown and not forget.downstream_task_ids, dag_id
+        assert set(dag.task_ids) - {forget.task_id} <= forget.upstream_task_ids, dag_id
 
 
 @pytest.mark.parametrize("dag_id", ["lms_connectors_erase_learners", "lms_connectors_export_learners"])

@@ -71,6 +71,7 @@ FORBIDDEN = {
         "UPDATE stats.course_progress_daily SET progress_pct = 0",
         "SELECT * FROM ops.audit_log",
         "SELECT * FROM ops.suppressed_learners",
+        "SELECT lms.attach_email('u-x', 'x@example.com')",
     ],
     "lms_monitor": [
         "SELECT * FROM lms.users",
@@ -90,6 +91,7 @@ FORBIDDEN = {
         "SELECT * FROM ops.unmatched_learners",
         "SELECT * FROM ops.suppressed_learners",
         "SELECT * FROM ops.pseudonym_keys",
+        "SELECT lms.attach_email('u-x', 'x@example.com')",
     ],
 }
 ALLOWED = {

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 ERASE_DAG_ID = "lms_connectors_erase_learners"
 EXPORT_DAG_ID = "lms_connectors_export_learners"
 ROTATE_DAG_ID = "lms_connectors_rotate_key"
+FIND_DAG_ID = "lms_connectors_find_learner"
 RETENTION_DAG_ID = "lms_connectors_retention"
 
 ERASE_DOC_MD = """
@@ -53,6 +54,23 @@ from the `lms_pseudonymisation_key` Connection), and no hash left under the
 old one: unmatched learners are forgotten (counted anew), rejected records
 lose their learner hash, the connector's staging rows are deleted. Refused
 while a run of the connector is running. Dry run by default.
+"""
+
+FIND_DOC_MD = """
+### Find an unmatched learner, and attach their email to an LMS user
+
+Give a connector and one email: the answer says whether that learner is among
+the connector's **unmatched learners** (their provider records match no LMS
+user), since when and on how many days, whether the email is already an LMS
+user's and whether the learner was erased. No other learner is ever listed.
+
+To have their records match an LMS user from the next run on (a personal or
+former address, say), give that user's id and a reason, and untick **Dry run**:
+the email is added to the user's further emails (`lms.user_emails`, kind
+`secondary`) and the action written to `ops.audit_log`; replay the days
+`first_seen`..`last_seen` to load their history. An erased learner is never
+attached. Once the run is done, the email and the user id are removed from
+Airflow's tables.
 """
 
 RETENTION_DOC_MD = """
@@ -120,6 +138,10 @@ def _who() -> tuple[dict[str, Any], str, str]:
     return context, actor_of(context), run_key(context)
 
 
+def _connector_param(specs: list[ConnectorSpec]) -> Param:
+    return Param(specs[0].id, type="string", enum=[s.id for s in specs], title="Connector")
+
+
 def _learner_params() -> dict[str, Param]:
     # Either field may stay empty (the form marked both required): the task wants one learner at least.
     return {
@@ -182,9 +204,10 @@ def forget_request(metadata: str, dag_id: str, run_id: str, conf: dict[str, Any]
 
 def _forget_task() -> Any:
     """The last task of a request's DAG, whatever became of the others: the request leaves no
-    email or user id in Airflow (the warehouse's audit log keeps how many, never whom)."""
+    email or user id in Airflow (the warehouse's audit log keeps how many, never whom). A teardown:
+    the run's state is its request's, so a failed request never shows as a successful run."""
 
-    @one_xcom_task(trigger_rule="all_done")
+    @one_xcom_task
     def forget_request_values() -> dict[str, int]:
         from lms_connectors.privacy import retention
 
@@ -195,7 +218,7 @@ def _forget_task() -> Any:
         log.info("the request's emails and user ids removed from Airflow's tables: %s", done)
         return done
 
-    return forget_request_values()
+    return forget_request_values().as_teardown()
 
 
 def build_erase_dag(specs: list[ConnectorSpec]) -> DAG:
@@ -260,12 +283,60 @@ def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
     return _without_lineage(export_dag())
 
 
+def build_find_dag(specs: list[ConnectorSpec]) -> DAG:
+    @_manual(
+        FIND_DAG_ID,
+        FIND_DOC_MD,
+        {
+            "connector": _connector_param(specs),
+            "emails": Param(
+                [], type="array", items={"type": "string"}, minItems=1, maxItems=1, title="Email", description="One"
+            ),
+            "user_ids": Param(
+                [],
+                type=["array", "null"],
+                items={"type": "string"},
+                maxItems=1,
+                title="Attach to LMS user id",
+                description="Leave empty to look up only",
+            ),
+            "reason": Param("", type="string", title="Reason", description="Required to attach"),
+            "dry_run": Param(True, type="boolean", title="Dry run", description="Untick to attach"),
+        },
+    )
+    def find_dag() -> None:
+        @one_xcom_task
+        def find_learner() -> dict[str, Any]:
+            from lms_connectors.privacy import commands as privacy
+
+            context, actor, run_id = _who()
+            p = context["params"]
+            with fail_fast():
+                answer = privacy.find_learner(
+                    p["connector"],
+                    (list(p["emails"]) or [""])[0],
+                    attach_to=(list(p["user_ids"] or []) or [None])[0],
+                    reason=p["reason"],
+                    run_id=run_id,
+                    actor=actor,
+                    dry_run=bool(p["dry_run"]),
+                    specs=specs,
+                )
+            # Dates and counts only: neither the email nor a hash reaches the log or XCom.
+            log.info("%s: %s", "DRY RUN" if p["dry_run"] else "done", answer)
+            return answer
+
+        find_learner() >> _forget_task()
+
+    return _without_lineage(find_dag())
+
+
 def build_rotate_dag(specs: list[ConnectorSpec]) -> DAG:
     @_manual(
         ROTATE_DAG_ID,
         ROTATE_DOC_MD,
         {
-            "connector": Param(specs[0].id, type="string", enum=[s.id for s in specs], title="Connector"),
+            "connector": _connector_param(specs),
             "reason": Param("", type="string", minLength=1, title="Reason"),
             "dry_run": Param(True, type="boolean", title="Dry run", description="Count, change nothing"),
         },
@@ -342,5 +413,11 @@ def build_retention_dag(specs: list[ConnectorSpec]) -> DAG:
 
 
 def build_privacy_dags(specs: list[ConnectorSpec]) -> dict[str, DAG]:
-    built = [build_erase_dag(specs), build_export_dag(specs), build_rotate_dag(specs), build_retention_dag(specs)]
+    built = [
+        build_erase_dag(specs),
+        build_export_dag(specs),
+        build_find_dag(specs),
+        build_rotate_dag(specs),
+        build_retention_dag(specs),
+    ]
     return {d.dag_id: d for d in built}

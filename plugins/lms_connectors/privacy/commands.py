@@ -1,11 +1,12 @@
 """Learner privacy as admin actions: erase, export, rotate a connector's key (DAGs and a CLI).
 
-The DAGs ``lms_connectors_erase_learners``, ``lms_connectors_export_learners``
-and ``lms_connectors_rotate_key`` (``lms_connectors.orchestration.privacy_dags``) and this
+The DAGs ``lms_connectors_erase_learners``, ``lms_connectors_export_learners``,
+``lms_connectors_find_learner`` and ``lms_connectors_rotate_key`` (``lms_connectors.orchestration.privacy_dags``) and this
 module's command line call the same functions::
 
     python -m lms_connectors.privacy erase --email a@b.example --reason "ticket 42" [--apply]
     python -m lms_connectors.privacy export --user-id u00042 --output learner.json
+    python -m lms_connectors.privacy find --connector <connector id> --email a@b.example [--attach-to u00042 --reason "ticket 7" --apply]
     python -m lms_connectors.privacy rotate-key --connector <connector id> --reason "yearly" [--apply]
 
 Every warehouse of the registry is covered (one per distinct ``warehouse_conn_id``),
@@ -186,6 +187,104 @@ def rotate(
         return rotate_key(conn, connector_id, run_id=run_id, actor=actor, reason=reason, at=at, dry_run=dry_run)
 
 
+def look_up_learner(
+    conn: Any,
+    connector_id: str,
+    person: erasure.Person,
+    *,
+    attach_to: str | None,
+    reason: str,
+    run_id: str,
+    actor: str,
+    dry_run: bool = True,
+) -> dict[str, Any]:
+    """Whether the one learner of ``person`` is among ``connector_id``'s unmatched learners, since
+    when and on how many days; with ``attach_to`` (an LMS user id), their email is attached to that
+    user (``lms.user_emails``, through ``lms.attach_email``; audited) unless ``dry_run``. Never
+    lists another learner; the answer holds no email and no hash. An erased learner is never
+    attached: suppression wins over every identity."""
+    if len(person.emails) != 1:
+        raise erasure.ErasureRequestError("give exactly one email to look up")
+    seen = conn.execute(
+        """SELECT min(d), max(u.last_seen_date), count(DISTINCT d)
+           FROM ops.unmatched_learners u LEFT JOIN LATERAL unnest(u.seen_on) AS d ON true
+           WHERE u.connector_id = %s AND u.learner_hash = ANY(%s)""",
+        (connector_id, list(person.hashes)),
+    ).fetchone()
+    erased = conn.execute(
+        "SELECT count(*) FROM ops.suppressed_learners WHERE suppression_hash = ANY(%s)",
+        (list(person.suppression_hashes),),
+    ).fetchone()[0]
+    answer: dict[str, Any] = {
+        "dry_run": dry_run,
+        "connector_id": connector_id,
+        "unmatched": seen[1] is not None,
+        "first_seen": seen[0] and seen[0].isoformat(),
+        "last_seen": seen[1] and seen[1].isoformat(),
+        "days_seen": int(seen[2] or 0),
+        "lms_users": len(person.user_ids),
+        "erased": bool(erased),
+        "attached": False,
+    }
+    if attach_to is None:
+        return answer
+    refusal = _attach_refusal(conn, answer, attach_to, reason)
+    if refusal:
+        raise erasure.ErasureRequestError(refusal)
+
+    def work() -> bool:
+        (added,) = conn.execute("SELECT lms.attach_email(%s, %s)", (attach_to, person.emails[0])).fetchone()
+        details = {"user_id": attach_to, "added": added, "reason": reason, "days_seen": answer["days_seen"]}
+        audit(conn, actor, "attach_learner_email", connector_id=connector_id, run_id=run_id, details=details)
+        return bool(added)
+
+    answer["email_added"] = erasure.in_transaction(conn, work, dry_run)
+    answer["attached"] = not dry_run
+    return answer
+
+
+def _attach_refusal(conn: Any, answer: dict[str, Any], attach_to: str, reason: str) -> str | None:
+    """Why the looked-up email may not be attached to ``attach_to``, or None."""
+    if not reason.strip():
+        return "give a reason (a request or ticket reference) to attach an email"
+    if answer["erased"]:
+        return "this learner was erased: an erased learner is never attached to a user"
+    if answer["lms_users"]:
+        return "this email is already an LMS user's: its records match that user"
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM lms.users WHERE user_id = %s)", (attach_to,)).fetchone()[0]:
+        return f"no LMS user {attach_to!r}"
+    return None
+
+
+def find_learner(
+    connector_id: str,
+    email: str,
+    *,
+    attach_to: str | None,
+    reason: str,
+    run_id: str,
+    actor: str,
+    dry_run: bool = True,
+    specs: Sequence[ConnectorSpec] | None = None,
+) -> dict[str, Any]:
+    """:func:`look_up_learner` on the connector's warehouse, with every hash of the email."""
+    from lms_connectors.warehouse import migrations
+    from lms_connectors.warehouse.db import connect
+
+    registry = list(specs or load_registry())
+    spec = next((s for s in registry if s.id == connector_id), None)
+    if spec is None:
+        raise erasure.ErasureRequestError(f"no connector {connector_id!r} in the registry")
+    group = warehouses(registry)[spec.warehouse_conn_id]
+    masters, default = _masters(group)
+    with connect(spec.warehouse_conn_id) as conn:
+        migrations.check_current(conn)
+        person = erasure.identify(conn, masters, default, [], [email])
+        return look_up_learner(
+            conn, connector_id, person, attach_to=attach_to, reason=reason, run_id=run_id, actor=actor, dry_run=dry_run
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lms_connectors.privacy", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--apply", action="store_true", help="erase for real (default: a dry run that counts)")
         else:
             p.add_argument("--output", type=Path, help="a JSON file (mode 0600); default: standard output")
+    p = sub.add_parser("find")
+    p.add_argument("--connector", required=True)
+    p.add_argument("--email", required=True, help="the one learner email to look up")
+    p.add_argument("--attach-to", help="an LMS user id to attach the email to (with --reason and --apply)")
+    p.add_argument("--reason", default="", help="why (a request or ticket reference); required to attach")
+    p.add_argument("--apply", action="store_true", help="attach for real (default: a dry run)")
     p = sub.add_parser("rotate-key")
     p.add_argument("--connector", required=True)
     p.add_argument("--reason", required=True)
@@ -216,6 +321,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.output:
                 write_export(result, args.output)
                 result = {"written": str(args.output)}
+        elif args.command == "find":
+            result = find_learner(
+                args.connector,
+                args.email,
+                attach_to=args.attach_to,
+                reason=args.reason,
+                run_id=run_id,
+                actor=actor,
+                dry_run=not args.apply,
+            )
         else:
             result = rotate(
                 args.connector, run_id=run_id, actor=actor, reason=args.reason, at=now, dry_run=not args.apply

@@ -90,6 +90,13 @@ WAREHOUSE_PURGES: tuple[tuple[str, str, str], ...] = (
         "unmatched_days",
     ),
     (
+        "ops.unmatched_learners (days seen)",
+        """UPDATE ops.unmatched_learners
+           SET seen_on = ARRAY(SELECT d FROM unnest(seen_on) AS d WHERE d >= %(cut)s::date ORDER BY d)
+           WHERE seen_on[1] < %(cut)s::date""",
+        "unmatched_days",
+    ),
+    (
         "ops.sync_runs (personal fields)",
         """UPDATE ops.sync_runs
            SET settings = CASE WHEN settings ? 'author_email'

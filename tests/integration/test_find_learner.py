@@ -1,0 +1,135 @@
+"""An admin looks a learner up among a connector's unmatched learners and attaches their email to an
+LMS user (``lms_connectors_find_learner``), through Airflow, for every provider."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from devstack.demo import _xcom
+from tests.builders import PROVIDERS, add_activity, world_courses
+
+pytestmark = pytest.mark.integration
+# After the seeded world's activity: only this test's records are reported on these days.
+DAYS = [dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)]
+STRANGER = "Personal.Address@Elsewhere.example"
+OTHER = "someone.else@elsewhere.example"
+DAG_ID = "lms_connectors_find_learner"
+
+
+def activity(email: str, course: str, progress: float, day: dt.date) -> dict:
+    stamp = f"{day.isoformat()}T12:00:00Z"
+    return {
+        "learner_email": email,
+        "course_id": course,
+        "progress": progress,
+        "started_at": stamp,
+        "completed_at": None,
+        "updated_at": stamp,
+    }
+
+
+def find(dagbag, connector: str, **conf) -> tuple[str, dict]:
+    """The look-up's state and its answer (what its XCom keeps). Whatever the state, the run's
+    conf was scrubbed by its last task."""
+    dag = dagbag.get_dag(DAG_ID)
+    run_conf = {"connector": connector, "emails": [], "user_ids": [], "reason": "", "dry_run": True, **conf}
+    dr = dag.test(run_conf=run_conf)
+    assert _xcom(DAG_ID, dr.run_id, "forget_request_values")["run_conf"] == 1
+    return dr.state, _xcom(DAG_ID, dr.run_id, "find_learner")
+
+
+@pytest.mark.parametrize("provider_name", PROVIDERS)
+def test_an_admin_finds_an_unmatched_learner_and_attaches_them_to_a_user(
+    dags, dagbag, profile, airflow_env, warehouse, sim
+):
+    course = sorted(world_courses(sim))[0]
+    first, second, third = DAYS
+    add_activity(
+        sim,
+        [
+            activity(STRANGER, course, 10, first),
+            activity(STRANGER, course, 30, second),
+            activity(OTHER, course, 50, first),
+        ],
+    )
+    for day in (first, second):
+        assert dags.run(day) == "success"
+    connector = profile.provider
+
+    # Since when and on how many days; nothing of the other stranger, no email, no hash.
+    state, answer = find(dagbag, connector, emails=[f" {STRANGER.lower()} "])
+    assert state == "success"
+    assert answer == {
+        "dry_run": True,
+        "connector_id": connector,
+        "unmatched": True,
+        "first_seen": first.isoformat(),
+        "last_seen": second.isoformat(),
+        "days_seen": 2,
+        "lms_users": 0,
+        "erased": False,
+        "attached": False,
+    }
+    state, answer = find(dagbag, connector, emails=["nobody@nowhere.example"])
+    assert (state, answer["unmatched"], answer["days_seen"]) == ("success", False, 0)
+
+    target = warehouse.scalar(
+        """SELECT min(u.user_id) FROM lms.users u
+           WHERE NOT EXISTS (SELECT 1 FROM stats.course_progress p WHERE p.user_id = u.user_id)"""
+    )
+    # Attaching needs a reason; a dry run checks everything and writes nothing.
+    state, _ = find(dagbag, connector, emails=[STRANGER], user_ids=[target], dry_run=False)
+    assert state == "failed"
+    state, answer = find(dagbag, connector, emails=[STRANGER], user_ids=[target], reason="ticket 7")
+    assert state == "success" and answer["email_added"] is True and answer["attached"] is False
+    assert warehouse.scalar("SELECT count(*) FROM lms.user_emails") == 0
+
+    state, answer = find(dagbag, connector, emails=[STRANGER], user_ids=[target], reason="ticket 7", dry_run=False)
+    assert state == "success" and answer["attached"] is True
+    assert warehouse.rows("SELECT user_id, email, kind FROM lms.user_emails") == [
+        (target, STRANGER.lower(), "secondary")
+    ]
+    actor, details = warehouse.rows("SELECT actor, details FROM ops.audit_log WHERE action = 'attach_learner_email'")[0]
+    assert actor == "dag_test" and details["user_id"] == target and details["reason"] == "ticket 7"
+    assert "elsewhere" not in json.dumps(details).lower()
+
+    # From the next run on, their records are that user's; the email is now an LMS user's.
+    add_activity(sim, [activity(STRANGER, course, 60, third)])
+    assert dags.run(third) == "success"
+    assert warehouse.rows(
+        "SELECT activity_date, progress_pct FROM stats.course_progress_daily WHERE user_id = %s", (target,)
+    ) == [(third, 60)]
+    state, answer = find(dagbag, connector, emails=[STRANGER], user_ids=[target], reason="again", dry_run=False)
+    assert state == "failed"
+    state, answer = find(dagbag, connector, emails=[STRANGER])
+    assert answer["lms_users"] == 1
+
+
+def test_an_erased_learner_is_found_as_erased_and_never_attached(
+    dags, dagbag, profile, airflow_env, warehouse, sim, capsys
+):
+    course = sorted(world_courses(sim))[0]
+    add_activity(sim, [activity(OTHER, course, 20, DAYS[0])])
+    assert dags.run(DAYS[0]) == "success"
+    erase = dagbag.get_dag("lms_connectors_erase_learners")
+    assert erase.test(run_conf={"user_ids": [], "emails": [OTHER], "reason": "DPO-9", "dry_run": False}).state == (
+        "success"
+    )
+    target = warehouse.scalar("SELECT min(user_id) FROM lms.users")
+    state, answer = find(dagbag, profile.provider, emails=[OTHER])
+    assert state == "success" and answer["erased"] is True and answer["unmatched"] is False
+    state, _ = find(dagbag, profile.provider, emails=[OTHER], user_ids=[target], reason="x", dry_run=False)
+    assert state == "failed"
+    assert warehouse.scalar("SELECT count(*) FROM lms.user_emails") == 0
+    # The same from the command line.
+    from lms_connectors.privacy import commands as privacy
+
+    capsys.readouterr()
+    assert privacy.main(["find", "--connector", profile.provider, "--email", OTHER]) == 0
+    assert json.loads(capsys.readouterr().out)["erased"] is True
+    attach = ["--attach-to", target, "--reason", "x", "--apply"]
+    assert privacy.main(["find", "--connector", profile.provider, "--email", OTHER, *attach]) == 2
+    assert "never attached" in capsys.readouterr().err
