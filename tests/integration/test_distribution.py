@@ -21,7 +21,7 @@ import requests
 from devstack import postgres
 from lms_connectors import providers
 from lms_connectors.providers.registry import load_registry
-from tests.builders import DAY1, PROFILES, ROOT, connector_env, last_run
+from tests.builders import DAY1, PROFILES, ROOT, TEST_KEY, connector_env, last_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 REGISTRY = ROOT / "include" / "connectors.yaml"
@@ -201,6 +201,9 @@ def test_a_privacy_request_sends_no_lineage_event(installed, make_warehouse, tmp
     env = {
         **installed["env"],
         "AIRFLOW_CONN_LMS_WAREHOUSE": json.dumps(warehouse.airflow_conn()),
+        # The request hashes the email under every connector's key: without it the run fails (it
+        # did, unseen, while the cleanup task's success made the run's state).
+        "AIRFLOW_CONN_LMS_PSEUDONYMISATION_KEY": json.dumps({"conn_type": "generic", "password": TEST_KEY}),
         "AIRFLOW_CONN_LMS_AIRFLOW_METADATA": json.dumps(
             {"conn_type": "generic", "password": installed["env"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]}
         ),
