@@ -102,6 +102,14 @@ def test_an_admin_finds_an_unmatched_learner_and_attaches_them_to_a_user(
     assert warehouse.rows(
         "SELECT activity_date, progress_pct FROM stats.course_progress_daily WHERE user_id = %s", (target,)
     ) == [(third, 60)]
+    # Replaying the days they went unrecognised gives the user that history, as the docs say.
+    for day in (first, second):
+        assert dags.run(day) == "success"
+    assert warehouse.rows(
+        """SELECT activity_date, progress_pct FROM stats.course_progress_daily WHERE user_id = %s
+           ORDER BY activity_date""",
+        (target,),
+    ) == [(first, 10), (second, 30), (third, 60)]
     state, answer = find(dagbag, connector, emails=[STRANGER], user_ids=[target], reason="again", dry_run=False)
     assert state == "failed"
     state, answer = find(dagbag, connector, emails=[STRANGER])
