@@ -173,15 +173,21 @@ def rotate_key(
     return result
 
 
+def _entry(connector_id: str, registry: Sequence[ConnectorSpec]) -> ConnectorSpec:
+    """The registry entry of ``connector_id``; a request naming another connector is refused."""
+    spec = next((s for s in registry if s.id == connector_id), None)
+    if spec is None:
+        raise erasure.ErasureRequestError(f"no connector {connector_id!r} in the registry")
+    return spec
+
+
 def rotate(
     connector_id: str, *, run_id: str, actor: str, reason: str, at: dt.datetime, dry_run: bool = True
 ) -> dict[str, Any]:
     from lms_connectors.warehouse import migrations
     from lms_connectors.warehouse.db import connect
 
-    spec = next((s for s in load_registry() if s.id == connector_id), None)
-    if spec is None:
-        raise erasure.ErasureRequestError(f"no connector {connector_id!r} in the registry")
+    spec = _entry(connector_id, load_registry())
     with connect(spec.warehouse_conn_id) as conn:
         migrations.check_current(conn)
         return rotate_key(conn, connector_id, run_id=run_id, actor=actor, reason=reason, at=at, dry_run=dry_run)
@@ -272,9 +278,7 @@ def find_learner(
     from lms_connectors.warehouse.db import connect
 
     registry = list(specs or load_registry())
-    spec = next((s for s in registry if s.id == connector_id), None)
-    if spec is None:
-        raise erasure.ErasureRequestError(f"no connector {connector_id!r} in the registry")
+    spec = _entry(connector_id, registry)
     group = warehouses(registry)[spec.warehouse_conn_id]
     masters, default = _masters(group)
     with connect(spec.warehouse_conn_id) as conn:
