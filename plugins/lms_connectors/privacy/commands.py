@@ -206,7 +206,7 @@ def look_up_learner(
 ) -> dict[str, Any]:
     """Whether the one learner of ``person`` is among ``connector_id``'s unmatched learners, since
     when and on how many days; with ``attach_to`` (an LMS user id), their email is attached to that
-    user (``lms.user_emails``, through ``lms.attach_email``; audited) unless ``dry_run``. Never
+    user (``lms.user_emails``, through ``lms.attach_email``; audited, never whom) unless ``dry_run``. Never
     lists another learner; the answer holds no email and no hash. An erased learner is never
     attached: suppression wins over every identity."""
     if len(person.emails) != 1:
@@ -240,7 +240,9 @@ def look_up_learner(
 
     def work() -> bool:
         (added,) = conn.execute("SELECT lms.attach_email(%s, %s)", (attach_to, person.emails[0])).fetchone()
-        details = {"user_id": attach_to, "added": added, "reason": reason, "days_seen": answer["days_seen"]}
+        # Never whom: the sync may not edit the audit log, so a user id here would outlive the
+        # user's erasure. The attachment itself is in lms.user_emails, which the LMS erases.
+        details = {"added": added, "reason": reason, "days_seen": answer["days_seen"]}
         audit(conn, actor, "attach_learner_email", connector_id=connector_id, run_id=run_id, details=details)
         return bool(added)
 
