@@ -142,38 +142,51 @@ def gx_context() -> Any:
     return ctx
 
 
-_VALIDATIONS: dict[tuple[str, tuple[int, ...] | None], Any] = {}
+@dataclasses.dataclass(frozen=True)
+class RulesCheck:
+    """An expectation suite on a batch definition; each :meth:`run` validates the batch its
+    parameters give (``Batch.validate``) and keeps nothing.
+
+    Not a ``ValidationDefinition``: its ``run`` also checks that the context's stores hold it and
+    stores every result in the context (in memory here, where nothing reads them): twice the time
+    of ``Batch.validate`` on 300 rows (0.20 s against 0.11 s, medians of 15 on this machine)."""
+
+    batch: Any
+    suite: Any
+
+    def run(self, *, result_format: Any, batch_parameters: dict[str, Any] | None = None) -> Any:
+        return self.batch.get_batch(batch_parameters=batch_parameters).validate(self.suite, result_format=result_format)
 
 
-def _validation(name: str, rules: tuple[Rule, ...], only: tuple[int, ...] | None = None) -> Any:
-    """A validation definition over an in-memory DataFrame, built once per process, name and rules."""
-    if (name, only) in _VALIDATIONS:
-        return _VALIDATIONS[name, only]
+_CHECKS: dict[tuple[str, tuple[int, ...] | None], RulesCheck] = {}
+
+
+def _validation(name: str, rules: tuple[Rule, ...], only: tuple[int, ...] | None = None) -> RulesCheck:
+    """The rules' check of an in-memory DataFrame, built once per process, name and rules."""
+    if (name, only) in _CHECKS:
+        return _CHECKS[name, only]
     named = f"{name}_{_suffix(only)}"
     asset = gx_context().data_sources.add_pandas(f"{named}_source").add_dataframe_asset(f"{named}_frame")
-    validation = rules_validation(name, asset.add_batch_definition_whole_dataframe(f"{named}_batch"), rules, only)
-    _VALIDATIONS[name, only] = validation
-    return validation
+    check = rules_check(asset.add_batch_definition_whole_dataframe(f"{named}_batch"), rules, only)
+    _CHECKS[name, only] = check
+    return check
 
 
 def _suffix(only: tuple[int, ...] | None) -> str:
     return "all" if only is None else "_".join(map(str, only))
 
 
-def rules_validation(name: str, batch: Any, rules: tuple[Rule, ...], only: tuple[int, ...] | None = None) -> Any:
-    """The validation definition of ``rules`` (those numbered ``only``, or all) on ``batch``, each
-    expectation tagged with its rule's position (the first rule a row breaks is its reason)."""
+def rules_check(batch: Any, rules: tuple[Rule, ...], only: tuple[int, ...] | None = None) -> RulesCheck:
+    """The check of ``rules`` (those numbered ``only``, or all) on ``batch``, each expectation
+    tagged with its rule's position (the first rule a row breaks is its reason)."""
     gx = import_gx()
     import great_expectations.expectations as gxe
 
-    ctx = gx_context()
-    suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{name}_{_suffix(only)}_suite"))
+    suite = gx.ExpectationSuite(name=f"rules_{_suffix(only)}")
     for i in range(len(rules)) if only is None else only:
         rule = rules[i]
         suite.add_expectation(getattr(gxe, rule.expectation)(**rule.kwargs, meta={"rule": i}))
-    return ctx.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=f"{name}_{_suffix(only)}_validation", data=batch, suite=suite)
-    )
+    return RulesCheck(batch, suite)
 
 
 def row_reasons(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series:
@@ -195,9 +208,11 @@ def row_rules(df: pd.DataFrame, rules: tuple[Rule, ...], name: str) -> pd.Series
     return reasons
 
 
-def listing_failures(validation_of: Callable[[tuple[int, ...] | None], Any], result_format: Any, **run: Any) -> Any:
+def listing_failures(
+    validation_of: Callable[[tuple[int, ...] | None], RulesCheck], result_format: Any, **run: Any
+) -> Any:
     """The result of the rules a batch breaks, listing their failing rows as ``result_format`` asks,
-    or None when it breaks none; ``validation_of(only)`` is the validation of the rules numbered
+    or None when it breaks none; ``validation_of(only)`` is the check of the rules numbered
     ``only`` (None: all). A first pass of every rule only counts failing rows: most batches break
     none, and GX spends about as long again listing rows (on 120 courses, 0.11 s counting and
     0.23 s listing); the second lists the rows of the broken rules alone."""

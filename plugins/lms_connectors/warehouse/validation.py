@@ -36,7 +36,7 @@ def database_row_rules(
     asset = source.add_table_asset(f"{name}_rows", table_name=view, schema_name=schema)
     batch = asset.add_batch_definition_whole_table(f"{name}_whole")
     result = quality.listing_failures(
-        lambda only: quality.rules_validation(name, batch, rules, only),
+        lambda only: quality.rules_check(batch, rules, only),
         {"result_format": "SUMMARY", "partial_unexpected_count": most, "unexpected_index_column_names": [key]},
     )
     if result is None:
