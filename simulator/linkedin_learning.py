@@ -140,7 +140,7 @@ def report_elements(state: SimState, since_ms: int, until_ms: int) -> list[dict[
                 "learnerDetails": {
                     "name": last.get("learner_name") or (f"Learner {learner}" if learner is not None else "Guest"),
                     "email": email,
-                    "uniqueUserId": f"u-{learner:06d}" if learner is not None else None,
+                    "uniqueUserId": last["learner_id"] if "learner_id" in last else _unique_user_id(learner),
                     "entity": {"profileUrn": f"urn:li:person:{zlib.crc32(email.lower().encode())}"},
                 },
                 "contentDetails": {
@@ -158,6 +158,11 @@ def report_elements(state: SimState, since_ms: int, until_ms: int) -> list[dict[
             }
         )
     return out
+
+
+def _unique_user_id(learner: int | None) -> str | None:
+    """The id the enterprise gave a learner (its SSO's); a record added with ``learner_id`` carries that one."""
+    return f"u-{learner:06d}" if learner is not None else None
 
 
 def latest_data_at(state: SimState, until_ms: int) -> int:

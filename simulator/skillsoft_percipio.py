@@ -147,6 +147,11 @@ def content(course: dict[str, Any], seed: int) -> dict[str, Any]:
     }
 
 
+def _user_id(learner: int | None, email: str) -> str:
+    """A learner's Percipio login; a record added with ``learner_id`` carries that one."""
+    return f"u-{learner:06d}" if learner is not None else email.lower()
+
+
 def report_records(state: SimState, since: int, until: int) -> list[dict[str, Any]]:
     """One record per learner and content accessed in [since, until): the progress at the last
     access in the window, the learner's total seconds on the content up to the window's end."""
@@ -166,7 +171,7 @@ def report_records(state: SimState, since: int, until: int) -> list[dict[str, An
         in_window = sum(r.get("seconds_viewed") or 0 for r in recs)
         out.append(
             {
-                "userId": f"u-{learner:06d}" if learner is not None else email.lower(),
+                "userId": last["learner_id"] if "learner_id" in last else _user_id(learner, email),
                 "emailAddress": email,
                 "firstName": "Learner",
                 "lastName": str(learner) if learner is not None else "Guest",

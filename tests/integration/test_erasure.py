@@ -18,12 +18,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.builders import PROVIDERS, TEST_KEY, begin_run
+from lms_connectors import providers
+from lms_connectors.privacy import pseudonym
+from tests.builders import PROVIDERS, TEST_KEY, add_activity, begin_run, world_courses
 
 pytestmark = pytest.mark.integration
 DAYS = [dt.date(2026, 11, 4), dt.date(2026, 11, 5)]
 # LMS-owned: the LMS erases its own users; the project only reads these.
-LMS_OWNED = ("lms.users", "lms.groups", "lms.group_members", "lms.course_tags", "lms.paths", "lms.path_steps")
+LMS_OWNED = (
+    "lms.users",
+    "lms.user_identities",
+    "lms.groups",
+    "lms.group_members",
+    "lms.course_tags",
+    "lms.paths",
+    "lms.path_steps",
+)
 
 
 def relations(warehouse) -> list[tuple[str, str]]:
@@ -83,18 +93,50 @@ def plant_old_traces(warehouse, connector_id: str, hashes: list[str]) -> None:
         )
 
 
+def activity_record(sim, email: str, day: dt.date) -> dict:
+    """A record of ``email`` on the world's first course at noon of ``day``."""
+    at = f"{day.isoformat()}T12:00:00Z"
+    course = next(iter(world_courses(sim)))
+    return {"learner_email": email, "course_id": course, "progress": 10, "started_at": at, "updated_at": at}
+
+
 def erase(dagbag, **conf):
     dag = dagbag.get_dag("lms_connectors_erase_learners")
     return dag.test(run_conf={"user_ids": [], "emails": [], "dry_run": True, **conf}).state
 
 
+def declare_ids_as_sso(warehouse, provider) -> None:
+    """The LMS declares each learner's id as the provider knows it (the simulators give LMS learners
+    their LMS user id), as an LMS whose single sign-on feeds the provider would."""
+    with warehouse.connect() as conn:
+        conn.execute(
+            """INSERT INTO lms.user_identities (user_id, kind, issuer, value)
+               SELECT user_id, %s, %s, user_id FROM lms.users WHERE user_id LIKE 'u-0%%'""",
+            (provider.learner_id_kind, provider.identity_issuer),
+        )
+
+
+def id_hashes(provider, user_id: str) -> list[str]:
+    """The hash of the learner's id under the connector's key, where the provider's records carry one."""
+    if provider.learner_id_kind is None:
+        return []
+    key = pseudonym.connector_key(TEST_KEY.encode(), provider.name, 1)
+    return [pseudonym.identity_hash(key, provider.learner_id_kind, provider.identity_issuer, user_id)]
+
+
 @pytest.mark.parametrize("provider_name", PROVIDERS)
 def test_erasure_leaves_nothing_that_identifies_the_learner_and_no_replay_brings_them_back(
-    dags, dagbag, profile, airflow_env, warehouse, sim
+    dags, dagbag, profile, provider_name, airflow_env, warehouse, sim
 ):
+    """... under their email and under their id where the provider's records carry one: a record with
+    the erased learner's id and another email is dropped too (suppression wins over every identity)."""
+    provider = providers.get(provider_name)
+    if provider.learner_id_kind:
+        declare_ids_as_sso(warehouse, provider)
     for day in DAYS:
         assert dags.run(day) == "success"
     user_id, email, hashes = busiest_learner(warehouse)
+    hashes += id_hashes(provider, user_id)
     plant_old_traces(warehouse, profile.provider, hashes)
     before = traces(warehouse, user_id, email, hashes)
     assert {
@@ -105,6 +147,7 @@ def test_erasure_leaves_nothing_that_identifies_the_learner_and_no_replay_brings
         "ops.unmatched_learners.learner_hash",
         "ops.rejected_records.record",
     } <= set(before), before
+    assert ("staging.raw_activity.identity_hash" in before) == bool(provider.learner_id_kind), before
     others = warehouse.scalar("SELECT count(*) FROM stats.course_progress_daily WHERE user_id <> %s", (user_id,))
 
     # A dry run counts and changes nothing.
@@ -115,12 +158,16 @@ def test_erasure_leaves_nothing_that_identifies_the_learner_and_no_replay_brings
     assert erase(dagbag, user_ids=[user_id], emails=[email.upper()], reason="DPO-1", dry_run=False) == "success"
     assert traces(warehouse, user_id, email, hashes) == {}
     assert warehouse.scalar("SELECT count(*) FROM stats.course_progress_daily") == others
-    assert warehouse.scalar("SELECT count(*) FROM ops.suppressed_learners WHERE reason = 'DPO-1'") == 1
+    assert warehouse.scalar("SELECT count(*) FROM ops.suppressed_learners WHERE reason = 'DPO-1'") == (
+        2 if provider.learner_id_kind else 1
+    )
     actor, details = warehouse.rows("SELECT actor, details FROM ops.audit_log WHERE action = 'erase_learners'")[0]
     assert actor == "dag_test" and details["reason"] == "DPO-1" and details["rows"]["stats.course_progress"] > 0
     assert email.lower() not in json.dumps(details).lower() and user_id not in json.dumps(details)
 
-    # The simulator still reports them: replays import nothing of theirs, and say how many they dropped.
+    # The simulator still reports them, and now under another address too: replays import nothing of
+    # theirs, and say how many they dropped.
+    add_activity(sim, [{**activity_record(sim, "another.address@elsewhere.example", DAYS[1]), "learner_id": user_id}])
     for day in reversed(DAYS):
         assert dags.run(day) == "success"
     assert traces(warehouse, user_id, email, hashes) == {}
@@ -129,8 +176,10 @@ def test_erasure_leaves_nothing_that_identifies_the_learner_and_no_replay_brings
            WHERE connector_id = %s ORDER BY started_at DESC LIMIT 2""",
         (profile.provider,),
     )
-    # Exactly the records of theirs the first runs staged, one day after the other.
-    assert sum(n for (n,) in suppressed) == before["staging.raw_activity.learner_hash"], suppressed
+    # Exactly the records of theirs the first runs staged, one day after the other, and the one
+    # under another address where their id gives them away (OpenClassrooms' records carry no id).
+    added = 1 if provider.learner_id_kind else 0
+    assert sum(n for (n,) in suppressed) == before["staging.raw_activity.learner_hash"] + added, suppressed
 
 
 def test_a_learner_removed_from_the_lms_is_erased_at_the_next_run(dags, airflow_env, warehouse, sim):
@@ -155,6 +204,10 @@ def test_export_holds_every_row_of_the_learner_and_nothing_of_others(
     former = f"old.{email}"
     with warehouse.connect() as conn:
         conn.execute("INSERT INTO lms.user_emails (user_id, email, kind) VALUES (%s, %s, 'former')", (user_id, former))
+        conn.execute(
+            "INSERT INTO lms.user_identities (user_id, kind, issuer, value) VALUES (%s, 'sso_subject', '', 'E-1')",
+            (user_id,),
+        )
     monkeypatch.setenv("LMS_EXPORT_DIR", str(tmp_path))
     dag = dagbag.get_dag("lms_connectors_export_learners")
     assert dag.test(run_conf={"user_ids": [], "emails": [former.upper()]}).state == "success"
@@ -169,6 +222,7 @@ def test_export_holds_every_row_of_the_learner_and_nothing_of_others(
     )
     assert tables["lms.users"] == [{"user_id": user_id, "email": email}]
     assert tables["lms.user_emails"] == [{"user_id": user_id, "email": former, "kind": "former"}]
+    assert tables["lms.user_identities"] == [{"user_id": user_id, "kind": "sso_subject", "issuer": "", "value": "E-1"}]
     rows = [row for rows in tables.values() for row in rows]
     assert all(row.get("user_id") in (None, user_id) for row in rows)
     assert warehouse.scalar("SELECT count(*) FROM ops.audit_log WHERE action = 'export_learners'") == 1

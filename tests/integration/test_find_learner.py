@@ -9,19 +9,23 @@ import json
 import pytest
 
 from devstack.demo import _xcom
+from lms_connectors import providers
 from tests.builders import PROVIDERS, add_activity, world_courses
 
 pytestmark = pytest.mark.integration
 # After the seeded world's activity: only this test's records are reported on these days.
 DAYS = [dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)]
 STRANGER = "Personal.Address@Elsewhere.example"
+# The id the stranger's records carry, where the provider's records carry one.
+STRANGER_ID = "P-77"
 OTHER = "someone.else@elsewhere.example"
 DAG_ID = "lms_connectors_find_learner"
 
 
-def activity(email: str, course: str, progress: float, day: dt.date) -> dict:
+def activity(email: str, course: str, progress: float, day: dt.date, **extra: str) -> dict:
     stamp = f"{day.isoformat()}T12:00:00Z"
     return {
+        **extra,
         "learner_email": email,
         "course_id": course,
         "progress": progress,
@@ -35,7 +39,15 @@ def find(dagbag, connector: str, **conf) -> tuple[str, dict]:
     """The look-up's state and its answer (what its XCom keeps). Whatever the state, the run's
     conf was scrubbed by its last task."""
     dag = dagbag.get_dag(DAG_ID)
-    run_conf = {"connector": connector, "emails": [], "user_ids": [], "reason": "", "dry_run": True, **conf}
+    run_conf = {
+        "connector": connector,
+        "emails": [],
+        "learner_ids": [],
+        "user_ids": [],
+        "reason": "",
+        "dry_run": True,
+        **conf,
+    }
     dr = dag.test(run_conf=run_conf)
     assert _xcom(DAG_ID, dr.run_id, "forget_request_values")["run_conf"] == 1
     return dr.state, _xcom(DAG_ID, dr.run_id, "find_learner")
@@ -43,15 +55,17 @@ def find(dagbag, connector: str, **conf) -> tuple[str, dict]:
 
 @pytest.mark.parametrize("provider_name", PROVIDERS)
 def test_an_admin_finds_an_unmatched_learner_and_attaches_them_to_a_user(
-    dags, dagbag, profile, airflow_env, warehouse, sim
+    dags, dagbag, profile, provider_name, airflow_env, warehouse, sim
 ):
+    """By email, and by the learner id where the provider's records carry one."""
+    provider = providers.get(provider_name)
     course = sorted(world_courses(sim))[0]
     first, second, third = DAYS
     add_activity(
         sim,
         [
-            activity(STRANGER, course, 10, first),
-            activity(STRANGER, course, 30, second),
+            activity(STRANGER, course, 10, first, learner_id=STRANGER_ID),
+            activity(STRANGER, course, 30, second, learner_id=STRANGER_ID),
             activity(OTHER, course, 50, first),
         ],
     )
@@ -60,9 +74,9 @@ def test_an_admin_finds_an_unmatched_learner_and_attaches_them_to_a_user(
     connector = profile.provider
 
     # Since when and on how many days; nothing of the other stranger, no email, no hash.
-    state, answer = find(dagbag, connector, emails=[f" {STRANGER.lower()} "])
+    state, stranger = find(dagbag, connector, emails=[f" {STRANGER.lower()} "])
     assert state == "success"
-    assert answer == {
+    assert stranger == {
         "dry_run": True,
         "connector_id": connector,
         "unmatched": True,
@@ -75,6 +89,12 @@ def test_an_admin_finds_an_unmatched_learner_and_attaches_them_to_a_user(
     }
     state, answer = find(dagbag, connector, emails=["nobody@nowhere.example"])
     assert (state, answer["unmatched"], answer["days_seen"]) == ("success", False, 0)
+    # The same learner by their id; a provider whose records carry none refuses the question.
+    state, by_id = find(dagbag, connector, learner_ids=[f" {STRANGER_ID} "])
+    if provider.learner_id_kind is None:
+        assert state == "failed"
+    else:
+        assert state == "success" and by_id == stranger
 
     target = warehouse.scalar(
         """SELECT min(u.user_id) FROM lms.users u
@@ -114,6 +134,17 @@ def test_an_admin_finds_an_unmatched_learner_and_attaches_them_to_a_user(
     assert state == "failed"
     state, answer = find(dagbag, connector, emails=[STRANGER])
     assert answer["lms_users"] == 1
+    if provider.learner_id_kind is None:
+        return
+    # Their id too, written to the LMS's identities with the kind the provider's records carry.
+    state, answer = find(dagbag, connector, learner_ids=[STRANGER_ID], user_ids=[target], reason="t 8", dry_run=False)
+    assert state == "success" and answer["id_added"] is True
+    assert warehouse.rows("SELECT user_id, kind, issuer, value FROM lms.user_identities") == [
+        (target, provider.learner_id_kind, provider.identity_issuer, STRANGER_ID)
+    ]
+    (details,) = warehouse.rows("SELECT details FROM ops.audit_log WHERE action = 'attach_learner_id'")[0]
+    assert STRANGER_ID not in json.dumps(details) and target not in json.dumps(details)
+    assert find(dagbag, connector, learner_ids=[STRANGER_ID])[1]["lms_users"] == 1
 
 
 def test_an_erased_learner_is_found_as_erased_and_never_attached(

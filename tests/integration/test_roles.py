@@ -20,6 +20,9 @@ FORBIDDEN = {
         "INSERT INTO lms.user_emails (user_id, email) VALUES ('u-x', 'x@example.com')",
         "UPDATE lms.user_emails SET email = email",
         "DELETE FROM lms.user_emails",
+        "INSERT INTO lms.user_identities (user_id, kind, value) VALUES ('u-x', 'sso_subject', 'x')",
+        "UPDATE lms.user_identities SET value = value",
+        "DELETE FROM lms.user_identities",
         "DELETE FROM lms.group_members",
         "UPDATE lms.groups SET name = name",
         "DELETE FROM lms.courses",
@@ -72,10 +75,13 @@ FORBIDDEN = {
         "SELECT * FROM ops.audit_log",
         "SELECT * FROM ops.suppressed_learners",
         "SELECT lms.attach_email('u-x', 'x@example.com')",
+        "SELECT * FROM lms.user_identities",
+        "SELECT lms.attach_identity('u-x', 'sso_subject', '', 'x')",
     ],
     "lms_monitor": [
         "SELECT * FROM lms.users",
         "SELECT * FROM lms.user_emails",
+        "SELECT * FROM lms.user_identities",
         "SELECT * FROM staging.raw_activity",
         "SELECT * FROM staging.progress_checked",
         "SELECT * FROM stats.course_progress",
@@ -92,6 +98,7 @@ FORBIDDEN = {
         "SELECT * FROM ops.suppressed_learners",
         "SELECT * FROM ops.pseudonym_keys",
         "SELECT lms.attach_email('u-x', 'x@example.com')",
+        "SELECT lms.attach_identity('u-x', 'sso_subject', '', 'x')",
     ],
 }
 ALLOWED = {
@@ -112,6 +119,7 @@ ALLOWED = {
         "CREATE TEMP TABLE scratch (x int)",
         "SELECT user_id, email FROM lms.users",
         "SELECT user_id, email, kind FROM lms.user_emails",
+        "SELECT user_id, kind, issuer, value FROM lms.user_identities",
         "INSERT INTO ops.audit_log (actor, action) VALUES ('a', 'b')",
         "DELETE FROM ops.unmatched_learners WHERE false",
         "UPDATE ops.rejected_records SET record = record WHERE false",
@@ -122,6 +130,7 @@ ALLOWED = {
         "DELETE FROM lms.course_tags WHERE false",
         "SELECT * FROM lms.search_courses('python')",
         "DELETE FROM lms.user_emails WHERE false",
+        "DELETE FROM lms.user_identities WHERE false",
     ],
     "lms_analyst": [
         "SELECT count(*) FROM stats.course_progress",

@@ -9,6 +9,7 @@ import random
 import pytest
 import requests
 
+from lms_connectors import providers
 from tests.builders import (
     PROVIDERS,
     add_activity,
@@ -225,6 +226,62 @@ def test_a_user_whose_email_changed_keeps_accumulating_and_a_shared_email_is_nev
 
 
 @pytest.mark.parametrize("provider_name", PROVIDERS)
+def test_a_learner_is_matched_by_the_strongest_identity_their_records_carry(
+    dags, profile, provider_name, airflow_env, warehouse, sim
+):
+    """The LMS declares an id for a user (``lms.user_identities``, the kind the provider's contract
+    says its records carry). A record with that id is the user's whatever its email says: another
+    address, another user's, none. An id that is two users' is never guessed. A provider whose records
+    carry no id (OpenClassrooms) matches on emails alone. No id is stored in clear."""
+    provider = providers.get(provider_name)
+    kind, issuer = provider.learner_id_kind, provider.identity_issuer
+    emails, courses = learner_emails(sim), _course_ids(sim)
+    owner, other, twin_a, twin_b = (user_id(warehouse, e) for e in emails[10:14])
+    owner_id, shared_id = "Emp-0042", "emp-shared"
+    with warehouse.connect() as conn:
+        conn.executemany(
+            "INSERT INTO lms.user_identities (user_id, kind, issuer, value) VALUES (%s, %s, %s, %s)",
+            [
+                (u, kind or "provider_account", issuer or "linkedin_learning", v)
+                for u, v in ((owner, owner_id), (twin_a, shared_id), (twin_b, shared_id))
+            ],
+        )
+    personal = "Personal.Address@Elsewhere.example"
+    # Late in the day: each is its learner and course's latest record, whatever the world seeded.
+    add_activity(
+        sim,
+        [
+            {**record(personal, courses[1], 30, hour=20), "learner_id": owner_id},
+            {**record(emails[11], courses[2], 40, hour=21), "learner_id": f" {owner_id} "},
+            {**record(emails[12], courses[3], 50, hour=22), "learner_id": shared_id},
+            # The same id in another case is another learner: ids are compared exactly.
+            {**record(emails[11], courses[4], 60, hour=23), "learner_id": owner_id.lower()},
+        ],
+    )
+    assert dags.run(DAY) == "success"
+    rows = warehouse.rows(
+        """SELECT p.user_id, c.provider_course_id, p.progress_pct FROM stats.course_progress p
+           JOIN lms.courses c USING (lms_course_id)
+           WHERE p.provider_updated_at >= %s::date + interval '20 hours' AND p.provider_updated_at < %s::date + 1""",
+        (DAY, DAY),
+    )
+    landed = {(u, c): float(pct) for u, c, pct in rows}
+    ids = {n: profile.course_id(courses[n]) for n in (1, 2, 3, 4)}
+    ambiguous = warehouse.rows(
+        "SELECT detail FROM ops.rejected_records WHERE entity = 'progress' AND reason = 'ambiguous_learner'"
+    )
+    if kind is None:
+        # Emails alone: the personal address is no user's, the others are their own.
+        assert landed == {(other, ids[2]): 40, (twin_a, ids[3]): 50, (other, ids[4]): 60}
+        assert ambiguous == []
+    else:
+        assert landed == {(owner, ids[1]): 30, (owner, ids[2]): 40, (other, ids[4]): 60}
+        assert ambiguous == [("the learner's id is that of 2 LMS users",)]
+    stored = _everything_as_text(warehouse, schemas=("stats", "ops", "staging"))
+    assert owner_id.lower() not in stored.lower() and shared_id not in stored
+
+
+@pytest.mark.parametrize("provider_name", PROVIDERS)
 def test_unmatched_learners_are_counted_not_stored(dags, airflow_env, warehouse, sim):
     course = _course_ids(sim)[0]
     strangers = ["Not.In.Lms@Elsewhere.example", "another.stranger@elsewhere.example"]
@@ -268,10 +325,11 @@ def _all_provider_emails(sim) -> list[str]:
     return data.build_learners(cfg).emails
 
 
-def _everything_as_text(warehouse) -> str:
+def _everything_as_text(warehouse, schemas: tuple[str, ...] = ("lms", "stats", "ops", "staging")) -> str:
     tables = warehouse.rows(
         """SELECT table_schema, table_name FROM information_schema.tables
-           WHERE table_schema IN ('lms', 'stats', 'ops', 'staging') AND table_type = 'BASE TABLE'"""
+           WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE'""",
+        (list(schemas),),
     )
     parts = []
     for schema, table in tables:

@@ -197,8 +197,14 @@ def test_every_provider_package_gives_a_complete_provider():
         # The activity allow-list speaks the core's names (lms_connectors.rules.records).
         from lms_connectors.rules import records
 
-        assert {f.name for f in provider.activity_schema.fields} <= {records.LEARNER, *records.ACTIVITY_FIELDS}
+        names = {f.name for f in provider.activity_schema.fields}
+        assert names <= {records.LEARNER, records.LEARNER_ID, *records.ACTIVITY_FIELDS}
         assert provider.activity_schema.field(records.LEARNER).secret
+        # A learner id is declared with its kind of identity, and hashed like the email.
+        assert (records.LEARNER_ID in names) == (provider.learner_id_kind is not None), name
+        if provider.learner_id_kind is not None:
+            assert provider.learner_id_kind in ("sso_subject", "provider_account")
+            assert provider.activity_schema.field(records.LEARNER_ID).secret
 
 
 def test_the_package_finds_the_project_files_from_its_layer_folder():

@@ -8,7 +8,7 @@ import hmac
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lms_connectors.privacy.pseudonym import learner_hash, normalise_email
+from lms_connectors.privacy.pseudonym import identity_hash, learner_hash, normalise_email
 
 KEYS = st.binary(min_size=32, max_size=96)
 
@@ -36,3 +36,27 @@ def test_case_and_surrounding_spaces_do_not_change_the_hash(key, email):
 @given(KEYS, st.one_of(st.none(), st.integers(), st.just(""), st.just("   "), st.just("a\x00b@example.com")))
 def test_no_email_the_guard_refuses_gets_a_hash(key, value):
     assert learner_hash(key, value) is None
+
+
+KINDS = st.sampled_from([("sso_subject", ""), ("provider_account", "skillsoft_percipio")])
+IDS = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1, max_size=60).filter(str.strip)
+
+
+@given(KEYS, KINDS, IDS)
+def test_an_id_is_hashed_trimmed_but_exactly_and_never_as_an_email(key, kind_issuer, value):
+    """An SSO subject may be case-sensitive: only surrounding spaces go. The kind and the issuer are
+    hashed with the id, so no id's hash equals an email's, nor the same id's of another kind."""
+    kind, issuer = kind_issuer
+    hashed = identity_hash(key, kind, issuer, value)
+    assert hashed == hmac.new(key, f"{kind}\0{issuer}\0{value.strip()}".encode(), hashlib.sha256).hexdigest()
+    assert identity_hash(key, kind, issuer, f" {value} ") == hashed
+    assert hashed != learner_hash(key, value)
+    other = ("provider_account", "linkedin_learning") if kind == "sso_subject" else ("sso_subject", "")
+    assert identity_hash(key, *other, value) != hashed
+    if value.strip().swapcase() != value.strip():
+        assert identity_hash(key, kind, issuer, value.swapcase()) != hashed
+
+
+@given(KEYS, st.one_of(st.none(), st.integers(), st.just(""), st.just("  "), st.just("a\x00b"), st.just("x" * 256)))
+def test_no_id_the_guard_refuses_gets_a_hash(key, value):
+    assert identity_hash(key, "sso_subject", "", value) is None

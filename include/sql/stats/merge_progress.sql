@@ -237,17 +237,22 @@ WHERE p.lms_course_id = t.lms_course_id AND p.user_id = t.user_id
 -- name: unmatched
 -- Learners who are not LMS users: only a keyed hash, to count distinct ones,
 -- and the days they were seen on (an admin's look-up says since when and how
--- often). A replay of days already recorded writes nothing.
-INSERT INTO ops.unmatched_learners AS u (connector_id, learner_hash, first_run_id, last_seen_date, seen_on)
-SELECT %(connector_id)s, learner_hash, %(run_id)s, max(day), array_agg(DISTINCT day ORDER BY day)
-FROM (SELECT learner_hash, (provider_updated_at AT TIME ZONE 'UTC')::date AS day
+-- often), and the hash of the id their records carry, if any (a look-up by
+-- id). A replay of days already recorded writes nothing.
+INSERT INTO ops.unmatched_learners AS u (connector_id, learner_hash, first_run_id, last_seen_date, seen_on,
+                                         identity_hash)
+SELECT %(connector_id)s, learner_hash, %(run_id)s, max(day), array_agg(DISTINCT day ORDER BY day),
+       max(identity_hash)
+FROM (SELECT learner_hash, identity_hash, (provider_updated_at AT TIME ZONE 'UTC')::date AS day
       FROM staging.progress
       WHERE run_id = %(run_id)s AND outcome = 'unmatched' AND provider_updated_at IS NOT NULL) seen
 GROUP BY learner_hash
 ON CONFLICT (connector_id, learner_hash) DO UPDATE
 SET last_seen_date = GREATEST(u.last_seen_date, EXCLUDED.last_seen_date),
-    seen_on = ARRAY(SELECT DISTINCT d FROM unnest(u.seen_on || EXCLUDED.seen_on) AS d ORDER BY d)
-WHERE NOT EXCLUDED.seen_on <@ u.seen_on;
+    seen_on = ARRAY(SELECT DISTINCT d FROM unnest(u.seen_on || EXCLUDED.seen_on) AS d ORDER BY d),
+    identity_hash = coalesce(EXCLUDED.identity_hash, u.identity_hash)
+WHERE NOT EXCLUDED.seen_on <@ u.seen_on
+   OR (EXCLUDED.identity_hash IS NOT NULL AND EXCLUDED.identity_hash IS DISTINCT FROM u.identity_hash);
 
 -- name: target_sizes
 -- The targets' rows as their statistics know them (reltuples: -1 never analyzed); inserts in this

@@ -57,20 +57,23 @@ while a run of the connector is running. Dry run by default.
 """
 
 FIND_DOC_MD = """
-### Find an unmatched learner, and attach their email to an LMS user
+### Find an unmatched learner, and attach their email or id to an LMS user
 
-Give a connector and one email: the answer says whether that learner is among
-the connector's **unmatched learners** (their provider records match no LMS
-user), since when and on how many days, whether the email is already an LMS
-user's and whether the learner was erased. No other learner is ever listed.
+Give a connector and one email, or one **learner id** where the provider's
+records carry one (LinkedIn Learning's `uniqueUserId`, Skillsoft Percipio's
+`userId`): the answer says whether that learner is among the connector's
+**unmatched learners** (their provider records match no LMS user), since when
+and on how many days, whether the email or id is already an LMS user's and
+whether the learner was erased. No other learner is ever listed.
 
 To have their records match an LMS user from the next run on (a personal or
-former address, say), give that user's id and a reason, and untick **Dry run**:
-the email is added to the user's further emails (`lms.user_emails`, kind
-`secondary`) and the action written to `ops.audit_log`; replay the days
-`first_seen`..`last_seen` to load their history. An erased learner is never
-attached. Once the run is done, the email and the user id are removed from
-Airflow's tables.
+former address, an id the LMS did not know), give that user's id and a reason,
+and untick **Dry run**: the email is added to the user's further emails
+(`lms.user_emails`, kind `secondary`), the id to their identities
+(`lms.user_identities`), and the action written to `ops.audit_log`; replay the
+days `first_seen`..`last_seen` to load their history. An erased learner is
+never attached. Once the run is done, the email, the id and the user id are
+removed from Airflow's tables.
 """
 
 RETENTION_DOC_MD = """
@@ -164,8 +167,9 @@ def request_learners(params: Any) -> tuple[list[str], list[str]]:
     return user_ids, emails
 
 
-# What a request's emails and user ids become in Airflow's tables once the request is done.
+# What a request's emails, learner ids and user ids become in Airflow's tables once the request is done.
 FORGOTTEN = "[removed once the request was done]"
+REQUEST_VALUES = ("emails", "learner_ids", "user_ids")
 
 
 def forget_request(metadata: str, dag_id: str, run_id: str, conf: dict[str, Any]) -> dict[str, int]:
@@ -178,8 +182,8 @@ def forget_request(metadata: str, dag_id: str, run_id: str, conf: dict[str, Any]
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from sqlalchemy.orm import Session
 
-    values = sorted({str(v) for key in ("emails", "user_ids") for v in conf.get(key) or () if str(v).strip()})
-    scrubbed = {**conf, **{key: [FORGOTTEN] for key in ("emails", "user_ids") if conf.get(key)}}
+    values = sorted({str(v) for key in REQUEST_VALUES for v in conf.get(key) or () if str(v).strip()})
+    scrubbed = {**conf, **{key: [FORGOTTEN] for key in REQUEST_VALUES if conf.get(key)}}
     engine = sa.create_engine(metadata)
     try:
         with Session(engine) as session, session.begin():
@@ -290,7 +294,15 @@ def build_find_dag(specs: list[ConnectorSpec]) -> DAG:
         {
             "connector": _connector_param(specs),
             "emails": Param(
-                [], type="array", items={"type": "string"}, minItems=1, maxItems=1, title="Email", description="One"
+                [], type=["array", "null"], items={"type": "string"}, maxItems=1, title="Email", description="One"
+            ),
+            "learner_ids": Param(
+                [],
+                type=["array", "null"],
+                items={"type": "string"},
+                maxItems=1,
+                title="Or a learner id",
+                description="One id the provider's records carry (LinkedIn Learning: uniqueUserId; Percipio: userId)",
             ),
             "user_ids": Param(
                 [],
@@ -314,7 +326,8 @@ def build_find_dag(specs: list[ConnectorSpec]) -> DAG:
             with fail_fast():
                 answer = privacy.find_learner(
                     p["connector"],
-                    (list(p["emails"]) or [""])[0],
+                    (list(p["emails"] or []) or [None])[0],
+                    learner_id=(list(p.get("learner_ids") or []) or [None])[0],
                     attach_to=(list(p["user_ids"] or []) or [None])[0],
                     reason=p["reason"],
                     run_id=run_id,
@@ -322,7 +335,7 @@ def build_find_dag(specs: list[ConnectorSpec]) -> DAG:
                     dry_run=bool(p["dry_run"]),
                     specs=specs,
                 )
-            # Dates and counts only: neither the email nor a hash reaches the log or XCom.
+            # Dates and counts only: neither the email, the id nor a hash reaches the log or XCom.
             log.info("%s: %s", "DRY RUN" if p["dry_run"] else "done", answer)
             return answer
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg.rows import dict_row
 
-from lms_connectors.privacy.pseudonym import learner_hash
+from lms_connectors.privacy.pseudonym import identity_hash, learner_hash
 from lms_connectors.providers import Provider
 from lms_connectors.rules import guard, listing
 from lms_connectors.rules import records as r
@@ -33,7 +34,7 @@ from lms_connectors.rules.paths import sql_statements
 from lms_connectors.rules.settings import ConnectorSettings
 from lms_connectors.warehouse import quarantine, validation
 from lms_connectors.warehouse.db import lock_connector
-from lms_connectors.warehouse.lms_users import user_pages
+from lms_connectors.warehouse.lms_users import identity_pages, user_pages
 
 log = logging.getLogger(__name__)
 # Rows a step holds at a time: its peak memory is set by these, not by the run's size. Measured
@@ -62,6 +63,7 @@ PROGRESS_COLUMNS = (
     "completed_at",
     "provider_updated_at",
     "learner_hash",
+    "identity_hash",
     "outcome",
     "reject_detail",
 )
@@ -89,7 +91,7 @@ def extract_activity(
     that changed while it was read is read again (``pages`` a factory).
     """
     return listing.restarting(
-        lambda it: _extract_activity(conn, it, run_id, key, provider.activity_schema, suppression_key),
+        lambda it: _extract_activity(conn, it, run_id, key, provider, suppression_key),
         pages,
         "the learning activity",
     )
@@ -113,10 +115,12 @@ def _extract_activity(
     pages: listing.Pages,
     run_id: str,
     key: bytes,
-    schema: guard.RecordSchema,
+    provider: Provider,
     suppression_key: bytes | None,
 ) -> dict[str, int]:
+    schema = provider.activity_schema
     email_path = schema.field(r.LEARNER).path
+    learner_ids = _LearnerIds.of(provider)
     seq = suppressed = 0
     generation, erased = suppressed_hashes(conn)
     if suppression_key is None:
@@ -126,23 +130,31 @@ def _extract_activity(
         with (
             conn.cursor() as cur,
             cur.copy(
-                "COPY staging.raw_activity (run_id, seq, learner_hash, record, reject_reason, reject_detail) FROM STDIN"
+                """COPY staging.raw_activity (run_id, seq, learner_hash, identity_hash, record, reject_reason,
+                                              reject_detail) FROM STDIN"""
             ) as copy,
         ):
             for page in pages:
                 for raw in page:
-                    if erased and learner_hash(suppression_key, guard.lookup(raw, email_path)) in erased:
+                    if erased and (
+                        learner_hash(suppression_key, guard.lookup(raw, email_path)) in erased
+                        or learner_ids.hash(suppression_key, raw) in erased
+                    ):
                         suppressed += 1
                         continue
                     screened = guard.screen(raw, schema)
                     record = screened.record
                     # A refused record's email still gives a hash (to link its rejects), never a clear value.
                     email = record.pop(r.LEARNER, None) if screened.reason is None else guard.lookup(raw, email_path)
+                    identity = learner_ids.hash(key, raw)
+                    record.pop(r.LEARNER_ID, None)
                     copy.write_row(
                         (
                             run_id,
                             seq,
-                            learner_hash(key, email),
+                            # A learner without an email is known by their id.
+                            learner_hash(key, email) or identity,
+                            identity,
                             orjson.dumps(record).decode(),
                             screened.reason,
                             screened.detail,
@@ -155,30 +167,71 @@ def _extract_activity(
     return {"records": seq, "suppressed": suppressed, "erasure_generation": generation}
 
 
-def _stage_user_hashes(conn: psycopg.Connection, key: bytes) -> None:
-    """The LMS users' learner hashes in a temporary table (dropped at commit), hashed chunk by chunk:
-    the transform joins the run's records to it in the database, so no task holds every user.
+@dataclasses.dataclass(frozen=True)
+class _LearnerIds:
+    """Where a provider's records carry a learner id (``records.LEARNER_ID``), and which identity it is."""
 
-    Every email the LMS knows for a user gives a hash (``lms.users`` and ``lms.user_emails``). A hash
-    that stands for two users or more (a former email of one is another's, two addresses differing
-    only by case or spaces) matches neither: ``user_id`` is NULL and ``users`` counts them, so the
-    transform quarantines its records instead of guessing."""
-    conn.execute(
-        "CREATE TEMP TABLE user_email_hashes (learner_hash text NOT NULL, user_id text NOT NULL) ON COMMIT DROP"
+    path: tuple | None
+    kind: str
+    issuer: str
+
+    @classmethod
+    def of(cls, provider: Provider) -> _LearnerIds:
+        if provider.learner_id_kind is None:
+            return cls(None, "", "")
+        return cls(
+            provider.activity_schema.field(r.LEARNER_ID).path, provider.learner_id_kind, provider.identity_issuer
+        )
+
+    def hash(self, key: bytes, raw: Any) -> str | None:
+        """The keyed hash of the raw record's learner id, None when it carries none."""
+        return None if self.path is None else identity_hash(key, self.kind, self.issuer, guard.lookup(raw, self.path))
+
+
+def _stage_user_hashes(conn: psycopg.Connection, key: bytes, provider: Provider) -> None:
+    """The LMS users' hashes in temporary tables (dropped at commit), hashed chunk by chunk: the
+    transform joins the run's records to them in the database, so no task holds every user.
+
+    ``lms_user_hashes``: every email the LMS knows for a user gives a hash (``lms.users`` and
+    ``lms.user_emails``). ``lms_identity_hashes``: every identity of the kind the provider's records
+    carry (``lms.user_identities``). A hash that stands for two users or more (a former email of one
+    is another's, two addresses differing only by case or spaces, an id given twice) matches
+    neither: ``user_id`` is NULL and ``users`` counts them, so the transform quarantines its records
+    instead of guessing."""
+    _stage_hashes(
+        conn,
+        "lms_user_hashes",
+        (((uid, learner_hash(key, email)) for uid, email in users) for users in user_pages(conn, CHUNK_ROWS)),
     )
-    for users in user_pages(conn, CHUNK_ROWS):
-        with conn.cursor() as cur, cur.copy("COPY user_email_hashes (learner_hash, user_id) FROM STDIN") as copy:
-            for uid, email in users:
-                if (hashed := learner_hash(key, email)) is not None:
+    kind, issuer = provider.learner_id_kind, provider.identity_issuer
+    _stage_hashes(
+        conn,
+        "lms_identity_hashes",
+        (
+            ((uid, identity_hash(key, str(kind), issuer, value)) for uid, value in users)
+            for users in (identity_pages(conn, kind, issuer, CHUNK_ROWS) if kind else ())
+        ),
+    )
+
+
+def _stage_hashes(conn: psycopg.Connection, table: str, pages: Iterable[Iterable[tuple[str, str | None]]]) -> None:
+    """``table`` (learner_hash, user_id, users): each hash of ``pages`` (user id, hash; None for a
+    value that gives none), with its user where it stands for one user alone."""
+    conn.execute("CREATE TEMP TABLE user_hashes (learner_hash text NOT NULL, user_id text NOT NULL) ON COMMIT DROP")
+    for users in pages:
+        with conn.cursor() as cur, cur.copy("COPY user_hashes (learner_hash, user_id) FROM STDIN") as copy:
+            for uid, hashed in users:
+                if hashed is not None:
                     copy.write_row((hashed, uid))
     conn.execute(
-        """CREATE TEMP TABLE lms_user_hashes ON COMMIT DROP AS
-           SELECT learner_hash, CASE WHEN count(DISTINCT user_id) = 1 THEN min(user_id) END AS user_id,
-                  count(DISTINCT user_id) AS users
-           FROM user_email_hashes GROUP BY learner_hash"""
+        f"""CREATE TEMP TABLE {table} ON COMMIT DROP AS
+            SELECT learner_hash, CASE WHEN count(DISTINCT user_id) = 1 THEN min(user_id) END AS user_id,
+                   count(DISTINCT user_id) AS users
+            FROM user_hashes GROUP BY learner_hash"""
     )
-    conn.execute("ALTER TABLE lms_user_hashes ADD PRIMARY KEY (learner_hash)")
-    conn.execute("ANALYZE lms_user_hashes")
+    conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (learner_hash)")
+    conn.execute(f"ANALYZE {table}")
+    conn.execute("DROP TABLE user_hashes")
 
 
 def _courses(conn: psycopg.Connection, connector_id: str) -> pd.DataFrame:
@@ -191,15 +244,18 @@ def _courses(conn: psycopg.Connection, connector_id: str) -> pd.DataFrame:
     )
 
 
+# What the database's match of a record's hashes to LMS users gives the transform.
+_MATCH_COLUMNS = ("user_id", "lms_users", "matched_by", "identity_hash")
+
+
 def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Provider) -> pd.DataFrame:
     """Pure: typed progress rows, every value within its column's range.
 
-    ``records`` has columns seq, learner_hash, user_id (the LMS user the database matched to the
-    learner hash, None for none), lms_users (how many LMS users the hash stands for; None for none),
-    the provider fields and, when the guard rejected a record at extract, reject_reason/reject_detail.
-    The outcome is ``ok``, ``unmatched`` (the learner is no LMS user), ``ambiguous_learner`` (the
-    learner's email is that of several LMS users: never guessed) or the reason a value could not be
-    typed; the data-quality rules then name the remaining broken rows.
+    ``records`` has columns seq, learner_hash, the provider fields, ``_MATCH_COLUMNS`` (user_id: the
+    LMS user matched to the learner's id or email; lms_users: how many that id or email stands for;
+    matched_by: ``id`` or ``email``) and the guard's reject_reason/reject_detail. The outcome is
+    ``ok``, ``unmatched`` (no LMS user), ``ambiguous_learner`` (several: never guessed) or the reason
+    a value could not be typed; the data-quality rules then name the remaining broken rows.
 
     Completion is the provider's completed_at or a progress of exactly 100
     before any rounding: a completed record without completed_at gets its
@@ -211,7 +267,7 @@ def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Prov
     any other as ``time_spent_minutes``.
     """
     df = records.copy()
-    for col in (*r.ACTIVITY_FIELDS, "user_id", "lms_users", "reject_reason", "reject_detail"):
+    for col in (*r.ACTIVITY_FIELDS, *_MATCH_COLUMNS, "reject_reason", "reject_detail"):
         if col not in df:
             df[col] = None
     course_id = df[r.COURSE_ID].astype("string").str.strip()
@@ -239,7 +295,7 @@ def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Prov
     reason = pd.Series(df["reject_reason"].to_numpy(), dtype=object)
     detail = pd.Series(df["reject_detail"].to_numpy(), dtype=object)
     window = f"{encoding.described} from {guard.TIMESTAMP_MIN:%Y} to {guard.TIMESTAMP_MAX:%Y}"
-    _mark_ambiguous(df["lms_users"], reason, detail)
+    _mark_ambiguous(df["lms_users"], df["matched_by"], reason, detail)
     for bad, name, field, expected in (
         (progress_bad, "progress_out_of_range", r.PROGRESS, "a progress from 0 to 100"),
         (seconds_bad, "invalid_time_viewed", r.SECONDS_VIEWED, f"a time viewed from 0 to {MAX_SECONDS_VIEWED} s"),
@@ -266,19 +322,23 @@ def transform_chunk(records: pd.DataFrame, courses: pd.DataFrame, provider: Prov
             "completed_at": completed,
             "provider_updated_at": updated,
             "learner_hash": df["learner_hash"],
+            "identity_hash": df["identity_hash"],
             "outcome": outcome,
             "reject_detail": detail,
         }
     )
 
 
-def _mark_ambiguous(lms_users: pd.Series, reason: pd.Series, detail: pd.Series) -> None:
-    """Give ``ambiguous_learner`` to the records not yet rejected whose email is several LMS users'."""
+def _mark_ambiguous(lms_users: pd.Series, matched_by: pd.Series, reason: pd.Series, detail: pd.Series) -> None:
+    """Give ``ambiguous_learner`` to the records not yet rejected whose id or email is several LMS users'."""
     users = pd.to_numeric(lms_users, errors="coerce").fillna(0).to_numpy()
     hit = (users > 1) & reason.isna().to_numpy()
     if hit.any():
         reason[hit] = "ambiguous_learner"
-        detail[hit] = [f"the learner's email is that of {int(n)} LMS users" for n in users[hit]]
+        detail[hit] = [
+            f"the learner's {'id' if by == 'id' else 'email'} is that of {int(n)} LMS users"
+            for n, by in zip(users[hit], matched_by.to_numpy()[hit], strict=True)
+        ]
 
 
 def _shown(value: Any) -> str:
@@ -330,10 +390,20 @@ def transform_progress(
 ) -> dict[str, Any]:
     courses = _courses(conn, connector_id)
     outcomes: collections.Counter[str] = collections.Counter()
-    columns = ["seq", "learner_hash", "user_id", "lms_users", *r.ACTIVITY_FIELDS, "reject_reason", "reject_detail"]
+    columns = [
+        "seq",
+        "learner_hash",
+        "identity_hash",
+        "user_id",
+        "lms_users",
+        "matched_by",
+        *r.ACTIVITY_FIELDS,
+        "reject_reason",
+        "reject_detail",
+    ]
     with conn.transaction():
         conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
-        _stage_user_hashes(conn, key)
+        _stage_user_hashes(conn, key, provider)
         # to_csv writes UTC timestamps without a zone.
         conn.execute("SET LOCAL TimeZone = 'UTC'")
         # The cursor is read to its end: plan for all its rows, not its first tenth, and in no order
@@ -345,8 +415,14 @@ def transform_progress(
         fields = ", ".join("a.record ->> %s" for _ in r.ACTIVITY_FIELDS)
         with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
             src.execute(
-                f"""SELECT a.seq, a.learner_hash, u.user_id, u.users, {fields}, a.reject_reason, a.reject_detail
+                # The strongest identity first: a learner's id that is an LMS user's (or several users')
+                # decides, whatever their email says; else their email.
+                f"""SELECT a.seq, a.learner_hash, a.identity_hash,
+                           CASE WHEN i.users IS NOT NULL THEN i.user_id ELSE u.user_id END,
+                           coalesce(i.users, u.users), CASE WHEN i.users IS NOT NULL THEN 'id' ELSE 'email' END,
+                           {fields}, a.reject_reason, a.reject_detail
                     FROM staging.raw_activity a LEFT JOIN lms_user_hashes u USING (learner_hash)
+                         LEFT JOIN lms_identity_hashes i ON i.learner_hash = a.identity_hash
                     WHERE a.run_id = %s""",
                 (*r.ACTIVITY_FIELDS, run_id),
             )
@@ -409,7 +485,9 @@ def validate_progress(
             connector_id,
             "progress",
             """SELECT p.outcome AS reason, p.reject_detail AS detail,
-                      r.record || jsonb_build_object('learner_hash', r.learner_hash) AS record
+                      r.record || jsonb_build_object('learner_hash', r.learner_hash)
+                      || CASE WHEN r.identity_hash IS NULL THEN '{}'::jsonb
+                              ELSE jsonb_build_object('identity_hash', r.identity_hash) END AS record
                FROM staging.progress p JOIN staging.raw_activity r USING (run_id, seq)
                WHERE p.run_id = %s AND p.outcome NOT IN ('ok', 'unmatched')""",
             (run_id,),

@@ -7,6 +7,7 @@ module's command line call the same functions::
     python -m lms_connectors.privacy erase --email a@b.example --reason "ticket 42" [--apply]
     python -m lms_connectors.privacy export --user-id u00042 --output learner.json
     python -m lms_connectors.privacy find --connector <connector id> --email a@b.example [--attach-to u00042 --reason "ticket 7" --apply]
+    python -m lms_connectors.privacy find --connector <connector id> --learner-id E-1234 [--attach-to ...]
     python -m lms_connectors.privacy rotate-key --connector <connector id> --reason "yearly" [--apply]
 
 Every warehouse of the registry is covered (one per distinct ``warehouse_conn_id``),
@@ -16,6 +17,7 @@ with each connector's own pseudonymisation key.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -193,10 +195,26 @@ def rotate(
         return rotate_key(conn, connector_id, run_id=run_id, actor=actor, reason=reason, at=at, dry_run=dry_run)
 
 
+@dataclasses.dataclass(frozen=True)
+class LookedUp:
+    """The one learner an admin looks up: an email, or a learner id of the kind the connector's
+    records carry; ``attach`` is the owner's function that gives it to an LMS user, and its arguments
+    after the user id."""
+
+    person: erasure.Person
+    what: str  # "email" or "id": the answer's messages and the audit action name it
+    attach: str
+    attach_args: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        # Never the email or the id: a repr lands in logs.
+        return f"LookedUp({self.what})"
+
+
 def look_up_learner(
     conn: Any,
     connector_id: str,
-    person: erasure.Person,
+    learner: LookedUp,
     *,
     attach_to: str | None,
     reason: str,
@@ -204,22 +222,21 @@ def look_up_learner(
     actor: str,
     dry_run: bool = True,
 ) -> dict[str, Any]:
-    """Whether the one learner of ``person`` is among ``connector_id``'s unmatched learners, since
-    when and on how many days; with ``attach_to`` (an LMS user id), their email is attached to that
-    user (``lms.user_emails``, through ``lms.attach_email``; audited, never whom) unless ``dry_run``. Never
-    lists another learner; the answer holds no email and no hash. An erased learner is never
-    attached: suppression wins over every identity."""
-    if len(person.emails) != 1:
-        raise erasure.ErasureRequestError("give exactly one email to look up")
+    """Whether ``learner`` is among ``connector_id``'s unmatched learners, since when and on how many
+    days; with ``attach_to`` (an LMS user id), their email or id is attached to that user
+    (``lms.user_emails`` or ``lms.user_identities``, through the owner's function; audited, never
+    whom) unless ``dry_run``. Never lists another learner; the answer holds no email, id or hash. An
+    erased learner is never attached: suppression wins over every identity."""
+    hashes = list(learner.person.hashes)
     seen = conn.execute(
         """SELECT min(d), max(u.last_seen_date), count(DISTINCT d)
            FROM ops.unmatched_learners u LEFT JOIN LATERAL unnest(u.seen_on) AS d ON true
-           WHERE u.connector_id = %s AND u.learner_hash = ANY(%s)""",
-        (connector_id, list(person.hashes)),
+           WHERE u.connector_id = %s AND (u.learner_hash = ANY(%s) OR u.identity_hash = ANY(%s))""",
+        (connector_id, hashes, hashes),
     ).fetchone()
     erased = conn.execute(
         "SELECT count(*) FROM ops.suppressed_learners WHERE suppression_hash = ANY(%s)",
-        (list(person.suppression_hashes),),
+        (list(learner.person.suppression_hashes),),
     ).fetchone()[0]
     answer: dict[str, Any] = {
         "dry_run": dry_run,
@@ -228,37 +245,38 @@ def look_up_learner(
         "first_seen": seen[0] and seen[0].isoformat(),
         "last_seen": seen[1] and seen[1].isoformat(),
         "days_seen": int(seen[2] or 0),
-        "lms_users": len(person.user_ids),
+        "lms_users": len(learner.person.user_ids),
         "erased": bool(erased),
         "attached": False,
     }
     if attach_to is None:
         return answer
-    refusal = _attach_refusal(conn, answer, attach_to, reason)
+    refusal = _attach_refusal(conn, answer, attach_to, reason, learner.what)
     if refusal:
         raise erasure.ErasureRequestError(refusal)
 
     def work() -> bool:
-        (added,) = conn.execute("SELECT lms.attach_email(%s, %s)", (attach_to, person.emails[0])).fetchone()
+        args = (attach_to, *learner.attach_args)
+        (added,) = conn.execute(f"SELECT lms.{learner.attach}({', '.join(['%s'] * len(args))})", args).fetchone()
         # Never whom: the sync may not edit the audit log, so a user id here would outlive the
-        # user's erasure. The attachment itself is in lms.user_emails, which the LMS erases.
+        # user's erasure. The attachment itself is in the LMS's tables, which the LMS erases.
         details = {"added": added, "reason": reason, "days_seen": answer["days_seen"]}
-        audit(conn, actor, "attach_learner_email", connector_id=connector_id, run_id=run_id, details=details)
+        audit(conn, actor, f"attach_learner_{learner.what}", connector_id=connector_id, run_id=run_id, details=details)
         return bool(added)
 
-    answer["email_added"] = erasure.in_transaction(conn, work, dry_run)
+    answer[f"{learner.what}_added"] = erasure.in_transaction(conn, work, dry_run)
     answer["attached"] = not dry_run
     return answer
 
 
-def _attach_refusal(conn: Any, answer: dict[str, Any], attach_to: str, reason: str) -> str | None:
-    """Why the looked-up email may not be attached to ``attach_to``, or None."""
+def _attach_refusal(conn: Any, answer: dict[str, Any], attach_to: str, reason: str, what: str) -> str | None:
+    """Why the looked-up email or id may not be attached to ``attach_to``, or None."""
     if not reason.strip():
-        return "give a reason (a request or ticket reference) to attach an email"
+        return f"give a reason (a request or ticket reference) to attach an {what}"
     if answer["erased"]:
         return "this learner was erased: an erased learner is never attached to a user"
     if answer["lms_users"]:
-        return "this email is already an LMS user's: its records match that user"
+        return f"this {what} is already an LMS user's: its records match that user"
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM lms.users WHERE user_id = %s)", (attach_to,)).fetchone()[0]:
         return f"no LMS user {attach_to!r}"
     return None
@@ -266,8 +284,9 @@ def _attach_refusal(conn: Any, answer: dict[str, Any], attach_to: str, reason: s
 
 def find_learner(
     connector_id: str,
-    email: str,
+    email: str | None,
     *,
+    learner_id: str | None = None,
     attach_to: str | None,
     reason: str,
     run_id: str,
@@ -275,19 +294,34 @@ def find_learner(
     dry_run: bool = True,
     specs: Sequence[ConnectorSpec] | None = None,
 ) -> dict[str, Any]:
-    """:func:`look_up_learner` on the connector's warehouse, with every hash of the email."""
+    """:func:`look_up_learner` on the connector's warehouse, for one email or one learner id (the
+    kind of identity the connector's provider declares), with every hash of it."""
+    from lms_connectors import providers
     from lms_connectors.warehouse import migrations
     from lms_connectors.warehouse.db import connect
 
+    if bool((email or "").strip()) == bool((learner_id or "").strip()):
+        raise erasure.ErasureRequestError("give exactly one email or one learner id to look up")
     registry = list(specs or load_registry())
     spec = _entry(connector_id, registry)
+    provider = providers.get(spec.provider)
+    if learner_id and provider.learner_id_kind is None:
+        raise erasure.ErasureRequestError(
+            f"{provider.label}'s records carry no learner id: look the learner up by their email"
+        )
     group = warehouses(registry)[spec.warehouse_conn_id]
     masters, default = _masters(group)
     with connect(spec.warehouse_conn_id) as conn:
         migrations.check_current(conn)
-        person = erasure.identify(conn, masters, default, [], [email])
+        if learner_id:
+            kind, issuer = str(provider.learner_id_kind), provider.identity_issuer
+            person = erasure.identify_learner_id(conn, masters, default, kind, issuer, learner_id)
+            learner = LookedUp(person, "id", "attach_identity", (kind, issuer, learner_id.strip()))
+        else:
+            person = erasure.identify(conn, masters, default, [], [str(email)])
+            learner = LookedUp(person, "email", "attach_email", (person.emails[0],))
         return look_up_learner(
-            conn, connector_id, person, attach_to=attach_to, reason=reason, run_id=run_id, actor=actor, dry_run=dry_run
+            conn, connector_id, learner, attach_to=attach_to, reason=reason, run_id=run_id, actor=actor, dry_run=dry_run
         )
 
 
@@ -305,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--output", type=Path, help="a JSON file (mode 0600); default: standard output")
     p = sub.add_parser("find")
     p.add_argument("--connector", required=True)
-    p.add_argument("--email", required=True, help="the one learner email to look up")
-    p.add_argument("--attach-to", help="an LMS user id to attach the email to (with --reason and --apply)")
+    one = p.add_mutually_exclusive_group(required=True)
+    one.add_argument("--email", help="the one learner email to look up")
+    one.add_argument("--learner-id", help="or the one learner id the provider's records carry (uniqueUserId, userId)")
+    p.add_argument("--attach-to", help="an LMS user id to attach the email or id to (with --reason and --apply)")
     p.add_argument("--reason", default="", help="why (a request or ticket reference); required to attach")
     p.add_argument("--apply", action="store_true", help="attach for real (default: a dry run)")
     p = sub.add_parser("rotate-key")
@@ -331,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             result = find_learner(
                 args.connector,
                 args.email,
+                learner_id=args.learner_id,
                 attach_to=args.attach_to,
                 reason=args.reason,
                 run_id=run_id,

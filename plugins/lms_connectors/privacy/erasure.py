@@ -25,11 +25,11 @@ from typing import Any
 import psycopg
 
 from lms_connectors.privacy import pseudonym
-from lms_connectors.privacy.pseudonym import learner_hash, normalise_email
+from lms_connectors.privacy.pseudonym import identity_hash, learner_hash, normalise_email
 from lms_connectors.rules.errors import PermanentError
 from lms_connectors.warehouse.audit import audit
 from lms_connectors.warehouse.db import lock_connector
-from lms_connectors.warehouse.lms_users import emails_of, user_pages
+from lms_connectors.warehouse.lms_users import emails_of, identities_of, user_pages
 
 log = logging.getLogger(__name__)
 ERASED = "[erased]"
@@ -41,10 +41,16 @@ ERASED = "[erased]"
 ROWS: tuple[tuple[str, str], ...] = (
     ("stats.course_progress", "user_id = ANY(%(user_ids)s)"),
     ("stats.course_progress_daily", "user_id = ANY(%(user_ids)s)"),
-    ("staging.progress", "user_id = ANY(%(user_ids)s) OR learner_hash = ANY(%(hashes)s)"),
-    ("staging.raw_activity", "learner_hash = ANY(%(hashes)s)"),
-    ("ops.rejected_records", "record ->> 'learner_hash' = ANY(%(hashes)s)"),
-    ("ops.unmatched_learners", "learner_hash = ANY(%(hashes)s)"),
+    (
+        "staging.progress",
+        "user_id = ANY(%(user_ids)s) OR learner_hash = ANY(%(hashes)s) OR identity_hash = ANY(%(hashes)s)",
+    ),
+    ("staging.raw_activity", "learner_hash = ANY(%(hashes)s) OR identity_hash = ANY(%(hashes)s)"),
+    (
+        "ops.rejected_records",
+        "record ->> 'learner_hash' = ANY(%(hashes)s) OR record ->> 'identity_hash' = ANY(%(hashes)s)",
+    ),
+    ("ops.unmatched_learners", "learner_hash = ANY(%(hashes)s) OR identity_hash = ANY(%(hashes)s)"),
 )
 
 
@@ -58,12 +64,18 @@ class Person:
 
     user_ids: tuple[str, ...]
     emails: tuple[str, ...]
+    # Every hash of their emails and of their other identities (lms.user_identities), in every connector.
     hashes: tuple[str, ...]
     suppression_hashes: tuple[str, ...]
+    # How many identities other than emails the LMS declares for them.
+    identities: int = 0
 
     def __repr__(self) -> str:
         # Never the emails or ids: a repr lands in logs.
-        return f"Person({len(self.user_ids)} user ids, {len(self.emails)} emails, {len(self.hashes)} hashes)"
+        return (
+            f"Person({len(self.user_ids)} user ids, {len(self.emails)} emails, {self.identities} other identities, "
+            f"{len(self.hashes)} hashes)"
+        )
 
     @property
     def params(self) -> dict[str, Any]:
@@ -89,8 +101,9 @@ def identify(
     user_ids: Iterable[str] = (),
     emails: Iterable[str] = (),
 ) -> Person:
-    """The learners' ids, emails and every hash of their emails; ``masters`` maps a connector
-    to its pseudonymisation key (connectors not named use ``default_master``)."""
+    """The learners' ids, emails and every hash of their emails and of the other identities the LMS
+    declares for them (``lms.user_identities``); ``masters`` maps a connector to its
+    pseudonymisation key (connectors not named use ``default_master``)."""
     ids = {str(u).strip() for u in user_ids if str(u).strip()}
     mails = {normalise_email(str(e)) for e in emails if str(e).strip()}
     if not ids and not mails:
@@ -99,6 +112,37 @@ def identify(
         mails |= {normalise_email(e) for _, e in emails_of(conn, sorted(ids))}
     if mails:
         ids |= users_with_emails(conn, mails)
+    idents = [(kind, issuer, value) for _, kind, issuer, value in identities_of(conn, sorted(ids))]
+    return _person(conn, masters, default_master, ids, mails, idents)
+
+
+def identify_learner_id(
+    conn: psycopg.Connection, masters: Mapping[str, bytes], default_master: bytes, kind: str, issuer: str, value: str
+) -> Person:
+    """The learner a provider's records know by ``value`` (an identity of ``kind`` and ``issuer``):
+    every hash of it, and the LMS users who declare it (``lms.user_identities``)."""
+    if identity_hash(default_master, kind, issuer, value) is None:
+        raise ErasureRequestError("give a learner id: a line of at most 255 characters, not blank")
+    ids = {
+        u
+        for (u,) in conn.execute(
+            "SELECT user_id FROM lms.user_identities WHERE kind = %s AND issuer = %s AND value = %s",
+            (kind, issuer, value.strip()),
+        )
+    }
+    return _person(conn, masters, default_master, ids, set(), [(kind, issuer, value)])
+
+
+def _person(
+    conn: psycopg.Connection,
+    masters: Mapping[str, bytes],
+    default_master: bytes,
+    ids: set[str],
+    mails: set[str],
+    idents: list[tuple[str, str, str]],
+) -> Person:
+    """The :class:`Person` of these user ids, emails and identities, with their hashes under every
+    connector's every key version (and the key as used before per-connector keys)."""
     versions = dict(
         conn.execute("SELECT connector_id, max(version) FROM ops.pseudonym_keys GROUP BY connector_id").fetchall()
     )
@@ -108,14 +152,20 @@ def identify(
         keys = [master] + [
             pseudonym.connector_key(master, connector, v) for v in range(1, int(versions.get(connector) or 1) + 1)
         ]
-        hashes |= {h for key in keys for e in mails if (h := learner_hash(key, e))}
-    suppression = {
-        h
-        for master in {default_master, *masters.values()}
-        for e in mails
-        if (h := learner_hash(pseudonym.suppression_key(master), e))
-    }
-    return Person(tuple(sorted(ids)), tuple(sorted(mails)), tuple(sorted(hashes)), tuple(sorted(suppression)))
+        hashes |= _hashes(keys, mails, idents)
+    suppression = _hashes([pseudonym.suppression_key(m) for m in {default_master, *masters.values()}], mails, idents)
+    return Person(
+        tuple(sorted(ids)), tuple(sorted(mails)), tuple(sorted(hashes)), tuple(sorted(suppression)), len(idents)
+    )
+
+
+def _hashes(keys: Iterable[bytes], emails: set[str], identities: list[tuple[str, str, str]]) -> set[str]:
+    """Every hash, under each of ``keys``, of the emails and of the (kind, issuer, value) identities."""
+    found = set()
+    for key in keys:
+        found |= {h for e in emails if (h := learner_hash(key, e))}
+        found |= {h for kind, issuer, value in identities if (h := identity_hash(key, kind, issuer, value))}
+    return found
 
 
 def users_with_emails(conn: psycopg.Connection, emails: set[str]) -> set[str]:
@@ -164,8 +214,8 @@ def erase(
 
     counts = in_transaction(conn, work, dry_run)
     result = {"dry_run": dry_run, "rows": counts, "learners": _sizes(person)}
-    if not person.emails:
-        result["warning"] = "no email known for these user ids: no suppression entry; give the emails too"
+    if not person.suppression_hashes:
+        result["warning"] = "no email or identity known for these user ids: no suppression entry; give the emails too"
     log.info("%serasure: %s", "DRY RUN of " if dry_run else "", result)
     return result
 
@@ -213,7 +263,12 @@ def _blank_run_records(conn: psycopg.Connection, emails: tuple[str, ...]) -> int
 
 
 def _sizes(person: Person) -> dict[str, int]:
-    return {"user_ids": len(person.user_ids), "emails": len(person.emails), "hashes": len(person.hashes)}
+    return {
+        "user_ids": len(person.user_ids),
+        "emails": len(person.emails),
+        "identities": person.identities,
+        "hashes": len(person.hashes),
+    }
 
 
 def _audit_details(person: Person, reason: str, counts: dict[str, int]) -> dict[str, Any]:
@@ -266,6 +321,9 @@ def export(conn: psycopg.Connection, person: Person) -> dict[str, Any]:
             "SELECT user_id, email, kind FROM lms.user_emails WHERE user_id = ANY(%s) ORDER BY 1, 2",
             (list(person.user_ids),),
         )
+    ]
+    tables["lms.user_identities"] = [
+        {"user_id": u, "kind": k, "issuer": i, "value": v} for u, k, i, v in identities_of(conn, list(person.user_ids))
     ]
     suppressed = conn.execute(
         "SELECT to_jsonb(s) FROM ops.suppressed_learners s WHERE suppression_hash = ANY(%s) ORDER BY 1",

@@ -27,6 +27,7 @@ from lms_connectors.rules.errors import ConnectionConfigError
 MIN_KEY_CHARS = 32
 # Learners are matched to LMS users on their email, whatever the provider calls the field.
 _EMAIL_FIELD = guard.Field(records.LEARNER, guard.Kind.LINE, 320, secret=True)
+_ID_FIELD = guard.Field(records.LEARNER_ID, guard.Kind.LINE, 255, secret=True)
 
 
 def normalise_email(value: str) -> str:
@@ -39,6 +40,20 @@ def learner_hash(key: bytes, email: Any) -> str | None:
         return None
     hasher = _keyed(key).copy()
     hasher.update(normalise_email(email).encode())
+    return hasher.hexdigest()
+
+
+def identity_hash(key: bytes, kind: str, issuer: str, value: Any) -> str | None:
+    """The keyed hash of a learner's identity other than an email (``lms.user_identities``: an SSO
+    subject, an account of the provider ``issuer``); None when there is no id the guard would accept.
+
+    Ids are compared exactly once trimmed (an SSO subject may be case-sensitive). The kind and the
+    issuer are hashed with it, and the NUL between them is refused in an email, so no id's hash is
+    ever an email's nor another kind's."""
+    if not isinstance(value, str) or not value.strip() or guard.check(value, _ID_FIELD) is not None:
+        return None
+    hasher = _keyed(key).copy()
+    hasher.update(f"{kind}\0{issuer}\0{value.strip()}".encode())
     return hasher.hexdigest()
 
 

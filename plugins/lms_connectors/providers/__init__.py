@@ -39,6 +39,8 @@ from lms_connectors.rules.time_rules import TimeRule, time_rule
 RemovedCourses = Literal["archive", "keep"]
 Credentials = Literal["client", "token"]
 Freshness = Literal["on_time", "reported"]
+# The kinds of identity the LMS declares for its users besides emails (lms.user_identities.kind).
+IdentityKind = Literal["sso_subject", "provider_account"]
 
 
 class ProviderClient(Protocol):
@@ -126,6 +128,11 @@ class Provider:
     # What the Connection holds: "client" (login = client id, password = client secret) or "token"
     # (password = a static service-account token; no login).
     credentials: ClassVar[Credentials] = "client"
+    # Which identity the activity records' learner id is (the schema's ``records.LEARNER_ID`` field),
+    # None when they carry none: "sso_subject" (the enterprise's id of the learner, as its single
+    # sign-on gives it) or "provider_account" (an account id of this provider's). A record is
+    # matched on it before its email.
+    learner_id_kind: ClassVar[IdentityKind | None] = None
     # Keys of the Connection's extra that the client needs, besides base_url.
     connection_extras: ClassVar[tuple[str, ...]] = ()
     # Keys of the extra it reads when they are set (compose passes them from the environment too).
@@ -190,6 +197,12 @@ class Provider:
     def course_row(self, record: dict[str, Any]) -> dict[str, Any]:
         """The core's staging row (``catalogue.COURSE_COLUMNS``) of a screened course record."""
         raise NotImplementedError
+
+    @property
+    def identity_issuer(self) -> str:
+        """Whose namespace the learner id is in (``lms.user_identities.issuer``): this provider's for
+        an account of its own, none ('') for the enterprise's single sign-on subject."""
+        return self.name if self.learner_id_kind == "provider_account" else ""
 
     @property
     def time_rule(self) -> TimeRule:

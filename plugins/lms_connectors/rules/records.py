@@ -28,6 +28,9 @@ COURSE_COLUMNS = (
 # An activity record after the guard. LEARNER is the learner's email: hashed
 # on the way in, never stored.
 LEARNER = "learner"
+# Another id of the learner a provider's records carry (its contract says which kind of identity:
+# ``Provider.learner_id_kind``): hashed on the way in like the email, never stored.
+LEARNER_ID = "learner_id"
 COURSE_ID = "course_id"
 PROGRESS = "progress"
 STARTED_AT = "started_at"
@@ -36,7 +39,7 @@ UPDATED_AT = "updated_at"
 # Seconds the provider measured (providers whose time-spent rule is "measured").
 SECONDS_VIEWED = "seconds_viewed"
 
-# The fields the transform reads from a staged record (all but the learner, hashed at extract).
+# The fields the transform reads from a staged record (all but the learner's email and id, hashed at extract).
 ACTIVITY_FIELDS = (COURSE_ID, PROGRESS, STARTED_AT, COMPLETED_AT, UPDATED_AT, SECONDS_VIEWED)
 
 

@@ -1,5 +1,6 @@
-"""What the connectors read of the LMS's users: ``lms.users(user_id, email)`` and the further emails
-the LMS knows for them, ``lms.user_emails(user_id, email)``; nothing else."""
+"""What the connectors read of the LMS's users: ``lms.users(user_id, email)``, the further emails
+the LMS knows for them, ``lms.user_emails(user_id, email)``, and their other identities,
+``lms.user_identities(user_id, kind, issuer, value)``; nothing else."""
 
 from __future__ import annotations
 
@@ -29,4 +30,25 @@ def emails_of(conn: psycopg.Connection, user_ids: list[str]) -> list[tuple[str, 
     """The (user id, email) rows of ``user_ids``: each one's address and any further one."""
     return conn.execute(
         f"SELECT user_id, email FROM ({_EMAILS}) e WHERE user_id = ANY(%s) ORDER BY 1, 2", (user_ids,)
+    ).fetchall()
+
+
+def identity_pages(conn: psycopg.Connection, kind: str, issuer: str, rows: int) -> Iterator[list[tuple[str, str]]]:
+    """Every (LMS user id, value) of the identities of ``kind`` and ``issuer``, ``rows`` at a time in
+    (user id, value) order (keyset pages, as :func:`user_pages`)."""
+    last = ("", "")
+    while found := conn.execute(
+        """SELECT user_id, value FROM lms.user_identities WHERE kind = %s AND issuer = %s AND (user_id, value) > (%s, %s)
+           ORDER BY user_id, value LIMIT %s""",
+        (kind, issuer, *last, rows),
+    ).fetchall():
+        yield found
+        last = found[-1]
+
+
+def identities_of(conn: psycopg.Connection, user_ids: list[str]) -> list[tuple[str, str, str, str]]:
+    """The (user id, kind, issuer, value) rows of ``user_ids``' identities other than emails."""
+    return conn.execute(
+        "SELECT user_id, kind, issuer, value FROM lms.user_identities WHERE user_id = ANY(%s) ORDER BY 1, 2, 3, 4",
+        (user_ids,),
     ).fetchall()

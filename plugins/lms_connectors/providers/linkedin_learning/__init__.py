@@ -23,6 +23,7 @@ class LinkedInLearning(Provider):
     label = "LinkedIn Learning"
     course_schema = contract.COURSE_SCHEMA
     activity_schema = contract.ACTIVITY_SCHEMA
+    learner_id_kind = contract.LEARNER_ID_KIND
     kept_statuses = contract.KEPT_STATUSES
     url_hosts = ("linkedin.com", "licdn.com")
     # Live learningAssets pages serve images.primary from cdn.lynda.com (the Lynda heritage).

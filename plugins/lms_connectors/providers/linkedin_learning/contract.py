@@ -13,6 +13,8 @@ Adapting to the live API is a change to this module.
 
 from __future__ import annotations
 
+from typing import Final
+
 from lms_connectors.providers.paging import StartCount
 from lms_connectors.rules import records as core
 from lms_connectors.rules.guard import Field, Kind, RecordSchema, where
@@ -74,12 +76,17 @@ def _metric(kind: str, member: str) -> tuple:
     return ("activities", where(engagementType=kind), member)
 
 
+# learnerDetails.uniqueUserId: the id the enterprise gave the learner, as its single sign-on does.
+LEARNER_ID_KIND: Final = "sso_subject"
+
 # Each element is one learner and one course over the report's window.
 ACTIVITY_SCHEMA = RecordSchema(
     "progress",
     (
         # Hashed on the way in, never stored nor shown in clear (learnerDetails.name is not read at all).
         Field(core.LEARNER, Kind.LINE, 320, secret=True, path=("learnerDetails", "email")),
+        # The enterprise's id of the learner (set by its SSO or user sync): hashed like the email.
+        Field(core.LEARNER_ID, Kind.LINE, 255, secret=True, path=("learnerDetails", "uniqueUserId")),
         Field(core.COURSE_ID, Kind.LINE, 255, path=("contentDetails", "contentUrn")),
         Field(core.PROGRESS, Kind.NUMBER, path=_metric("PROGRESS_PERCENTAGE", "engagementValue")),
         Field(core.SECONDS_VIEWED, Kind.NUMBER, path=_metric("SECONDS_VIEWED", "engagementValue")),

@@ -23,6 +23,7 @@ class SkillsoftPercipio(Provider):
     label = "Skillsoft Percipio"
     course_schema = contract.COURSE_SCHEMA
     activity_schema = contract.ACTIVITY_SCHEMA
+    learner_id_kind = contract.LEARNER_ID_KIND
     kept_statuses = contract.KEPT_STATUSES
     url_hosts = ("percipio.com",)
     activity_timestamps = "rfc3339"

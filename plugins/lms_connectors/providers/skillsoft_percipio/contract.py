@@ -10,6 +10,7 @@ same contract as OpenAPI. Adapting to the live API is a change to this module.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from lms_connectors.providers.paging import OffsetSnapshot
 from lms_connectors.rules import records as core
@@ -66,12 +67,17 @@ COURSE_SCHEMA = RecordSchema(
     ),
 )
 
+# userId: the learner's Percipio user id (their login name), an account of Percipio's.
+LEARNER_ID_KIND: Final = "provider_account"
+
 # One learner and one content over the report's window (inferred field names, see the module's doc).
 ACTIVITY_SCHEMA = RecordSchema(
     "progress",
     (
         # Hashed on the way in, never stored nor shown in clear (names are not read at all).
         Field(core.LEARNER, Kind.LINE, 320, secret=True, path=("emailAddress",)),
+        # The learner's Percipio login (userId): hashed like the email.
+        Field(core.LEARNER_ID, Kind.LINE, 255, secret=True, path=("userId",)),
         Field(core.COURSE_ID, Kind.LINE, 255, path=("contentUuid",)),
         Field(core.PROGRESS, Kind.NUMBER, path=("percentOfBookOrVideo",)),
         # The learner's total seconds on the content, up to the report's end.
