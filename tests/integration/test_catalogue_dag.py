@@ -93,7 +93,8 @@ def test_second_run_without_provider_change_writes_nothing(dags, profile, airflo
     assert second == [(0, 0, 0, 0)]
 
 
-def test_changed_provider_fields_are_updated_in_place(dags, profile, airflow_env, warehouse, sim):
+def test_changed_provider_fields_are_updated_in_place(dags, profile, airflow_env, warehouse, sim, monkeypatch):
+    """... and only the changed course is checked again by the row rules, until the rules change."""
     dags.run(DAY1)
     cid, other = sorted(courses(warehouse))[:2]
     before = courses(warehouse)
@@ -111,6 +112,20 @@ def test_changed_provider_fields_are_updated_in_place(dags, profile, airflow_env
     assert [r[0] for r in rewritten] == [before[cid]["lms_course_id"]]
     assert warehouse.scalar("SELECT courses_updated FROM ops.sync_runs ORDER BY interval_start DESC LIMIT 1") == 1
     assert after[other] == before[other]
+    checked = warehouse.rows(
+        """SELECT (counts -> 'validate_courses' ->> 'records')::int, (counts -> 'validate_courses' ->> 'unchanged')::int
+           FROM ops.sync_runs ORDER BY interval_start"""
+    )
+    assert checked[0][1] == 0 and checked[1][1] == checked[1][0] - 1, checked
+
+    # Other rules (launch URLs on another host only): every course is checked again, and now breaks them.
+    monkeypatch.setenv(profile.var_env, json.dumps({**airflow_env, "url_hosts": ["elsewhere.example"]}))
+    assert dags.run(DAY1 + dt.timedelta(days=2)) == "failed"
+    status, error, unchanged = warehouse.rows(
+        """SELECT status, error, counts -> 'validate_courses' ->> 'unchanged' FROM ops.sync_runs
+           ORDER BY interval_start DESC LIMIT 1"""
+    )[0]
+    assert status == "failed" and "max_reject_share" in error and unchanged is None
 
 
 @pytest.mark.parametrize("status", ["active", "coming-soon", "pre-registration"])

@@ -177,6 +177,8 @@ def _load_courses(s: Step) -> None:
         s.connector.provider,
         override_mass_archive=ctx.override_mass_archive,
         approved_digest=s.approved_digest,
+        rules_digest=validated.get("rules_digest"),
+        unchecked=validated.get("unchanged", 0),
     )
     s.also_record.append(
         lambda conn: runs.record_catalogue(

@@ -212,7 +212,7 @@ def validate_courses(
     from lms_connectors.rules import quality
 
     with conn.transaction():
-        checked = _stage_course_rejects(conn, run_id, *provider.course_hosts(settings.url_hosts))
+        checked = _stage_course_rejects(conn, run_id, connector_id, *provider.course_hosts(settings.url_hosts))
         quarantine.mark_rejects(conn, "staging.courses", "reject_reason", "reject_detail", run_id)
         quarantine.record_rejects(
             conn,
@@ -240,17 +240,36 @@ def validate_courses(
     return {
         "records": total,
         "rejected": rejected,
+        # Courses as lms.courses holds them, checked when loaded with the same rules: not checked again.
+        "unchanged": checked.unchanged,
+        "rules_digest": checked.rules_digest,
         "rejected_by_reason": dict(checked.by_reason),
         "images_dropped": checked.images_dropped,
         "images_dropped_by_reason": {quality.IMAGE_DROPPED: checked.images_dropped} if checked.images_dropped else {},
     }
 
 
+# The run's staged courses, each flagged ``unchanged`` when lms.courses holds it exactly so and the
+# connector's last load applied the same rules.
+_COMPARED = [c for c in COURSE_COLUMNS if c not in ("provider_course_id", "reject_reason", "reject_detail")]
+_STAGED_COURSES = f"""
+SELECT s.seq, {", ".join(f"s.{c}" for c in COURSE_COLUMNS)},
+       s.reject_reason IS NULL AND EXISTS (
+           SELECT 1 FROM lms.courses c JOIN ops.course_rules_checked k
+                ON k.connector_id = c.connector_id AND k.rules_digest = %(digest)s
+           WHERE c.connector_id = %(connector_id)s AND c.provider_course_id = s.provider_course_id
+             AND ({", ".join(f"c.{c}" for c in _COMPARED)}) IS NOT DISTINCT FROM ({", ".join(f"s.{c}" for c in _COMPARED)})
+       ) AS unchanged
+FROM staging.courses s WHERE s.run_id = %(run_id)s ORDER BY s.seq"""
+
+
 @dataclasses.dataclass
 class _CheckedCourses:
     """Every checked course is either accepted (its id kept for the batch rules) or counted by reason."""
 
+    rules_digest: str
     accepted_ids: list[str] = dataclasses.field(default_factory=list)
+    unchanged: int = 0
     by_reason: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     # Courses kept without their image, and the hosts those images were on (for the log).
     images_dropped: int = 0
@@ -259,27 +278,34 @@ class _CheckedCourses:
 
 
 def _stage_course_rejects(
-    conn: psycopg.Connection, run_id: str, hosts: tuple[str, ...], image_hosts: tuple[str, ...]
+    conn: psycopg.Connection, run_id: str, connector_id: str, hosts: tuple[str, ...], image_hosts: tuple[str, ...]
 ) -> _CheckedCourses:
     """The row rules (launch URLs on ``hosts``) on the run's courses, VALIDATE_CHUNK_ROWS at a time
     (a course carries its whole description, and great-expectations copies the rows it checks), each
     chunk's newly failing rows staged for ``quarantine.mark_rejects``. Records the guard or the
     transform already rejected keep that reason. An image not on ``image_hosts`` is dropped from its
-    course in staging, and counted."""
+    course in staging, and counted.
+
+    A course exactly as ``lms.courses`` holds it is not checked again while the rules are those the
+    connector's last load applied (``ops.course_rules_checked``): it passed them when it was loaded.
+    A daily catalogue changes by a few courses; checking all of them cost most of a day's run."""
     from lms_connectors.rules import quality
 
     rules, name = quality.course_row_rules(hosts), f"courses_{'_'.join(hosts)}"
-    checked = _CheckedCourses(image_drop_detail=quality.image_drop_detail(image_hosts))
+    digest = quality.rules_digest(rules, image_hosts)
+    checked = _CheckedCourses(digest, image_drop_detail=quality.image_drop_detail(image_hosts))
     with conn.cursor(name="course_rules") as src:
-        src.execute(
-            f"SELECT seq, {', '.join(COURSE_COLUMNS)} FROM staging.courses WHERE run_id = %s ORDER BY seq", (run_id,)
-        )
+        src.execute(_STAGED_COURSES, {"run_id": run_id, "connector_id": connector_id, "digest": digest})
         while chunk := src.fetchmany(VALIDATE_CHUNK_ROWS):
-            frame = pd.DataFrame(chunk, columns=["seq", *COURSE_COLUMNS])
+            frame = pd.DataFrame(chunk, columns=["seq", *COURSE_COLUMNS, "unchanged"])
+            checked.unchanged += int(frame["unchanged"].sum())
             earlier = frame.set_index("seq")["reject_reason"].dropna()
             _drop_images(conn, run_id, frame, image_hosts, checked)
             broken = quality.row_rules_by_key(
-                frame.drop(columns=["reject_reason", "reject_detail"]), "seq", rules, name
+                frame[~frame["unchanged"]].drop(columns=["reject_reason", "reject_detail", "unchanged"]),
+                "seq",
+                rules,
+                name,
             )
             newly = {seq: rule for seq, rule in broken.items() if seq not in earlier.index}
             quarantine.stage_rejects(conn, newly)
@@ -288,6 +314,28 @@ def _stage_course_rejects(
             accepted = ~frame["seq"].isin(earlier.index) & ~frame["seq"].isin(newly.keys())
             checked.accepted_ids.extend(frame.loc[accepted, "provider_course_id"])
     return checked
+
+
+class RulesChangedMeanwhile(RuntimeError, PermanentError):
+    """Courses taken as checked were checked with other rules than the ones recorded at load."""
+
+
+def _record_rules(conn: psycopg.Connection, run_id: str, connector_id: str, digest: str, unchecked: int) -> None:
+    """Record ``digest`` as the rules the connector's loaded courses passed (under its lock)."""
+    before = conn.execute(
+        "SELECT rules_digest FROM ops.course_rules_checked WHERE connector_id = %s", (connector_id,)
+    ).fetchone()
+    if unchecked and (before is None or before[0] != digest):
+        raise RulesChangedMeanwhile(
+            f"{unchecked} courses were taken as checked with rules another load has replaced since: nothing was "
+            "changed; run the day again"
+        )
+    conn.execute(
+        """INSERT INTO ops.course_rules_checked (connector_id, rules_digest, run_id) VALUES (%s, %s, %s)
+           ON CONFLICT (connector_id) DO UPDATE SET rules_digest = EXCLUDED.rules_digest, run_id = EXCLUDED.run_id
+           WHERE ops.course_rules_checked.rules_digest <> EXCLUDED.rules_digest""",
+        (connector_id, digest, run_id),
+    )
 
 
 def _drop_images(
@@ -325,8 +373,14 @@ def load_courses(
     *,
     override_mass_archive: bool = False,
     approved_digest: str | None = None,
+    rules_digest: str | None = None,
+    unchecked: int = 0,
 ) -> dict[str, Any]:
-    """Merge staged courses into lms.courses and the group's catalogue, in one transaction.
+    """Merge staged courses into lms.courses and the group's catalogue, in one transaction; with
+    ``rules_digest`` (the rules validation checked them with), record it as the rules the
+    connector's courses passed (``ops.course_rules_checked``). ``unchecked`` courses were taken as
+    checked because those rules were recorded: another load that recorded others meanwhile fails
+    this one, changing nothing.
 
     Raises MassArchiveBlocked, changing nothing, when the provider's data would
     archive more than ``max_archive_share`` of the active catalogue, unless
@@ -362,6 +416,8 @@ def load_courses(
         updated = conn.execute(sql["update_changed"], params).rowcount
         catalogued = conn.execute(sql["add_to_catalogue"], params).rowcount
         conn.execute("DROP TABLE course_plan")
+        if rules_digest is not None:
+            _record_rules(conn, run_id, connector_id, rules_digest, unchecked)
     result = {
         "created": counts["created"],
         "updated": counts["updated"],

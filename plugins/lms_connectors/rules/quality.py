@@ -121,6 +121,17 @@ PROGRESS_ROW_RULES: tuple[Rule, ...] = (
 )
 
 
+def rules_digest(rules: tuple[Rule, ...], *extra: Any) -> str:
+    """A digest of ``rules`` (and of ``extra`` values that decide what they let through) and of
+    great-expectations' version: equal digests check rows alike."""
+    import hashlib
+    import json
+
+    spec = [[r.reason, r.expectation, r.kwargs, r.detail] for r in rules]
+    text = json.dumps([spec, list(extra), import_gx().__version__], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @functools.cache
 def import_gx() -> Any:
     """great_expectations, imported once per process with its start-up logging kept quiet."""
