@@ -30,16 +30,21 @@ def test_dags_import_without_errors(bag):
     assert "lms_connector_openclassrooms" in dagbag.dags
 
 
-def test_parse_time_is_under_two_seconds():
-    # A fresh interpreter with Airflow itself imported, as in the DAG processor:
-    # what is timed is this project's own parse cost.
+def test_parse_takes_under_two_cpu_seconds_and_imports_no_task_library():
+    # A fresh interpreter with Airflow itself imported, as in the DAG processor: what is measured is
+    # this project's own parse cost. CPU time, not wall time: with the suite's three workers on two
+    # cores the wall clock read 2.01 s for a parse of 0.86 s.
     code = (
-        "import time, runpy, airflow.sdk; t = time.perf_counter(); "
-        f"runpy.run_path({str(ROOT / 'dags' / 'lms_connectors.py')!r}); print(time.perf_counter() - t)"
+        "import json, sys, time, runpy, airflow.sdk; before = set(sys.modules); t = time.process_time(); "
+        f"runpy.run_path({str(ROOT / 'dags' / 'lms_connectors.py')!r}); "
+        "print(json.dumps([time.process_time() - t, sorted({m.split('.')[0] for m in set(sys.modules) - before})]))"
     )
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
-    assert float(out.stdout.strip().splitlines()[-1]) < 2.0
+    seconds, imported = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seconds < 2.0
+    # What the tasks import when they run, never the DAG processor.
+    assert not {"pandas", "numpy", "pyarrow", "great_expectations", "psycopg"} & set(imported), imported
 
 
 # Parses a DAG file in a fresh interpreter where every way out is refused and recorded: a socket
