@@ -451,6 +451,14 @@ def run_outside_airflow(profile: Profile, settings: dict[str, Any], day: Any, na
     """A day of ``profile``'s connector run by ``lifecycle.run_day``, the pipeline's own runner,
     without Airflow (the Connections from the environment): the names of the steps it ran. The
     DAG runs the same stages (tests/integration/test_lifecycle.py), in about three times the time."""
+    return list(steps_outside_airflow(profile, settings, day, name))
+
+
+def steps_outside_airflow(
+    profile: Profile, settings: dict[str, Any], day: Any, name: str = "outside", **request_fields: Any
+) -> dict[str, dict[str, Any]]:
+    """:func:`run_outside_airflow`'s run (its request's fields overridden by ``request_fields``):
+    each step's counts, by step."""
     from lms_connectors.orchestration.steps import connector_of
     from lms_connectors.pipeline import lifecycle
     from lms_connectors.warehouse.db import connect
@@ -458,10 +466,10 @@ def run_outside_airflow(profile: Profile, settings: dict[str, Any], day: Any, na
     spec, request = day_request(profile, day, name)
     runs = lifecycle.run_day(
         lambda: connect(spec.warehouse_conn_id),
-        request,
+        dataclasses.replace(request, **request_fields),
         settings,
         spec.variable,
         connector_of(spec),
         dag_id=spec.dag_id,
     )
-    return [step for step, _ in runs]
+    return dict(runs)

@@ -232,6 +232,7 @@ def test_task_shape(bag):
         "transform_progress",
         "validate_progress",
         "load_progress",
+        "heal_learners",
     ]
     # Each task announces what it wrote: the Assets the dashboards DAG waits for.
     assert [a.name for a in dag.get_task("sync_catalogue").outlets] == ["lms_catalogue__openclassrooms"]

@@ -307,7 +307,7 @@ def test_a_rerun_refused_at_config_shows_that_try_only_and_names_the_unknown_key
     assert (run_id, status) == (first[0], "failed") and started > first[1]
     assert error == (
         "config: AirflowFailException: unknown key in the run's conf: 'dryrun'; "
-        "accepted: delete_unreported_rows, initial_load_days, override_mass_archive"
+        "accepted: approve_healing, delete_unreported_rows, initial_load_days, override_mass_archive"
     )
     assert (counts, steps, seen, records, settings) == ({}, {}, None, None, None)
     assert physical_rows(warehouse) == before

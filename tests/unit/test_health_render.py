@@ -18,6 +18,7 @@ def figures(**over):
         "courses": {"active": 0, "archived": 0, "archived_by_reason": {}},
         "rejected_by_rule": [],
         "unmatched_learners": {"total": 0, "seen_in_window": 0},
+        "healed_learners": {"in_window": 0, "days_read": 0, "pending": 0},
         "daily": [],
         "retention": {"last_run": dt.datetime(2026, 11, 26, 4, 31, tzinfo=dt.UTC), "overdue": False},
     }

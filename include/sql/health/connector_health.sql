@@ -53,6 +53,18 @@ SELECT coalesce(sum(learners), 0)::bigint AS learners,
 FROM ops.v_health_unmatched
 WHERE connector_id = %(connector_id)s;
 
+-- name: healed
+-- Learners who became LMS users' and got the days they went unrecognised (the runs' heal_learners
+-- step) in the window, the days read again for them, and what the run that started last left
+-- waiting for approval (above heal_max_learners or heal_max_days).
+SELECT coalesce(sum((counts -> 'heal_learners' ->> 'healed_learners')::int), 0)::bigint AS learners,
+       coalesce(sum((counts -> 'heal_learners' ->> 'days_read')::int), 0)::bigint AS days_read,
+       coalesce((SELECT (l.counts -> 'heal_learners' ->> 'pending_learners')::int FROM ops.sync_runs l
+                 WHERE l.connector_id = %(connector_id)s ORDER BY l.started_at DESC NULLS LAST LIMIT 1), 0) AS pending
+FROM ops.sync_runs
+WHERE connector_id = %(connector_id)s AND status = 'success'
+  AND interval_start >= %(day_from)s AND interval_start < %(day_to)s;
+
 -- name: daily
 -- Same definitions as stats.v_daily_activity (ops.v_health_daily), limited to the window so the
 -- page does not scan the whole history.

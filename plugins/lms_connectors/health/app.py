@@ -2,7 +2,7 @@
 
 For each connector of the registry: the last runs with their status and
 counts, active and archived courses by reason, rejected records by rule,
-unmatched learners, and daily active learners and completions over the last
+unmatched learners and the learners healed, and daily active learners and completions over the last
 30 days. Served by a FastAPI app that the ``lms_connector_health`` Airflow
 plugin mounts in the API server and shows as a page of the UI's navigation.
 
@@ -57,6 +57,7 @@ def connector_health(
 
         courses = rows("courses")[0]
         unmatched = rows("unmatched")[0]
+        healed = rows("healed")[0]
         retention = rows("retention")[0]["last_run"]
         at = now or dt.datetime.combine(today, dt.time(), dt.UTC)
         return {
@@ -71,6 +72,11 @@ def connector_health(
             },
             "rejected_by_rule": rows("rejected_by_rule"),
             "unmatched_learners": {"total": unmatched["learners"], "seen_in_window": unmatched["seen_in_window"]},
+            "healed_learners": {
+                "in_window": healed["learners"],
+                "days_read": healed["days_read"],
+                "pending": healed["pending"],
+            },
             "daily": rows("daily"),
             "retention": {"last_run": retention, "overdue": retention_overdue(retention, at)},
         }
@@ -253,6 +259,9 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
 {_figure("archived_courses", "archived courses", h["courses"]["archived"])}
 {_figure("unmatched_learners", "unmatched learners (all time)", h["unmatched_learners"]["total"])}
 {_figure("unmatched_learners_window", f"unmatched learners seen, last {WINDOW_DAYS} days", h["unmatched_learners"]["seen_in_window"])}
+{_figure("healed_learners", f"learners healed, last {WINDOW_DAYS} days", h["healed_learners"]["in_window"])}
+{_figure("healed_days_read", f"days read again to heal them, last {WINDOW_DAYS} days", h["healed_learners"]["days_read"])}
+{_figure("healing_pending", "learners whose healing awaits approve_healing", h["healed_learners"]["pending"])}
 {_retention_figure(h["retention"])}
 </div>
 <h3>Last runs</h3>

@@ -62,6 +62,7 @@ def run_request(spec: ConnectorSpec, context: dict[str, Any]) -> RunRequest:
         interval_end=end,
         override_mass_archive=bool(params.get("override_mass_archive")),
         delete_unreported=bool(params.get("delete_unreported_rows")),
+        approve_healing=bool(params.get("approve_healing")),
     )
 
 
@@ -128,14 +129,16 @@ def sync_statistics(spec: ConnectorSpec, cfg: dict[str, Any], context: dict[str,
     """Transform, validate and load the interval's learning activity; finish the run and report."""
     from lms_connectors.warehouse.db import connect
 
+    done = {}
     for name in lifecycle.STATISTICS_STAGE.steps:
-        ctx, counts = run_step(spec, cfg, name)
+        ctx, done[name] = run_step(spec, cfg, name)
+    counts = done[lifecycle.ACTIVITY.load]
     announce(context["outlet_events"], asset, ctx, counts["progress_rows"] + counts["daily_rows"])
     lineage.report(spec, "sync_statistics", counts, context["task"])
     with connect(spec.warehouse_conn_id) as conn:
         text, pruned = lifecycle.finish(conn, ctx)
     log.info("run report\n%s", text)
-    return {"progress": counts, "staging_rows_pruned": pruned}
+    return {"progress": counts, "healing": done[lifecycle.HEALING], "staging_rows_pruned": pruned}
 
 
 def mark_failed(spec: ConnectorSpec, context: dict[str, Any]) -> None:

@@ -69,6 +69,12 @@ CONNECTOR_PARAMS = {
         description="Replay: delete stored day rows the provider no longer reports (kept by default; "
         "bounded by max_replay_delete_share; recorded in ops.sync_runs)",
     ),
+    "approve_healing": Param(
+        False,
+        type="boolean",
+        description="Load the history of learners the LMS now knows even above heal_max_learners or "
+        "heal_max_days (their unrecognised days read again; counted in the run report)",
+    ),
     "initial_load_days": Param(
         0,
         type="integer",

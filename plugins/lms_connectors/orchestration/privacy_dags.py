@@ -70,8 +70,9 @@ To have their records match an LMS user from the next run on (a personal or
 former address, an id the LMS did not know), give that user's id and a reason,
 and untick **Dry run**: the email is added to the user's further emails
 (`lms.user_emails`, kind `secondary`), the id to their identities
-(`lms.user_identities`), and the action written to `ops.audit_log`; replay the
-days `first_seen`..`last_seen` to load their history. An erased learner is
+(`lms.user_identities`), and the action written to `ops.audit_log`; the next
+run of the connector loads their history (the days `first_seen`..`last_seen`,
+read again for them alone: step `heal_learners`). An erased learner is
 never attached. Once the run is done, the email, the id and the user id are
 removed from Airflow's tables.
 """

@@ -96,10 +96,13 @@ ACTIVITY = Pipeline(
     "staging.progress",
 )
 PIPELINES = (CATALOGUE, ACTIVITY)
+# After the activity's load: learners the LMS now knows get the days they went unrecognised
+# (lms_connectors.pipeline.healing). It reads no staging row of the run.
+HEALING = "heal_learners"
 # Times a step runs its pipeline again from the extract because its input was lost before it fails.
 MAX_RESTAGES = 2
 # Every step of a run, in the order one run takes them.
-ALL_STEPS = tuple(step for p in PIPELINES for step in p.steps)
+ALL_STEPS = (*(step for p in PIPELINES for step in p.steps), HEALING)
 
 
 @dataclasses.dataclass
@@ -252,6 +255,13 @@ def _load_progress(s: Step) -> None:
     s.also_record.append(lambda conn: runs.record_progress(conn, ctx.run_key, transformed, merge))
 
 
+@_declares(HEALING)
+def _heal_learners(s: Step) -> None:
+    from lms_connectors.pipeline import healing
+
+    s.counts = healing.heal(s.conn, s.ctx, s.connector)
+
+
 def run(
     name: str,
     conn: psycopg.Connection,
@@ -271,7 +281,9 @@ def run(
 
     if name not in _STEPS:
         raise ValueError(f"no pipeline step {name!r}; steps: {', '.join(_STEPS)}")
-    entity = next(p for p in PIPELINES if name in p.steps)
+    entity = next((p for p in PIPELINES if name in p.steps), None)
+    if entity is None:
+        return _run_step(name, conn, ctx, connector, approved_digest)
     for attempt in range(MAX_RESTAGES + 1):
         try:
             _check_input(conn, ctx, entity, name)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from lms_connectors.pipeline import ACTIVITY, CATALOGUE, Connector, run
+from lms_connectors.pipeline import ACTIVITY, CATALOGUE, HEALING, Connector, run
 from lms_connectors.rules.context import RunContext, RunRequest
 
 if TYPE_CHECKING:
@@ -47,10 +47,10 @@ CATALOGUE_STAGE = Stage(
 # The provider's activity published for the whole interval ("reported" freshness): a sensor.
 WAIT_FOR_ACTIVITY = Stage("wait_for_activity")
 EXTRACT_STAGE = Stage("extract_progress", (ACTIVITY.extract,))
-STATISTICS_STAGE = Stage("sync_statistics", (ACTIVITY.transform, ACTIVITY.validate, ACTIVITY.load))
+STATISTICS_STAGE = Stage("sync_statistics", (ACTIVITY.transform, ACTIVITY.validate, ACTIVITY.load, HEALING))
 RUN: tuple[Stage, ...] = (START, CATALOGUE_STAGE, WAIT_FOR_ACTIVITY, EXTRACT_STAGE, STATISTICS_STAGE)
 STAGE_STEPS: dict[str, tuple[str, ...]] = {stage.name: stage.steps for stage in RUN}
-assert [s for stage in RUN for s in stage.steps if s != APPROVAL] == [*CATALOGUE.steps, *ACTIVITY.steps]
+assert [s for stage in RUN for s in stage.steps if s != APPROVAL] == [*CATALOGUE.steps, *ACTIVITY.steps, HEALING]
 
 
 def begin(conn: psycopg.Connection, request: RunRequest, dag_id: str) -> None:

@@ -80,6 +80,7 @@ def extract_activity(
     key: bytes,
     provider: Provider,
     suppression_key: bytes | None = None,
+    only: frozenset[str] | None = None,
 ) -> dict[str, int]:
     """Stream activity pages through the record guard into staging.raw_activity.
 
@@ -89,9 +90,11 @@ def extract_activity(
     an erased learner (``ops.suppressed_learners``, hashed with
     ``suppression_key``) is dropped before staging and only counted. A listing
     that changed while it was read is read again (``pages`` a factory).
+    With ``only`` (learner hashes, of emails or ids), the records of other
+    learners are not staged (a healing reads a day for some learners alone).
     """
     return listing.restarting(
-        lambda it: _extract_activity(conn, it, run_id, key, provider, suppression_key),
+        lambda it: _extract_activity(conn, it, run_id, key, provider, suppression_key, only),
         pages,
         "the learning activity",
     )
@@ -117,6 +120,7 @@ def _extract_activity(
     key: bytes,
     provider: Provider,
     suppression_key: bytes | None,
+    only: frozenset[str] | None = None,
 ) -> dict[str, int]:
     schema = provider.activity_schema
     email_path = schema.field(r.LEARNER).path
@@ -148,12 +152,15 @@ def _extract_activity(
                     email = record.pop(r.LEARNER, None) if screened.reason is None else guard.lookup(raw, email_path)
                     identity = learner_ids.hash(key, raw)
                     record.pop(r.LEARNER_ID, None)
+                    hashed = learner_hash(key, email)
+                    if only is not None and hashed not in only and identity not in only:
+                        continue
                     copy.write_row(
                         (
                             run_id,
                             seq,
                             # A learner without an email is known by their id.
-                            learner_hash(key, email) or identity,
+                            hashed or identity,
                             identity,
                             orjson.dumps(record).decode(),
                             screened.reason,
@@ -188,7 +195,7 @@ class _LearnerIds:
         return None if self.path is None else identity_hash(key, self.kind, self.issuer, guard.lookup(raw, self.path))
 
 
-def _stage_user_hashes(conn: psycopg.Connection, key: bytes, provider: Provider) -> None:
+def stage_user_hashes(conn: psycopg.Connection, key: bytes, provider: Provider) -> None:
     """The LMS users' hashes in temporary tables (dropped at commit), hashed chunk by chunk: the
     transform joins the run's records to them in the database, so no task holds every user.
 
@@ -403,7 +410,7 @@ def transform_progress(
     ]
     with conn.transaction():
         conn.execute("DELETE FROM staging.progress WHERE run_id = %s", (run_id,))
-        _stage_user_hashes(conn, key, provider)
+        stage_user_hashes(conn, key, provider)
         # to_csv writes UTC timestamps without a zone.
         conn.execute("SET LOCAL TimeZone = 'UTC'")
         # The cursor is read to its end: plan for all its rows, not its first tenth, and in no order

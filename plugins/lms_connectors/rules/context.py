@@ -29,6 +29,8 @@ class RunRequest:
     interval_end: dt.datetime
     override_mass_archive: bool = False
     delete_unreported: bool = False
+    # Heal learners the LMS now knows whatever the settings' bounds (lms_connectors.pipeline.healing).
+    approve_healing: bool = False
 
     def with_settings(self, settings: ConnectorSettings) -> RunContext:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(RunRequest)}
@@ -52,6 +54,7 @@ class RunContext(RunRequest):
             "settings": {**self.settings.model_dump(mode="json"), "author_email": AUTHOR_IN_RUN_RECORD},
             "override_mass_archive": self.override_mass_archive,
             "delete_unreported": self.delete_unreported,
+            "approve_healing": self.approve_healing,
         }
 
     @classmethod
@@ -64,4 +67,5 @@ class RunContext(RunRequest):
             settings=ConnectorSettings.model_validate(value["settings"]),
             override_mass_archive=bool(value.get("override_mass_archive")),
             delete_unreported=bool(value.get("delete_unreported")),
+            approve_healing=bool(value.get("approve_healing")),
         )

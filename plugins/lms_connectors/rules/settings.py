@@ -67,6 +67,10 @@ class ConnectorSettings(pydantic.BaseModel):
     url_hosts: tuple[str, ...] = ()
     # Days of run-scoped staging rows kept for debugging (at most 30: they hold learners' hashes).
     staging_retention_days: int = pydantic.Field(default=7, ge=0, le=30)
+    # A healing (learners the LMS now knows, their unrecognised days read again) above either bound
+    # waits for a run started with approve_healing.
+    heal_max_learners: int = pydantic.Field(default=500, ge=0)
+    heal_max_days: int = pydantic.Field(default=31, ge=0)
 
     @pydantic.field_validator("author_email")
     @classmethod
