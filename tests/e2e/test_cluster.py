@@ -124,5 +124,7 @@ def test_a_backfill_on_two_celery_workers_equals_the_pipelines_own_run(setup):
     reference = run("tests.e2e.reference_days", "openclassrooms", str(setup["first"]), str(setup["last"]), timeout=600)
     assert reference.returncode == 0, reference.stdout[-3000:] + reference.stderr[-3000:]
     ran = [line for line in reference.stdout.splitlines() if line.startswith("ran ")]
-    assert len(ran) == DAYS and all(line.endswith("load_progress") for line in ran), reference.stdout[-3000:]
+    assert len(ran) == DAYS and all(line.endswith("load_progress, heal_learners") for line in ran), reference.stdout[
+        -3000:
+    ]
     assert _warehouse(local) == on_celery
