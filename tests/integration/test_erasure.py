@@ -28,6 +28,7 @@ DAYS = [dt.date(2026, 11, 4), dt.date(2026, 11, 5)]
 LMS_OWNED = (
     "lms.users",
     "lms.user_identities",
+    "lms.user_merges",
     "lms.groups",
     "lms.group_members",
     "lms.course_tags",

@@ -1,6 +1,7 @@
-"""A learner recognised late gets their whole history, for every provider: the days they went
-unrecognised are read again for them alone, and the tables then equal those of a world where they
-had been an LMS user from their first day."""
+"""A learner's whole history, for every provider. Recognised late: the days they went unrecognised
+are read again for them alone, and the tables then equal those of a world where they had been an LMS
+user from their first day. Two accounts merged by the LMS: one history, that of a world where the
+retired account's address had been the survivor's from the start."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import datetime as dt
 import pytest
 
 from devstack.postgres import HEALTH_LOGIN
-from tests.builders import PROVIDERS, add_activity, connector_env, steps_outside_airflow, world_courses
+from tests.builders import PROVIDERS, TEST_KEY, add_activity, connector_env, steps_outside_airflow, world_courses
 
 pytestmark = pytest.mark.integration
 # After the seeded world's activity: only this test's records are reported on these days.
@@ -123,3 +124,79 @@ def test_a_learner_recognised_late_gets_their_whole_history_and_nobody_else_is_r
         )
         == 2
     )
+
+
+def history(warehouse, user_id: str) -> dict[str, list[tuple]]:
+    """A user's statistics rows, by the provider's course id (without the user id)."""
+    return {
+        name: [row[:2] + row[3:] if name == "daily" else row[:1] + row[2:] for row in rows if user_id in row]
+        for name, rows in tables(warehouse).items()
+        if name != "unmatched"
+    }
+
+
+@pytest.mark.parametrize("provider_name", PROVIDERS)
+def test_two_accounts_merged_by_the_lms_have_one_history(
+    profile, airflow_env, warehouse, make_warehouse, sim, monkeypatch
+):
+    """The LMS merges a retired account into a surviving one (``lms.user_merges``): the survivor's
+    history is that of a world where the retired account's address had been theirs from the start;
+    where both accounts hold a day of a course, the newer record wins, as two records of one day do."""
+    retired, survivor = "Old.Account@Elsewhere.example", "New.Account@Elsewhere.example"
+    c0, c1 = sorted(world_courses(sim))[:2]
+
+    def record(email: str, course: str, progress: float, day: dt.date, hour: int, seconds: int) -> dict:
+        return {**activity(course, progress, day, hour, seconds), "learner_email": email}
+
+    add_activity(
+        sim,
+        [
+            record(retired, c0, 10, DAYS[0], 10, 600),
+            record(survivor, c1, 20, DAYS[0], 11, 300),
+            record(survivor, c0, 5, DAYS[1], 9, 60),
+            record(retired, c0, 30, DAYS[1], 15, 900),
+            record(retired, c1, 40, DAYS[1], 12, 420),
+            record(retired, c1, 70, DAYS[2], 13, 1200),
+        ],
+    )
+    reference = make_warehouse()
+    with reference.connect() as conn:
+        conn.execute("INSERT INTO lms.users (user_id, email, name) VALUES ('u-survivor', %s, 'S')", (survivor,))
+        conn.execute("INSERT INTO lms.user_emails (user_id, email) VALUES ('u-survivor', %s)", (retired,))
+    for key, value in connector_env(sim, reference).items():
+        monkeypatch.setenv(key, value)
+    for day in DAYS[:3]:
+        run(profile, airflow_env, day)
+    expected = history(reference, "u-survivor")
+    assert expected["daily"]
+    for key, value in connector_env(sim, warehouse).items():
+        monkeypatch.setenv(key, value)
+
+    with warehouse.connect() as conn:
+        conn.execute(
+            "INSERT INTO lms.users (user_id, email, name) VALUES ('u-retired', %s, 'R'), ('u-survivor', %s, 'S')",
+            (retired, survivor),
+        )
+    for day in DAYS[:2]:
+        run(profile, airflow_env, day)
+    assert history(warehouse, "u-retired")["daily"]
+    with warehouse.connect() as conn:
+        conn.execute("INSERT INTO lms.user_merges (retired_user_id, into_user_id) VALUES ('u-retired', 'u-survivor')")
+    run(profile, airflow_env, DAYS[2])
+    assert history(warehouse, "u-survivor") == expected
+    assert history(warehouse, "u-retired") == {"progress": [], "daily": []}
+    # One person for erasure and export too: the survivor names the retired account and its address.
+    from lms_connectors.privacy import erasure
+
+    with warehouse.connect() as conn:
+        person = erasure.identify(conn, {}, TEST_KEY.encode(), ["u-survivor"])
+    assert "u-retired" in person.user_ids and retired.lower() in person.emails
+    # Once moved, the retired account can go, its address kept as the survivor's former one (as the
+    # docs ask): nothing of the survivor goes with it, and a replay finds the same history.
+    with warehouse.connect() as conn:
+        conn.execute("DELETE FROM lms.users WHERE user_id = 'u-retired'")
+        conn.execute(
+            "INSERT INTO lms.user_emails (user_id, email, kind) VALUES ('u-survivor', %s, 'former')", (retired,)
+        )
+    run(profile, airflow_env, DAYS[1])
+    assert history(warehouse, "u-survivor") == expected

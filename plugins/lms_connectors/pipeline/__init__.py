@@ -209,15 +209,18 @@ def _extract_progress(s: Step) -> None:
 
 @_declares(ACTIVITY.transform)
 def _transform_progress(s: Step) -> None:
-    from lms_connectors.pipeline import progress
+    from lms_connectors.pipeline import merges, progress
     from lms_connectors.privacy import erasure
 
-    # Learners the LMS removed are erased first: their rows must not outlive them.
+    # Accounts the LMS merged first (a retired account's rows move to its survivor, not away), then
+    # learners the LMS removed are erased: their rows must not outlive them.
+    moved = merges.apply_merges(s.conn, s.ctx.connector_id, measured=s.connector.provider.time_rule.summed_by_day)
     removed = erasure.erase_removed_users(s.conn, s.ctx.run_key, s.ctx.connector_id)
     keys = s.connector.keys(s.conn)
     s.counts = {
         **progress.transform_progress(s.conn, s.ctx.run_key, s.ctx.connector_id, keys.learner, s.connector.provider),
         "removed_users_erased": removed,
+        "merged_rows": moved,
     }
 
 

@@ -34,7 +34,7 @@ from lms_connectors.rules.paths import sql_statements
 from lms_connectors.rules.settings import ConnectorSettings
 from lms_connectors.warehouse import quarantine, validation
 from lms_connectors.warehouse.db import lock_connector
-from lms_connectors.warehouse.lms_users import identity_pages, user_pages
+from lms_connectors.warehouse.lms_users import identity_pages, survivors, user_pages
 
 log = logging.getLogger(__name__)
 # Rows a step holds at a time: its peak memory is set by these, not by the run's size. Measured
@@ -205,17 +205,22 @@ def stage_user_hashes(conn: psycopg.Connection, key: bytes, provider: Provider) 
     is another's, two addresses differing only by case or spaces, an id given twice) matches
     neither: ``user_id`` is NULL and ``users`` counts them, so the transform quarantines its records
     instead of guessing."""
+    # A retired account's emails and ids are its survivor's (lms_connectors.pipeline.merges).
+    merged = survivors(conn)
     _stage_hashes(
         conn,
         "lms_user_hashes",
-        (((uid, learner_hash(key, email)) for uid, email in users) for users in user_pages(conn, CHUNK_ROWS)),
+        (
+            ((merged.get(uid, uid), learner_hash(key, email)) for uid, email in users)
+            for users in user_pages(conn, CHUNK_ROWS)
+        ),
     )
     kind, issuer = provider.learner_id_kind, provider.identity_issuer
     _stage_hashes(
         conn,
         "lms_identity_hashes",
         (
-            ((uid, identity_hash(key, str(kind), issuer, value)) for uid, value in users)
+            ((merged.get(uid, uid), identity_hash(key, str(kind), issuer, value)) for uid, value in users)
             for users in (identity_pages(conn, kind, issuer, CHUNK_ROWS) if kind else ())
         ),
     )

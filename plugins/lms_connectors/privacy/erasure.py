@@ -29,7 +29,7 @@ from lms_connectors.privacy.pseudonym import identity_hash, learner_hash, normal
 from lms_connectors.rules.errors import PermanentError
 from lms_connectors.warehouse.audit import audit
 from lms_connectors.warehouse.db import lock_connector
-from lms_connectors.warehouse.lms_users import emails_of, identities_of, user_pages
+from lms_connectors.warehouse.lms_users import emails_of, identities_of, merged_with, user_pages
 
 log = logging.getLogger(__name__)
 ERASED = "[erased]"
@@ -112,6 +112,10 @@ def identify(
         mails |= {normalise_email(e) for _, e in emails_of(conn, sorted(ids))}
     if mails:
         ids |= users_with_emails(conn, mails)
+    # Accounts the LMS merged are one person: a retired account's records match its survivor.
+    if linked := merged_with(conn, ids) - ids:
+        ids |= linked
+        mails |= {normalise_email(e) for _, e in emails_of(conn, sorted(linked))}
     idents = [(kind, issuer, value) for _, kind, issuer, value in identities_of(conn, sorted(ids))]
     return _person(conn, masters, default_master, ids, mails, idents)
 
@@ -320,6 +324,14 @@ def export(conn: psycopg.Connection, person: Person) -> dict[str, Any]:
         for u, e, k in conn.execute(
             "SELECT user_id, email, kind FROM lms.user_emails WHERE user_id = ANY(%s) ORDER BY 1, 2",
             (list(person.user_ids),),
+        )
+    ]
+    tables["lms.user_merges"] = [
+        {"retired_user_id": r, "into_user_id": i, "merged_at": m.isoformat()}
+        for r, i, m in conn.execute(
+            """SELECT retired_user_id, into_user_id, merged_at FROM lms.user_merges
+               WHERE retired_user_id = ANY(%(ids)s) OR into_user_id = ANY(%(ids)s) ORDER BY 1""",
+            {"ids": list(person.user_ids)},
         )
     ]
     tables["lms.user_identities"] = [

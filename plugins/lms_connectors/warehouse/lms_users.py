@@ -1,6 +1,7 @@
 """What the connectors read of the LMS's users: ``lms.users(user_id, email)``, the further emails
 the LMS knows for them, ``lms.user_emails(user_id, email)``, and their other identities,
-``lms.user_identities(user_id, kind, issuer, value)``; nothing else."""
+``lms.user_identities(user_id, kind, issuer, value)``, and the accounts it merged,
+``lms.user_merges(retired_user_id, into_user_id)``; nothing else."""
 
 from __future__ import annotations
 
@@ -52,3 +53,17 @@ def identities_of(conn: psycopg.Connection, user_ids: list[str]) -> list[tuple[s
         "SELECT user_id, kind, issuer, value FROM lms.user_identities WHERE user_id = ANY(%s) ORDER BY 1, 2, 3, 4",
         (user_ids,),
     ).fetchall()
+
+
+def survivors(conn: psycopg.Connection) -> dict[str, str]:
+    """Each user id the LMS retired into another account, and the account it ends in (chains
+    followed; a cycle is no merge)."""
+    from lms_connectors.rules.paths import sql_statements
+
+    return dict(conn.execute(sql_statements("stats/merge_users.sql")["survivors"]).fetchall())
+
+
+def merged_with(conn: psycopg.Connection, user_ids: set[str]) -> set[str]:
+    """The accounts merged with ``user_ids``: those retired into one of them, and those they went into."""
+    merged = survivors(conn)
+    return {r for r, into in merged.items() if into in user_ids} | {merged[u] for u in user_ids if u in merged}
