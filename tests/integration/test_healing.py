@@ -143,6 +143,7 @@ def test_two_accounts_merged_by_the_lms_have_one_history(
     history is that of a world where the retired account's address had been theirs from the start;
     where both accounts hold a day of a course, the newer record wins, as two records of one day do."""
     retired, survivor = "Old.Account@Elsewhere.example", "New.Account@Elsewhere.example"
+    third = "Third.Account@Elsewhere.example"
     c0, c1 = sorted(world_courses(sim))[:2]
 
     def record(email: str, course: str, progress: float, day: dt.date, hour: int, seconds: int) -> dict:
@@ -157,6 +158,7 @@ def test_two_accounts_merged_by_the_lms_have_one_history(
             record(retired, c0, 30, DAYS[1], 15, 900),
             record(retired, c1, 40, DAYS[1], 12, 420),
             record(retired, c1, 70, DAYS[2], 13, 1200),
+            record(third, c0, 15, DAYS[0], 8, 100),
         ],
     )
     reference = make_warehouse()
@@ -174,15 +176,22 @@ def test_two_accounts_merged_by_the_lms_have_one_history(
 
     with warehouse.connect() as conn:
         conn.execute(
-            "INSERT INTO lms.users (user_id, email, name) VALUES ('u-retired', %s, 'R'), ('u-survivor', %s, 'S')",
-            (retired, survivor),
+            """INSERT INTO lms.users (user_id, email, name)
+               VALUES ('u-retired', %s, 'R'), ('u-survivor', %s, 'S'), ('u-third', %s, 'T')""",
+            (retired, survivor, third),
         )
     for day in DAYS[:2]:
         run(profile, airflow_env, day)
     assert history(warehouse, "u-retired")["daily"]
+    # A merge into no LMS user is no merge: the account keeps its rows.
+    kept = history(warehouse, "u-third")
     with warehouse.connect() as conn:
-        conn.execute("INSERT INTO lms.user_merges (retired_user_id, into_user_id) VALUES ('u-retired', 'u-survivor')")
+        conn.execute(
+            """INSERT INTO lms.user_merges (retired_user_id, into_user_id)
+               VALUES ('u-retired', 'u-survivor'), ('u-third', 'u-nobody')"""
+        )
     run(profile, airflow_env, DAYS[2])
+    assert kept["daily"] and history(warehouse, "u-third") == kept
     assert history(warehouse, "u-survivor") == expected
     assert history(warehouse, "u-retired") == {"progress": [], "daily": []}
     # One person for erasure and export too: the survivor names the retired account and its address.

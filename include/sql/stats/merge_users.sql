@@ -3,7 +3,8 @@
 
 -- name: survivors
 -- Each retired id and the id it ends in (a chain followed, at most 16 steps); a
--- merge whose end is itself retired (a cycle, or a longer chain) is not applied.
+-- merge whose end is itself retired (a cycle, or a longer chain), or is no LMS
+-- user, is not applied.
 WITH RECURSIVE chain (retired, into_id, steps) AS (
     SELECT retired_user_id, into_user_id, 1 FROM lms.user_merges
     UNION ALL
@@ -15,6 +16,7 @@ SELECT retired, into_id FROM (
     SELECT DISTINCT ON (retired) retired, into_id FROM chain ORDER BY retired, steps DESC
 ) s
 WHERE into_id NOT IN (SELECT retired_user_id FROM lms.user_merges)
+  AND into_id IN (SELECT user_id FROM lms.users)
 
 -- name: keys
 -- The survivors' keys that receive rows (the measured time is summed again over them).

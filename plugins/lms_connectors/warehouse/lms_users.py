@@ -57,7 +57,7 @@ def identities_of(conn: psycopg.Connection, user_ids: list[str]) -> list[tuple[s
 
 def survivors(conn: psycopg.Connection) -> dict[str, str]:
     """Each user id the LMS retired into another account, and the account it ends in (chains
-    followed; a cycle is no merge)."""
+    followed; a cycle, or a merge into no LMS user, is no merge)."""
     from lms_connectors.rules.paths import sql_statements
 
     return dict(conn.execute(sql_statements("stats/merge_users.sql")["survivors"]).fetchall())
