@@ -288,31 +288,23 @@ def build_export_dag(specs: list[ConnectorSpec]) -> DAG:
     return _without_lineage(export_dag())
 
 
+def _one_value(title: str, description: str) -> Param:
+    """A form field for at most one text value (a list, as the request's other fields are)."""
+    return Param([], type=["array", "null"], items={"type": "string"}, maxItems=1, title=title, description=description)
+
+
 def build_find_dag(specs: list[ConnectorSpec]) -> DAG:
     @_manual(
         FIND_DAG_ID,
         FIND_DOC_MD,
         {
             "connector": _connector_param(specs),
-            "emails": Param(
-                [], type=["array", "null"], items={"type": "string"}, maxItems=1, title="Email", description="One"
+            "emails": _one_value("Email", "One"),
+            "learner_ids": _one_value(
+                "Or a learner id",
+                "One id the provider's records carry (LinkedIn Learning: uniqueUserId; Percipio: userId)",
             ),
-            "learner_ids": Param(
-                [],
-                type=["array", "null"],
-                items={"type": "string"},
-                maxItems=1,
-                title="Or a learner id",
-                description="One id the provider's records carry (LinkedIn Learning: uniqueUserId; Percipio: userId)",
-            ),
-            "user_ids": Param(
-                [],
-                type=["array", "null"],
-                items={"type": "string"},
-                maxItems=1,
-                title="Attach to LMS user id",
-                description="Leave empty to look up only",
-            ),
+            "user_ids": _one_value("Attach to LMS user id", "Leave empty to look up only"),
             "reason": Param("", type="string", title="Reason", description="Required to attach"),
             "dry_run": Param(True, type="boolean", title="Dry run", description="Untick to attach"),
         },
