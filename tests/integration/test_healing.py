@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from devstack.postgres import HEALTH_LOGIN
+from lms_connectors import providers
 from tests.builders import PROVIDERS, TEST_KEY, add_activity, connector_env, steps_outside_airflow, world_courses
 
 pytestmark = pytest.mark.integration
@@ -209,3 +210,31 @@ def test_two_accounts_merged_by_the_lms_have_one_history(
         )
     run(profile, airflow_env, DAYS[1])
     assert history(warehouse, "u-survivor") == expected
+
+
+@pytest.mark.parametrize("provider_name", [p for p in PROVIDERS if providers.get(p).learner_id_kind])
+def test_a_learner_whose_id_is_two_users_is_not_healed_by_their_email(
+    profile, airflow_env, warehouse, sim, monkeypatch
+):
+    """Healing matches as the transform does, the id first: a learner whose email is now one user's but
+    whose id is two users' stays unmatched, as their records would be quarantined as ambiguous."""
+    provider = providers.get(profile.provider)
+    add_activity(sim, [{**activity(sorted(world_courses(sim))[0], 10, DAYS[0], 10, 600), "learner_id": "emp-late"}])
+    for key, value in connector_env(sim, warehouse).items():
+        monkeypatch.setenv(key, value)
+    run(profile, airflow_env, DAYS[0])
+    unmatched = tables(warehouse)["unmatched"]
+    assert unmatched
+    add_user(warehouse)
+    with warehouse.connect() as conn:
+        conn.execute(
+            """INSERT INTO lms.users (user_id, email, name)
+               VALUES ('u-a', 'a@elsewhere.example', 'A'), ('u-b', 'b@elsewhere.example', 'B')"""
+        )
+        conn.execute(
+            """INSERT INTO lms.user_identities (user_id, kind, issuer, value)
+               VALUES ('u-a', %s, %s, %s), ('u-b', %s, %s, %s)""",
+            (provider.learner_id_kind, provider.identity_issuer, "emp-late") * 2,
+        )
+    assert run(profile, airflow_env, DAYS[1]) == {"healed_learners": 0, "days_read": 0}
+    assert tables(warehouse)["unmatched"] == unmatched

@@ -25,15 +25,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The unmatched learners of a connector that the LMS now knows, as the transform would match them:
-# by an id that is one user's, or else an email that is one user's.
-_HEALABLE = """
-SELECT u.learner_hash, u.identity_hash, u.seen_on
-FROM ops.unmatched_learners u
-WHERE u.connector_id = %s
-  AND (EXISTS (SELECT 1 FROM lms_identity_hashes i WHERE i.learner_hash = u.identity_hash AND i.users = 1)
-       OR EXISTS (SELECT 1 FROM lms_user_hashes e WHERE e.learner_hash = u.learner_hash AND e.users = 1))
-ORDER BY u.learner_hash"""
+
+def _healable() -> str:
+    """The unmatched learners of a connector that the LMS now knows, matched as the transform matches."""
+    from lms_connectors.pipeline.progress import MATCH_JOINS, MATCHED_USERS
+
+    return f"""SELECT a.learner_hash, a.identity_hash, a.seen_on
+               FROM ops.unmatched_learners a {MATCH_JOINS}
+               WHERE a.connector_id = %s AND {MATCHED_USERS} = 1
+               ORDER BY a.learner_hash"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +53,16 @@ def plan(conn: psycopg.Connection, ctx: RunContext, connector: Connector) -> Hea
     the run's interval (the run itself read its own; a backfill of an old day owes the later ones)."""
     from lms_connectors.pipeline import progress
 
+    # Most runs have no unmatched learner left to look at: the LMS users are then not hashed again.
+    if not conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM ops.unmatched_learners WHERE connector_id = %s)", (ctx.connector_id,)
+    ).fetchone()[0]:
+        conn.commit()
+        return Healing(0, frozenset(), ())
     keys = connector.keys(conn)
     with conn.transaction():
         progress.stage_user_hashes(conn, keys.learner, connector.provider)
-        rows = conn.execute(_HEALABLE, (ctx.connector_id,)).fetchall()
+        rows = conn.execute(_healable(), (ctx.connector_id,)).fetchall()
     conn.commit()
     first, end = ctx.interval_start.date(), ctx.interval_end.date()
     if ctx.interval_end.time() != dt.time():

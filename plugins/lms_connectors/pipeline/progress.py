@@ -148,10 +148,14 @@ def _extract_activity(
                         continue
                     screened = guard.screen(raw, schema)
                     record = screened.record
-                    # A refused record's email still gives a hash (to link its rejects), never a clear value.
-                    email = record.pop(r.LEARNER, None) if screened.reason is None else guard.lookup(raw, email_path)
-                    identity = learner_ids.hash(key, raw)
-                    record.pop(r.LEARNER_ID, None)
+                    # A refused record's email and id still give hashes (to link its rejects), never clear
+                    # values; an accepted record's screened copy holds them.
+                    if screened.reason is None:
+                        email, learner_id = record.pop(r.LEARNER, None), record.pop(r.LEARNER_ID, None)
+                    else:
+                        email, learner_id = guard.lookup(raw, email_path), learner_ids.value(raw)
+                        record.pop(r.LEARNER_ID, None)
+                    identity = learner_ids.hash_value(key, learner_id)
                     hashed = learner_hash(key, email)
                     if only is not None and hashed not in only and identity not in only:
                         continue
@@ -190,9 +194,27 @@ class _LearnerIds:
             provider.activity_schema.field(r.LEARNER_ID).path, provider.learner_id_kind, provider.identity_issuer
         )
 
+    def value(self, raw: Any) -> Any:
+        """The raw record's learner id, None when the provider's records carry none."""
+        return None if self.path is None else guard.lookup(raw, self.path)
+
+    def hash_value(self, key: bytes, value: Any) -> str | None:
+        """The keyed hash of a learner id, None when there is none."""
+        return None if self.path is None else identity_hash(key, self.kind, self.issuer, value)
+
     def hash(self, key: bytes, raw: Any) -> str | None:
         """The keyed hash of the raw record's learner id, None when it carries none."""
-        return None if self.path is None else identity_hash(key, self.kind, self.issuer, guard.lookup(raw, self.path))
+        return self.hash_value(key, self.value(raw))
+
+
+# How a learner (``a``: its ``learner_hash`` and ``identity_hash``) is matched to the LMS users staged by
+# stage_user_hashes, for the transform and healing alike. The strongest identity first: a learner's id
+# that is an LMS user's (or several users') decides, whatever their email says; else their email. The
+# learner is an LMS user's when MATCHED_USERS is 1; more is ambiguous, NULL unknown.
+MATCH_JOINS = """LEFT JOIN lms_user_hashes u ON u.learner_hash = a.learner_hash
+                 LEFT JOIN lms_identity_hashes i ON i.learner_hash = a.identity_hash"""
+MATCHED_USER = "CASE WHEN i.users IS NOT NULL THEN i.user_id ELSE u.user_id END"
+MATCHED_USERS = "coalesce(i.users, u.users)"
 
 
 def stage_user_hashes(conn: psycopg.Connection, key: bytes, provider: Provider) -> None:
@@ -427,14 +449,10 @@ def transform_progress(
         fields = ", ".join("a.record ->> %s" for _ in r.ACTIVITY_FIELDS)
         with conn.cursor(name="raw_activity") as src, conn.cursor() as dst:
             src.execute(
-                # The strongest identity first: a learner's id that is an LMS user's (or several users')
-                # decides, whatever their email says; else their email.
-                f"""SELECT a.seq, a.learner_hash, a.identity_hash,
-                           CASE WHEN i.users IS NOT NULL THEN i.user_id ELSE u.user_id END,
-                           coalesce(i.users, u.users), CASE WHEN i.users IS NOT NULL THEN 'id' ELSE 'email' END,
+                f"""SELECT a.seq, a.learner_hash, a.identity_hash, {MATCHED_USER}, {MATCHED_USERS},
+                           CASE WHEN i.users IS NOT NULL THEN 'id' ELSE 'email' END,
                            {fields}, a.reject_reason, a.reject_detail
-                    FROM staging.raw_activity a LEFT JOIN lms_user_hashes u USING (learner_hash)
-                         LEFT JOIN lms_identity_hashes i ON i.learner_hash = a.identity_hash
+                    FROM staging.raw_activity a {MATCH_JOINS}
                     WHERE a.run_id = %s""",
                 (*r.ACTIVITY_FIELDS, run_id),
             )
