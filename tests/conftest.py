@@ -42,9 +42,11 @@ import requests  # noqa: E402
 from devstack.postgres import Cluster  # noqa: E402
 from simulator import launch  # noqa: E402
 from tests.builders import (  # noqa: E402
+    DAY1,
     PROFILES,
     PROVIDERS,
     SIM_ARGS,
+    Dags,
     Profile,
     Warehouse,
     connector_env,
@@ -178,6 +180,45 @@ def warehouse(make_warehouse) -> Warehouse:
 
 
 @pytest.fixture(scope="session")
+def day_one(dagbag, simulators, pg_server, template_db) -> Callable[[str], Warehouse]:
+    """``day_one(provider)``: a database holding the provider's warehouse after its first day (DAY1)
+    run through its DAG with the default settings, on its seeded simulator. Run once per worker and
+    provider; a template the tests copy (keep no session open on it)."""
+    made: dict[str, Warehouse] = {}
+
+    def template(provider: str) -> Warehouse:
+        if provider not in made:
+            sim = simulators[provider]
+            requests.post(f"{sim.url}/_sim/reset", timeout=30).raise_for_status()
+            wh = create_database(pg_server, template_db)
+            with pytest.MonkeyPatch.context() as mp:
+                for key, value in connector_env(sim, wh).items():
+                    mp.setenv(key, value)
+                assert Dags(dagbag, PROFILES[provider]).run(DAY1) == "success"
+            with pg_server.connect(autocommit=True) as conn:
+                # A template has no session: the run's pooled ones, if any remain, are closed.
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (wh.dbname,),
+                )
+            made[provider] = wh
+        return made[provider]
+
+    return template
+
+
+@pytest.fixture
+def after_day_one(day_one, profile, warehouse, pg_server) -> None:
+    """The test's warehouse as the provider's first day left it (:func:`day_one`): a copy of the same
+    rows, with the same xmin, in 0.1 s instead of a run of 3-6 s. For a test whose first step is
+    that day's run with the default settings, before it changes anything."""
+    template = day_one(profile.provider)
+    with pg_server.connect(autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {warehouse.dbname} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {warehouse.dbname} TEMPLATE {template.dbname} OWNER {postgres.OWNER}")
+
+
+@pytest.fixture(scope="session")
 def airflow_db(pg_server) -> str:
     """Airflow's metadata database of this worker, created by its own login and migrated (about 2 s on
     Postgres): its name."""
@@ -202,8 +243,6 @@ def dagbag(airflow_db):
 @pytest.fixture
 def dags(dagbag, profile):
     """The DAGs of the provider a test drives: ``dags.run(day, **conf)``, ``dags.dag``, ``dags.admin``."""
-    from tests.builders import Dags
-
     return Dags(dagbag, profile)
 
 

@@ -123,9 +123,8 @@ def test_settings_checked_against_the_lms(warehouse, airflow_env, changes, messa
     ],
 )
 def test_bad_settings_fail_the_first_task_and_touch_no_data(
-    dags, profile, airflow_env, warehouse, sim, monkeypatch, bad
+    dags, after_day_one, profile, airflow_env, warehouse, sim, monkeypatch, bad
 ):
-    dags.run(DAY1)
     before = data_tables(warehouse)
     if bad == {"author_email": "u-learner"}:
         bad = {
@@ -185,8 +184,7 @@ def test_a_warehouse_schema_that_is_not_current_fails_the_first_task_and_is_not_
 # --- apply filters now ----------------------------------------------------------
 
 
-def test_filters_apply_at_once_without_a_sync(dags, profile, db_variable, warehouse, sim):
-    dags.run(DAY1)
+def test_filters_apply_at_once_without_a_sync(dags, after_day_one, profile, db_variable, warehouse, sim):
     requests_before = _provider_requests(sim)
     assert trigger_admin(dags, languages=["fr"]) == "success"
     got = courses(warehouse)
@@ -222,9 +220,8 @@ def _provider_requests(sim) -> int:
 
 
 def test_a_course_archived_by_the_provider_stays_archived_when_its_language_returns(
-    dags, profile, db_variable, warehouse, sim
+    dags, after_day_one, profile, db_variable, warehouse, sim
 ):
-    dags.run(DAY1)
     de_courses = sorted(cid for cid, c in courses(warehouse).items() if c["language"] == "de" and c["is_active"])
     provider_archived, only_language = de_courses[0], de_courses[1]
     change_course(sim, provider_archived, status="retired")
@@ -240,8 +237,7 @@ def test_a_course_archived_by_the_provider_stays_archived_when_its_language_retu
     assert got[only_language]["is_active"]
 
 
-def test_dry_run_changes_nothing_and_reports(dags, profile, db_variable, warehouse, sim):
-    dags.run(DAY1)
+def test_dry_run_changes_nothing_and_reports(dags, after_day_one, profile, db_variable, warehouse, sim):
     before = data_tables(warehouse)
     variable_before = db_variable()
     assert trigger_admin(dags, languages=["en"], dry_run=True) == "success"
@@ -262,10 +258,9 @@ def test_dry_run_changes_nothing_and_reports(dags, profile, db_variable, warehou
     assert data_tables(warehouse) == before
 
 
-def test_form_with_no_values_reapplies_the_variable(dags, profile, db_variable, warehouse, sim):
+def test_form_with_no_values_reapplies_the_variable(dags, after_day_one, profile, db_variable, warehouse, sim):
     from airflow.models import Variable
 
-    dags.run(DAY1)
     Variable.set(profile.variable, json.dumps({**db_variable(), "languages": ["es"]}))
     assert trigger_admin(dags) == "success"
     assert active_set(warehouse) == {
@@ -273,10 +268,9 @@ def test_form_with_no_values_reapplies_the_variable(dags, profile, db_variable, 
     }
 
 
-def test_invalid_form_choice_fails_and_changes_nothing(dags, profile, db_variable, warehouse, sim):
+def test_invalid_form_choice_fails_and_changes_nothing(dags, after_day_one, profile, db_variable, warehouse, sim):
     """A bad code or a misspelt key: the run fails at its task, in one line (no schema dump listing
     every code), and changes nothing; ``dryrun`` is not taken for ``dry_run``."""
-    dags.run(DAY1)
     before = data_tables(warehouse)
     variable_before = db_variable()
     assert trigger_admin(dags, languages=["klingon"]) == "failed"
@@ -292,9 +286,8 @@ def test_invalid_form_choice_fails_and_changes_nothing(dags, profile, db_variabl
 
 
 def test_deactivation_archives_everything_keeps_stats_and_reactivation_restores(
-    dags, profile, db_variable, warehouse, sim
+    dags, after_day_one, profile, db_variable, warehouse, sim
 ):
-    dags.run(DAY1)
     dags.run(DAY1 + dt.timedelta(days=1))
     active_before = active_set(warehouse)
     stats_before = {t: rows for t, rows in data_tables(warehouse).items() if t.startswith("stats.")}

@@ -77,8 +77,7 @@ def courses_of(sim) -> dict[str, dict]:
     return world_courses(sim)
 
 
-def test_second_run_without_provider_change_writes_nothing(dags, profile, airflow_env, warehouse, sim):
-    dags.run(DAY1)
+def test_second_run_without_provider_change_writes_nothing(dags, after_day_one, profile, airflow_env, warehouse, sim):
     before = physical_rows(warehouse)
     catalogue_before = warehouse.rows("SELECT group_id, lms_course_id, xmin::text FROM lms.group_catalogue ORDER BY 2")
     assert dags.run(DAY1 + dt.timedelta(days=1)) == "success"
@@ -93,9 +92,10 @@ def test_second_run_without_provider_change_writes_nothing(dags, profile, airflo
     assert second == [(0, 0, 0, 0)]
 
 
-def test_changed_provider_fields_are_updated_in_place(dags, profile, airflow_env, warehouse, sim, monkeypatch):
+def test_changed_provider_fields_are_updated_in_place(
+    dags, after_day_one, profile, airflow_env, warehouse, sim, monkeypatch
+):
     """... and only the changed course is checked again by the row rules, until the rules change."""
-    dags.run(DAY1)
     cid, other = sorted(courses(warehouse))[:2]
     before = courses(warehouse)
     untouched = physical_rows(warehouse)
@@ -137,8 +137,9 @@ def test_kept_statuses_stay_active(dags, profile, airflow_env, warehouse, sim, s
 
 
 @pytest.mark.parametrize("status", ["archived", "retired", "some-new-status"])
-def test_other_statuses_archive_then_return_when_active_again(dags, profile, airflow_env, warehouse, sim, status):
-    dags.run(DAY1)
+def test_other_statuses_archive_then_return_when_active_again(
+    dags, after_day_one, profile, airflow_env, warehouse, sim, status
+):
     cid = next(c for c, v in courses(warehouse).items() if v["is_active"])
     change_course(sim, cid, status=status)
     dags.run(DAY1 + dt.timedelta(days=1))
@@ -150,9 +151,8 @@ def test_other_statuses_archive_then_return_when_active_again(dags, profile, air
 
 
 def test_removed_course_is_archived_and_comes_back_with_its_id_tags_and_catalogue_entry(
-    dags, profile, airflow_env, warehouse, sim
+    dags, after_day_one, profile, airflow_env, warehouse, sim
 ):
-    dags.run(DAY1)
     cid, before = next((c, v) for c, v in courses(warehouse).items() if v["is_active"])
     warehouse.execute(
         "INSERT INTO lms.course_tags (lms_course_id, tag) VALUES (%s, 'onboarding')", (before["lms_course_id"],)
@@ -181,8 +181,7 @@ def test_removed_course_is_archived_and_comes_back_with_its_id_tags_and_catalogu
     )
 
 
-def test_removed_course_keeps_its_status_reason(dags, profile, airflow_env, warehouse, sim):
-    dags.run(DAY1)
+def test_removed_course_keeps_its_status_reason(dags, after_day_one, profile, airflow_env, warehouse, sim):
     cid = next(c for c, v in courses(warehouse).items() if v["archive_reasons"] == ["provider_status"])
     remove_course(sim, cid)
     dags.run(DAY1 + dt.timedelta(days=1))
@@ -190,8 +189,7 @@ def test_removed_course_keeps_its_status_reason(dags, profile, airflow_env, ware
     assert courses(warehouse)[cid]["archive_reasons"] == expected
 
 
-def test_tags_survive_every_sync(dags, profile, airflow_env, warehouse, sim, monkeypatch):
-    dags.run(DAY1)
+def test_tags_survive_every_sync(dags, after_day_one, profile, airflow_env, warehouse, sim, monkeypatch):
     ids = [v["lms_course_id"] for v in courses(warehouse).values()][:10]
     for i in ids:
         warehouse.execute(
@@ -229,8 +227,7 @@ def test_language_filter_archives_non_matching_courses_with_or_logic(
     assert len(languages) >= 4
 
 
-def test_lms_role_can_tag_but_cannot_edit_provider_fields(dags, profile, airflow_env, warehouse, sim):
-    dags.run(DAY1)
+def test_lms_role_can_tag_but_cannot_edit_provider_fields(dags, after_day_one, profile, airflow_env, warehouse, sim):
     course_id = warehouse.scalar("SELECT min(lms_course_id) FROM lms.courses")
     with warehouse.connect() as conn:
         conn.execute("SET ROLE lms_app")
@@ -246,8 +243,7 @@ def test_lms_role_can_tag_but_cannot_edit_provider_fields(dags, profile, airflow
     assert warehouse.scalar("SELECT count(*) FROM lms.courses WHERE title = 'hacked' OR description = 'hacked'") == 0
 
 
-def test_catalogue_search_is_language_aware(dags, profile, airflow_env, warehouse, sim):
-    dags.run(DAY1)
+def test_catalogue_search_is_language_aware(dags, after_day_one, profile, airflow_env, warehouse, sim):
     # French stemming: "apprendre" finds "Apprenez ...".
     hits = warehouse.rows("SELECT title, language FROM lms.search_courses('apprendre', NULL, true)")
     assert hits
@@ -276,10 +272,11 @@ def test_malformed_course_records_are_quarantined_and_do_not_archive(
     assert courses(warehouse) == before
 
 
-def test_reject_share_above_the_threshold_fails_before_any_change(dags, profile, airflow_env, warehouse, sim):
+def test_reject_share_above_the_threshold_fails_before_any_change(
+    dags, after_day_one, profile, airflow_env, warehouse, sim
+):
     from tests.builders import set_faults
 
-    dags.run(DAY1)
     before = physical_rows(warehouse)
     set_faults(sim, malformed_share=0.2)
     assert dags.run(DAY1 + dt.timedelta(days=1)) == "failed"

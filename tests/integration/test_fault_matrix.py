@@ -15,15 +15,11 @@ import requests
 from simulator import launch
 from tests.builders import (
     DAY1,
-    PROFILES,
     PROVIDERS,
     SIM_ARGS,
     add_activity,
     add_course,
     change_course,
-    connector_env,
-    create_database,
-    drop_database,
     last_run,
     provider_client,
     set_faults,
@@ -47,20 +43,10 @@ def use(monkeypatch, warehouse) -> None:
 
 
 @pytest.fixture(scope="module")
-def clean_reference(dagbag, simulators, provider_name, pg_server, template_db) -> dict[str, list]:
+def clean_reference(day_one, provider_name) -> dict[str, list]:
     """Target tables after a clean run of DAY1, computed once per provider (the seeded
     simulator makes it the same for every test)."""
-    from tests.builders import Dags
-
-    simulator = simulators[provider_name]
-    requests.post(f"{simulator.url}/_sim/reset", timeout=30).raise_for_status()
-    reference = create_database(pg_server, template_db)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in connector_env(simulator, reference).items():
-            mp.setenv(key, value)
-        assert Dags(dagbag, PROFILES[provider_name]).run(DAY1) == "success"
-    dumps = targets(reference)
-    drop_database(pg_server, reference)
+    dumps = targets(day_one(provider_name))
     assert dumps["lms.courses"]
     assert dumps["stats.course_progress"]
     return dumps
@@ -306,8 +292,7 @@ def test_bad_credentials_or_account_settings_fail_fast_naming_the_connection(
         pytest.param({"malformed_share": 0.3}, id="malformed-records-above-threshold"),
     ],
 )
-def test_broken_responses_fail_and_change_nothing(dags, warehouse, sim, clean_day, faults):
-    assert dags.run(DAY1) == "success"
+def test_broken_responses_fail_and_change_nothing(dags, after_day_one, warehouse, sim, clean_day, faults):
     assert tag_every_course(warehouse) > 0
     before = targets(warehouse)
     assert before["lms.course_tags"]  # what the admin owns is compared too, not empty with empty
