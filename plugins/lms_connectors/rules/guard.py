@@ -151,9 +151,9 @@ def _screen_fields(raw: Any, schema: RecordSchema) -> Screened:
         # Its type and size only: a bare string may be an email or any personal text.
         size = len(raw) if isinstance(raw, str | list) else None
         return Screened(
-            {"_not_an_object": {"json_type": _kind(raw), "length": size}},
+            {"_not_an_object": {"json_type": kind_of(raw), "length": size}},
             NOT_AN_OBJECT,
-            f"a record must be a JSON object, got {_kind(raw)}",
+            f"a record must be a JSON object, got {kind_of(raw)}",
         )
     values = _extract(raw, schema)
     for spec in schema.fields:
@@ -194,18 +194,18 @@ def _follow(node: Any, path: tuple[Step, ...]) -> Any:
         if isinstance(step, str):
             if not isinstance(node, dict):
                 return _Shape(
-                    node, (WRONG_TYPE, f"expected an object at {'.'.join(walked) or 'the top'}, got {_kind(node)}")
+                    node, (WRONG_TYPE, f"expected an object at {'.'.join(walked) or 'the top'}, got {kind_of(node)}")
                 )
             node = node.get(step)
             walked.append(step)
         elif isinstance(step, int):
             if not isinstance(node, list):
-                return _Shape(node, (WRONG_TYPE, f"expected an array at {'.'.join(walked)}, got {_kind(node)}"))
+                return _Shape(node, (WRONG_TYPE, f"expected an array at {'.'.join(walked)}, got {kind_of(node)}"))
             node = node[step] if -len(node) <= step < len(node) else None
             walked.append(f"[{step}]")
         else:
             if not isinstance(node, list):
-                return _Shape(node, (WRONG_TYPE, f"expected an array at {'.'.join(walked)}, got {_kind(node)}"))
+                return _Shape(node, (WRONG_TYPE, f"expected an array at {'.'.join(walked)}, got {kind_of(node)}"))
             wanted = dict(step)
             node = next(
                 (e for e in node if isinstance(e, dict) and all(e.get(k) == v for k, v in wanted.items())), None
@@ -221,14 +221,14 @@ def check(value: Any, spec: Field) -> tuple[str, str] | None:
     bad_chars = spec._bad_chars  # type: ignore[attr-defined]
     if bad_chars is None:  # Kind.NUMBER
         if type(value) not in (int, float):  # bool is an int subclass: refused here
-            return WRONG_TYPE, f"expected a number, got {_kind(value)}"
+            return WRONG_TYPE, f"expected a number, got {kind_of(value)}"
         if isinstance(value, float) and not math.isfinite(value):
             return INVALID_NUMBER, f"{value} is not a finite number"
         if abs(value) > MAX_NUMBER:
             return INVALID_NUMBER, f"magnitude above {MAX_NUMBER:g}"
         return None
     if type(value) is not str:
-        return WRONG_TYPE, f"expected a string, got {_kind(value)}"
+        return WRONG_TYPE, f"expected a string, got {kind_of(value)}"
     bad = bad_chars.search(value)
     if bad is not None:
         char = bad.group()
@@ -248,7 +248,8 @@ def envelope(values: Mapping[str, Any], schema: RecordSchema) -> dict[str, Any]:
     }
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """How a message names a JSON value's type: "an object", "a string", "null"..."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
