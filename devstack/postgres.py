@@ -31,12 +31,14 @@ SUPERUSER = "postgres"
 OWNER = "lms_owner"
 SYNC_LOGIN = "lms_connector"
 HEALTH_LOGIN = "lms_health"
+# The xAPI endpoint (python -m lms_connectors.xapi serve): adds statements, reads credentials.
+XAPI_LOGIN = "lms_xapi"
 # Dashboards and analysts (`make analyst-login`): a member of lms_analyst, a password per request.
 ANALYST_LOGIN = "lms_reader"
 ANALYST_ROLE = "lms_analyst"
 # Airflow's metadata database: its owner, nothing else (no superuser, no CREATEDB or CREATEROLE).
 AIRFLOW_LOGIN = "lms_airflow"
-LOGINS = (SUPERUSER, OWNER, SYNC_LOGIN, HEALTH_LOGIN, AIRFLOW_LOGIN)
+LOGINS = (SUPERUSER, OWNER, SYNC_LOGIN, HEALTH_LOGIN, XAPI_LOGIN, AIRFLOW_LOGIN)
 SECURE_HBA = (
     "# Written by devstack.postgres: every login needs its password.\n"
     "local all all scram-sha-256\n"
@@ -180,7 +182,7 @@ def deploy(cluster: Cluster, dbname: str) -> list[str]:
 
     with cluster.connect(OWNER, dbname) as conn:
         return deploy_warehouse(
-            conn, {SYNC_LOGIN: cluster.secrets[SYNC_LOGIN], HEALTH_LOGIN: cluster.secrets[HEALTH_LOGIN]}
+            conn, {login: cluster.secrets[login] for login in (SYNC_LOGIN, HEALTH_LOGIN, XAPI_LOGIN)}
         )
 
 

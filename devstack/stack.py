@@ -272,8 +272,23 @@ def up(today: dt.date | None = None) -> dict[str, Any]:
             "days": SIM_DAYS,
         }
     state["simulators"] = sims
+    state["xapi"] = start_xapi(state, pg)
     save_state(state)
     return state
+
+
+def start_xapi(state: dict[str, Any], pg: postgres.Cluster) -> dict[str, Any]:
+    """The xAPI endpoint providers push statements to (``python -m lms_connectors.xapi serve``), as
+    login lms_xapi on the warehouse, started unless it already answers; its pid and URL. It connects
+    when a request comes: before the deploy step made its login, it answers 503."""
+    from devstack import xapi
+
+    running = state.get("xapi") or {}
+    if alive(running.get("pid")) and xapi.answers(f"{running.get('url')}/about"):
+        return running
+    dsn = pg.conninfo(postgres.XAPI_LOGIN, WAREHOUSE_DB)
+    proc, url = xapi.start(dsn, pg.secrets["pseudonymisation_key"], (LOCAL / "xapi.log").open("ab"))
+    return {"pid": proc.pid, "url": url}
 
 
 def stop_simulators(sims: dict[str, dict[str, Any]]) -> dict[int, str]:
@@ -298,6 +313,10 @@ def down() -> list[str]:
     if alive(airflow_pid) or group_alive(airflow_pid):
         stop_group(airflow_pid)
         stopped.append(f"airflow standalone (pid {airflow_pid}) and its children")
+    xapi_pid = (state.pop("xapi", None) or {}).get("pid")
+    if alive(xapi_pid):
+        stop_group(xapi_pid)
+        stopped.append(f"xapi endpoint (pid {xapi_pid})")
     sims = stop_simulators({**simulators(state), "": state.get("simulator") or {}})
     stopped += [f"simulator {connector_id} (pid {pid})".replace("  ", " ") for pid, connector_id in sims.items()]
     pg_pid = postgres.pid(PG_DIR)
@@ -449,8 +468,12 @@ def main(argv: list[str] | None = None) -> int:
             shown = f"running, {sim['url']}" if _sim_ok(sim) else "stopped"
             print(f"simulator {connector_id}: {shown}")
     elif args.command == "env":
-        for key, value in airflow_env(up()).items():
+        state = up()
+        for key, value in airflow_env(state).items():
             print(f"export {key}={shlex.quote(value)}")
+        # For the admin commands run outside Airflow (python -m lms_connectors.xapi credentials).
+        dsn = cluster(state).conninfo(postgres.SYNC_LOGIN, WAREHOUSE_DB)
+        print(f"export LMS_WAREHOUSE_DSN={shlex.quote(dsn)}")
         # Airflow's own CLI, from the virtualenv of this Python.
         print(path_export(Path(sys.executable).parent))
     elif args.command == "migrate":

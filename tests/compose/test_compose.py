@@ -28,6 +28,7 @@ SERVICES = {
     "simulator",
     "simulator-linkedin-learning",
     "simulator-skillsoft-percipio",
+    "xapi",
 }
 SIMULATORS = {
     "simulator": "openclassrooms",

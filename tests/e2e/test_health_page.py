@@ -86,7 +86,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {"state": state, "stdout": outs[0][0], "local": local, "env": env, "demo": demo.stdout}
     finally:
         state = json.loads((local / "stack.json").read_text()) if (local / "stack.json").exists() else {}
-        pids = [(state.get(k) or {}).get("pid") for k in ("airflow", "postgres")]
+        pids = [(state.get(k) or {}).get("pid") for k in ("airflow", "postgres", "xapi")]
         pids += [sim.get("pid") for sim in (state.get("simulators") or {}).values()]
         down = run("devstack.stack", "down", timeout=120)
         # `make stop` is the contract: every process it started is gone, children included.
@@ -222,6 +222,33 @@ def test_make_airflow_listens_on_loopback_and_keeps_its_secrets_private(stack):
         local / "airflow" / "simple_auth_manager_passwords.json.generated",
     ):
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+
+
+def test_the_embedded_stack_serves_the_xapi_endpoint_with_credentials_made_as_documented(stack):
+    """docs/XAPI.md's commands: credentials from a shell after `make env`, then a provider's push."""
+    out = _bash(
+        stack, 'eval "$(make -s env)"; python -m lms_connectors.xapi credentials --connector linkedin_learning', 120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    creds = dict(re.findall(r"^(username|secret):\s+(\S+)$", out.stdout, re.M))
+    statement = {
+        "actor": {"mbox": "mailto:someone@example.org"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/progressed"},
+        "object": {"id": "https://www.linkedin.com/learning/some-course"},
+    }
+    answer = requests.post(
+        f"{stack['state']['xapi']['url']}/statements",
+        json=statement,
+        auth=(creds["username"], creds["secret"]),
+        headers={"X-Experience-API-Version": "1.0.3"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    (statement_id,) = answer.json()
+    with _cluster(stack).connect("postgres", stack["state"]["postgres"]["dbname"]) as conn:
+        assert conn.execute(
+            "SELECT connector_id FROM xapi.statements WHERE statement_id = %s", (statement_id,)
+        ).fetchall() == [("linkedin_learning",)]
 
 
 def test_the_warehouse_connections_are_least_privileged_and_kept_encrypted(stack):

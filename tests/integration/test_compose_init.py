@@ -12,6 +12,7 @@ def _env() -> dict[str, str]:
     return {
         "LMS_SYNC_PASSWORD": "sync-password-0123456789",
         "LMS_HEALTH_PASSWORD": "health-password-0123456789",
+        "LMS_XAPI_PASSWORD": "xapi-password-0123456789",
         "LMS_PSEUDONYMISATION_KEY": "k" * 40,
         "OPENCLASSROOMS_BASE_URL": "http://simulator:8081",
         "OPENCLASSROOMS_CLIENT_ID": "client-1",

@@ -45,7 +45,7 @@ def relations(warehouse) -> list[tuple[str, str]]:
             """SELECT n.nspname, c.relname, a.attname
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-               WHERE n.nspname IN ('staging', 'stats', 'ops', 'lms') AND c.relkind IN ('r', 'v', 'm', 'p')
+               WHERE n.nspname IN ('staging', 'stats', 'ops', 'lms', 'xapi') AND c.relkind IN ('r', 'v', 'm', 'p')
                ORDER BY 1, 2, 3"""
         )
         if f"{schema}.{rel}" not in LMS_OWNED
@@ -82,8 +82,16 @@ def busiest_learner(warehouse) -> tuple[str, str, list[str]]:
 
 
 def plant_old_traces(warehouse, connector_id: str, hashes: list[str]) -> None:
-    """What older runs may have left: an unmatched-learner row and a rejected record under the old key."""
+    """What older runs may have left: an unmatched-learner row and a rejected record under the old key;
+    and a statement the provider pushed (the xAPI endpoint stores it under the learner's hash)."""
     with warehouse.connect() as conn:
+        conn.execute(
+            """INSERT INTO xapi.statements (statement_id, connector_id, digest, learner_hash, pseudonym_version, verb,
+                                            activity_id, body)
+               VALUES (gen_random_uuid(), %s, 'd', %s, 1, 'http://adlnet.gov/expapi/verbs/progressed',
+                       'https://example.com/c', '{}')""",
+            (connector_id, hashes[0]),
+        )
         conn.execute(
             "INSERT INTO ops.unmatched_learners VALUES (%s, %s, 'old-run', '2026-10-01')", (connector_id, hashes[-1])
         )
@@ -147,6 +155,7 @@ def test_erasure_leaves_nothing_that_identifies_the_learner_and_no_replay_brings
         "staging.raw_activity.learner_hash",
         "ops.unmatched_learners.learner_hash",
         "ops.rejected_records.record",
+        "xapi.statements.learner_hash",
     } <= set(before), before
     assert ("staging.raw_activity.identity_hash" in before) == bool(provider.learner_id_kind), before
     others = warehouse.scalar("SELECT count(*) FROM stats.course_progress_daily WHERE user_id <> %s", (user_id,))

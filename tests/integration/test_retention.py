@@ -45,6 +45,17 @@ def plant(warehouse, age: dt.timedelta) -> None:
             conn.execute(
                 "INSERT INTO staging.raw_activity (run_id, seq, record, loaded_at) VALUES (%s, 0, '{}', %s)", (run, at)
             )
+            conn.execute(
+                """INSERT INTO xapi.statements (statement_id, connector_id, digest, learner_hash, pseudonym_version,
+                                                verb, activity_id, body, stored_at)
+                   VALUES (gen_random_uuid(), %s, %s, 'h', 1, 'v', 'a', '{}', %s)""",
+                (c, str(age.days), at),
+            )
+            conn.execute(
+                """INSERT INTO xapi.rejected_statements (connector_id, reason, detail, received_at)
+                   VALUES (%s, 'invalid_statement', %s, %s)""",
+                (c, str(age.days), at),
+            )
 
 
 def left(warehouse) -> dict[str, set[int]]:
@@ -57,6 +68,8 @@ def left(warehouse) -> dict[str, set[int]]:
         "unmatched": "SELECT split_part(learner_hash, '-', 2)::int, count(*) FROM ops.unmatched_learners GROUP BY 1",
         "run_emails": """SELECT split_part(run_id, '/', 2)::int, count(*) FROM ops.sync_runs
                          WHERE settings::text LIKE '%%@%%' OR error LIKE '%%@%%' GROUP BY 1""",
+        "statements": "SELECT digest::int, count(*) FROM xapi.statements GROUP BY 1",
+        "rejected_statements": "SELECT detail::int, count(*) FROM xapi.rejected_statements GROUP BY 1",
     }
     out = {}
     for name, sql in ages.items():
@@ -73,6 +86,8 @@ def test_each_class_of_warehouse_data_goes_at_its_bound(warehouse):
         "rejected": CFG.rejected_delete_days,
         "unmatched": CFG.unmatched_days,
         "run_emails": CFG.run_personal_days,
+        "statements": CFG.staging_days,
+        "rejected_statements": CFG.rejected_delete_days,
     }
     ages = sorted({d for b in bounds.values() for d in (b - 1, b + 1)})
     for days in ages:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from devstack.postgres import HEALTH_LOGIN, OWNER, SYNC_LOGIN
+from devstack.postgres import HEALTH_LOGIN, OWNER, SYNC_LOGIN, XAPI_LOGIN
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +80,22 @@ FORBIDDEN = {
         "SELECT * FROM lms.user_identities",
         "SELECT lms.attach_identity('u-x', 'sso_subject', '', 'x')",
     ],
+    # The xAPI endpoint adds statements and reads credentials and key versions: nothing else.
+    "lms_xapi_writer": [
+        "SELECT count(*) FROM lms.users",
+        "SELECT count(*) FROM lms.user_identities",
+        "SELECT count(*) FROM stats.course_progress",
+        "SELECT count(*) FROM ops.suppressed_learners",
+        "SELECT count(*) FROM ops.unmatched_learners",
+        "SELECT count(*) FROM xapi.rejected_statements",
+        "UPDATE xapi.statements SET verb = verb",
+        "DELETE FROM xapi.statements",
+        "INSERT INTO xapi.credentials (username, connector_id, secret_sha256) VALUES ('u', 'c', 'x')",
+        "UPDATE xapi.credentials SET revoked_at = NULL",
+        "DELETE FROM xapi.credentials",
+        "INSERT INTO ops.pseudonym_keys VALUES ('c', 2, now(), 'r')",
+        "CREATE TABLE xapi.sneaky (x int)",
+    ],
     "lms_monitor": [
         "SELECT * FROM lms.users",
         "SELECT * FROM lms.user_emails",
@@ -144,6 +160,12 @@ ALLOWED = {
         "SELECT count(*) FROM stats.v_learner_summary",
         "SELECT count(*) FROM stats.v_path_progress",
     ],
+    "lms_xapi_writer": [
+        "SELECT count(*) FROM xapi.credentials",
+        "SELECT max(version) FROM ops.pseudonym_keys",
+        "SELECT count(*) FROM xapi.statements",
+        "INSERT INTO xapi.rejected_statements (connector_id, reason, detail) VALUES ('c', 'r', 'd')",
+    ],
     "lms_monitor": [
         "SELECT count(*) FROM ops.sync_runs",
         "SELECT count(*) FROM lms.courses",
@@ -154,7 +176,7 @@ ALLOWED = {
     ],
 }
 # The runtime logins are members of exactly these roles.
-LOGIN_OF = {"lms_sync": SYNC_LOGIN, "lms_monitor": HEALTH_LOGIN}
+LOGIN_OF = {"lms_sync": SYNC_LOGIN, "lms_monitor": HEALTH_LOGIN, "lms_xapi_writer": XAPI_LOGIN}
 
 
 @pytest.mark.parametrize(("role", "statement"), [(r, s) for r, ss in FORBIDDEN.items() for s in ss])
@@ -190,19 +212,20 @@ def test_runtime_logins_are_plain_members_of_their_role(module_warehouse):
                   -- the roles it creates, to administer them, without INHERIT or SET).
                   array(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                         WHERE m.member = r.oid AND (m.inherit_option OR m.set_option) ORDER BY 1)
-           FROM pg_roles r WHERE r.rolname IN (%s, %s, %s) ORDER BY 1""",
-        (SYNC_LOGIN, HEALTH_LOGIN, OWNER),
+           FROM pg_roles r WHERE r.rolname IN (%s, %s, %s, %s) ORDER BY 1""",
+        (SYNC_LOGIN, HEALTH_LOGIN, XAPI_LOGIN, OWNER),
     )
     assert rows == [
         (SYNC_LOGIN, False, False, False, False, ["lms_sync"]),
         (HEALTH_LOGIN, False, False, False, False, ["lms_monitor"]),
         (OWNER, False, True, False, False, []),
+        (XAPI_LOGIN, False, False, False, False, ["lms_xapi_writer"]),
     ]
 
 
 def test_every_login_needs_its_password(module_warehouse):
     cluster = module_warehouse.cluster
-    for login in (SYNC_LOGIN, HEALTH_LOGIN, OWNER, "postgres"):
+    for login in (SYNC_LOGIN, HEALTH_LOGIN, XAPI_LOGIN, OWNER, "postgres"):
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             psycopg.connect(host=cluster.socket_dir, dbname=module_warehouse.dbname, user=login, password="wrong")
 
@@ -211,7 +234,7 @@ def test_no_table_of_the_warehouse_holds_a_key(module_warehouse):
     assert module_warehouse.scalar("SELECT to_regclass('ops.hash_keys')") is None
     columns = module_warehouse.rows(
         """SELECT table_schema || '.' || table_name || '.' || column_name FROM information_schema.columns
-           WHERE table_schema IN ('lms', 'stats', 'ops', 'staging') AND column_name ILIKE '%%key%%'"""
+           WHERE table_schema IN ('lms', 'stats', 'ops', 'staging', 'xapi') AND column_name ILIKE '%%key%%'"""
     )
     assert columns == []
 

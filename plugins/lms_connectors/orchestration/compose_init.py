@@ -45,6 +45,7 @@ WAREHOUSE_HOST_ENV = "LMS_WAREHOUSE_HOST"
 WAREHOUSE_DB_ENV = "LMS_WAREHOUSE_DB"
 SYNC_PASSWORD_ENV = "LMS_SYNC_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 HEALTH_PASSWORD_ENV = "LMS_HEALTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+XAPI_PASSWORD_ENV = "LMS_XAPI_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 KEY_ENV = "LMS_PSEUDONYMISATION_KEY"
 SYNC_LOGIN = "lms_connector"
 HEALTH_LOGIN = "lms_health"
@@ -59,6 +60,7 @@ SECRETS: dict[str, int] = {
     "LMS_WAREHOUSE_OWNER_PASSWORD": 16,
     SYNC_PASSWORD_ENV: 16,
     HEALTH_PASSWORD_ENV: 16,
+    XAPI_PASSWORD_ENV: 16,
     KEY_ENV: 32,
 }
 
@@ -73,7 +75,7 @@ def settings_env(spec: ConnectorSpec) -> str:
 
 
 def required_env(specs: list[ConnectorSpec]) -> list[str]:
-    names = [SYNC_PASSWORD_ENV, HEALTH_PASSWORD_ENV, KEY_ENV]
+    names = [SYNC_PASSWORD_ENV, HEALTH_PASSWORD_ENV, XAPI_PASSWORD_ENV, KEY_ENV]
     for spec in specs:
         provider = providers.get(spec.provider)
         optional = (*provider.optional_extras, *provider.common_extras)

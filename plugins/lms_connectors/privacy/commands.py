@@ -126,6 +126,8 @@ def write_export(data: dict[str, Any], path: Path) -> Path:
 # Hashes a rotation leaves unmatchable, and so purges: every table that keeps one.
 ROTATION_PURGES = (
     ("ops.unmatched_learners", "DELETE FROM ops.unmatched_learners WHERE connector_id = %(c)s"),
+    # Pushed statements hashed with the old key: the daily run of their days stays the truth.
+    ("xapi.statements", "DELETE FROM xapi.statements WHERE connector_id = %(c)s"),
     (
         "ops.rejected_records",
         """UPDATE ops.rejected_records SET record = record - 'learner_hash'

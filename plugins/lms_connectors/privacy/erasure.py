@@ -51,6 +51,7 @@ ROWS: tuple[tuple[str, str], ...] = (
         "record ->> 'learner_hash' = ANY(%(hashes)s) OR record ->> 'identity_hash' = ANY(%(hashes)s)",
     ),
     ("ops.unmatched_learners", "learner_hash = ANY(%(hashes)s) OR identity_hash = ANY(%(hashes)s)"),
+    ("xapi.statements", "learner_hash = ANY(%(hashes)s) OR identity_hash = ANY(%(hashes)s)"),
 )
 
 

@@ -33,7 +33,7 @@ AIRFLOW_TABLES = ("xcom", "task_instance", "task_instance_history", "task_resche
 class RetentionSettings(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    # Run-scoped staging rows (raw provider records, typed rows, learners' hashes).
+    # Run-scoped staging rows (raw provider records, typed rows, learners' hashes) and pushed xAPI statements.
     staging_days: int = pydantic.Field(default=7, ge=0, le=30)
     # A rejected record's raw payload is replaced by its type and size after this many days...
     rejected_redact_days: int = pydantic.Field(default=30, ge=1, le=90)
@@ -95,6 +95,13 @@ WAREHOUSE_PURGES: tuple[tuple[str, str, str], ...] = (
            SET seen_on = ARRAY(SELECT d FROM unnest(seen_on) AS d WHERE d >= %(cut)s::date ORDER BY d)
            WHERE seen_on[1] < %(cut)s::date""",
         "unmatched_days",
+    ),
+    # Pushed xAPI statements (learners' hashes) are staging too: the daily run of their day is the truth.
+    ("xapi.statements", "DELETE FROM xapi.statements WHERE stored_at < %(cut)s", "staging_days"),
+    (
+        "xapi.rejected_statements",
+        "DELETE FROM xapi.rejected_statements WHERE received_at < %(cut)s",
+        "rejected_delete_days",
     ),
     (
         "ops.sync_runs (personal fields)",

@@ -2,12 +2,13 @@
 
 Nothing at run time migrates or creates roles: the DAG's tasks log in as
 ``lms_connector`` (a member of ``lms_sync``), the health page as
-``lms_health`` (a member of ``lms_monitor``). This step creates or updates
-those logins with the passwords it is given. The owner needs CREATEROLE
+``lms_health`` (a member of ``lms_monitor``), the xAPI endpoint as ``lms_xapi``
+(a member of ``lms_xapi_writer``). This step creates or updates those logins
+with the passwords it is given. The owner needs CREATEROLE
 (``docker/postgres-init.sh`` and the embedded stack create it so).
 
     python -m lms_connectors.warehouse.deploy --dsn OWNER_DSN
-        passwords from the environment: LMS_SYNC_PASSWORD, LMS_HEALTH_PASSWORD
+        passwords from the environment: LMS_SYNC_PASSWORD, LMS_HEALTH_PASSWORD, LMS_XAPI_PASSWORD
 
 Passwords are sent as SCRAM-SHA-256 verifiers computed here, so the clear
 password never appears in SQL text or in the server's statement log.
@@ -33,8 +34,12 @@ from lms_connectors.warehouse import migrations
 log = logging.getLogger(__name__)
 
 # Runtime login -> the group role (created by the migrations) it belongs to.
-LOGINS = {"lms_connector": "lms_sync", "lms_health": "lms_monitor"}
-PASSWORD_ENV = {"lms_connector": "LMS_SYNC_PASSWORD", "lms_health": "LMS_HEALTH_PASSWORD"}
+LOGINS = {"lms_connector": "lms_sync", "lms_health": "lms_monitor", "lms_xapi": "lms_xapi_writer"}
+PASSWORD_ENV = {
+    "lms_connector": "LMS_SYNC_PASSWORD",
+    "lms_health": "LMS_HEALTH_PASSWORD",
+    "lms_xapi": "LMS_XAPI_PASSWORD",
+}
 SCRAM_ITERATIONS = 4096
 
 
@@ -98,7 +103,7 @@ def revoke_others(conn: psycopg.Connection, login: str, group: str) -> None:
         (login,),
     ).fetchall():
         conn.execute(sql.SQL("REVOKE ALL ON {}.{} FROM {}").format(sql.Identifier(schema), sql.Identifier(table), name))
-    for schema in ("staging", "lms", "stats", "ops"):
+    for schema in ("staging", "lms", "stats", "ops", "xapi"):
         ident = sql.Identifier(schema)
         conn.execute(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(ident, name))
         conn.execute(sql.SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {} FROM {}").format(ident, name))
@@ -117,7 +122,7 @@ def deploy(conn: psycopg.Connection, passwords: Mapping[str, str]) -> list[str]:
 
 
 # Who may connect to the warehouse database, and who may create temporary tables (the merges do).
-CONNECT_ROLES = ("lms_sync", "lms_monitor", "lms_analyst", "lms_app")
+CONNECT_ROLES = ("lms_sync", "lms_monitor", "lms_analyst", "lms_app", "lms_xapi_writer")
 TEMP_ROLES = ("lms_sync",)
 
 
