@@ -8,11 +8,12 @@ takes seconds and floods the log at import), never at DAG parse time.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -166,7 +167,37 @@ class RulesCheck:
     suite: Any
 
     def run(self, *, result_format: Any, batch_parameters: dict[str, Any] | None = None) -> Any:
-        return self.batch.get_batch(batch_parameters=batch_parameters).validate(self.suite, result_format=result_format)
+        batch = self.batch.get_batch(batch_parameters=batch_parameters)
+        with _configurations_built_once():
+            return batch.validate(self.suite, result_format=result_format)
+
+
+@contextlib.contextmanager
+def _configurations_built_once() -> Iterator[None]:
+    """Within one validation, each expectation's ``configuration`` built once instead of on every read.
+
+    great-expectations 1.x rebuilds it (a pydantic ``dict()`` and a new ``ExpectationConfiguration``)
+    each time the property is read, and a validation reads it about 50 times per expectation while
+    resolving its metrics: 45 % of a validation's time in a profile of the hostile-records test
+    (8.6 of 17.1 s). Nothing changes an expectation during a validation (great-expectations copies a
+    configuration before altering it), so the first build is the value of every later read. The
+    property is restored when the validation ends; a build is cached for its own object only."""
+    from great_expectations.expectations.expectation import Expectation
+
+    built = Expectation.__dict__["configuration"]
+    cache: dict[int, tuple[Any, Any]] = {}
+
+    def configuration(expectation: Any) -> Any:
+        hit = cache.get(id(expectation))
+        if hit is None or hit[0] is not expectation:
+            hit = cache[id(expectation)] = (expectation, built.fget(expectation))
+        return hit[1]
+
+    Expectation.configuration = property(configuration)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Expectation.configuration = built  # type: ignore[method-assign]
 
 
 _CHECKS: dict[tuple[str, tuple[int, ...] | None], RulesCheck] = {}
