@@ -216,6 +216,17 @@ def control_routes(state: SimState) -> list[Route]:
         except ValueError as exc:
             return error(400, "invalid_activity", str(exc))
 
+    async def sim_xapi_push(request: Request) -> Response:
+        """The provider's xAPI feed, pushed now for a window (``simulator.xapi_push``)."""
+        from starlette.concurrency import run_in_threadpool
+
+        from simulator import xapi_push
+
+        try:
+            return json_response(await run_in_threadpool(xapi_push.push, state, await request.json()))
+        except (KeyError, ValueError) as exc:
+            return error(400, "invalid_push", str(exc))
+
     async def sim_history(request: Request) -> Response:
         if request.method == "PUT":
             body = await request.json()
@@ -244,6 +255,7 @@ def control_routes(state: SimState) -> list[Route]:
         Route("/_sim/courses", sim_add_course, methods=["GET", "POST"]),
         Route("/_sim/courses/{course_id}", sim_course, methods=["PATCH", "DELETE"]),
         Route("/_sim/activity", sim_activity, methods=["POST"]),
+        Route("/_sim/xapi/push", sim_xapi_push, methods=["POST"]),
         Route("/_sim/reset", sim_reset, methods=["POST"]),
         Route("/_sim/history", sim_history, methods=["GET", "PUT"]),
         Route("/_sim/lms-seed", sim_lms_seed),

@@ -16,6 +16,7 @@ from devstack.postgres import SYNC_LOGIN, XAPI_LOGIN
 from lms_connectors import providers
 from lms_connectors.privacy import pseudonym
 from lms_connectors.warehouse import statements
+from simulator.xapi_push import FEEDS
 from tests.builders import PROVIDERS, TEST_KEY
 
 pytestmark = pytest.mark.integration
@@ -194,3 +195,24 @@ def test_an_account_actor_is_the_learner_id_the_providers_records_carry(endpoint
     assert module_warehouse.rows(
         "SELECT learner_hash, identity_hash FROM xapi.statements WHERE statement_id = %s", (s["id"],)
     ) == [(None, expected)]
+
+
+@pytest.mark.parametrize("provider_name", sorted(FEEDS))
+def test_a_providers_feed_lands_once_whatever_it_resends_or_reorders(endpoint, module_warehouse, sim, provider_name):
+    """The simulator pushes a day of its world as the provider documents its feed (verbs, account
+    actors, activity ids), resending a third and out of order: each statement is stored once, and a
+    later push of the same day adds nothing."""
+    creds = credentials(module_warehouse, provider_name)
+    window = {"since": "2026-11-02T00:00:00Z", "until": "2026-11-03T00:00:00Z"}
+    spec = {"endpoint": f"{endpoint}/statements", "username": creds[0], "secret": creds[1], **window}
+    pushed = requests.post(
+        f"{sim.url}/_sim/xapi/push", json={**spec, "duplicate_share": 0.3, "shuffle": True}, timeout=120
+    ).json()
+    assert pushed["statements"] > 0 and pushed["duplicated"] > 0 and pushed["refused"] == 0
+    assert pushed["sent"] == pushed["statements"] + pushed["duplicated"]
+    count = """SELECT count(*), count(identity_hash), count(DISTINCT verb) FROM xapi.statements
+               WHERE connector_id = %s AND activity_id <> 'https://example.com/course/1'"""
+    assert module_warehouse.rows(count, (provider_name,)) == [(pushed["statements"], pushed["statements"], 2)]
+    again = requests.post(f"{sim.url}/_sim/xapi/push", json={**spec, "drop_share": 0.5}, timeout=120).json()
+    assert 0 < again["sent"] < pushed["statements"] and again["refused"] == 0
+    assert module_warehouse.rows(count, (provider_name,))[0][0] == pushed["statements"]
