@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  by hand:     {', '.join((ERASE_DAG_ID, EXPORT_DAG_ID, ROTATE_DAG_ID))} (privacy requests)")
     print(f"  running:     {RETENTION_DAG_ID}, lms_connectors_deadlines (never paused by default)")
     print(f"  health page: {af['url']}/plugin/lms-connector-health  (Browse > LMS connector health)")
+    if state.get("xapi"):
+        print(f"  xAPI:        {state['xapi']['url']}/statements  (providers push statements: docs/XAPI.md)")
     print("  stop:        make stop")
     return 0
 

@@ -225,7 +225,9 @@ def test_make_airflow_listens_on_loopback_and_keeps_its_secrets_private(stack):
 
 
 def test_the_embedded_stack_serves_the_xapi_endpoint_with_credentials_made_as_documented(stack):
-    """docs/XAPI.md's commands: credentials from a shell after `make env`, then a provider's push."""
+    """docs/XAPI.md's commands: credentials from a shell after `make env`, then a provider's push.
+    `make airflow` printed where providers push."""
+    assert f"{stack['state']['xapi']['url']}/statements" in stack["stdout"]
     out = _bash(
         stack, 'eval "$(make -s env)"; python -m lms_connectors.xapi credentials --connector linkedin_learning', 120
     )
