@@ -167,3 +167,28 @@ def test_an_erased_learner_is_found_as_erased_and_never_attached(
     attach = ["--attach-to", target, "--reason", "x", "--apply"]
     assert privacy.main(["find", "--connector", profile.provider, "--email", OTHER, *attach]) == 2
     assert "never attached" in capsys.readouterr().err
+
+
+def test_retention_sweeps_request_values_a_finished_run_still_holds(dagbag, airflow_env, warehouse, sim):
+    """A request run can end with its values in its conf: a worker lost before the last task, or
+    ``dag.test``, which writes the original conf back after that task. Retention removes them."""
+    import os
+
+    import sqlalchemy as sa
+
+    from lms_connectors.orchestration.privacy_dags import FORGOTTEN, forget_finished_requests
+
+    find(dagbag, "linkedin_learning", emails=[STRANGER], learner_ids=[])
+    metadata = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    engine = sa.create_engine(metadata)
+    latest = sa.text("SELECT conf FROM dag_run WHERE dag_id = :d ORDER BY id DESC LIMIT 1")
+    try:
+        forget_finished_requests(metadata)
+        with engine.connect() as conn:
+            conf = conn.execute(latest, {"d": DAG_ID}).scalar_one()
+        assert conf["emails"] == [FORGOTTEN] and conf["connector"] == "linkedin_learning"
+        assert STRANGER.lower() not in json.dumps(conf).lower()
+        # Nothing is left to sweep the second time.
+        assert forget_finished_requests(metadata) == 0
+    finally:
+        engine.dispose()

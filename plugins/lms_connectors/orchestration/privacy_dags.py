@@ -207,6 +207,40 @@ def forget_request(metadata: str, dag_id: str, run_id: str, conf: dict[str, Any]
     return {"run_conf": runs, "audit_log_rows": logged, "rendered_fields": rendered}
 
 
+# The request DAGs whose conf names learners.
+REQUEST_DAG_IDS = (ERASE_DAG_ID, EXPORT_DAG_ID, FIND_DAG_ID)
+
+
+def forget_finished_requests(metadata: str) -> int:
+    """Remove the request values of every finished request run that still holds some; how many runs.
+
+    Each request's last task removes them, but a run can end without it (a worker lost mid-run), and
+    ``airflow dags test`` writes the run's original conf back after it: its session holds the run
+    and flushes it when it records the task's state. Retention sweeps them daily."""
+    import sqlalchemy as sa
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy.orm import Session
+
+    engine = sa.create_engine(metadata)
+    try:
+        with Session(engine) as session:
+            runs = session.execute(
+                sa.select(DagRun.dag_id, DagRun.run_id, DagRun.conf).where(
+                    DagRun.dag_id.in_(REQUEST_DAG_IDS), DagRun.state.in_(("success", "failed"))
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    left = [(dag_id, run_id, dict(conf)) for dag_id, run_id, conf in runs if _holds_request_values(conf)]
+    for dag_id, run_id, conf in left:
+        forget_request(metadata, dag_id, run_id, conf)
+    return len(left)
+
+
+def _holds_request_values(conf: dict[str, Any] | None) -> bool:
+    return any(value != FORGOTTEN for key in REQUEST_VALUES for value in (conf or {}).get(key) or ())
+
+
 def _forget_task() -> Any:
     """The last task of a request's DAG, whatever became of the others: the request leaves no
     email or user id in Airflow (the warehouse's audit log keeps how many, never whom). A teardown:
@@ -409,9 +443,10 @@ def build_retention_dag(specs: list[ConnectorSpec]) -> DAG:
             with fail_fast():
                 cfg = retention.parse(Variable.get(retention.VARIABLE, default=None))
                 metadata = retention.metadata_url()
-            return retention.purge_airflow(
+            done = retention.purge_airflow(
                 cfg, context["data_interval_end"], retention.log_folder(), export_folder(), metadata
             )
+            return {**done, "request_runs_forgotten": forget_finished_requests(metadata)}
 
         purge_warehouse() >> purge_airflow()
 
