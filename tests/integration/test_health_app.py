@@ -121,14 +121,35 @@ def test_the_figures_read_through_aggregates_equal_the_tables(warehouse):
                 "INSERT INTO ops.unmatched_learners VALUES ('c1', %s, 'r', %s)",
                 (f"h{n}", today - dt.timedelta(days=day)),
             )
+        # Statements pushed: the newest 5 minutes before the page's time; two in the window, one before it.
+        now = dt.datetime.combine(today, dt.time(10), dt.UTC)
+        for at in (now - dt.timedelta(minutes=5), now - dt.timedelta(days=1), now - dt.timedelta(days=45)):
+            conn.execute(
+                """INSERT INTO xapi.statements (statement_id, connector_id, digest, learner_hash, pseudonym_version,
+                                                verb, activity_id, body, stored_at)
+                   VALUES (gen_random_uuid(), 'c1', 'd', 'h', 1, 'v', 'a', '{}', %s)""",
+                (at,),
+            )
+            conn.execute(
+                """INSERT INTO xapi.rejected_statements (connector_id, reason, detail, received_at)
+                   VALUES ('c1', 'invalid_statement', 'd', %s)""",
+                (at,),
+            )
     with warehouse.connect(HEALTH_LOGIN) as conn:
         conn.read_only = True
-        h = connector_health(conn, "c1", today)
+        h = connector_health(conn, "c1", today, now=now)
     by_day = {d["day"]: (d["active_learners"], d["completions"]) for d in h["daily"]}
     assert by_day[today - dt.timedelta(days=1)] == (3, 1) and by_day[today - dt.timedelta(days=2)] == (3, 1)
     assert sum(a for a, _ in by_day.values()) == 6  # the day 40 days back is outside the window
     assert [(r["rule"], r["records"], r["runs"]) for r in h["rejected_by_rule"]] == [("a", 2, 2), ("b", 1, 1)]
     assert h["unmatched_learners"] == {"total": 3, "seen_in_window": 2}
+    # Today's statement is the newest (5 minutes old); the window holds complete days only.
+    assert h["xapi"] == {
+        "newest": now - dt.timedelta(minutes=5),
+        "age_minutes": 5,
+        "stored_in_window": 1,
+        "refused_in_window": 1,
+    }
 
 
 def test_the_headline_is_the_latest_attempt_with_its_error_and_each_failed_run_says_why(warehouse):

@@ -110,6 +110,8 @@ FORBIDDEN = {
         "SELECT stats.analyze_progress()",
         "SELECT stats.refresh_daily_summary()",
         # The health page shows aggregates: no learner's row, payload or hash is its to read.
+        "SELECT * FROM xapi.statements",
+        "SELECT * FROM xapi.rejected_statements",
         "SELECT * FROM stats.course_progress_daily",
         "SELECT * FROM ops.rejected_records",
         "SELECT * FROM ops.unmatched_learners",
@@ -173,6 +175,8 @@ ALLOWED = {
         "SELECT count(*) FROM ops.v_health_daily",
         "SELECT count(*) FROM ops.v_health_rejects",
         "SELECT count(*) FROM ops.v_health_unmatched",
+        "SELECT count(*) FROM ops.v_health_xapi",
+        "SELECT count(*) FROM ops.v_health_xapi_refused",
     ],
 }
 # The runtime logins are members of exactly these roles.

@@ -19,6 +19,7 @@ def figures(**over):
         "rejected_by_rule": [],
         "unmatched_learners": {"total": 0, "seen_in_window": 0},
         "healed_learners": {"in_window": 0, "days_read": 0, "pending": 0},
+        "xapi": {"newest": None, "age_minutes": None, "stored_in_window": 0, "refused_in_window": 0},
         "daily": [],
         "retention": {"last_run": dt.datetime(2026, 11, 26, 4, 31, tzinfo=dt.UTC), "overdue": False},
     }
@@ -142,3 +143,12 @@ def test_the_page_shows_when_retention_last_ran_and_says_when_it_is_overdue():
     assert "2026-12-01 04:31" in fine and "overdue" not in fine
     late = _retention_figure({"last_run": None, "overdue": True})
     assert 'class="figure overdue"' in late and "never" in late and "lms_connectors_retention" in late
+
+
+def test_a_pushing_connector_shows_how_fresh_its_statements_are_and_another_shows_nothing():
+    assert 'data-figure="xapi_newest"' not in health.render_connector(SPEC, figures())
+    for age, shown in ((7, "7 min ago"), (185, "3 h ago"), (4 * 1440 + 5, "4 days ago")):
+        pushed = {"newest": dt.datetime(2026, 12, 1, tzinfo=dt.UTC), "age_minutes": age}
+        page = health.render_connector(SPEC, figures(xapi={**pushed, "stored_in_window": 12, "refused_in_window": 2}))
+        assert re.search(rf'data-figure="xapi_newest">{shown}<', page), shown
+        assert 'data-figure="xapi_stored">12<' in page and 'data-figure="xapi_refused">2<' in page

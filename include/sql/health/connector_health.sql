@@ -65,6 +65,17 @@ FROM ops.sync_runs
 WHERE connector_id = %(connector_id)s AND status = 'success'
   AND interval_start >= %(day_from)s AND interval_start < %(day_to)s;
 
+-- name: xapi
+-- Statements the provider pushed (python -m lms_connectors.xapi): the newest one's time, whatever its
+-- day, and how many were stored and refused in the window.
+SELECT (SELECT max(newest) FROM ops.v_health_xapi WHERE connector_id = %(connector_id)s) AS newest,
+       coalesce((SELECT sum(statements) FROM ops.v_health_xapi
+                 WHERE connector_id = %(connector_id)s AND stored_date >= %(day_from)s AND stored_date < %(day_to)s),
+                0)::bigint AS stored,
+       coalesce((SELECT sum(statements) FROM ops.v_health_xapi_refused
+                 WHERE connector_id = %(connector_id)s AND received_date >= %(day_from)s
+                   AND received_date < %(day_to)s), 0)::bigint AS refused;
+
 -- name: daily
 -- Same definitions as stats.v_daily_activity (ops.v_health_daily), limited to the window so the
 -- page does not scan the whole history.

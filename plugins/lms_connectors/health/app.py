@@ -59,6 +59,7 @@ def connector_health(
         unmatched = rows("unmatched")[0]
         healed = rows("healed")[0]
         retention = rows("retention")[0]["last_run"]
+        pushed = rows("xapi")[0]
         at = now or dt.datetime.combine(today, dt.time(), dt.UTC)
         return {
             "connector_id": connector_id,
@@ -76,6 +77,14 @@ def connector_health(
                 "in_window": healed["learners"],
                 "days_read": healed["days_read"],
                 "pending": healed["pending"],
+            },
+            "xapi": {
+                "newest": pushed["newest"],
+                "age_minutes": None
+                if pushed["newest"] is None
+                else max(0, int((at - pushed["newest"]).total_seconds() // 60)),
+                "stored_in_window": pushed["stored"],
+                "refused_in_window": pushed["refused"],
             },
             "daily": rows("daily"),
             "retention": {"last_run": retention, "overdue": retention_overdue(retention, at)},
@@ -218,6 +227,21 @@ def _retention_figure(retention: dict[str, Any]) -> str:
     )
 
 
+def _xapi_figures(pushed: dict[str, Any]) -> str:
+    """How fresh the statements the provider pushes are; nothing for a connector that never pushed."""
+    if pushed["newest"] is None:
+        return ""
+    age = pushed["age_minutes"]
+    newest = f"{age} min ago" if age < 120 else f"{age // 60} h ago" if age < 48 * 60 else f"{age // 1440} days ago"
+    return "\n".join(
+        (
+            _figure("xapi_newest", "newest xAPI statement stored", newest),
+            _figure("xapi_stored", f"xAPI statements stored, last {WINDOW_DAYS} days", pushed["stored_in_window"]),
+            _figure("xapi_refused", f"xAPI statements refused, last {WINDOW_DAYS} days", pushed["refused_in_window"]),
+        )
+    )
+
+
 def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
     longest = max((r.get("duration_seconds") or 0 for r in h["last_runs"]), default=0)
     runs = [
@@ -263,6 +287,7 @@ def render_connector(spec: ConnectorSpec, h: dict[str, Any]) -> str:
 {_figure("healed_days_read", f"days read again to heal them, last {WINDOW_DAYS} days", h["healed_learners"]["days_read"])}
 {_figure("healing_pending", "learners whose healing awaits approve_healing", h["healed_learners"]["pending"])}
 {_retention_figure(h["retention"])}
+{_xapi_figures(h["xapi"])}
 </div>
 <h3>Last runs</h3>
 {_table("runs", ("Day", "Status", "Started", "Duration", "Courses seen", "Created", "Updated", "Archived", "Activity records", "Progress rows written", "Day rows written", "Matched learners", "Unmatched learners", "Rejected", "Error", "Airflow"), runs, "No run recorded yet.", key_attr="interval")}
