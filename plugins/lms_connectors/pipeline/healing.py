@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import psycopg
 
     from lms_connectors.pipeline import Connector
+    from lms_connectors.privacy.pseudonym import RunKeys
+    from lms_connectors.providers import Provider, ProviderClient
     from lms_connectors.rules.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -48,20 +50,14 @@ class Healing:
         return self.learners <= max_learners and len(self.days) <= max_days
 
 
-def plan(conn: psycopg.Connection, ctx: RunContext, connector: Connector) -> Healing:
-    """The healing this run owes: learners the LMS now knows, and the days they were seen on outside
-    the run's interval (the run itself read its own; a backfill of an old day owes the later ones)."""
+def plan(conn: psycopg.Connection, ctx: RunContext, provider: Provider, key: bytes) -> Healing:
+    """The healing this run owes: learners the LMS now knows (hashed with ``key``), and the days they
+    were seen on outside the run's interval (the run itself read its own; a backfill of an old day
+    owes the later ones)."""
     from lms_connectors.pipeline import progress
 
-    # Most runs have no unmatched learner left to look at: the LMS users are then not hashed again.
-    if not conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM ops.unmatched_learners WHERE connector_id = %s)", (ctx.connector_id,)
-    ).fetchone()[0]:
-        conn.commit()
-        return Healing(0, frozenset(), ())
-    keys = connector.keys(conn)
     with conn.transaction():
-        progress.stage_user_hashes(conn, keys.learner, connector.provider)
+        progress.stage_user_hashes(conn, key, provider)
         rows = conn.execute(_healable(), (ctx.connector_id,)).fetchall()
     conn.commit()
     first, end = ctx.interval_start.date(), ctx.interval_end.date()
@@ -77,10 +73,18 @@ def heal(conn: psycopg.Connection, ctx: RunContext, connector: Connector) -> dic
     records alone; then they are no longer unmatched. Counts: ``healed_learners``, ``days_read``, and
     ``pending_learners``/``pending_days`` when the healing exceeds the settings' bounds and this run
     was not started with ``approve_healing``."""
-    healing = plan(conn, ctx, connector)
+    nothing = {"healed_learners": 0, "days_read": 0}
+    # Most runs have no unmatched learner left to look at: the LMS users are then not hashed again.
+    if not conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM ops.unmatched_learners WHERE connector_id = %s)", (ctx.connector_id,)
+    ).fetchone()[0]:
+        conn.commit()
+        return nothing
+    keys = connector.keys(conn)
+    healing = plan(conn, ctx, connector.provider, keys.learner)
     settings = ctx.settings
     if not healing.learners:
-        return {"healed_learners": 0, "days_read": 0}
+        return nothing
     within = healing.within(settings.heal_max_learners, settings.heal_max_days)
     if not (ctx.approve_healing or within):
         log.warning(
@@ -92,12 +96,12 @@ def heal(conn: psycopg.Connection, ctx: RunContext, connector: Connector) -> dic
             settings.heal_max_days,
         )
         return {
-            "healed_learners": 0,
-            "days_read": 0,
+            **nothing,
             "pending_learners": healing.learners,
             "pending_days": len(healing.days),
         }
-    records = sum(_heal_day(conn, ctx, connector, day, healing.hashes) for day in healing.days)
+    client = connector.client()
+    records = sum(_heal_day(conn, ctx, connector.provider, client, keys, day, healing.hashes) for day in healing.days)
     with conn.transaction():
         forgotten = conn.execute(
             """DELETE FROM ops.unmatched_learners
@@ -116,7 +120,13 @@ def heal(conn: psycopg.Connection, ctx: RunContext, connector: Connector) -> dic
 
 
 def _heal_day(
-    conn: psycopg.Connection, ctx: RunContext, connector: Connector, day: dt.date, hashes: frozenset[str]
+    conn: psycopg.Connection,
+    ctx: RunContext,
+    provider: Provider,
+    client: ProviderClient,
+    keys: RunKeys,
+    day: dt.date,
+    hashes: frozenset[str],
 ) -> int:
     """One day read again, the healed learners' records alone staged and loaded as a replay (a run of
     its own in staging: ``<run key>/heal/<day>``); the number of their records loaded."""
@@ -125,9 +135,6 @@ def _heal_day(
     run_id = f"{ctx.run_key}/heal/{day.isoformat()}"
     start = dt.datetime.combine(day, dt.time(), dt.UTC)
     end = start + dt.timedelta(days=1)
-    client = connector.client()
-    keys = connector.keys(conn)
-    provider = connector.provider
     # Each stage committed before the next, as the pipeline commits each step: validation reads the
     # transform's rows through a second session, and each stage's temporary tables go at commit.
     conn.commit()

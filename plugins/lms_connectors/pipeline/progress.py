@@ -150,11 +150,11 @@ def _extract_activity(
                     record = screened.record
                     # A refused record's email and id still give hashes (to link its rejects), never clear
                     # values; an accepted record's screened copy holds them.
+                    learner_id = record.pop(r.LEARNER_ID, None)
                     if screened.reason is None:
-                        email, learner_id = record.pop(r.LEARNER, None), record.pop(r.LEARNER_ID, None)
+                        email = record.pop(r.LEARNER, None)
                     else:
                         email, learner_id = guard.lookup(raw, email_path), learner_ids.value(raw)
-                        record.pop(r.LEARNER_ID, None)
                     identity = learner_ids.hash_value(key, learner_id)
                     hashed = learner_hash(key, email)
                     if only is not None and hashed not in only and identity not in only:
