@@ -125,11 +125,16 @@ def store(
             ).fetchone()
             if clash is not None:
                 raise StatementConflict(clash[0])
-        if refused:
-            with conn.cursor() as cur:
-                cur.executemany(
-                    """INSERT INTO xapi.rejected_statements (connector_id, statement_id, reason, detail)
-                       VALUES (%s, %s, %s, %s)""",
-                    [(connector_id, r.id, r.reason, r.detail) for r in refused],
-                )
+        refuse(conn, connector_id, refused)
     return list(digests)
+
+
+def refuse(conn: psycopg.Connection, connector_id: str, refused: Sequence[Refused]) -> None:
+    """Record statements the endpoint refused: their reason and detail, never the statement."""
+    if refused:
+        with conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO xapi.rejected_statements (connector_id, statement_id, reason, detail)
+                   VALUES (%s, %s, %s, %s)""",
+                [(connector_id, r.id, r.reason, r.detail) for r in refused],
+            )

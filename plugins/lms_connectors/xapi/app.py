@@ -121,7 +121,7 @@ def _receive(
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
-            store.store(conn, connector, 1, [], [xapi.Refused(UNDECODABLE, "the request's body is not JSON")])
+            store.refuse(conn, connector, [xapi.Refused(UNDECODABLE, "the request's body is not JSON")])
             conn.commit()
             raise _Refusal(400, "the body is not JSON") from None
         if statement_id is not None and not isinstance(parsed, dict):
@@ -146,8 +146,14 @@ def _receive(
 
 
 def _store(
-    conn: psycopg.Connection, settings: Settings, connector: str, accepted: list[xapi.Statement], refused: list
+    conn: psycopg.Connection,
+    settings: Settings,
+    connector: str,
+    accepted: list[xapi.Statement],
+    refused: list[xapi.Refused],
 ) -> list[str]:
+    """Hash the accepted statements' learners and store them; a statement whose actor gives no hash
+    is added to ``refused`` (the answer lists them) and recorded with the others."""
     version = current_version(conn, connector)
     key = connector_key(settings.master_key, connector, version)
     provider = settings.providers[connector]
