@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -181,23 +182,29 @@ def _configurations_built_once() -> Iterator[None]:
     resolving its metrics: 45 % of a validation's time in a profile of the hostile-records test
     (8.6 of 17.1 s). Nothing changes an expectation during a validation (great-expectations copies a
     configuration before altering it), so the first build is the value of every later read. The
-    property is restored when the validation ends; a build is cached for its own object only."""
+    property is restored when the validation ends; a build is cached for its own object only. The
+    property is the class's: validations of one process take the lock, one at a time, so none
+    restores it under another or keeps another's cache."""
     from great_expectations.expectations.expectation import Expectation
 
-    built = Expectation.__dict__["configuration"]
-    cache: dict[int, tuple[Any, Any]] = {}
+    with _CONFIGURATIONS_LOCK:
+        built = Expectation.__dict__["configuration"]
+        cache: dict[int, tuple[Any, Any]] = {}
 
-    def configuration(expectation: Any) -> Any:
-        hit = cache.get(id(expectation))
-        if hit is None or hit[0] is not expectation:
-            hit = cache[id(expectation)] = (expectation, built.fget(expectation))
-        return hit[1]
+        def configuration(expectation: Any) -> Any:
+            hit = cache.get(id(expectation))
+            if hit is None or hit[0] is not expectation:
+                hit = cache[id(expectation)] = (expectation, built.fget(expectation))
+            return hit[1]
 
-    Expectation.configuration = property(configuration)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Expectation.configuration = built  # type: ignore[method-assign]
+        Expectation.configuration = property(configuration)  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            Expectation.configuration = built  # type: ignore[method-assign]
+
+
+_CONFIGURATIONS_LOCK = threading.RLock()
 
 
 _CHECKS: dict[tuple[str, tuple[int, ...] | None], RulesCheck] = {}
