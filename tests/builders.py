@@ -312,8 +312,9 @@ def free_port() -> int:
 _db_names = itertools.count()
 
 
-def create_database(pg_server: Cluster, template: str) -> Warehouse:
-    name = f"lms_test_{next(_db_names)}"
+def create_database(pg_server: Cluster, template: str, name: str | None = None) -> Warehouse:
+    """A copy of ``template``, named ``name`` (a new name by default)."""
+    name = name or f"lms_test_{next(_db_names)}"
     with pg_server.connect(autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {postgres.OWNER}")
     return Warehouse(pg_server, name)

@@ -213,9 +213,8 @@ def after_day_one(day_one, profile, warehouse, pg_server) -> None:
     rows, with the same xmin, in 0.1 s instead of a run of 3-6 s. For a test whose first step is
     that day's run with the default settings, before it changes anything."""
     template = day_one(profile.provider)
-    with pg_server.connect(autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {warehouse.dbname} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {warehouse.dbname} TEMPLATE {template.dbname} OWNER {postgres.OWNER}")
+    drop_database(pg_server, warehouse)
+    create_database(pg_server, template.dbname, warehouse.dbname)
 
 
 @pytest.fixture(scope="session")
