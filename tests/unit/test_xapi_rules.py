@@ -97,3 +97,17 @@ REFUSED_CHARS = st.characters(max_codepoint=0x7F, categories=["Cc"], exclude_cha
 def test_control_characters_anywhere_are_refused(text: str):
     nested = {**STATEMENT, "object": {**STATEMENT["object"], "definition": {"name": {"en-US": f"a{text}b"}}}}
     assert xapi.screen(nested).reason == xapi.INVALID_STATEMENT
+
+
+def test_a_refusal_never_quotes_a_value_the_provider_sent():
+    """Refusals are kept for months: their details name what broke, never a value (an address here)."""
+    address = "someone.else@example.org"
+    for broken in (
+        {**STATEMENT, address: 1, "extra": 2},
+        {**STATEMENT, "object": {"objectType": address, "id": "https://example.com/c"}},
+        {**STATEMENT, "timestamp": address},
+        {**STATEMENT, "verb": {"id": address}},
+    ):
+        refused = xapi.screen(broken)
+        assert isinstance(refused, xapi.Refused) and address not in refused.detail, refused
+    assert xapi.screen({**STATEMENT, address: 1, "extra": 2}).detail == "unknown properties: extra, 1 other"

@@ -47,6 +47,7 @@ MAX_STRING = 4096
 MAX_ARRAY = 1000
 _STRING = guard.Field("xapi", guard.Kind.TEXT, MAX_STRING)
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+_PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
 _MBOX = re.compile(r"^mailto:(?P<email>[^@\s]+@[^@\s]+)$", re.IGNORECASE)
 
 # Why a statement is quarantined (ops.rejected_statements.reason).
@@ -106,11 +107,11 @@ def screen(raw: Any, statement_id: str | None = None) -> Statement | Refused:
             raise ValueError(f"a statement is an object, not {kind_of(raw)}")
         unknown = sorted(set(raw) - _PROPERTIES)
         if unknown:
-            raise ValueError(f"unknown propert{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)[:200]}")
+            raise ValueError(f"unknown propert{'y' if len(unknown) == 1 else 'ies'}: {_names(unknown)}")
         verb = _iri(_member(raw, "verb", dict).get("id"), "verb.id")
         target = _member(raw, "object", dict)
         if target.get("objectType", "Activity") != "Activity":
-            raise ValueError(f"the object is a {str(target.get('objectType'))[:40]}, not an Activity")
+            raise ValueError("the object is not an Activity")
         activity = _iri(target.get("id"), "object.id")
         timestamp = None if raw.get("timestamp") is None else _timestamp(raw["timestamp"])
         _check_result(raw.get("result"))
@@ -146,6 +147,14 @@ def digest(statement: dict[str, Any]) -> str:
     LRS sets (``authority``, ``stored``, ``version``)."""
     kept = {k: v for k, v in statement.items() if k not in _IMMUTABILITY_EXCEPTIONS}
     return hashlib.sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _names(properties: list[str]) -> str:
+    """Property names as a refusal may quote them: names that are words; the others, which could be
+    anything a provider sent (an address), only counted. A refusal's detail is kept for months."""
+    words = [p for p in properties if _PROPERTY_NAME.match(p)]
+    others = len(properties) - len(words)
+    return ", ".join(words[:10]) + (f"{', ' if words else ''}{others} other" if others else "")
 
 
 def _statement_id(declared: Any, named: str | None) -> str:
@@ -199,8 +208,8 @@ def _iri(value: Any, what: str) -> str:
 def _timestamp(value: Any) -> dt.datetime:
     try:
         parsed = parse_rfc3339(value)
-    except ValueError as err:
-        raise ValueError(f"timestamp: {err}") from None
+    except ValueError:
+        raise ValueError("timestamp is not an RFC 3339 time with a zone") from None
     if not guard.in_window(parsed):
         raise ValueError("timestamp out of range")
     return parsed
